@@ -1,0 +1,61 @@
+// Demo stand-in for the MCP Cortex Memory Server, baked into cortex-memory-mcp:<version> images (FROM scratch).
+// GET /health -> JSON {status, version, uptimeSeconds}; 200 when healthy, 503 otherwise.
+// GET /metrics -> Prometheus text. Handles SIGTERM/SIGINT (it runs as PID 1, which has no default handlers).
+// Env: PORT (3000), HOST (127.0.0.1), CORTEX_VERSION, CORTEX_HEALTH = healthy | unhealthy | fail-after:<seconds>.
+'use strict';
+const http = require('node:http');
+
+const port = Number(process.env.PORT || 3000);
+const host = process.env.HOST || '127.0.0.1';
+const version = process.env.CORTEX_VERSION || 'unknown';
+const mode = process.env.CORTEX_HEALTH || 'healthy';
+const started = Date.now();
+let requests = 0;
+
+function healthy() {
+  if (mode === 'healthy') return true;
+  if (mode.startsWith('fail-after:')) return (Date.now() - started) / 1000 < Number(mode.slice(11));
+  return false;
+}
+
+const server = http.createServer((req, res) => {
+  requests += 1;
+  if (req.url === '/health') {
+    const ok = healthy();
+    const body = JSON.stringify({
+      status: ok ? 'healthy' : 'unhealthy',
+      version,
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+    });
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(body);
+    return;
+  }
+  if (req.url === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(
+      [
+        '# TYPE cortex_http_requests_total counter',
+        `cortex_http_requests_total ${requests}`,
+        '# TYPE cortex_active_sessions gauge',
+        'cortex_active_sessions 0',
+        '# TYPE cortex_build_info gauge',
+        `cortex_build_info{version="${version}"} 1`,
+        '',
+      ].join('\n'),
+    );
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end('{"error":"not found"}');
+});
+
+server.listen(port, host, () => console.log(`cortex-mcp ${version} listening on ${host}:${port} (health: ${mode})`));
+
+function shutdown(signal) {
+  console.log(`cortex-mcp ${version}: ${signal}, shutting down`);
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
