@@ -1,7 +1,8 @@
 // Demo stand-in for the MCP Cortex Memory Server, baked into cortex-memory-mcp:<version> images (FROM scratch).
 // GET /health -> JSON {status, version, uptimeSeconds}; 200 when healthy, 503 otherwise.
 // GET /metrics -> Prometheus text. Handles SIGTERM/SIGINT (it runs as PID 1, which has no default handlers).
-// Env: PORT (3000), HOST (127.0.0.1), CORTEX_VERSION, CORTEX_HEALTH = healthy | unhealthy | fail-after:<seconds>.
+// Env: PORT (3000), HOST (127.0.0.1), CORTEX_VERSION, CORTEX_HEALTH = healthy | unhealthy | fail-after:<seconds>,
+// CORTEX_SHUTDOWN_DELAY_MS (0): how long a SIGTERM'd server takes to drain, to make stops observable in tests.
 'use strict';
 const http = require('node:http');
 
@@ -9,6 +10,7 @@ const port = Number(process.env.PORT || 3000);
 const host = process.env.HOST || '127.0.0.1';
 const version = process.env.CORTEX_VERSION || 'unknown';
 const mode = process.env.CORTEX_HEALTH || 'healthy';
+const shutdownDelayMs = Number(process.env.CORTEX_SHUTDOWN_DELAY_MS || 0);
 const started = Date.now();
 let requests = 0;
 
@@ -54,8 +56,10 @@ server.listen(port, host, () => console.log(`cortex-mcp ${version} listening on 
 
 function shutdown(signal) {
   console.log(`cortex-mcp ${version}: ${signal}, shutting down`);
-  server.close(() => process.exit(0));
-  setTimeout(() => process.exit(0), 2000).unref();
+  setTimeout(() => {
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  }, shutdownDelayMs);
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));

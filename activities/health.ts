@@ -1,0 +1,86 @@
+// Owns HTTP health checks of the rolled-back service: one probe (a failed probe is data, never an error) and a
+// heartbeating wait-until-healthy with a bound. "Healthy" = 2xx and, when the body is JSON with a `status`
+// field, a status of healthy/ok/pass/up (the runbook's `jq -e '.status == "healthy"'`).
+import { heartbeat, sleep } from './heartbeat.ts';
+
+export interface HealthSample {
+  at: string;
+  ok: boolean;
+  httpStatus?: number;
+  status?: string;
+  version?: string;
+  latencyMs: number;
+  error?: string;
+}
+
+export interface HealthWait {
+  healthy: boolean;
+  attempts: number;
+  elapsedMs: number;
+  last: HealthSample;
+}
+
+const HEALTHY_WORDS = new Set(['healthy', 'ok', 'pass', 'up']);
+
+export async function probe(url: string, timeoutMs = 5000): Promise<HealthSample> {
+  const started = Date.now();
+  const at = new Date(started).toISOString();
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    const text = await res.text();
+    let status: string | undefined;
+    let version: string | undefined;
+    try {
+      const body = JSON.parse(text) as { status?: unknown; version?: unknown };
+      if (typeof body.status === 'string') status = body.status;
+      if (typeof body.version === 'string') version = body.version;
+    } catch {
+      // not JSON: the HTTP status alone decides
+    }
+    const ok = res.ok && (status === undefined || HEALTHY_WORDS.has(status.toLowerCase()));
+    return {
+      at,
+      ok,
+      httpStatus: res.status,
+      ...(status ? { status } : {}),
+      ...(version ? { version } : {}),
+      latencyMs: Date.now() - started,
+    };
+  } catch (err) {
+    const e = err as { cause?: { code?: string }; message?: string; name?: string };
+    const error = e.cause?.code ?? (e.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` : e.message);
+    return { at, ok: false, latencyMs: Date.now() - started, error: error ?? String(err) };
+  }
+}
+
+export function createHealthActivities() {
+  return {
+    /** One health sample (used by the post-rollback watch). */
+    async probeHealth({ url, timeoutMs }: { url: string; timeoutMs?: number }): Promise<HealthSample> {
+      return probe(url, timeoutMs);
+    },
+
+    /** Polls until healthy or `timeoutSeconds` pass; heartbeats each poll. Never throws for an unhealthy service. */
+    async waitHealthy({
+      url,
+      timeoutSeconds,
+      intervalMs = 500,
+    }: {
+      url: string;
+      timeoutSeconds: number;
+      intervalMs?: number;
+    }): Promise<HealthWait> {
+      const started = Date.now();
+      let attempts = 0;
+      for (;;) {
+        attempts += 1;
+        const last = await probe(url, Math.min(5000, timeoutSeconds * 1000));
+        heartbeat({ attempts, last });
+        const elapsedMs = Date.now() - started;
+        if (last.ok) return { healthy: true, attempts, elapsedMs, last };
+        if (elapsedMs + intervalMs > timeoutSeconds * 1000) return { healthy: false, attempts, elapsedMs, last };
+        await sleep(intervalMs);
+      }
+    },
+  };
+}

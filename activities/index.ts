@@ -1,0 +1,19 @@
+// Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
+import type Dockerode from 'dockerode';
+import { createDockerActivities } from './docker.ts';
+import { createHealthActivities } from './health.ts';
+
+export interface ActivityDeps {
+  docker: Dockerode;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createDockerActivities({ docker: deps.docker }),
+    ...createHealthActivities(),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
+export type { HealthSample, HealthWait } from './health.ts';

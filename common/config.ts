@@ -1,0 +1,45 @@
+// Owns the process configuration shared by worker, client, CLI and tests: read and validated once, from the
+// environment, failing fast with a message that names the variable. Pure (no I/O) so workflows may import the
+// task-queue naming too.
+
+export const DEFAULT_TASK_QUEUE = 'cortex-rollback';
+export const HOST_TASK_QUEUE_PREFIX = 'cortex-rollback-host-';
+const HOST_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+export interface TemporalSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The task queue that serves activities touching one host (Docker socket, files, iptables). */
+export function hostTaskQueue(host: string): string {
+  if (!HOST_NAME.test(host)) {
+    throw new ConfigError(`invalid host name '${host}': letters, digits, '_', '.', '-' (max 63, starting alphanumeric)`);
+  }
+  return `${HOST_TASK_QUEUE_PREFIX}${host}`;
+}
+
+export function isValidHostName(host: string): boolean {
+  return HOST_NAME.test(host);
+}
+
+export function loadTemporalSettings(env: Record<string, string | undefined> = process.env): TemporalSettings {
+  const address = env.TEMPORAL_ADDRESS?.trim() || '127.0.0.1:7233';
+  if (!/^[^\s:/]+:\d{1,5}$/.test(address)) {
+    throw new ConfigError(`TEMPORAL_ADDRESS must be host:port, got '${address}'`);
+  }
+  const namespace = env.TEMPORAL_NAMESPACE?.trim() || 'default';
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$/.test(namespace)) {
+    throw new ConfigError(`TEMPORAL_NAMESPACE is not a valid namespace name: '${namespace}'`);
+  }
+  const taskQueue = env.TEMPORAL_TASK_QUEUE?.trim() || DEFAULT_TASK_QUEUE;
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,199}$/.test(taskQueue)) {
+    throw new ConfigError(`TEMPORAL_TASK_QUEUE is not a valid task queue name: '${taskQueue}'`);
+  }
+  return { address, namespace, taskQueue };
+}

@@ -1,0 +1,389 @@
+// Owns the runbook's "Application Rollback → Scenario 1: Docker Container Rollback" as a durable workflow.
+// Invariants:
+//  - nothing on the host changes before the input is valid, the target image is found and the rollback is approved;
+//  - the running container is preserved (renamed), never deleted, until the target is verified and watched;
+//  - before each mutating step its undo is pushed; on failure or cancellation the undos run in reverse and the
+//    error says both what failed and what was restored (an undo that fails is reported, never swallowed);
+//  - host activities run on `cortex-rollback-host-<host>` when `host` is given, else on the workflow's queue.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo } from '../activities/index.ts';
+import { hostTaskQueue } from '../common/config.ts';
+import { FailureType } from '../common/failures.ts';
+import { ApprovalGate, type ApprovalRecord } from './approval.ts';
+import { watchHealth, type MonitorSummary } from './monitor.ts';
+import { dockerOp, localProbe, longWait, probe, quick } from './profiles.ts';
+import { errorMessage, Progress, type StepRecord } from './progress.ts';
+import {
+  asObject,
+  InputError,
+  optionalInt,
+  requireString,
+  validateContainerName,
+  validateHost,
+  validateHttpUrl,
+  validateImageRef,
+  validatePreApproval,
+  type PreApproval,
+} from './validation.ts';
+
+export interface DockerRollbackInput {
+  containerName: string;
+  targetImage: string;
+  healthUrl: string;
+  reason: string;
+  requestedBy: string;
+  /** Run host activities on this host's worker (task queue cortex-rollback-host-<host>). */
+  host?: string;
+  stopTimeoutSeconds?: number;
+  /** How long the target may take to answer healthy after it starts. */
+  verifyTimeoutSeconds?: number;
+  /** Pull the target image when it is not on the host (needs a reachable registry). */
+  pull?: boolean;
+  monitor?: { durationSeconds?: number; intervalSeconds?: number; failureThreshold?: number };
+  approval?: { timeoutSeconds?: number; preApproved?: PreApproval };
+  /** Upsert RollbackType/RollbackTarget/RollbackPhase (the namespace must have them registered). */
+  searchAttributes?: boolean;
+}
+
+export type DockerRollbackOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
+
+export interface DockerRollbackResult {
+  outcome: DockerRollbackOutcome;
+  workflowId: string;
+  runId: string;
+  container: string;
+  host?: string;
+  reason: string;
+  requestedBy: string;
+  from: { image: string; imageId: string; containerId: string };
+  to: { image: string; imageId: string; version?: string; containerId?: string };
+  preservedContainer?: string;
+  preservedRemoved?: boolean;
+  approvals: ApprovalRecord[];
+  verification?: HealthWait;
+  monitoring?: MonitorSummary;
+  timeline: StepRecord[];
+  startedAt: string;
+  endedAt: string;
+}
+
+export interface ValidDockerRollbackInput {
+  containerName: string;
+  targetImage: string;
+  healthUrl: string;
+  reason: string;
+  requestedBy: string;
+  host?: string;
+  stopTimeoutSeconds: number;
+  verifyTimeoutSeconds: number;
+  pull: boolean;
+  monitor: { durationSeconds: number; intervalSeconds: number; failureThreshold: number };
+  approval: { timeoutSeconds: number; preApproved?: PreApproval };
+  searchAttributes: boolean;
+}
+
+export const DOCKER_ROLLBACK_DEFAULTS = {
+  stopTimeoutSeconds: 10,
+  verifyTimeoutSeconds: 60,
+  monitor: { durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 },
+  approvalTimeoutSeconds: 3600,
+};
+
+/** Business key: a second rollback of the same container cannot run while one does. */
+export function dockerRollbackWorkflowId(containerName: string, host?: string): string {
+  return host ? `rollback-docker-${host}-${containerName}` : `rollback-docker-${containerName}`;
+}
+
+export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackInput {
+  const o = asObject(raw, 'input');
+  const containerName = validateContainerName(requireString(o, 'containerName', 100));
+  const targetImage = validateImageRef(requireString(o, 'targetImage', 300));
+  const healthUrl = validateHttpUrl(requireString(o, 'healthUrl', 2000), 'healthUrl');
+  const reason = requireString(o, 'reason', 2000);
+  const requestedBy = requireString(o, 'requestedBy', 200);
+  const host = validateHost(o.host);
+  const d = DOCKER_ROLLBACK_DEFAULTS;
+  const stopTimeoutSeconds = optionalInt(o, 'stopTimeoutSeconds', d.stopTimeoutSeconds, 0, 600);
+  const verifyTimeoutSeconds = optionalInt(o, 'verifyTimeoutSeconds', d.verifyTimeoutSeconds, 1, 3600);
+  if (o.pull !== undefined && typeof o.pull !== 'boolean') throw new InputError('pull', 'must be true or false');
+  const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
+  const durationSeconds = optionalInt(m, 'durationSeconds', d.monitor.durationSeconds, 0, 7 * 86400, 'monitor.durationSeconds');
+  const intervalSeconds = optionalInt(m, 'intervalSeconds', d.monitor.intervalSeconds, 1, 3600, 'monitor.intervalSeconds');
+  const failureThreshold = optionalInt(m, 'failureThreshold', d.monitor.failureThreshold, 0, 1000, 'monitor.failureThreshold');
+  if (durationSeconds > 0 && intervalSeconds > durationSeconds) {
+    throw new InputError('monitor.intervalSeconds', `must not exceed monitor.durationSeconds (${durationSeconds})`);
+  }
+  const a = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
+  const timeoutSeconds = optionalInt(a, 'timeoutSeconds', d.approvalTimeoutSeconds, 1, 7 * 86400, 'approval.timeoutSeconds');
+  const preApproved = validatePreApproval('application', a?.preApproved, 'approval.preApproved');
+  return {
+    containerName,
+    targetImage,
+    healthUrl,
+    reason,
+    requestedBy,
+    ...(host ? { host } : {}),
+    stopTimeoutSeconds,
+    verifyTimeoutSeconds,
+    pull: o.pull === true,
+    monitor: { durationSeconds, intervalSeconds, failureThreshold },
+    approval: { timeoutSeconds, ...(preApproved ? { preApproved } : {}) },
+    searchAttributes: o.searchAttributes === true,
+  };
+}
+
+export async function dockerContainerRollback(raw: DockerRollbackInput): Promise<DockerRollbackResult> {
+  const info = workflowInfo();
+  const container = typeof raw?.containerName === 'string' ? raw.containerName : '?';
+  const progress = new Progress('application', `docker:${container}`);
+  const approvals = progress.status.approvals;
+  const gate = new ApprovalGate('application', approvals); // signals count from the very start
+
+  let input: ValidDockerRollbackInput;
+  try {
+    input = validateDockerRollbackInput(raw);
+  } catch (err) {
+    progress.note('validate-input', 'failed', errorMessage(err));
+    progress.status.phase = 'failed';
+    progress.status.error = errorMessage(err);
+    throw ApplicationFailure.create({
+      type: FailureType.InvalidInput,
+      message: errorMessage(err),
+      nonRetryable: true,
+      details: err instanceof InputError ? [{ field: err.field }] : [],
+    });
+  }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes();
+  progress.note('validate-input', 'completed');
+
+  const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
+  const on = taskQueue ? { taskQueue } : {};
+  const q = proxyActivities<Activities>({ ...quick, ...on });
+  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
+  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
+  // Health samples: a local activity where the workflow's worker can reach the URL (one marker event per sample,
+  // keeping a 30-minute watch well under 500 history events); the host's queue when the URL is host-local.
+  const sampleHealth: (a: { url: string }) => Promise<HealthSample> = taskQueue
+    ? proxyActivities<Activities>({ ...probe, taskQueue }).probeHealth
+    : proxyLocalActivities<Activities>(localProbe).probeHealth;
+
+  const startedAt = new Date().toISOString();
+  const name = input.containerName;
+  const preservedName = `${name}-pre-rollback-${info.runId.slice(0, 8)}`;
+  const base = {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    container: name,
+    ...(input.host ? { host: input.host } : {}),
+    reason: input.reason,
+    requestedBy: input.requestedBy,
+    approvals,
+    timeline: progress.status.steps,
+    startedAt,
+  };
+  const finish = (r: Omit<DockerRollbackResult, keyof typeof base | 'endedAt'>): DockerRollbackResult => ({
+    ...base,
+    ...r,
+    endedAt: new Date().toISOString(),
+  });
+
+  // 1. Impact assessment (read-only).
+  progress.setPhase('assessing');
+  const current: ContainerSnapshot = await progress.step(
+    'assess-current-container',
+    () => q.inspectContainer({ name }),
+    (c) => `${c.image} (${c.imageId.slice(7, 19)}), ${c.state}`,
+  );
+  const before: HealthSample = await progress.step(
+    'assess-current-health',
+    () => sampleHealth({ url: input.healthUrl }),
+    (s) => (s.ok ? 'healthy' : `unhealthy: ${s.httpStatus ?? s.error ?? '?'}`),
+  );
+  const from = { image: current.image, imageId: current.imageId, containerId: current.id };
+
+  // 2. The target must exist before anything is touched.
+  const target: ImageInfo = await progress.step(
+    'verify-target-image',
+    () => q.findImage({ ref: input.targetImage, pull: input.pull }),
+    (i) => `${i.ref} = ${i.id.slice(7, 19)}${i.pulled ? ' (pulled)' : ''}`,
+  );
+  const to = { image: target.ref, imageId: target.id, ...(target.version ? { version: target.version } : {}) };
+  if (current.imageId === target.id && current.running) {
+    progress.setPhase('completed');
+    progress.note('rollback', 'skipped', `'${name}' already runs ${target.ref}; nothing to do`);
+    return finish({ outcome: 'already-on-target', from, to });
+  }
+
+  // 3. Approval gate.
+  progress.setPhase('awaiting-approval');
+  const pre = input.approval.preApproved;
+  if (pre) gate.preApprove(pre.approver, pre.role, pre.comment);
+  const decision = await progress.step(
+    'approval',
+    () => gate.wait(input.approval.timeoutSeconds, (req) => setPending(progress, req)),
+    (o) => (o.decision === 'timed-out' ? `no decision within ${o.waitedSeconds}s` : `${o.decision} by ${o.by.approver} (${o.by.role})`),
+  );
+  if (decision.decision !== 'approved') {
+    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
+    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });
+  }
+
+  // 4–6. Change, with an undo pushed before each mutating step.
+  const undos: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  let verification: HealthWait | undefined;
+  let runId: string | undefined;
+  try {
+    progress.setPhase('rolling-back');
+    undos.push({
+      name: `restore '${name}' (${from.image})`,
+      run: () => op.restorePreserved({ name, preservedName, expectedId: current.id }),
+    });
+    await progress.step('preserve-current-container', () =>
+      op.preserveContainer({ name, preservedName, expectedId: current.id }),
+    () => `renamed to ${preservedName}`);
+    await progress.step('stop-current-container', () =>
+      op.stopContainer({ name: preservedName, timeoutSeconds: input.stopTimeoutSeconds }),
+    );
+    undos.push({
+      name: `remove the new '${name}' (${target.ref})`,
+      run: () => op.removeOwnContainer({ name, runId: info.runId }),
+    });
+    const run = await progress.step(
+      'run-target-image',
+      () =>
+        op.runContainer({
+          name,
+          image: target.ref,
+          spec: current.spec,
+          runId: info.runId,
+          workflowId: info.workflowId,
+          rolledBackFrom: from.image,
+        }),
+      (r) => `container ${r.id.slice(0, 12)}${r.reused ? ' (found from an earlier attempt)' : ''}`,
+    );
+    runId = run.id;
+
+    progress.setPhase('verifying');
+    verification = await progress.step(
+      'verify-health',
+      () => wait.waitHealthy({ url: input.healthUrl, timeoutSeconds: input.verifyTimeoutSeconds }),
+      (v) => (v.healthy ? `healthy after ${v.attempts} probe(s)` : `unhealthy after ${v.attempts} probe(s)`),
+    );
+    if (!verification.healthy) {
+      const l = verification.last;
+      throw ApplicationFailure.create({
+        type: FailureType.VerificationFailed,
+        nonRetryable: true,
+        message:
+          `${target.ref} did not answer healthy at ${input.healthUrl} within ${input.verifyTimeoutSeconds}s ` +
+          `(last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
+      });
+    }
+  } catch (err) {
+    await CancellationScope.nonCancellable(() => compensate(err));
+    throw err; // unreachable: compensate always throws
+  }
+
+  // 7. Watch on durable timers.
+  let monitoring: MonitorSummary | undefined;
+  if (input.monitor.durationSeconds > 0) {
+    progress.setPhase('monitoring');
+    monitoring = await progress.step(
+      'monitor',
+      () =>
+        watchHealth(input.monitor, () => sampleHealth({ url: input.healthUrl }), (live) => {
+          progress.status.monitoring = live;
+        }),
+      (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
+    );
+    if (monitoring.breached) {
+      progress.setPhase('monitoring-breached');
+      progress.status.error =
+        `${target.ref} failed ${monitoring.maxConsecutiveFailures} consecutive health checks during the watch; ` +
+        `left running, previous container kept as '${preservedName}' (stopped) for a manual decision`;
+      throw ApplicationFailure.create({
+        type: FailureType.MonitoringBreach,
+        nonRetryable: true,
+        message: progress.status.error,
+        details: [finish({ outcome: 'succeeded', from, to: { ...to, containerId: runId }, preservedContainer: preservedName, verification, monitoring })],
+      });
+    }
+  }
+
+  // 8. Clean up what the rollback kept for restoring.
+  progress.setPhase('cleaning-up');
+  const cleaned = await progress.step('remove-preserved-container', () =>
+    op.removePreserved({ preservedName, expectedId: current.id }),
+  );
+  progress.setPhase('completed');
+  return finish({
+    outcome: 'succeeded',
+    from,
+    to: { ...to, containerId: runId },
+    preservedContainer: preservedName,
+    preservedRemoved: cleaned.removed,
+    verification,
+    ...(monitoring ? { monitoring } : {}),
+  });
+
+  async function compensate(err: unknown): Promise<never> {
+    const cancelled = isCancellation(err);
+    const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
+    progress.setPhase('compensating');
+    const restored: string[] = [];
+    const failedUndos: string[] = [];
+    for (const undo of [...undos].reverse()) {
+      try {
+        await progress.step(`undo: ${undo.name}`, undo.run);
+        restored.push(undo.name);
+      } catch (undoErr) {
+        failedUndos.push(`${undo.name}: ${errorMessage(undoErr)}`);
+      }
+    }
+    let after: HealthWait | undefined;
+    if (failedUndos.length === 0 && undos.length > 0) {
+      // Previously healthy: it must be healthy again. Previously unhealthy: running is what we can restore.
+      after = await progress
+        .step('verify-restored-health', () =>
+          wait.waitHealthy({ url: input.healthUrl, timeoutSeconds: before.ok ? input.verifyTimeoutSeconds : 5 }),
+        )
+        .catch(() => undefined);
+    }
+    const restoredHealth = after?.healthy ? 'healthy' : before.ok ? 'NOT healthy' : 'unhealthy, as it was before';
+    const summary =
+      failedUndos.length > 0
+        ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
+          `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image})`
+        : undos.length === 0
+          ? `${what}. Nothing had been changed.`
+          : `${what}. Restored: '${name}' runs ${from.image} again (${restoredHealth}).`;
+    progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
+    progress.status.error = summary;
+    if (cancelled) throw err;
+    const type =
+      failedUndos.length > 0
+        ? FailureType.CompensationFailed
+        : err instanceof ApplicationFailure && err.type === FailureType.VerificationFailed
+          ? FailureType.VerificationFailed
+          : ((err as { cause?: { type?: string } }).cause?.type ?? FailureType.VerificationFailed);
+    throw ApplicationFailure.create({
+      type,
+      nonRetryable: true,
+      message: summary,
+      details: [{ restored, failedUndos, verification, restoredHealth: after }],
+    });
+  }
+}
+
+function setPending(progress: Progress, req: Parameters<Parameters<ApprovalGate['wait']>[1]>[0]): void {
+  if (req) progress.status.pendingApproval = req;
+  else delete progress.status.pendingApproval;
+}
