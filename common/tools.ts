@@ -1,0 +1,33 @@
+// Owns where the Temporal binaries come from: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, then .tools/bin (put there
+// by `npm run provision`), then PATH. Never a download at run time.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function resolveBinary(envVar: string, name: string): string {
+  const fromEnv = process.env[envVar];
+  if (fromEnv) {
+    if (!executable(fromEnv)) throw new Error(`${envVar}=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const local = join(PROJECT_ROOT, '.tools', 'bin', name);
+  if (executable(local)) return local;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && executable(join(dir, name))) return join(dir, name);
+  }
+  throw new Error(`'${name}' not found: run 'npm run provision', or set ${envVar} to its path`);
+}
+
+export const temporalCliPath = (): string => resolveBinary('TEMPORAL_CLI', 'temporal');
+export const temporalTestServerPath = (): string => resolveBinary('TEMPORAL_TEST_SERVER', 'temporal-test-server');

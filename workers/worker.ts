@@ -1,0 +1,37 @@
+// Owns how a worker is built: the main one (workflows + all activities on the main task queue) or a host one
+// (host activities only, on cortex-rollback-host-<host>). Settings favour fast takeover after a crash: a short
+// sticky schedule-to-start timeout, and heartbeating activities (see workflows/profiles.ts).
+import { NativeConnection, Worker } from '@temporalio/worker';
+import Dockerode from 'dockerode';
+import { createActivities, type ActivityDeps } from '../activities/index.ts';
+import { hostTaskQueue, loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
+import { workflowBundle } from './bundle.ts';
+
+export interface WorkerSetup {
+  /** Serve only the host activities of this host. */
+  host?: string;
+  settings?: TemporalSettings;
+  connection?: NativeConnection;
+  deps?: Partial<ActivityDeps>;
+  identity?: string;
+}
+
+export async function createWorker(setup: WorkerSetup = {}): Promise<{ worker: Worker; connection: NativeConnection; taskQueue: string; owned: boolean }> {
+  const settings = setup.settings ?? loadTemporalSettings();
+  const owned = !setup.connection;
+  const connection = setup.connection ?? (await NativeConnection.connect({ address: settings.address }));
+  const activities = createActivities({ docker: setup.deps?.docker ?? new Dockerode() });
+  const common = {
+    connection,
+    namespace: settings.namespace,
+    activities,
+    stickyQueueScheduleToStartTimeout: '1s',
+    shutdownGraceTime: '10s',
+    ...(setup.identity ? { identity: setup.identity } : {}),
+  };
+  const taskQueue = setup.host ? hostTaskQueue(setup.host) : settings.taskQueue;
+  const worker = setup.host
+    ? await Worker.create({ ...common, taskQueue })
+    : await Worker.create({ ...common, taskQueue, workflowBundle: await workflowBundle() });
+  return { worker, connection, taskQueue, owned };
+}
