@@ -114,14 +114,42 @@ export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackIn
   const verifyTimeoutSeconds = optionalInt(o, 'verifyTimeoutSeconds', d.verifyTimeoutSeconds, 1, 3600);
   if (o.pull !== undefined && typeof o.pull !== 'boolean') throw new InputError('pull', 'must be true or false');
   const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
-  const durationSeconds = optionalInt(m, 'durationSeconds', d.monitor.durationSeconds, 0, 7 * 86400, 'monitor.durationSeconds');
-  const intervalSeconds = optionalInt(m, 'intervalSeconds', d.monitor.intervalSeconds, 1, 3600, 'monitor.intervalSeconds');
-  const failureThreshold = optionalInt(m, 'failureThreshold', d.monitor.failureThreshold, 0, 1000, 'monitor.failureThreshold');
+  const durationSeconds = optionalInt(
+    m,
+    'durationSeconds',
+    d.monitor.durationSeconds,
+    0,
+    7 * 86400,
+    'monitor.durationSeconds',
+  );
+  const intervalSeconds = optionalInt(
+    m,
+    'intervalSeconds',
+    d.monitor.intervalSeconds,
+    1,
+    3600,
+    'monitor.intervalSeconds',
+  );
+  const failureThreshold = optionalInt(
+    m,
+    'failureThreshold',
+    d.monitor.failureThreshold,
+    0,
+    1000,
+    'monitor.failureThreshold',
+  );
   if (durationSeconds > 0 && intervalSeconds > durationSeconds) {
     throw new InputError('monitor.intervalSeconds', `must not exceed monitor.durationSeconds (${durationSeconds})`);
   }
   const a = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
-  const timeoutSeconds = optionalInt(a, 'timeoutSeconds', d.approvalTimeoutSeconds, 1, 7 * 86400, 'approval.timeoutSeconds');
+  const timeoutSeconds = optionalInt(
+    a,
+    'timeoutSeconds',
+    d.approvalTimeoutSeconds,
+    1,
+    7 * 86400,
+    'approval.timeoutSeconds',
+  );
   const preApproved = validatePreApproval('application', a?.preApproved, 'approval.preApproved');
   return {
     containerName,
@@ -197,24 +225,27 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
 
   // 1. Impact assessment (read-only).
   progress.setPhase('assessing');
-  const current: ContainerSnapshot = await progress.step(
-    'assess-current-container',
-    () => q.inspectContainer({ name }),
-    (c) => `${c.image} (${c.imageId.slice(7, 19)}), ${c.state}`,
-  );
-  const before: HealthSample = await progress.step(
-    'assess-current-health',
-    () => sampleHealth({ url: input.healthUrl }),
-    (s) => (s.ok ? 'healthy' : `unhealthy: ${s.httpStatus ?? s.error ?? '?'}`),
-  );
-  const from = { image: current.image, imageId: current.imageId, containerId: current.id };
+  const { current, before, target } = await beforeAnyChange(progress, async () => {
+    const current: ContainerSnapshot = await progress.step(
+      'assess-current-container',
+      () => q.inspectContainer({ name }),
+      (c) => `${c.image} (${c.imageId.slice(7, 19)}), ${c.state}`,
+    );
+    const before: HealthSample = await progress.step(
+      'assess-current-health',
+      () => sampleHealth({ url: input.healthUrl }),
+      (s) => (s.ok ? 'healthy' : `unhealthy: ${s.httpStatus ?? s.error ?? '?'}`),
+    );
 
-  // 2. The target must exist before anything is touched.
-  const target: ImageInfo = await progress.step(
-    'verify-target-image',
-    () => q.findImage({ ref: input.targetImage, pull: input.pull }),
-    (i) => `${i.ref} = ${i.id.slice(7, 19)}${i.pulled ? ' (pulled)' : ''}`,
-  );
+    // 2. The target must exist before anything is touched.
+    const target: ImageInfo = await progress.step(
+      'verify-target-image',
+      () => q.findImage({ ref: input.targetImage, pull: input.pull }),
+      (i) => `${i.ref} = ${i.id.slice(7, 19)}${i.pulled ? ' (pulled)' : ''}`,
+    );
+    return { current, before, target };
+  });
+  const from = { image: current.image, imageId: current.imageId, containerId: current.id };
   const to = { image: target.ref, imageId: target.id, ...(target.version ? { version: target.version } : {}) };
   if (current.imageId === target.id && current.running) {
     progress.setPhase('completed');
@@ -229,7 +260,10 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   const decision = await progress.step(
     'approval',
     () => gate.wait(input.approval.timeoutSeconds, (req) => setPending(progress, req)),
-    (o) => (o.decision === 'timed-out' ? `no decision within ${o.waitedSeconds}s` : `${o.decision} by ${o.by.approver} (${o.by.role})`),
+    (o) =>
+      o.decision === 'timed-out'
+        ? `no decision within ${o.waitedSeconds}s`
+        : `${o.decision} by ${o.by.approver} (${o.by.role})`,
   );
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
@@ -246,9 +280,11 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
       name: `restore '${name}' (${from.image})`,
       run: () => op.restorePreserved({ name, preservedName, expectedId: current.id }),
     });
-    await progress.step('preserve-current-container', () =>
-      op.preserveContainer({ name, preservedName, expectedId: current.id }),
-    () => `renamed to ${preservedName}`);
+    await progress.step(
+      'preserve-current-container',
+      () => op.preserveContainer({ name, preservedName, expectedId: current.id }),
+      () => `renamed to ${preservedName}`,
+    );
     await progress.step('stop-current-container', () =>
       op.stopContainer({ name: preservedName, timeoutSeconds: input.stopTimeoutSeconds }),
     );
@@ -299,9 +335,13 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     monitoring = await progress.step(
       'monitor',
       () =>
-        watchHealth(input.monitor, () => sampleHealth({ url: input.healthUrl }), (live) => {
-          progress.status.monitoring = live;
-        }),
+        watchHealth(
+          input.monitor,
+          () => sampleHealth({ url: input.healthUrl }),
+          (live) => {
+            progress.status.monitoring = live;
+          },
+        ),
       (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
     );
     if (monitoring.breached) {
@@ -313,7 +353,16 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
         type: FailureType.MonitoringBreach,
         nonRetryable: true,
         message: progress.status.error,
-        details: [finish({ outcome: 'succeeded', from, to: { ...to, containerId: runId }, preservedContainer: preservedName, verification, monitoring })],
+        details: [
+          finish({
+            outcome: 'succeeded',
+            from,
+            to: { ...to, containerId: runId },
+            preservedContainer: preservedName,
+            verification,
+            monitoring,
+          }),
+        ],
       });
     }
   }
@@ -380,6 +429,21 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
       message: summary,
       details: [{ restored, failedUndos, verification, restoredHealth: after }],
     });
+  }
+}
+
+/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
+async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const cause = (err as { cause?: unknown }).cause;
+    const inner = cause instanceof ApplicationFailure ? cause : err instanceof ApplicationFailure ? err : undefined;
+    const message = `${inner?.message ?? errorMessage(err)} (nothing was changed)`;
+    progress.setPhase('failed');
+    progress.status.error = message;
+    throw ApplicationFailure.create({ type: inner?.type ?? FailureType.Unavailable, message, nonRetryable: true });
   }
 }
 

@@ -1,0 +1,271 @@
+// The `cortex-rollback` CLI: start / approve / reject / status / result. Exit codes: 0 a successful rollback
+// (or a start without --wait, or a sent decision); 1 the rollback failed; 2 bad usage or input (nothing
+// started); 3 not approved (rejected or timed out); 4 a rollback of that target is already running.
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../common/config.ts';
+import { InputError } from '../workflows/validation.ts';
+import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
+import type { RollbackStatus } from '../workflows/progress.ts';
+import {
+  AlreadyRunningError,
+  connect,
+  getStatus,
+  sendDecision,
+  startDockerRollback,
+  waitResult,
+  type ResultOrFailure,
+  type RollbackClient,
+} from './client.ts';
+
+const USAGE = `usage:
+  cortex-rollback start docker --container NAME --image IMAGE:TAG --health-url URL --reason TEXT --requested-by WHO
+        [--host HOST] [--stop-timeout S] [--verify-timeout S] [--watch-seconds S] [--interval S]
+        [--failure-threshold N] [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--pull] [--wait] [--json]
+  cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT]
+  cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
+  cortex-rollback status  WORKFLOW_ID [--json]
+  cortex-rollback result  WORKFLOW_ID [--json]
+environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
+
+class UsageError extends Error {}
+
+const options = {
+  container: { type: 'string' },
+  image: { type: 'string' },
+  'health-url': { type: 'string' },
+  reason: { type: 'string' },
+  'requested-by': { type: 'string' },
+  host: { type: 'string' },
+  'stop-timeout': { type: 'string' },
+  'verify-timeout': { type: 'string' },
+  'watch-seconds': { type: 'string' },
+  interval: { type: 'string' },
+  'failure-threshold': { type: 'string' },
+  'approval-timeout': { type: 'string' },
+  'pre-approve': { type: 'string' },
+  'workflow-id': { type: 'string' },
+  pull: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  json: { type: 'boolean' },
+  approver: { type: 'string' },
+  role: { type: 'string' },
+  comment: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function int(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} must be a whole number of seconds, got '${v}'`);
+  return Number(v);
+}
+
+function need(v: string | undefined, flag: string): string {
+  if (!v) throw new UsageError(`--${flag} is required`);
+  return v;
+}
+
+type Values = ReturnType<typeof parse>['values'];
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+}
+
+export function dockerInputFromFlags(v: Values): DockerRollbackInput {
+  const watch = int(v['watch-seconds'], 'watch-seconds');
+  const interval = int(v.interval, 'interval');
+  const threshold = int(v['failure-threshold'], 'failure-threshold');
+  const approvalTimeout = int(v['approval-timeout'], 'approval-timeout');
+  let preApproved: { approver: string; role: string } | undefined;
+  if (v['pre-approve']) {
+    const m = /^([^:]+):(.+)$/.exec(v['pre-approve']);
+    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
+    preApproved = { approver: m[1]!, role: m[2]! };
+  }
+  const stop = int(v['stop-timeout'], 'stop-timeout');
+  const verify = int(v['verify-timeout'], 'verify-timeout');
+  return {
+    containerName: need(v.container, 'container'),
+    targetImage: need(v.image, 'image'),
+    healthUrl: need(v['health-url'], 'health-url'),
+    reason: need(v.reason, 'reason'),
+    requestedBy: need(v['requested-by'], 'requested-by'),
+    ...(v.host ? { host: v.host } : {}),
+    ...(stop !== undefined ? { stopTimeoutSeconds: stop } : {}),
+    ...(verify !== undefined ? { verifyTimeoutSeconds: verify } : {}),
+    ...(v.pull ? { pull: true } : {}),
+    ...(watch !== undefined || interval !== undefined || threshold !== undefined
+      ? {
+          monitor: {
+            ...(watch !== undefined ? { durationSeconds: watch } : {}),
+            ...(interval !== undefined ? { intervalSeconds: interval } : {}),
+            ...(threshold !== undefined ? { failureThreshold: threshold } : {}),
+          },
+        }
+      : {}),
+    ...(approvalTimeout !== undefined || preApproved
+      ? {
+          approval: {
+            ...(approvalTimeout !== undefined ? { timeoutSeconds: approvalTimeout } : {}),
+            ...(preApproved ? { preApproved } : {}),
+          },
+        }
+      : {}),
+    searchAttributes: process.env.CORTEX_SEARCH_ATTRIBUTES !== '0',
+  };
+}
+
+/** Streams phase and step changes to stderr until the workflow closes. */
+async function follow(rc: RollbackClient, workflowId: string): Promise<void> {
+  const seen = new Set<string>();
+  let phase = '';
+  const handle = rc.client.workflow.getHandle(workflowId);
+  let done = false;
+  const closed = handle.result().then(
+    () => (done = true),
+    () => (done = true),
+  );
+  while (!done) {
+    try {
+      const s = await getStatus(rc, workflowId);
+      if (s.phase !== phase) {
+        phase = s.phase;
+        process.stderr.write(`[${new Date().toISOString()}] phase: ${phase}\n`);
+        if (s.pendingApproval) {
+          process.stderr.write(
+            `  waiting for approval by a ${s.pendingApproval.requiredRole} (or higher) until ${s.pendingApproval.deadline}:\n` +
+              `  cortex-rollback approve ${workflowId} --approver <you> --role ${s.pendingApproval.requiredRole}\n`,
+          );
+        }
+      }
+      for (const step of s.steps) {
+        const key = `${step.name}|${step.startedAt}|${step.state}`;
+        if (step.state === 'running' || seen.has(key)) continue;
+        seen.add(key);
+        process.stderr.write(`  ${step.state.padEnd(9)} ${step.name}${step.detail ? `: ${step.detail}` : ''}\n`);
+      }
+    } catch {
+      // the workflow may be closing; the result below tells
+    }
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+  }
+}
+
+function printStatus(s: RollbackStatus, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(s, null, 2));
+    return;
+  }
+  console.log(`${s.workflowId} (${s.workflowType}, ${s.rollbackType} rollback of ${s.target})`);
+  console.log(`phase: ${s.phase}${s.error ? `\nerror: ${s.error}` : ''}`);
+  if (s.pendingApproval) console.log(`waiting for: ${s.pendingApproval.requiredRole} until ${s.pendingApproval.deadline}`);
+  for (const st of s.steps) {
+    console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
+  }
+  for (const a of s.approvals) {
+    console.log(`  approval: ${a.decision} by ${a.approver} (${a.role}) via ${a.via}${a.refusal ? ` — ${a.refusal}` : ''}`);
+  }
+  if (s.monitoring) {
+    const m = s.monitoring;
+    console.log(`  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ends ${m.endsAt}`);
+  }
+}
+
+function report(r: ResultOrFailure, json: boolean): number {
+  if (json) console.log(JSON.stringify(r, null, 2));
+  if (!r.ok) {
+    if (!json) console.error(`rollback FAILED (${r.type}): ${r.message}`);
+    return 1;
+  }
+  const res = r.result;
+  if (!json) {
+    console.log(`${res.outcome}: ${res.container} ${res.from.image} -> ${res.to.image} (${res.workflowId})`);
+    if (res.verification) console.log(`  verified healthy after ${res.verification.attempts} probe(s)`);
+    if (res.monitoring) {
+      console.log(`  watched ${res.monitoring.durationSeconds}s: ${res.monitoring.samples} samples, ${res.monitoring.failures} failed`);
+    }
+  }
+  if (res.outcome === 'succeeded' || res.outcome === 'already-on-target') return 0;
+  return 3;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values: v, positionals: p } = parsed;
+  if (v.help || p.length === 0) {
+    console.log(USAGE);
+    return v.help ? 0 : 2;
+  }
+  const json = v.json === true;
+  let rc: RollbackClient | undefined;
+  try {
+    const [cmd, arg] = p;
+    switch (cmd) {
+      case 'start': {
+        if (arg !== 'docker') throw new UsageError(`unknown rollback kind '${arg ?? ''}' (supported: docker)`);
+        const input = dockerInputFromFlags(v);
+        rc = await connect();
+        const started = await startDockerRollback(rc, input, v['workflow-id'] ? { workflowId: v['workflow-id'] } : {});
+        if (!v.wait) {
+          console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
+          return 0;
+        }
+        process.stderr.write(`started ${started.workflowId} (run ${started.runId})\n`);
+        await follow(rc, started.workflowId);
+        return report(await waitResult(rc, started.workflowId), json);
+      }
+      case 'approve':
+      case 'reject': {
+        const id = need(arg, 'WORKFLOW_ID');
+        const approver = need(v.approver, 'approver');
+        const role = need(v.role, 'role');
+        rc = await connect();
+        if (cmd === 'approve') {
+          await sendDecision(rc, id, { approve: { approver, role, ...(v.comment ? { comment: v.comment } : {}) } });
+        } else {
+          await sendDecision(rc, id, { reject: { approver, role, reason: need(v.reason, 'reason') } });
+        }
+        console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
+        return 0;
+      }
+      case 'status': {
+        rc = await connect();
+        printStatus(await getStatus(rc, need(arg, 'WORKFLOW_ID')), json);
+        return 0;
+      }
+      case 'result': {
+        rc = await connect();
+        return report(await waitResult(rc, need(arg, 'WORKFLOW_ID')), json);
+      }
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError) {
+      console.error(`${err.message}${err instanceof UsageError ? `\n${USAGE}` : ''}`);
+      return 2;
+    }
+    if (err instanceof AlreadyRunningError) {
+      console.error(err.message);
+      return 4;
+    }
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    await rc?.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,97 @@
+// Owns programmatic access for the CLI, CI jobs and tests: connecting with the shared settings, starting a
+// rollback under its business-key workflow ID, sending approvals, reading status and results.
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
+import { approvalRefusal, type RollbackType } from '../common/roles.ts';
+import { InputError } from '../workflows/validation.ts';
+import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/approval.ts';
+import {
+  dockerRollbackWorkflowId,
+  validateDockerRollbackInput,
+  type DockerRollbackInput,
+  type DockerRollbackResult,
+} from '../workflows/docker-rollback.ts';
+import { statusQuery, type RollbackStatus } from '../workflows/progress.ts';
+
+export class AlreadyRunningError extends Error {
+  override name = 'AlreadyRunningError';
+}
+
+export interface RollbackClient {
+  client: Client;
+  settings: TemporalSettings;
+  close(): Promise<void>;
+}
+
+export async function connect(settings: TemporalSettings = loadTemporalSettings()): Promise<RollbackClient> {
+  const connection = await Connection.connect({ address: settings.address });
+  const client = new Client({ connection, namespace: settings.namespace });
+  return { client, settings, close: () => connection.close() };
+}
+
+/** Validates first (nothing is started on bad input), then starts under rollback-docker-<container>. */
+export async function startDockerRollback(
+  rc: RollbackClient,
+  input: DockerRollbackInput,
+  opts: { workflowId?: string } = {},
+): Promise<{ workflowId: string; runId: string }> {
+  const valid = validateDockerRollbackInput(input);
+  const workflowId = opts.workflowId ?? dockerRollbackWorkflowId(valid.containerName, valid.host);
+  try {
+    const handle = await rc.client.workflow.start('dockerContainerRollback', {
+      taskQueue: rc.settings.taskQueue,
+      workflowId,
+      args: [input],
+    });
+    return { workflowId, runId: handle.firstExecutionRunId };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new AlreadyRunningError(
+        `a rollback of this target is already running (workflow ${workflowId}); ` +
+          `see 'cortex-rollback status ${workflowId}', or cancel it before starting another`,
+      );
+    }
+    throw err;
+  }
+}
+
+export async function getStatus(rc: RollbackClient, workflowId: string): Promise<RollbackStatus> {
+  return rc.client.workflow.getHandle(workflowId).query(statusQuery);
+}
+
+/** Checks the role against the workflow's rollback type before signalling, so a refusal is immediate. */
+export async function sendDecision(
+  rc: RollbackClient,
+  workflowId: string,
+  decision: { approve: ApproveSignal } | { reject: RejectSignal },
+): Promise<void> {
+  const handle = rc.client.workflow.getHandle(workflowId);
+  const status = await handle.query(statusQuery);
+  const signal = 'approve' in decision ? decision.approve : decision.reject;
+  const refusal = approvalRefusal(status.rollbackType as RollbackType, signal.role);
+  if (refusal) throw new InputError('role', refusal);
+  if ('approve' in decision) await handle.signal(approveSignal, decision.approve);
+  else await handle.signal(rejectSignal, decision.reject);
+}
+
+export type ResultOrFailure =
+  | { ok: true; result: DockerRollbackResult }
+  | { ok: false; type: string; message: string; details?: unknown };
+
+export async function waitResult(rc: RollbackClient, workflowId: string): Promise<ResultOrFailure> {
+  try {
+    const result = await rc.client.workflow.getHandle(workflowId).result();
+    return { ok: true, result: result as DockerRollbackResult };
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause as { type?: string; message?: string; details?: unknown[]; name?: string } | undefined;
+      return {
+        ok: false,
+        type: cause?.type ?? cause?.name ?? 'WorkflowFailed',
+        message: cause?.message ?? err.message,
+        ...(cause?.details?.[0] !== undefined ? { details: cause.details[0] } : {}),
+      };
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,38 @@
+// Test environments on the project's own Temporal binaries (never a download): the time-skipping test server
+// for workflow logic, and the real dev server for integration tests, with the project's search attributes.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
+
+export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
+  });
+}
+
+export function localEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath() },
+      ip: '127.0.0.1',
+      searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
+        defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
+      ),
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+let seq = 0;
+export function uniqueQueue(prefix: string): string {
+  seq += 1;
+  return `${prefix}-${process.pid}-${seq}-${Date.now().toString(36)}`;
+}
+
+// Keep test output readable: SDK logs at ERROR only (expected workflow failures log at WARN).
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  // already installed by another helper in this process
+}
