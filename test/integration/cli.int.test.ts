@@ -1,0 +1,134 @@
+// The two command-line paths against the real dev server, a worker child process and real Docker:
+// the plain `temporal` CLI (start / query status / signal approve / result) and our `cortex-rollback` CLI
+// (exit codes, --wait, --json, input refused before anything starts).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
+import { BAD, containersNamed, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
+
+describe('driving rollbacks from the command line', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: WorkerProcess;
+  let taskQueue: string;
+  const names: string[] = [];
+
+  before(async () => {
+    await ensureImages();
+    env = await localEnv();
+    taskQueue = uniqueQueue('cli');
+    worker = spawnWorker({ address: env.address, taskQueue });
+    await worker.ready;
+  });
+  after(async () => {
+    await worker?.kill();
+    for (const n of names) await removeByPrefix(n);
+    await env?.teardown();
+  });
+
+  const temporal = (...args: string[]) =>
+    execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
+  const cli = (...args: string[]) =>
+    execa('node', [join(PROJECT_ROOT, 'client', 'bin.js'), ...args], {
+      reject: false,
+      env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue },
+    });
+
+  it('the plain temporal CLI: workflow start, query status, signal approve, result', async () => {
+    const name = `cortex-mcp-tcli-${Date.now().toString(36)}`;
+    names.push(name);
+    const app = await startApp(name, BAD);
+    const workflowId = `rollback-docker-${name}`;
+    const input = {
+      containerName: name,
+      targetImage: GOOD,
+      healthUrl: app.healthUrl,
+      reason: 'from the temporal CLI',
+      requestedBy: 'oncall',
+      monitor: { durationSeconds: 2, intervalSeconds: 1 },
+    };
+    const start = await temporal('workflow', 'start', '--type', 'dockerContainerRollback', '--task-queue', taskQueue,
+      '--workflow-id', workflowId, '--input', JSON.stringify(input));
+    assert.equal(start.exitCode, 0, start.stderr);
+
+    await waitFor(async () => {
+      const q = await temporal('workflow', 'query', '--workflow-id', workflowId, '--type', 'status', '-o', 'json');
+      return q.exitCode === 0 && (JSON.parse(q.stdout) as { queryResult: [{ phase: string }] }).queryResult[0].phase === 'awaiting-approval';
+    }, 30_000, 'awaiting-approval via temporal workflow query');
+
+    const sig = await temporal('workflow', 'signal', '--workflow-id', workflowId, '--name', 'approve', '--input',
+      JSON.stringify({ approver: 'alice', role: 'on-call-engineer', comment: 'from the CLI' }));
+    assert.equal(sig.exitCode, 0, sig.stderr);
+
+    const res = await temporal('workflow', 'result', '--workflow-id', workflowId, '-o', 'json');
+    assert.equal(res.exitCode, 0, res.stderr);
+    assert.match(res.stdout, /"outcome": "succeeded"/);
+    assert.equal((await docker.getContainer(name).inspect()).Image, await imageId(GOOD));
+    assert.equal((await health(app.healthUrl)).status, 200);
+  });
+
+  it('cortex-rollback: refuses bad input before starting anything (exit 2)', async () => {
+    const bad = await cli('start', 'docker', '--container', 'no spaces allowed', '--image', GOOD, '--health-url',
+      'http://127.0.0.1:1/health', '--reason', 'x', '--requested-by', 'y');
+    assert.equal(bad.exitCode, 2);
+    assert.match(bad.stderr, /containerName: 'no spaces allowed' is not a valid container name/);
+    const noTag = await cli('start', 'docker', '--container', 'c1', '--image', 'cortex-memory-mcp', '--health-url',
+      'http://127.0.0.1:1/health', '--reason', 'x', '--requested-by', 'y');
+    assert.equal(noTag.exitCode, 2);
+    assert.match(noTag.stderr, /has no tag or digest/);
+    const wf = await env.client.workflow.list({ query: `WorkflowId = "rollback-docker-c1"` });
+    for await (const _ of wf) assert.fail('nothing may be started on bad input');
+  });
+
+  it('cortex-rollback: start --wait streams phases, approve refuses a junior role (exit 2), exit 0 on success', async () => {
+    const name = `cortex-mcp-cli-${Date.now().toString(36)}`;
+    names.push(name);
+    const app = await startApp(name, BAD);
+    const workflowId = `rollback-docker-${name}`;
+    const started = cli('start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl,
+      '--reason', 'v2.1.0 unhealthy', '--requested-by', 'oncall', '--watch-seconds', '2', '--interval', '1', '--wait', '--json');
+    await waitFor(async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'), 30_000, 'gate');
+
+    const junior = await cli('approve', workflowId, '--approver', 'intern', '--role', 'engineer');
+    assert.equal(junior.exitCode, 2);
+    assert.match(junior.stderr, /needs 'on-call-engineer' or higher/);
+
+    const again = await cli('start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl,
+      '--reason', 'dup', '--requested-by', 'oncall');
+    assert.equal(again.exitCode, 4);
+    assert.match(again.stderr, /already running/);
+
+    const ok = await cli('approve', workflowId, '--approver', 'alice', '--role', 'on-call-engineer');
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    const r = await started;
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stderr, /phase: awaiting-approval/);
+    assert.match(r.stderr, /phase: monitoring/);
+    const out = JSON.parse(r.stdout) as { ok: boolean; result: { outcome: string; to: { image: string } } };
+    assert.deepEqual([out.ok, out.result.outcome, out.result.to.image], [true, 'succeeded', GOOD]);
+    assert.equal((await containersNamed(name)).length, 1);
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+  });
+
+  it('cortex-rollback: a rejected rollback exits 3 and changes nothing', async () => {
+    const name = `cortex-mcp-rej-${Date.now().toString(36)}`;
+    names.push(name);
+    const app = await startApp(name, BAD);
+    const workflowId = `rollback-docker-${name}`;
+    const s = await cli('start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl,
+      '--reason', 'x', '--requested-by', 'oncall');
+    assert.equal(s.exitCode, 0, s.stderr);
+    await waitFor(async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'), 30_000, 'gate');
+    const rej = await cli('reject', workflowId, '--approver', 'erin', '--role', 'engineering-manager', '--reason', 'fix forward');
+    assert.equal(rej.exitCode, 0, rej.stderr);
+    const r = await cli('result', workflowId);
+    assert.equal(r.exitCode, 3);
+    assert.match(r.stdout, /rejected/);
+    const c = await docker.getContainer(name).inspect();
+    assert.deepEqual([c.Id, c.State.Running], [app.id, true]);
+  });
+});

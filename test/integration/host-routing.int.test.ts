@@ -1,0 +1,68 @@
+// Host routing: with `host` set, every host activity runs on that host's worker (task queue
+// cortex-rollback-host-<host>) while the workflow stays on the main queue. The main worker here is given a
+// Docker client pointed at a socket that does not exist, so the rollback can only succeed through the host worker.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import Dockerode from 'dockerode';
+import { startDockerRollback, waitResult } from '../../client/client.ts';
+import { createWorker } from '../../workers/worker.ts';
+import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
+import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+
+describe('host activities on a per-host task queue', () => {
+  let env: TestWorkflowEnvironment;
+  const workers: Array<{ worker: Worker; run: Promise<void> }> = [];
+  let name = '';
+
+  before(async () => {
+    await ensureImages();
+    env = await localEnv();
+  });
+  after(async () => {
+    for (const w of workers) w.worker.shutdown();
+    await Promise.all(workers.map((w) => w.run));
+    await removeByPrefix(name);
+    await env?.teardown();
+  });
+
+  it('runs Docker steps on the host worker while the workflow runs on the main queue', async () => {
+    const host = `node-${Date.now().toString(36)}`;
+    const taskQueue = uniqueQueue('main');
+    const settings = { address: env.address, namespace: 'default', taskQueue };
+    const blind = new Dockerode({ socketPath: '/nonexistent/docker.sock' });
+    const main = await createWorker({ settings, connection: env.nativeConnection, deps: { docker: blind } });
+    const hostWorker = await createWorker({ settings, connection: env.nativeConnection, host });
+    assert.equal(hostWorker.taskQueue, `cortex-rollback-host-${host}`);
+    for (const w of [main, hostWorker]) workers.push({ worker: w.worker, run: w.worker.run() });
+
+    name = `cortex-mcp-host-${Date.now().toString(36)}`;
+    const app = await startApp(name, BAD);
+    const rc = { client: env.client, settings, close: async () => undefined };
+    const { workflowId } = await startDockerRollback(rc, {
+      containerName: name,
+      targetImage: GOOD,
+      healthUrl: app.healthUrl,
+      reason: 'host routing',
+      requestedBy: 'test',
+      host,
+      monitor: { durationSeconds: 2, intervalSeconds: 1 },
+      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+    });
+    assert.equal(workflowId, `rollback-docker-${host}-${name}`);
+    const r = await waitResult(rc, workflowId);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.result.host, host);
+    assert.equal((await docker.getContainer(name).inspect()).Image, await imageId(GOOD));
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    const queues = new Set(
+      (history.events ?? [])
+        .map((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name)
+        .filter((q): q is string => typeof q === 'string'),
+    );
+    assert.deepEqual([...queues], [`cortex-rollback-host-${host}`]);
+  });
+});
