@@ -4,7 +4,14 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 import { builtinModules } from 'node:module';
 
-const ioPackages = ['dockerode', 'execa', '@qdrant/js-client-rest', '@temporalio/activity', '@temporalio/client', '@temporalio/worker'];
+const ioPackages = [
+  'dockerode',
+  'execa',
+  '@qdrant/js-client-rest',
+  '@temporalio/activity',
+  '@temporalio/client',
+  '@temporalio/worker',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tools/**', '.data/**', 'images/**', 'client/bin.js', 'eslint.config.js'] },
@@ -19,6 +26,20 @@ export default tseslint.config(
     },
   },
   {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -29,7 +50,13 @@ export default tseslint.config(
             message: 'Workflows are deterministic: do I/O in an activity (type-only imports are allowed).',
             allowTypeImports: true,
           })),
-          patterns: [{ group: ['**/activities/*', '!**/activities/*.ts'], message: 'Only type imports of activities.' }],
+          patterns: [
+            {
+              group: ['../activities/*', '**/activities/*'],
+              allowTypeImports: true,
+              message: 'Workflows import only the types of activities; the code runs in a worker.',
+            },
+          ],
         },
       ],
     },

@@ -127,17 +127,28 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
     },
 
     /** Keeps the current container restorable by renaming it (Docker allows this while it runs). */
-    async preserveContainer(a: { name: string; preservedName: string; expectedId: string }): Promise<{ renamed: boolean }> {
+    async preserveContainer(a: {
+      name: string;
+      preservedName: string;
+      expectedId: string;
+    }): Promise<{ renamed: boolean }> {
       return withHeartbeat(async () => {
         const preserved = await inspectOrUndefined(a.preservedName);
         if (preserved) {
           if (preserved.Id === a.expectedId) return { renamed: false }; // done by an earlier attempt
-          throw permanent(FailureType.Conflict, `'${a.preservedName}' exists but is not the container being rolled back`);
+          throw permanent(
+            FailureType.Conflict,
+            `'${a.preservedName}' exists but is not the container being rolled back`,
+          );
         }
         const current = await inspectOrUndefined(a.name);
-        if (!current) throw permanent(FailureType.Conflict, `container '${a.name}' disappeared before it was preserved`);
+        if (!current)
+          throw permanent(FailureType.Conflict, `container '${a.name}' disappeared before it was preserved`);
         if (current.Id !== a.expectedId) {
-          throw permanent(FailureType.Conflict, `container '${a.name}' was replaced by someone else during the rollback`);
+          throw permanent(
+            FailureType.Conflict,
+            `container '${a.name}' was replaced by someone else during the rollback`,
+          );
         }
         try {
           await docker.getContainer(a.expectedId).rename({ name: a.preservedName });
@@ -149,7 +160,13 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
     },
 
     /** Stops a container with an explicit grace period; already stopped is success. */
-    async stopContainer({ name, timeoutSeconds }: { name: string; timeoutSeconds: number }): Promise<{ stopped: boolean }> {
+    async stopContainer({
+      name,
+      timeoutSeconds,
+    }: {
+      name: string;
+      timeoutSeconds: number;
+    }): Promise<{ stopped: boolean }> {
       return withHeartbeat(async () => {
         const c = await inspectOrUndefined(name);
         if (!c) throw permanent(FailureType.NotFound, `container '${name}' does not exist`);
@@ -168,7 +185,10 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
         const c = await inspectOrUndefined(name);
         if (!c) throw permanent(FailureType.NotFound, `container '${name}' does not exist`);
         if (expectedId && c.Id !== expectedId) {
-          throw permanent(FailureType.Conflict, `container '${name}' is not the expected one (${expectedId.slice(0, 12)})`);
+          throw permanent(
+            FailureType.Conflict,
+            `container '${name}' is not the expected one (${expectedId.slice(0, 12)})`,
+          );
         }
         if (c.State.Running) return { started: false };
         try {
@@ -273,7 +293,11 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
     },
 
     /** Puts the preserved container back under its name and starts it. */
-    async restorePreserved(a: { name: string; preservedName: string; expectedId: string }): Promise<{ restored: boolean }> {
+    async restorePreserved(a: {
+      name: string;
+      preservedName: string;
+      expectedId: string;
+    }): Promise<{ restored: boolean }> {
       return withHeartbeat(async () => {
         const atName = await inspectOrUndefined(a.name);
         if (atName && atName.Id !== a.expectedId) {
@@ -342,9 +366,7 @@ export function runSpecOf(c: Dockerode.ContainerInspectInfo, image: Dockerode.Im
   const imageLabels = image?.Config?.Labels ?? {};
   const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   const labels = Object.fromEntries(
-    Object.entries(c.Config.Labels ?? {}).filter(
-      ([k, v]) => imageLabels[k] !== v && !k.startsWith('cortex-rollback.'),
-    ),
+    Object.entries(c.Config.Labels ?? {}).filter(([k, v]) => imageLabels[k] !== v && !k.startsWith('cortex-rollback.')),
   );
   const hc = c.HostConfig as Dockerode.HostConfig & { Mounts?: RunSpec['mounts'] };
   const networkMode = hc.NetworkMode ?? 'default';
@@ -354,7 +376,8 @@ export function runSpecOf(c: Dockerode.ContainerInspectInfo, image: Dockerode.Im
     const short = c.Id.slice(0, 12);
     networks[net] = { aliases: ((ep.Aliases as string[] | undefined) ?? []).filter((a) => a !== short) };
   }
-  const imgCfg = image?.Config as { Cmd?: string[]; Entrypoint?: string[]; User?: string; WorkingDir?: string } | undefined;
+  const imgCfg = image?.Config as
+    { Cmd?: string[]; Entrypoint?: string[]; User?: string; WorkingDir?: string } | undefined;
   const cfg = c.Config as Dockerode.ContainerInspectInfo['Config'] & { Entrypoint?: string[] | string };
   const entrypoint = typeof cfg.Entrypoint === 'string' ? [cfg.Entrypoint] : cfg.Entrypoint;
   return {

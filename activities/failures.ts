@@ -8,7 +8,12 @@ export function permanent(type: FailureType, message: string, details?: unknown)
 }
 
 export function retryable(type: FailureType, message: string, cause?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: false, cause: cause instanceof Error ? cause : undefined });
+  return ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable: false,
+    cause: cause instanceof Error ? cause : undefined,
+  });
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EACCES']);

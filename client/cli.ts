@@ -156,16 +156,21 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   }
   console.log(`${s.workflowId} (${s.workflowType}, ${s.rollbackType} rollback of ${s.target})`);
   console.log(`phase: ${s.phase}${s.error ? `\nerror: ${s.error}` : ''}`);
-  if (s.pendingApproval) console.log(`waiting for: ${s.pendingApproval.requiredRole} until ${s.pendingApproval.deadline}`);
+  if (s.pendingApproval)
+    console.log(`waiting for: ${s.pendingApproval.requiredRole} until ${s.pendingApproval.deadline}`);
   for (const st of s.steps) {
     console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
   }
   for (const a of s.approvals) {
-    console.log(`  approval: ${a.decision} by ${a.approver} (${a.role}) via ${a.via}${a.refusal ? ` — ${a.refusal}` : ''}`);
+    console.log(
+      `  approval: ${a.decision} by ${a.approver} (${a.role}) via ${a.via}${a.refusal ? ` — ${a.refusal}` : ''}`,
+    );
   }
   if (s.monitoring) {
     const m = s.monitoring;
-    console.log(`  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ends ${m.endsAt}`);
+    console.log(
+      `  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ends ${m.endsAt}`,
+    );
   }
 }
 
@@ -180,7 +185,9 @@ function report(r: ResultOrFailure, json: boolean): number {
     console.log(`${res.outcome}: ${res.container} ${res.from.image} -> ${res.to.image} (${res.workflowId})`);
     if (res.verification) console.log(`  verified healthy after ${res.verification.attempts} probe(s)`);
     if (res.monitoring) {
-      console.log(`  watched ${res.monitoring.durationSeconds}s: ${res.monitoring.samples} samples, ${res.monitoring.failures} failed`);
+      console.log(
+        `  watched ${res.monitoring.durationSeconds}s: ${res.monitoring.samples} samples, ${res.monitoring.failures} failed`,
+      );
     }
   }
   if (res.outcome === 'succeeded' || res.outcome === 'already-on-target') return 0;

@@ -75,13 +75,12 @@ export async function sendDecision(
 }
 
 export type ResultOrFailure =
-  | { ok: true; result: DockerRollbackResult }
-  | { ok: false; type: string; message: string; details?: unknown };
+  { ok: true; result: DockerRollbackResult } | { ok: false; type: string; message: string; details?: unknown };
 
 export async function waitResult(rc: RollbackClient, workflowId: string): Promise<ResultOrFailure> {
   try {
-    const result = await rc.client.workflow.getHandle(workflowId).result();
-    return { ok: true, result: result as DockerRollbackResult };
+    const result = (await rc.client.workflow.getHandle(workflowId).result()) as DockerRollbackResult;
+    return { ok: true, result };
   } catch (err) {
     if (err instanceof WorkflowFailedError) {
       const cause = err.cause as { type?: string; message?: string; details?: unknown[]; name?: string } | undefined;

@@ -19,7 +19,9 @@ export class ConfigError extends Error {
 /** The task queue that serves activities touching one host (Docker socket, files, iptables). */
 export function hostTaskQueue(host: string): string {
   if (!HOST_NAME.test(host)) {
-    throw new ConfigError(`invalid host name '${host}': letters, digits, '_', '.', '-' (max 63, starting alphanumeric)`);
+    throw new ConfigError(
+      `invalid host name '${host}': letters, digits, '_', '.', '-' (max 63, starting alphanumeric)`,
+    );
   }
   return `${HOST_TASK_QUEUE_PREFIX}${host}`;
 }

@@ -16,7 +16,9 @@ export interface WorkerSetup {
   identity?: string;
 }
 
-export async function createWorker(setup: WorkerSetup = {}): Promise<{ worker: Worker; connection: NativeConnection; taskQueue: string; owned: boolean }> {
+export async function createWorker(
+  setup: WorkerSetup = {},
+): Promise<{ worker: Worker; connection: NativeConnection; taskQueue: string; owned: boolean }> {
   const settings = setup.settings ?? loadTemporalSettings();
   const owned = !setup.connection;
   const connection = setup.connection ?? (await NativeConnection.connect({ address: settings.address }));

@@ -89,7 +89,7 @@ export class ApprovalGate {
 
   private receive(decision: 'approved' | 'rejected', approver: unknown, role: unknown, text: unknown): void {
     const refusal = this.check(approver, role);
-    const base = { approver: String(approver ?? ''), role: String(role ?? ''), at: nowIso(), via: 'signal' as const };
+    const base = { approver: text_(approver), role: text_(role), at: nowIso(), via: 'signal' as const };
     const comment = typeof text === 'string' && text !== '' ? { comment: text } : {};
     if (refusal) {
       this.log.push({ ...base, ...comment, decision: 'refused', refusal });
@@ -106,6 +106,10 @@ export class ApprovalGate {
     this.decided = record;
     this.log.push(record);
   }
+}
+
+function text_(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v ?? '');
 }
 
 function nowIso(): string {

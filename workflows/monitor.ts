@@ -57,7 +57,12 @@ export async function watchHealth(
     try {
       s = await sample();
     } catch (err) {
-      s = { at: new Date().toISOString(), ok: false, latencyMs: 0, error: err instanceof Error ? err.message : String(err) };
+      s = {
+        at: new Date().toISOString(),
+        ok: false,
+        latencyMs: 0,
+        error: err instanceof Error ? err.message : String(err),
+      };
     }
     summary.samples += 1;
     summary.recent.push(s);

@@ -72,7 +72,7 @@ export function validateHttpUrl(url: string, field: string): string {
 export function validateHost(host: unknown, field = 'host'): string | undefined {
   if (host === undefined || host === null || host === '') return undefined;
   if (typeof host !== 'string' || !isValidHostName(host)) {
-    throw new InputError(field, `'${String(host)}' is not a valid host name`);
+    throw new InputError(field, `${JSON.stringify(host)} is not a valid host name`);
   }
   return host;
 }

@@ -44,7 +44,11 @@ export async function startApp(name: string, image: string, env: string[] = []):
   });
   await c.start();
   const app = { name, port, healthUrl: `http://127.0.0.1:${port}/health`, id: c.id };
-  await waitFor(async () => (await fetch(app.healthUrl).catch(() => undefined)) !== undefined, 10_000, `${name} listening`);
+  await waitFor(
+    async () => (await fetch(app.healthUrl).catch(() => undefined)) !== undefined,
+    10_000,
+    `${name} listening`,
+  );
   return app;
 }
 
@@ -56,7 +60,10 @@ export async function containersNamed(prefix: string): Promise<Dockerode.Contain
 
 export async function removeByPrefix(prefix: string): Promise<void> {
   for (const c of await containersNamed(prefix)) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   }
 }
 

@@ -40,7 +40,12 @@ export function stubActivities(opts: StubOptions = {}) {
       extraHosts: [],
     },
   };
-  const sample = (ok: boolean): HealthSample => ({ at: new Date().toISOString(), ok, httpStatus: ok ? 200 : 503, latencyMs: 1 });
+  const sample = (ok: boolean): HealthSample => ({
+    at: new Date().toISOString(),
+    ok,
+    httpStatus: ok ? 200 : 503,
+    latencyMs: 1,
+  });
   const nextHealth = (): boolean => {
     if (!state.newContainer) return state.running === 'v2.1.0' ? (opts.healthyBefore ?? false) : false;
     const h = health[Math.min(probes, health.length - 1)] ?? true;

@@ -7,7 +7,18 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
-import { BAD, containersNamed, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import {
+  BAD,
+  containersNamed,
+  docker,
+  ensureImages,
+  GOOD,
+  health,
+  imageId,
+  removeByPrefix,
+  startApp,
+  waitFor,
+} from '../helpers/docker.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
@@ -51,17 +62,42 @@ describe('driving rollbacks from the command line', () => {
       requestedBy: 'oncall',
       monitor: { durationSeconds: 2, intervalSeconds: 1 },
     };
-    const start = await temporal('workflow', 'start', '--type', 'dockerContainerRollback', '--task-queue', taskQueue,
-      '--workflow-id', workflowId, '--input', JSON.stringify(input));
+    const start = await temporal(
+      'workflow',
+      'start',
+      '--type',
+      'dockerContainerRollback',
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify(input),
+    );
     assert.equal(start.exitCode, 0, start.stderr);
 
-    await waitFor(async () => {
-      const q = await temporal('workflow', 'query', '--workflow-id', workflowId, '--type', 'status', '-o', 'json');
-      return q.exitCode === 0 && (JSON.parse(q.stdout) as { queryResult: [{ phase: string }] }).queryResult[0].phase === 'awaiting-approval';
-    }, 30_000, 'awaiting-approval via temporal workflow query');
+    await waitFor(
+      async () => {
+        const q = await temporal('workflow', 'query', '--workflow-id', workflowId, '--type', 'status', '-o', 'json');
+        return (
+          q.exitCode === 0 &&
+          (JSON.parse(q.stdout) as { queryResult: [{ phase: string }] }).queryResult[0].phase === 'awaiting-approval'
+        );
+      },
+      30_000,
+      'awaiting-approval via temporal workflow query',
+    );
 
-    const sig = await temporal('workflow', 'signal', '--workflow-id', workflowId, '--name', 'approve', '--input',
-      JSON.stringify({ approver: 'alice', role: 'on-call-engineer', comment: 'from the CLI' }));
+    const sig = await temporal(
+      'workflow',
+      'signal',
+      '--workflow-id',
+      workflowId,
+      '--name',
+      'approve',
+      '--input',
+      JSON.stringify({ approver: 'alice', role: 'on-call-engineer', comment: 'from the CLI' }),
+    );
     assert.equal(sig.exitCode, 0, sig.stderr);
 
     const res = await temporal('workflow', 'result', '--workflow-id', workflowId, '-o', 'json');
@@ -72,15 +108,39 @@ describe('driving rollbacks from the command line', () => {
   });
 
   it('cortex-rollback: refuses bad input before starting anything (exit 2)', async () => {
-    const bad = await cli('start', 'docker', '--container', 'no spaces allowed', '--image', GOOD, '--health-url',
-      'http://127.0.0.1:1/health', '--reason', 'x', '--requested-by', 'y');
+    const bad = await cli(
+      'start',
+      'docker',
+      '--container',
+      'no spaces allowed',
+      '--image',
+      GOOD,
+      '--health-url',
+      'http://127.0.0.1:1/health',
+      '--reason',
+      'x',
+      '--requested-by',
+      'y',
+    );
     assert.equal(bad.exitCode, 2);
     assert.match(bad.stderr, /containerName: 'no spaces allowed' is not a valid container name/);
-    const noTag = await cli('start', 'docker', '--container', 'c1', '--image', 'cortex-memory-mcp', '--health-url',
-      'http://127.0.0.1:1/health', '--reason', 'x', '--requested-by', 'y');
+    const noTag = await cli(
+      'start',
+      'docker',
+      '--container',
+      'c1',
+      '--image',
+      'cortex-memory-mcp',
+      '--health-url',
+      'http://127.0.0.1:1/health',
+      '--reason',
+      'x',
+      '--requested-by',
+      'y',
+    );
     assert.equal(noTag.exitCode, 2);
     assert.match(noTag.stderr, /has no tag or digest/);
-    const wf = await env.client.workflow.list({ query: `WorkflowId = "rollback-docker-c1"` });
+    const wf = env.client.workflow.list({ query: `WorkflowId = "rollback-docker-c1"` });
     for await (const _ of wf) assert.fail('nothing may be started on bad input');
   });
 
@@ -89,16 +149,50 @@ describe('driving rollbacks from the command line', () => {
     names.push(name);
     const app = await startApp(name, BAD);
     const workflowId = `rollback-docker-${name}`;
-    const started = cli('start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl,
-      '--reason', 'v2.1.0 unhealthy', '--requested-by', 'oncall', '--watch-seconds', '2', '--interval', '1', '--wait', '--json');
-    await waitFor(async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'), 30_000, 'gate');
+    const started = cli(
+      'start',
+      'docker',
+      '--container',
+      name,
+      '--image',
+      GOOD,
+      '--health-url',
+      app.healthUrl,
+      '--reason',
+      'v2.1.0 unhealthy',
+      '--requested-by',
+      'oncall',
+      '--watch-seconds',
+      '2',
+      '--interval',
+      '1',
+      '--wait',
+      '--json',
+    );
+    await waitFor(
+      async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'),
+      30_000,
+      'gate',
+    );
 
     const junior = await cli('approve', workflowId, '--approver', 'intern', '--role', 'engineer');
     assert.equal(junior.exitCode, 2);
     assert.match(junior.stderr, /needs 'on-call-engineer' or higher/);
 
-    const again = await cli('start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl,
-      '--reason', 'dup', '--requested-by', 'oncall');
+    const again = await cli(
+      'start',
+      'docker',
+      '--container',
+      name,
+      '--image',
+      GOOD,
+      '--health-url',
+      app.healthUrl,
+      '--reason',
+      'dup',
+      '--requested-by',
+      'oncall',
+    );
     assert.equal(again.exitCode, 4);
     assert.match(again.stderr, /already running/);
 
@@ -119,11 +213,36 @@ describe('driving rollbacks from the command line', () => {
     names.push(name);
     const app = await startApp(name, BAD);
     const workflowId = `rollback-docker-${name}`;
-    const s = await cli('start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl,
-      '--reason', 'x', '--requested-by', 'oncall');
+    const s = await cli(
+      'start',
+      'docker',
+      '--container',
+      name,
+      '--image',
+      GOOD,
+      '--health-url',
+      app.healthUrl,
+      '--reason',
+      'x',
+      '--requested-by',
+      'oncall',
+    );
     assert.equal(s.exitCode, 0, s.stderr);
-    await waitFor(async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'), 30_000, 'gate');
-    const rej = await cli('reject', workflowId, '--approver', 'erin', '--role', 'engineering-manager', '--reason', 'fix forward');
+    await waitFor(
+      async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'),
+      30_000,
+      'gate',
+    );
+    const rej = await cli(
+      'reject',
+      workflowId,
+      '--approver',
+      'erin',
+      '--role',
+      'engineering-manager',
+      '--reason',
+      'fix forward',
+    );
     assert.equal(rej.exitCode, 0, rej.stderr);
     const r = await cli('result', workflowId);
     assert.equal(r.exitCode, 3);

@@ -6,7 +6,18 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { sendDecision, startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
 import { statusQuery, type RollbackStatus } from '../../workflows/progress.ts';
-import { BAD, containersNamed, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import {
+  BAD,
+  containersNamed,
+  docker,
+  ensureImages,
+  GOOD,
+  health,
+  imageId,
+  removeByPrefix,
+  startApp,
+  waitFor,
+} from '../helpers/docker.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
@@ -28,13 +39,26 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
   async function scenario(
     tag: string,
     opts: { shutdownDelayMs?: number; watch?: number },
-    killWhen: (ctx: { workflowId: string; name: string; status: () => Promise<RollbackStatus>; approve: () => Promise<void> }) => Promise<void>,
+    killWhen: (ctx: {
+      workflowId: string;
+      name: string;
+      status: () => Promise<RollbackStatus>;
+      approve: () => Promise<void>;
+    }) => Promise<void>,
   ): Promise<void> {
     const name = `cortex-mcp-crash-${tag}-${Date.now().toString(36)}`;
     names.push(name);
     const taskQueue = uniqueQueue('crash');
-    const rc: RollbackClient = { client: env.client, settings: { address: env.address, namespace: 'default', taskQueue }, close: async () => undefined };
-    const app = await startApp(name, BAD, opts.shutdownDelayMs ? [`CORTEX_SHUTDOWN_DELAY_MS=${opts.shutdownDelayMs}`] : []);
+    const rc: RollbackClient = {
+      client: env.client,
+      settings: { address: env.address, namespace: 'default', taskQueue },
+      close: async () => undefined,
+    };
+    const app = await startApp(
+      name,
+      BAD,
+      opts.shutdownDelayMs ? [`CORTEX_SHUTDOWN_DELAY_MS=${opts.shutdownDelayMs}`] : [],
+    );
     const first = spawnWorker({ address: env.address, taskQueue });
     workers.push(first);
     await first.ready;
@@ -60,10 +84,17 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
     await second.ready;
 
     const r = await waitResult(rc, workflowId);
-    assert.ok(r.ok, `rollback failed: ${JSON.stringify(r)}\nworker 1:\n${first.output()}\nworker 2:\n${second.output()}`);
+    assert.ok(
+      r.ok,
+      `rollback failed: ${JSON.stringify(r)}\nworker 1:\n${first.output()}\nworker 2:\n${second.output()}`,
+    );
     assert.equal(r.result.outcome, 'succeeded');
     const all = await containersNamed(name);
-    assert.deepEqual(all.map((c) => c.Names[0]), [`/${name}`], 'exactly one container, no preserved leftovers');
+    assert.deepEqual(
+      all.map((c) => c.Names[0]),
+      [`/${name}`],
+      'exactly one container, no preserved leftovers',
+    );
     const c = await docker.getContainer(name).inspect();
     assert.equal(c.Image, await imageId(GOOD));
     assert.equal(c.State.Running, true);

@@ -4,10 +4,27 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { AlreadyRunningError, sendDecision, startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
+import {
+  AlreadyRunningError,
+  sendDecision,
+  startDockerRollback,
+  waitResult,
+  type RollbackClient,
+} from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { statusQuery } from '../../workflows/progress.ts';
-import { BAD, containersNamed, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import {
+  BAD,
+  containersNamed,
+  docker,
+  ensureImages,
+  GOOD,
+  health,
+  imageId,
+  removeByPrefix,
+  startApp,
+  waitFor,
+} from '../helpers/docker.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
 
 describe('Docker container rollback against the real dev server and Docker engine', () => {
@@ -40,7 +57,11 @@ describe('Docker container rollback against the real dev server and Docker engin
   };
 
   async function untilPhase(workflowId: string, phase: string): Promise<void> {
-    await waitFor(async () => (await env.client.workflow.getHandle(workflowId).query(statusQuery)).phase === phase, 30_000, phase);
+    await waitFor(
+      async () => (await env.client.workflow.getHandle(workflowId).query(statusQuery)).phase === phase,
+      30_000,
+      phase,
+    );
   }
 
   it('rolls cortex-mcp from v2.1.0 back to v2.0.0 after an on-call approval; the container runs v2.0.0 and answers healthy', async () => {
@@ -61,7 +82,13 @@ describe('Docker container rollback against the real dev server and Docker engin
     // nothing changed while waiting
     assert.equal((await docker.getContainer(name).inspect()).Id, app.id);
     await assert.rejects(
-      startDockerRollback(rc, { containerName: name, targetImage: GOOD, healthUrl: app.healthUrl, reason: 'again', requestedBy: 'x' }),
+      startDockerRollback(rc, {
+        containerName: name,
+        targetImage: GOOD,
+        healthUrl: app.healthUrl,
+        reason: 'again',
+        requestedBy: 'x',
+      }),
       AlreadyRunningError,
     );
     await sendDecision(rc, workflowId, { approve: { approver: 'alice', role: 'on-call-engineer' } });
@@ -83,9 +110,15 @@ describe('Docker container rollback against the real dev server and Docker engin
     assert.equal(h.status, 200);
     assert.deepEqual([h.body.status, h.body.version], ['healthy', 'v2.0.0']);
     const left = await containersNamed(name);
-    assert.deepEqual(left.map((x) => x.Names[0]), [`/${name}`], 'the preserved container is cleaned up');
+    assert.deepEqual(
+      left.map((x) => x.Names[0]),
+      [`/${name}`],
+      'the preserved container is cleaned up',
+    );
 
-    const list = await env.client.workflow.list({ query: `RollbackTarget = "docker:${name}" AND RollbackPhase = "completed"` });
+    const list = env.client.workflow.list({
+      query: `RollbackTarget = "docker:${name}" AND RollbackPhase = "completed"`,
+    });
     const found: string[] = [];
     for await (const w of list) found.push(w.workflowId);
     assert.deepEqual(found, [workflowId]);

@@ -13,7 +13,14 @@ import { statusQuery } from '../../workflows/progress.ts';
 import { stubActivities, type StubOptions } from '../helpers/stub-activities.ts';
 import { timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
 
-const MUTATIONS = ['preserveContainer', 'stopContainer', 'runContainer', 'removeOwnContainer', 'restorePreserved', 'removePreserved'];
+const MUTATIONS = [
+  'preserveContainer',
+  'stopContainer',
+  'runContainer',
+  'removeOwnContainer',
+  'restorePreserved',
+  'removePreserved',
+];
 
 const input = (over: Partial<DockerRollbackInput> = {}): DockerRollbackInput => ({
   containerName: 'cortex-mcp',
@@ -39,12 +46,21 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
   async function withWorker<T>(stub: StubOptions, fn: (tq: string, calls: string[]) => Promise<T>): Promise<T> {
     const { activities, calls } = stubActivities(stub);
     const taskQueue = uniqueQueue('wf');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities,
+    });
     return worker.runUntil(fn(taskQueue, calls));
   }
 
   const start = (tq: string, i: DockerRollbackInput) =>
-    env.client.workflow.start('dockerContainerRollback', { taskQueue: tq, workflowId: uniqueQueue('rollback-docker'), args: [i] });
+    env.client.workflow.start('dockerContainerRollback', {
+      taskQueue: tq,
+      workflowId: uniqueQueue('rollback-docker'),
+      args: [i],
+    });
 
   async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
     const err = await p.then(
@@ -56,7 +72,16 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     return err.cause;
   }
 
-  async function untilPhase(h: { query: typeof env.client.workflow.getHandle extends (...a: never[]) => infer H ? H extends { query: infer Q } ? Q : never : never }, phase: string): Promise<void> {
+  async function untilPhase(
+    h: {
+      query: typeof env.client.workflow.getHandle extends (...a: never[]) => infer H
+        ? H extends { query: infer Q }
+          ? Q
+          : never
+        : never;
+    },
+    phase: string,
+  ): Promise<void> {
     for (let i = 0; i < 100; i++) {
       const s = await h.query(statusQuery);
       if (s.phase === phase) return;
@@ -70,7 +95,10 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       const h = await start(tq, input({ approval: { timeoutSeconds: 900 } }));
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'approval-timed-out');
-      assert.deepEqual(calls.filter((c) => MUTATIONS.includes(c)), []);
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        [],
+      );
       const approval = r.timeline.find((s) => s.name === 'approval');
       assert.match(approval?.detail ?? '', /no decision within 900s/);
     });
@@ -84,7 +112,10 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'rejected');
       assert.equal(r.approvals[0]?.decision, 'rejected');
-      assert.deepEqual(calls.filter((c) => MUTATIONS.includes(c)), []);
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        [],
+      );
     });
   });
 
@@ -96,14 +127,23 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       await h.signal(approveSignal, { approver: 'mallory', role: 'ceo' });
       const s = await h.query(statusQuery);
       assert.equal(s.phase, 'awaiting-approval');
-      assert.deepEqual(s.approvals.map((a) => a.decision), ['refused', 'refused']);
+      assert.deepEqual(
+        s.approvals.map((a) => a.decision),
+        ['refused', 'refused'],
+      );
       assert.match(s.approvals[0]?.refusal ?? '', /needs 'on-call-engineer'/);
-      assert.deepEqual(calls.filter((c) => MUTATIONS.includes(c)), []);
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        [],
+      );
       await h.signal(approveSignal, { approver: 'alice', role: 'on-call-engineer', comment: 'go' });
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'succeeded');
       assert.equal(r.approvals.at(-1)?.approver, 'alice');
-      assert.deepEqual(calls.filter((c) => MUTATIONS.includes(c)), ['preserveContainer', 'stopContainer', 'runContainer', 'removePreserved']);
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        ['preserveContainer', 'stopContainer', 'runContainer', 'removePreserved'],
+      );
     });
   });
 
@@ -124,7 +164,10 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
 
   it('pre-approval by automation is recorded with who approved', async () => {
     await withWorker({}, async (tq) => {
-      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci:deploy-gate', role: 'on-call-engineer' } } }));
+      const h = await start(
+        tq,
+        input({ approval: { preApproved: { approver: 'ci:deploy-gate', role: 'on-call-engineer' } } }),
+      );
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'succeeded');
       assert.deepEqual(
@@ -141,13 +184,10 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       assert.equal(f.type, 'VerificationFailed');
       assert.match(f.message, /did not answer healthy/);
       assert.match(f.message, /Restored: 'cortex-mcp' runs cortex-memory-mcp:v2\.1\.0 again/);
-      assert.deepEqual(calls.filter((c) => MUTATIONS.includes(c)), [
-        'preserveContainer',
-        'stopContainer',
-        'runContainer',
-        'removeOwnContainer',
-        'restorePreserved',
-      ]);
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        ['preserveContainer', 'stopContainer', 'runContainer', 'removeOwnContainer', 'restorePreserved'],
+      );
       const s = await h.query(statusQuery);
       assert.equal(s.phase, 'rolled-back-to-previous');
     });
@@ -158,7 +198,10 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
       const f = await failureOf(h.result());
       assert.match(f.message, /does not exist/);
-      assert.deepEqual(calls.filter((c) => MUTATIONS.includes(c)), []);
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        [],
+      );
     });
   });
 
@@ -204,7 +247,10 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     await withWorker({ health: [true, true, false, false, false, false] }, async (tq, calls) => {
       const h = await start(
         tq,
-        input({ monitor: { durationSeconds: 600, intervalSeconds: 30 }, approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }),
+        input({
+          monitor: { durationSeconds: 600, intervalSeconds: 30 },
+          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+        }),
       );
       const f = await failureOf(h.result());
       assert.equal(f.type, 'MonitoringBreach');
