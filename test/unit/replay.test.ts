@@ -1,0 +1,27 @@
+// Guards every workflow change: the committed histories under test/histories must replay against the current
+// workflow code without a non-determinism error. A change that breaks this needs patched(), not a re-record.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Worker } from '@temporalio/worker';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../common/tools.ts';
+import { workflowBundle } from '../../workers/bundle.ts';
+import '../helpers/temporal.ts';
+
+const dir = join(PROJECT_ROOT, 'test', 'histories');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('replay of committed workflow histories', () => {
+  it('has histories to replay', () => {
+    assert.ok(files.length >= 5, `expected at least 5 histories in ${dir}, found ${files.length}`);
+  });
+  for (const file of files) {
+    it(`replays ${file}`, async () => {
+      const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+      assert.ok((history.events?.length ?? 0) > 5);
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file);
+    });
+  }
+});
