@@ -60,16 +60,21 @@ export function createHealthActivities() {
       return probe(url, timeoutMs);
     },
 
-    /** Polls until healthy or `timeoutSeconds` pass; heartbeats each poll. Never throws for an unhealthy service. */
+    /**
+     * Polls until healthy or `timeoutSeconds` pass; heartbeats each poll. Never throws for an unhealthy service.
+     * Polls fast at first (a freshly started service answers within a few hundred ms) then backs off to
+     * `maxIntervalMs`.
+     */
     async waitHealthy({
       url,
       timeoutSeconds,
-      intervalMs = 500,
+      maxIntervalMs = 1000,
     }: {
       url: string;
       timeoutSeconds: number;
-      intervalMs?: number;
+      maxIntervalMs?: number;
     }): Promise<HealthWait> {
+      let intervalMs = 50;
       const started = Date.now();
       let attempts = 0;
       for (;;) {
@@ -80,6 +85,7 @@ export function createHealthActivities() {
         if (last.ok) return { healthy: true, attempts, elapsedMs, last };
         if (elapsedMs + intervalMs > timeoutSeconds * 1000) return { healthy: false, attempts, elapsedMs, last };
         await sleep(intervalMs);
+        intervalMs = Math.min(maxIntervalMs, Math.round(intervalMs * 1.5));
       }
     },
   };

@@ -3,11 +3,12 @@
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { PERMANENT_FAILURES } from '../common/failures.ts';
 
+// About a minute of retries (0.2 s, 0.4 s, … capped at 10 s) before a dependency counts as down for good.
 const retry = {
-  initialInterval: '500ms',
+  initialInterval: '200ms',
   backoffCoefficient: 2,
   maximumInterval: '10s',
-  maximumAttempts: 10,
+  maximumAttempts: 12,
   nonRetryableErrorTypes: PERMANENT_FAILURES,
 };
 
@@ -15,11 +16,12 @@ const retry = {
 export const quick: ActivityOptions = { startToCloseTimeout: '30s', retry };
 
 /** Docker mutations: heartbeating, so a killed worker is noticed within the heartbeat timeout. */
-export const dockerOp: ActivityOptions = { startToCloseTimeout: '5m', heartbeatTimeout: '3s', retry };
+// A 2 s heartbeat timeout: a false alarm on a loaded machine only causes a retry, which is safe (idempotent).
+export const dockerOp: ActivityOptions = { startToCloseTimeout: '5m', heartbeatTimeout: '2s', retry };
 
 /** Long waits (health polling): heartbeating; the caller adds its own bound to the start-to-close timeout. */
 export function longWait(boundSeconds: number): ActivityOptions {
-  return { startToCloseTimeout: `${boundSeconds + 60}s`, heartbeatTimeout: '3s', retry };
+  return { startToCloseTimeout: `${boundSeconds + 60}s`, heartbeatTimeout: '2s', retry };
 }
 
 /** One health sample during the watch: a single short try; a failed sample is data, not an error. */

@@ -1,0 +1,195 @@
+// Benchmarks (figures printed, never asserted):
+//  1. end-to-end Docker rollback through the workflow (pre-approved, no watch) vs the plain docker-CLI script
+//     bench/raw-docker-rollback.sh, paired A/B in one run: both medians and the ratio (target <= 1.5x);
+//  2. worker SIGKILL -> the interrupted step running again on a replacement worker (target <= 5 s);
+//  3. history events of a rollback with a 30-minute watch at 30-second samples (target <= 500).
+// Usage: npm run bench [-- --rounds N]
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from '@temporalio/worker';
+import { startDockerRollback, waitResult, type RollbackClient } from '../client/client.ts';
+import { PROJECT_ROOT } from '../common/tools.ts';
+import { workflowBundle } from '../workers/bundle.ts';
+import { createWorker } from '../workers/worker.ts';
+import { statusQuery } from '../workflows/progress.ts';
+import { BAD, ensureImages, GOOD, removeByPrefix, startApp, waitFor } from '../test/helpers/docker.ts';
+import { stubActivities } from '../test/helpers/stub-activities.ts';
+import { localEnv, timeSkippingEnv, uniqueQueue } from '../test/helpers/temporal.ts';
+import { spawnWorker } from '../test/helpers/worker-process.ts';
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const fmt = (xs: number[]) =>
+  `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
+
+async function rollbackAB(rounds: number): Promise<void> {
+  const env = await localEnv();
+  const taskQueue = uniqueQueue('bench');
+  const settings = { address: env.address, namespace: 'default', taskQueue };
+  const { worker } = await createWorker({ settings, connection: env.nativeConnection });
+  const running = worker.run();
+  const rc: RollbackClient = { client: env.client, settings, close: async () => undefined };
+  const a: number[] = [];
+  const b: number[] = [];
+  const ratios: number[] = [];
+  try {
+    for (let i = 0; i < rounds + 1; i++) {
+      // A: the workflow
+      const nameA = `bench-wf-${i}`;
+      const appA = await startApp(nameA, BAD);
+      let t = performance.now();
+      const { workflowId } = await startDockerRollback(rc, {
+        containerName: nameA,
+        targetImage: GOOD,
+        healthUrl: appA.healthUrl,
+        reason: 'bench',
+        requestedBy: 'bench',
+        monitor: { durationSeconds: 0 },
+        approval: { preApproved: { approver: 'bench', role: 'on-call-engineer' } },
+      });
+      const r = await waitResult(rc, workflowId);
+      const ta = performance.now() - t;
+      if (!r.ok || r.result.outcome !== 'succeeded') throw new Error(`workflow rollback failed: ${JSON.stringify(r)}`);
+      await removeByPrefix(nameA);
+      // B: the raw docker CLI script
+      const nameB = `bench-raw-${i}`;
+      const appB = await startApp(nameB, BAD);
+      t = performance.now();
+      await execa('bash', [join(PROJECT_ROOT, 'bench', 'raw-docker-rollback.sh'), nameB, GOOD, String(appB.port)]);
+      const tb = performance.now() - t;
+      await removeByPrefix(nameB);
+      if (i === 0) continue; // warm-up pair
+      a.push(ta);
+      b.push(tb);
+      ratios.push(ta / tb);
+    }
+  } finally {
+    worker.shutdown();
+    await running;
+    await env.teardown();
+  }
+  console.log(`\n1. Docker rollback, ${rounds} pairs after one warm-up pair`);
+  console.log(`   A workflow (pre-approved, no watch): ${fmt(a)}`);
+  console.log(`   B raw docker CLI script:             ${fmt(b)}`);
+  console.log(
+    `   ratio A/B: median ${median(ratios).toFixed(2)}x (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})  target <= 1.5x`,
+  );
+}
+
+async function takeover(rounds: number): Promise<void> {
+  const env = await localEnv();
+  const gaps: number[] = [];
+  const readies: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const taskQueue = uniqueQueue('takeover');
+      const rc: RollbackClient = {
+        client: env.client,
+        settings: { address: env.address, namespace: 'default', taskQueue },
+        close: async () => undefined,
+      };
+      const name = `bench-kill-${i}`;
+      const app = await startApp(name, BAD, ['CORTEX_SHUTDOWN_DELAY_MS=8000']);
+      const first = spawnWorker({ address: env.address, taskQueue });
+      await first.ready;
+      const { workflowId } = await startDockerRollback(rc, {
+        containerName: name,
+        targetImage: GOOD,
+        healthUrl: app.healthUrl,
+        reason: 'bench',
+        requestedBy: 'bench',
+        stopTimeoutSeconds: 20,
+        monitor: { durationSeconds: 0 },
+        approval: { preApproved: { approver: 'bench', role: 'on-call-engineer' } },
+      });
+      const h = env.client.workflow.getHandle(workflowId);
+      await waitFor(
+        async () =>
+          (await h.query(statusQuery)).steps.some((s) => s.name === 'stop-current-container' && s.state === 'running'),
+        30_000,
+        'stop running',
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const killedAt = performance.now();
+      await first.kill();
+      const second = spawnWorker({ address: env.address, taskQueue });
+      await second.ready;
+      readies.push(performance.now() - killedAt);
+      // the interrupted step runs again: its pending activity shows attempt >= 2 and is started
+      await waitFor(
+        async () => {
+          const d = await h.describe();
+          return (d.raw.pendingActivities ?? []).some(
+            (p) => (p.attempt ?? 1) >= 2 && Number(p.state) === 2 /* PENDING_ACTIVITY_STATE_STARTED */,
+          );
+        },
+        60_000,
+        'retry started',
+      );
+      gaps.push(performance.now() - killedAt);
+      const r = await waitResult(rc, workflowId);
+      if (!r.ok) throw new Error(`rollback after takeover failed: ${JSON.stringify(r)}`);
+      await second.kill();
+      await removeByPrefix(name);
+    }
+  } finally {
+    await env.teardown();
+  }
+  console.log(
+    `\n2. Worker SIGKILL during the stop step -> step running again on a replacement worker (${rounds} runs)`,
+  );
+  console.log(`   replacement worker ready:        ${fmt(readies)}`);
+  console.log(`   interrupted step started again:  ${fmt(gaps)}  target <= 5000 ms`);
+}
+
+async function historySize(): Promise<void> {
+  const env = await timeSkippingEnv();
+  const bundle = await workflowBundle();
+  try {
+    const { activities } = stubActivities({});
+    const taskQueue = uniqueQueue('hist');
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities,
+    });
+    const h = await env.client.workflow.start('dockerContainerRollback', {
+      taskQueue,
+      workflowId: uniqueQueue('hist'),
+      args: [
+        {
+          containerName: 'cortex-mcp',
+          targetImage: GOOD,
+          healthUrl: 'http://127.0.0.1:3000/health',
+          reason: 'bench',
+          requestedBy: 'bench',
+          approval: { preApproved: { approver: 'bench', role: 'on-call-engineer' } },
+        },
+      ],
+    });
+    await worker.runUntil(h.result());
+    const events = (await h.fetchHistory()).events?.length ?? 0;
+    console.log(`\n3. History of a rollback with a 30-minute watch at 30 s samples: ${events} events  target <= 500`);
+  } finally {
+    await env.teardown();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, only: { type: 'string' } } });
+  const rounds = Number(values.rounds);
+  await ensureImages();
+  if (!values.only || values.only === 'ab') await rollbackAB(rounds);
+  if (!values.only || values.only === 'takeover') await takeover(Math.max(3, Math.ceil(rounds / 2)));
+  if (!values.only || values.only === 'history') await historySize();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
