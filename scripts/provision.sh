@@ -75,7 +75,8 @@ provision_docker() {
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     log "removing stale /var/run/docker.pid"; rm -f /var/run/docker.pid
   fi
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
+  # A live (not zombie) dockerd may still be starting up; otherwise start one.
+  if ! ps -C dockerd -o stat= 2>/dev/null | grep -qv '^Z'; then
     log "starting dockerd (log: /tmp/cortex-dockerd.log)"
     nohup dockerd >/tmp/cortex-dockerd.log 2>&1 &
   fi
