@@ -80,6 +80,26 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
     }
   }
 
+  /** Starts a stopped container; already running (or 304) is success. Returns whether it had to start it. */
+  async function ensureRunning(c: Dockerode.ContainerInspectInfo, label: string): Promise<boolean> {
+    if (c.State.Running) return false;
+    try {
+      await docker.getContainer(c.Id).start();
+    } catch (err) {
+      if (!isStatus(err, 304)) throw dockerFailure(err, `start '${label}'`);
+    }
+    return true;
+  }
+
+  /** Force-removes a container by id; already gone is success. */
+  async function forceRemove(id: string, label: string): Promise<void> {
+    try {
+      await docker.getContainer(id).remove({ force: true });
+    } catch (err) {
+      if (!isStatus(err, 404)) throw dockerFailure(err, `remove '${label}'`);
+    }
+  }
+
   return {
     /** Impact assessment: the container's image, state and the configuration needed to recreate it. */
     async inspectContainer({ name }: { name: string }): Promise<ContainerSnapshot> {
@@ -190,13 +210,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
             `container '${name}' is not the expected one (${expectedId.slice(0, 12)})`,
           );
         }
-        if (c.State.Running) return { started: false };
-        try {
-          await docker.getContainer(c.Id).start();
-        } catch (err) {
-          if (!isStatus(err, 304)) throw dockerFailure(err, `start '${name}'`);
-        }
-        return { started: true };
+        return { started: await ensureRunning(c, name) };
       });
     },
 
@@ -261,13 +275,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
           }
           existing = await docker.getContainer(created.id).inspect();
         }
-        if (!existing.State.Running) {
-          try {
-            await docker.getContainer(existing.Id).start();
-          } catch (err) {
-            if (!isStatus(err, 304)) throw dockerFailure(err, `start '${a.name}'`);
-          }
-        }
+        await ensureRunning(existing, a.name);
         if (existing.Image !== target.Id) {
           throw permanent(FailureType.Conflict, `'${a.name}' runs ${existing.Image}, not the target ${target.Id}`);
         }
@@ -283,11 +291,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
         if (c.Config.Labels?.[RUN_ID_LABEL] !== runId) {
           throw permanent(FailureType.Conflict, `refusing to remove '${name}': it was not created by this rollback`);
         }
-        try {
-          await docker.getContainer(c.Id).remove({ force: true });
-        } catch (err) {
-          if (!isStatus(err, 404)) throw dockerFailure(err, `remove '${name}'`);
-        }
+        await forceRemove(c.Id, name);
         return { removed: true };
       });
     },
@@ -316,14 +320,9 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
           }
           restored = true;
         }
-        const c = await docker.getContainer(a.expectedId).inspect();
-        if (!c.State.Running) {
-          try {
-            await docker.getContainer(a.expectedId).start();
-          } catch (err) {
-            if (!isStatus(err, 304)) throw dockerFailure(err, `start '${a.name}'`);
-          }
-        }
+        const c = await inspectOrUndefined(a.name);
+        if (!c) throw permanent(FailureType.NotFound, `restored container '${a.name}' vanished`);
+        await ensureRunning(c, a.name);
         return { restored };
       });
     },
@@ -336,11 +335,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
         if (c.Id !== a.expectedId) {
           throw permanent(FailureType.Conflict, `refusing to remove '${a.preservedName}': not the preserved container`);
         }
-        try {
-          await docker.getContainer(c.Id).remove({ force: true });
-        } catch (err) {
-          if (!isStatus(err, 404)) throw dockerFailure(err, `remove '${a.preservedName}'`);
-        }
+        await forceRemove(c.Id, a.preservedName);
         return { removed: true };
       });
     },

@@ -143,4 +143,14 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
       await waitFor(async () => ((await status()).monitoring?.samples ?? 0) >= 2, 30_000, 'two watch samples');
     });
   });
+
+  it('a worker asked to stop with SIGTERM drains and exits 0', async () => {
+    const w = spawnWorker({ address: env.address, taskQueue: uniqueQueue('sigterm') });
+    workers.push(w);
+    await w.ready;
+    w.proc.kill('SIGTERM');
+    const r = await w.proc;
+    assert.equal(r.exitCode, 0, w.output());
+    assert.match(w.output(), /\[worker\] stopped/);
+  });
 });
