@@ -41,3 +41,31 @@ export function dockerFailure(err: unknown, what: string): ApplicationFailure {
 export function isStatus(err: unknown, status: number): boolean {
   return (err as HttpishError | undefined)?.statusCode === status;
 }
+
+interface QdrantishError {
+  status?: number;
+  data?: { status?: { error?: string } | string };
+  message?: string;
+  cause?: { code?: string; message?: string };
+}
+
+/** Qdrant REST errors: 4xx are permanent (bad request, missing collection, refused), 5xx/429/network retryable. */
+export function qdrantFailure(err: unknown, what: string): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const e = (err ?? {}) as QdrantishError;
+  const apiMessage = typeof e.data?.status === 'object' ? e.data.status.error : undefined;
+  const reason = apiMessage ?? e.cause?.code ?? e.message ?? String(err);
+  const status = e.status;
+  if (status === 404) return permanent(FailureType.NotFound, `${what}: ${reason}`);
+  if (status === 409) return permanent(FailureType.Conflict, `${what}: ${reason}`);
+  if (status === 401 || status === 403)
+    return permanent(FailureType.InvalidInput, `${what}: refused (${status}): ${reason}`);
+  if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+    return permanent(FailureType.InvalidInput, `${what}: ${reason}`);
+  }
+  return retryable(
+    FailureType.Unavailable,
+    `${what}: Qdrant unavailable (${status ?? e.cause?.code ?? 'network'}: ${reason})`,
+    err,
+  );
+}

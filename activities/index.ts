@@ -2,18 +2,22 @@
 import type Dockerode from 'dockerode';
 import { createDockerActivities } from './docker.ts';
 import { createHealthActivities } from './health.ts';
+import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
+  qdrant: QdrantDeps;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDockerActivities({ docker: deps.docker }),
     ...createHealthActivities(),
+    ...createQdrantActivities(deps.qdrant),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { BackupManifest, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';

@@ -45,3 +45,37 @@ export function loadTemporalSettings(env: Record<string, string | undefined> = p
   }
   return { address, namespace, taskQueue };
 }
+
+export interface QdrantSettings {
+  url: string;
+  apiKey?: string;
+  backupRoot: string;
+  embeddings?: { url: string; model: string; apiKey?: string };
+}
+
+/** Qdrant and backup settings for workers (secrets stay in the worker's environment, never in workflow input). */
+export function loadQdrantSettings(
+  defaultBackupRoot: string,
+  env: Record<string, string | undefined> = process.env,
+): QdrantSettings {
+  const url = env.QDRANT_URL?.trim() || 'http://127.0.0.1:6333';
+  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new ConfigError(`QDRANT_URL must be an http(s) URL, got '${url}'`);
+  const backupRoot = env.CORTEX_BACKUP_DIR?.trim() || defaultBackupRoot;
+  const embUrl = env.CORTEX_EMBEDDINGS_URL?.trim();
+  if (embUrl && !/^https?:\/\/[^\s/]+/.test(embUrl))
+    throw new ConfigError(`CORTEX_EMBEDDINGS_URL must be an http(s) URL`);
+  return {
+    url,
+    ...(env.QDRANT_API_KEY ? { apiKey: env.QDRANT_API_KEY } : {}),
+    backupRoot,
+    ...(embUrl
+      ? {
+          embeddings: {
+            url: embUrl,
+            model: env.CORTEX_EMBEDDINGS_MODEL?.trim() || 'text-embedding-ada-002',
+            ...(env.CORTEX_EMBEDDINGS_API_KEY ? { apiKey: env.CORTEX_EMBEDDINGS_API_KEY } : {}),
+          },
+        }
+      : {}),
+  };
+}

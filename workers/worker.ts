@@ -2,9 +2,12 @@
 // (host activities only, on cortex-rollback-host-<host>). Settings favour fast takeover after a crash: a short
 // sticky schedule-to-start timeout, and heartbeating activities (see workflows/profiles.ts).
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';
+import { join } from 'node:path';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
-import { hostTaskQueue, loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
+import { hostTaskQueue, loadQdrantSettings, loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
+import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from './bundle.ts';
 
 export interface WorkerSetup {
@@ -22,7 +25,10 @@ export async function createWorker(
   const settings = setup.settings ?? loadTemporalSettings();
   const owned = !setup.connection;
   const connection = setup.connection ?? (await NativeConnection.connect({ address: settings.address }));
-  const activities = createActivities({ docker: setup.deps?.docker ?? new Dockerode() });
+  const activities = createActivities({
+    docker: setup.deps?.docker ?? new Dockerode(),
+    qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
+  });
   const common = {
     connection,
     namespace: settings.namespace,
@@ -36,4 +42,15 @@ export async function createWorker(
     ? await Worker.create({ ...common, taskQueue })
     : await Worker.create({ ...common, taskQueue, workflowBundle: await workflowBundle() });
   return { worker, connection, taskQueue, owned };
+}
+
+export function qdrantFromEnv(): ActivityDeps['qdrant'] {
+  const q = loadQdrantSettings(join(PROJECT_ROOT, '.data', 'backups', 'qdrant'));
+  return {
+    client: new QdrantClient({ url: q.url, ...(q.apiKey ? { apiKey: q.apiKey } : {}), checkCompatibility: false }),
+    url: q.url,
+    ...(q.apiKey ? { apiKey: q.apiKey } : {}),
+    backupRoot: q.backupRoot,
+    ...(q.embeddings ? { embeddings: q.embeddings } : {}),
+  };
 }

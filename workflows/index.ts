@@ -1,2 +1,9 @@
-// The workflows this project registers with its workers (one bundle), and the messages they share.
+// The workflows this project registers with its workers (one bundle).
 export { dockerContainerRollback } from './docker-rollback.ts';
+export {
+  pointInTimeRecovery,
+  qdrantBackup,
+  qdrantConfigRollback,
+  qdrantDataRecovery,
+  qdrantSchemaRollback,
+} from './qdrant.ts';

@@ -1,0 +1,584 @@
+// Owns every Qdrant side effect, through an injected QdrantClient (plus raw HTTP for snapshot download/upload,
+// which the client does not stream), and the backup directory layout:
+//   <backupRoot>/<collection>/<backupName>/{<snapshot file>, manifest.json}
+// Invariants: nothing is loaded whole into memory (scroll pages, streamed files); every activity is idempotent or
+// resumable from its heartbeat checkpoint (exports truncate to the checkpointed byte length, copies re-upsert by
+// id), so a retry after a crash neither repeats a side effect nor duplicates a point; a backup whose checksum
+// does not match its manifest is never restored.
+import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, openAsBlob } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { FailureType } from '../common/failures.ts';
+import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
+import { permanent, qdrantFailure, retryable } from './failures.ts';
+import { heartbeat, previousHeartbeat, sleep, withHeartbeat } from './heartbeat.ts';
+
+export interface QdrantDeps {
+  client: QdrantClient;
+  /** Base URL of the Qdrant REST API (used for streamed snapshot transfers). */
+  url: string;
+  apiKey?: string;
+  /** Root of the backup directory (runbook: /app/backups/qdrant). */
+  backupRoot: string;
+  /** OpenAI-compatible embeddings endpoint for re-embedding on a schema rollback, if configured. */
+  embeddings?: { url: string; model: string; apiKey?: string };
+}
+
+export interface VectorParams {
+  size: number;
+  distance: string;
+}
+
+export interface CollectionState {
+  collection: string;
+  exists: boolean;
+  /** The collection an alias points to, when `collection` is an alias. */
+  aliasOf?: string;
+  pointsCount: number;
+  vectors?: VectorParams;
+  status?: string;
+  config?: unknown;
+}
+
+export interface BackupManifest {
+  formatVersion: 1;
+  name: string;
+  collection: string;
+  /** Exact count, taken right after the snapshot. */
+  pointsCount: number;
+  /** Present only when writes changed the count while the snapshot was taken (then the snapshot holds a count between the two). */
+  pointsCountBefore?: number;
+  vectors?: VectorParams;
+  snapshotFile: string;
+  checksum: string;
+  sizeBytes: number;
+  createdAt: string;
+  source: string;
+}
+
+export type PointId = string | number;
+
+interface ExportCheckpoint {
+  nextOffset: PointId | null;
+  bytes: number;
+  exported: number;
+}
+
+interface CopyCheckpoint {
+  nextOffset: PointId | null;
+  copied: number;
+}
+
+const MANIFEST = 'manifest.json';
+
+function assertCollection(name: string, field = 'collection'): void {
+  if (!isValidCollectionName(name))
+    throw permanent(FailureType.InvalidInput, `invalid ${field} name ${JSON.stringify(name)}`);
+}
+function assertBackup(name: string): void {
+  if (!isValidBackupName(name))
+    throw permanent(FailureType.InvalidInput, `invalid backup name ${JSON.stringify(name)}`);
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+function singleVectorParams(config: unknown): VectorParams | undefined {
+  const v = (config as { params?: { vectors?: unknown } } | undefined)?.params?.vectors as
+    Record<string, unknown> | undefined;
+  if (v && typeof v.size === 'number' && typeof v.distance === 'string') return { size: v.size, distance: v.distance };
+  return undefined;
+}
+
+export function createQdrantActivities(deps: QdrantDeps) {
+  const { client } = deps;
+  const headers: Record<string, string> = deps.apiKey ? { 'api-key': deps.apiKey } : {};
+  const base = deps.url.replace(/\/+$/, '');
+
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw qdrantFailure(err, what);
+    }
+  }
+
+  async function resolveAlias(name: string): Promise<string | undefined> {
+    const { aliases } = await call('list aliases', () => client.getAliases());
+    return aliases.find((a) => a.alias_name === name)?.collection_name;
+  }
+
+  async function inspect(collection: string): Promise<CollectionState> {
+    assertCollection(collection);
+    const aliasOf = await resolveAlias(collection);
+    const real = aliasOf ?? collection;
+    const { exists } = await call(`check collection '${real}'`, () => client.collectionExists(real));
+    if (!exists) return { collection, exists: false, pointsCount: 0, ...(aliasOf ? { aliasOf } : {}) };
+    const info = await call(`get collection '${real}'`, () => client.getCollection(real));
+    const { count } = await call(`count '${real}'`, () => client.count(real, { exact: true }));
+    const vectors = singleVectorParams(info.config);
+    return {
+      collection,
+      exists: true,
+      ...(aliasOf ? { aliasOf } : {}),
+      pointsCount: count,
+      ...(vectors ? { vectors } : {}),
+      status: info.status,
+      config: info.config,
+    };
+  }
+
+  function backupDir(collection: string, backupName: string): string {
+    assertCollection(collection);
+    assertBackup(backupName);
+    return join(deps.backupRoot, collection, backupName);
+  }
+
+  async function readManifest(collection: string, backupName: string): Promise<BackupManifest> {
+    const path = join(backupDir(collection, backupName), MANIFEST);
+    try {
+      return JSON.parse(await readFile(path, 'utf8')) as BackupManifest;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') {
+        throw permanent(FailureType.NotFound, `backup '${backupName}' of '${collection}' has no manifest (${path})`);
+      }
+      throw permanent(FailureType.InvalidInput, `backup manifest ${path} is unreadable: ${(err as Error).message}`);
+    }
+  }
+
+  async function verify(collection: string, backupName: string) {
+    const manifest = await readManifest(collection, backupName);
+    const file = join(backupDir(collection, backupName), manifest.snapshotFile);
+    let actual: string;
+    let sizeBytes: number;
+    try {
+      sizeBytes = (await stat(file)).size;
+      actual = await withHeartbeat(() => sha256File(file));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') {
+        return { ok: false, manifest, actualChecksum: '', reason: `snapshot file ${file} is missing` };
+      }
+      throw err;
+    }
+    const ok = actual === manifest.checksum && sizeBytes === manifest.sizeBytes;
+    return {
+      ok,
+      manifest,
+      actualChecksum: actual,
+      ...(ok
+        ? {}
+        : { reason: `checksum mismatch: manifest ${manifest.checksum}, file ${actual} (${sizeBytes} bytes)` }),
+    };
+  }
+
+  return {
+    /** Collection (or alias) state with the exact point count. */
+    async qdrantInspect({ collection }: { collection: string }): Promise<CollectionState> {
+      return inspect(collection);
+    },
+
+    /** Creates a collection snapshot. A retry finds the snapshot its earlier attempt created (heartbeat marker). */
+    async qdrantCreateSnapshot({ collection }: { collection: string }): Promise<Schemas['SnapshotDescription']> {
+      assertCollection(collection);
+      const marker = previousHeartbeat<{ requestedAt: string }>();
+      if (marker?.requestedAt) {
+        const list = await call(`list snapshots of '${collection}'`, () => client.listSnapshots(collection));
+        const mine = list
+          .filter(
+            (s) =>
+              s.creation_time &&
+              Date.parse(`${s.creation_time}Z`.replace(/ZZ$/, 'Z')) >= Date.parse(marker.requestedAt) - 1000,
+          )
+          .sort((a, b) => String(b.creation_time).localeCompare(String(a.creation_time)))[0];
+        if (mine) return mine;
+      }
+      heartbeat({ requestedAt: new Date().toISOString() });
+      const snap = await withHeartbeat(
+        () => call(`create snapshot of '${collection}'`, () => client.createSnapshot(collection, { wait: true })),
+        1000,
+        () => ({ requestedAt: marker?.requestedAt ?? new Date().toISOString() }),
+      );
+      if (!snap)
+        throw retryable(
+          FailureType.Unavailable,
+          `Qdrant accepted the snapshot of '${collection}' but returned no description`,
+        );
+      return snap;
+    },
+
+    /** Streams a snapshot to the backup directory, verifying its sha256 against Qdrant's checksum. */
+    async qdrantDownloadSnapshot(a: {
+      collection: string;
+      snapshotName: string;
+      checksum?: string | null;
+      backupName: string;
+    }): Promise<{ path: string; checksum: string; sizeBytes: number }> {
+      const dir = backupDir(a.collection, a.backupName);
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(a.snapshotName)) {
+        throw permanent(FailureType.InvalidInput, `invalid snapshot name '${a.snapshotName}'`);
+      }
+      const dest = join(dir, a.snapshotName);
+      await mkdir(dir, { recursive: true });
+      const existing = await stat(dest).catch(() => undefined);
+      if (existing && a.checksum && (await sha256File(dest)) === a.checksum) {
+        return { path: dest, checksum: a.checksum, sizeBytes: existing.size }; // downloaded by an earlier attempt
+      }
+      const url = `${base}/collections/${encodeURIComponent(a.collection)}/snapshots/${encodeURIComponent(a.snapshotName)}`;
+      let res: Response;
+      try {
+        res = await fetch(url, { headers });
+      } catch (err) {
+        throw qdrantFailure(err, `download snapshot ${a.snapshotName}`);
+      }
+      if (!res.ok || !res.body) {
+        throw qdrantFailure(
+          { status: res.status, message: await res.text().catch(() => '') },
+          `download snapshot ${a.snapshotName}`,
+        );
+      }
+      const hash = createHash('sha256');
+      let bytes = 0;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      const partial = `${dest}.partial`;
+      try {
+        await withHeartbeat(
+          () => pipeline(Readable.fromWeb(res.body as WebReadableStream), tap, createWriteStream(partial)),
+          1000,
+          () => ({ bytes }),
+        );
+      } catch (err) {
+        throw retryable(FailureType.Unavailable, `download of ${a.snapshotName} broke after ${bytes} bytes`, err);
+      }
+      const checksum = hash.digest('hex');
+      if (a.checksum && checksum !== a.checksum) {
+        await rm(partial, { force: true });
+        throw retryable(
+          FailureType.Unavailable,
+          `downloaded ${a.snapshotName} has sha256 ${checksum}, Qdrant says ${a.checksum}`,
+        );
+      }
+      await rename(partial, dest);
+      return { path: dest, checksum, sizeBytes: bytes };
+    },
+
+    async writeBackupManifest(m: Omit<BackupManifest, 'formatVersion' | 'source'>): Promise<{ path: string }> {
+      const dir = backupDir(m.collection, m.name);
+      const manifest: BackupManifest = { formatVersion: 1, ...m, source: base };
+      const path = join(dir, MANIFEST);
+      await writeFile(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+      await rename(`${path}.tmp`, path);
+      return { path };
+    },
+
+    /** Re-reads a backup and checks its file against the manifest (the runbook's ops:backup:verify). */
+    async verifyBackup({ collection, backupName }: { collection: string; backupName: string }) {
+      return verify(collection, backupName);
+    },
+
+    /** Backups of a collection with readable manifests, oldest first. */
+    async listBackups({ collection }: { collection: string }): Promise<BackupManifest[]> {
+      assertCollection(collection);
+      const dir = join(deps.backupRoot, collection);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      const out: BackupManifest[] = [];
+      for (const n of names) {
+        if (!isValidBackupName(n)) continue;
+        const m = await readManifest(collection, n).catch(() => undefined);
+        if (m) out.push(m);
+      }
+      return out.sort((x, y) => x.createdAt.localeCompare(y.createdAt));
+    },
+
+    async qdrantDeleteSnapshot({
+      collection,
+      snapshotName,
+    }: {
+      collection: string;
+      snapshotName: string;
+    }): Promise<{ deleted: boolean }> {
+      assertCollection(collection);
+      try {
+        await client.deleteSnapshot(collection, snapshotName);
+        return { deleted: true };
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return { deleted: false };
+        throw qdrantFailure(err, `delete snapshot ${snapshotName}`);
+      }
+    },
+
+    /**
+     * Restores `collection` from a backup: verifies the file against its manifest first (a corrupted backup is
+     * refused before anything changes), then uploads it with its checksum so Qdrant verifies it too.
+     */
+    async qdrantRestoreBackup({
+      collection,
+      backupName,
+    }: {
+      collection: string;
+      backupName: string;
+    }): Promise<{ pointsCount: number }> {
+      const v = await verify(collection, backupName);
+      if (!v.ok) throw permanent(FailureType.VerificationFailed, `backup '${backupName}' refused: ${v.reason}`);
+      const file = join(backupDir(collection, backupName), v.manifest.snapshotFile);
+      const target = (await resolveAlias(collection)) ?? collection;
+      const form = new FormData();
+      form.append('snapshot', await openAsBlob(file), v.manifest.snapshotFile);
+      const url = `${base}/collections/${encodeURIComponent(target)}/snapshots/upload?priority=snapshot&wait=true&checksum=${v.manifest.checksum}`;
+      let res: Response;
+      try {
+        res = await withHeartbeat(() => fetch(url, { method: 'POST', body: form, headers }));
+      } catch (err) {
+        throw qdrantFailure(err, `upload backup '${backupName}'`);
+      }
+      if (!res.ok) {
+        const body = (await res.json().catch(() => ({}))) as { status?: { error?: string } };
+        throw qdrantFailure({ status: res.status, data: body }, `restore '${target}' from backup '${backupName}'`);
+      }
+      await res.arrayBuffer().catch(() => undefined);
+      const { count } = await call(`count '${target}'`, () => client.count(target, { exact: true }));
+      return { pointsCount: count };
+    },
+
+    /**
+     * Emergency export: every point with payload and vector, one JSON object per line, streamed page by page.
+     * Resumable: the checkpoint (next scroll offset, bytes written) is heartbeated; a retry truncates the file to
+     * the checkpointed length and continues from its offset, so no point is written twice.
+     */
+    async qdrantExportNdjson(a: {
+      collection: string;
+      exportName: string;
+      batchSize?: number;
+    }): Promise<{ exported: number; bytes: number; path: string; checksum: string }> {
+      assertCollection(a.collection);
+      assertBackup(a.exportName);
+      const dest = join(deps.backupRoot, a.collection, '_exports', `${a.exportName}.ndjson`);
+      const limit = a.batchSize ?? 256;
+      const cp = previousHeartbeat<ExportCheckpoint>() ?? { nextOffset: null, bytes: 0, exported: 0 };
+      const resumed = cp.bytes > 0 || cp.nextOffset !== null;
+      await mkdir(join(dest, '..'), { recursive: true });
+      if (resumed) await truncate(dest, cp.bytes);
+      const fh = await open(dest, resumed ? 'r+' : 'w');
+      let { nextOffset, bytes, exported } = cp;
+      try {
+        let first = !resumed;
+        while (first || nextOffset !== null) {
+          first = false;
+          const page = await call(`scroll '${a.collection}'`, () =>
+            client.scroll(a.collection, {
+              limit,
+              with_payload: true,
+              with_vector: true,
+              ...(nextOffset !== null ? { offset: nextOffset } : {}),
+            }),
+          );
+          const chunk = page.points
+            .map((p) => JSON.stringify({ id: p.id, vector: p.vector, payload: p.payload ?? {} }))
+            .join('\n');
+          if (chunk) {
+            const buf = Buffer.from(`${chunk}\n`);
+            await fh.write(buf, 0, buf.length, bytes);
+            bytes += buf.length;
+            exported += page.points.length;
+          }
+          nextOffset = (page.next_page_offset as PointId | null | undefined) ?? null;
+          heartbeat({ nextOffset, bytes, exported } satisfies ExportCheckpoint);
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return { exported, bytes, path: dest, checksum: await sha256File(dest) };
+    },
+
+    /** Creates a collection with the given vector params; an existing one with the same params is success. */
+    async qdrantEnsureCollection(a: { collection: string; vectors: VectorParams }): Promise<{ created: boolean }> {
+      assertCollection(a.collection);
+      const s = await inspect(a.collection);
+      if (s.exists) {
+        if (s.vectors?.size === a.vectors.size && s.vectors.distance === a.vectors.distance) return { created: false };
+        throw permanent(
+          FailureType.Conflict,
+          `collection '${a.collection}' exists with other vector params (${JSON.stringify(s.vectors)})`,
+        );
+      }
+      await call(`create collection '${a.collection}'`, () =>
+        client.createCollection(a.collection, {
+          vectors: { size: a.vectors.size, distance: a.vectors.distance as Schemas['Distance'] },
+        }),
+      );
+      return { created: true };
+    },
+
+    /**
+     * Copies every point from `source` to `target` in batches (upsert by id: repeating a batch is harmless),
+     * optionally re-embedding `payload[contentField]` with the configured provider. Resumable from the heartbeated
+     * scroll offset.
+     */
+    async qdrantCopyPoints(a: {
+      source: string;
+      target: string;
+      batchSize?: number;
+      reembed?: { contentField: string; size: number };
+    }): Promise<{ copied: number }> {
+      assertCollection(a.source, 'source');
+      assertCollection(a.target, 'target');
+      const limit = a.batchSize ?? 256;
+      const cp = previousHeartbeat<CopyCheckpoint>() ?? { nextOffset: null, copied: 0 };
+      let { nextOffset, copied } = cp;
+      let first = cp.nextOffset === null && cp.copied === 0;
+      while (first || nextOffset !== null) {
+        first = false;
+        const page = await call(`scroll '${a.source}'`, () =>
+          client.scroll(a.source, {
+            limit,
+            with_payload: true,
+            with_vector: !a.reembed,
+            ...(nextOffset !== null ? { offset: nextOffset } : {}),
+          }),
+        );
+        if (page.points.length > 0) {
+          let vectors: Array<Schemas['VectorStruct']>;
+          if (a.reembed) {
+            const field = a.reembed.contentField;
+            const texts = page.points.map((p) => {
+              const t = p.payload?.[field];
+              if (typeof t !== 'string') {
+                throw permanent(
+                  FailureType.InvalidInput,
+                  `point ${String(p.id)} has no string payload.${field} to re-embed`,
+                );
+              }
+              return t;
+            });
+            vectors = await embed(texts, a.reembed.size);
+          } else {
+            vectors = page.points.map((p) => p.vector as Schemas['VectorStruct']);
+          }
+          const points = page.points.map((p, i) => ({ id: p.id, vector: vectors[i]!, payload: p.payload ?? {} }));
+          await call(`upsert into '${a.target}'`, () => client.upsert(a.target, { wait: true, points }));
+          copied += points.length;
+        }
+        nextOffset = (page.next_page_offset as PointId | null | undefined) ?? null;
+        heartbeat({ nextOffset, copied } satisfies CopyCheckpoint);
+      }
+      return { copied };
+    },
+
+    /** Points `alias` at `collection` in one atomic alias operation. */
+    async qdrantSwitchAlias({
+      alias,
+      collection,
+    }: {
+      alias: string;
+      collection: string;
+    }): Promise<{ previous?: string }> {
+      assertCollection(alias, 'alias');
+      assertCollection(collection);
+      const previous = await resolveAlias(alias);
+      if (previous === collection) return { previous };
+      await call(`switch alias '${alias}' to '${collection}'`, () =>
+        client.updateCollectionAliases({
+          actions: [
+            ...(previous ? [{ delete_alias: { alias_name: alias } }] : []),
+            { create_alias: { alias_name: alias, collection_name: collection } },
+          ],
+        }),
+      );
+      return previous ? { previous } : {};
+    },
+
+    async qdrantDeleteCollection({ collection }: { collection: string }): Promise<{ deleted: boolean }> {
+      assertCollection(collection);
+      const { exists } = await call(`check '${collection}'`, () => client.collectionExists(collection));
+      if (!exists) return { deleted: false };
+      await call(`delete collection '${collection}'`, () => client.deleteCollection(collection));
+      return { deleted: true };
+    },
+
+    /** Functional check: a stored point's own vector must find that point (a query of the right dimension). */
+    async qdrantSampleQuery({
+      collection,
+    }: {
+      collection: string;
+    }): Promise<{ ok: boolean; checkedId?: PointId; topId?: PointId; score?: number }> {
+      assertCollection(collection);
+      const page = await call(`scroll '${collection}'`, () =>
+        client.scroll(collection, { limit: 1, with_vector: true, with_payload: false }),
+      );
+      const p = page.points[0];
+      if (!p) return { ok: true };
+      const res = await call(`query '${collection}'`, () =>
+        client.query(collection, { query: p.vector, limit: 5, with_payload: false }),
+      );
+      const ids = res.points.map((x) => x.id);
+      return {
+        ok: ids.includes(p.id),
+        checkedId: p.id,
+        ...(res.points[0] ? { topId: res.points[0].id, score: res.points[0].score } : {}),
+      };
+    },
+
+    /** Applies a collection config change (PATCH) and waits until the collection is green again. */
+    async qdrantPatchCollection(a: {
+      collection: string;
+      patch: Schemas['UpdateCollection'];
+      greenTimeoutSeconds?: number;
+    }): Promise<{ status: string }> {
+      assertCollection(a.collection);
+      await call(`update collection '${a.collection}'`, () => client.updateCollection(a.collection, a.patch));
+      const end = Date.now() + (a.greenTimeoutSeconds ?? 60) * 1000;
+      for (;;) {
+        const info = await call(`get '${a.collection}'`, () => client.getCollection(a.collection));
+        heartbeat({ status: info.status });
+        if (info.status === 'green') return { status: info.status };
+        if (Date.now() > end)
+          throw retryable(FailureType.Unavailable, `'${a.collection}' is ${info.status}, not green`);
+        await sleep(500);
+      }
+    },
+  };
+
+  async function embed(texts: string[], size: number): Promise<number[][]> {
+    const e = deps.embeddings;
+    if (!e) throw permanent(FailureType.InvalidInput, 'no embeddings provider is configured (CORTEX_EMBEDDINGS_URL)');
+    let res: Response;
+    try {
+      res = await fetch(`${e.url.replace(/\/+$/, '')}/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(e.apiKey ? { authorization: `Bearer ${e.apiKey}` } : {}) },
+        body: JSON.stringify({ model: e.model, input: texts }),
+      });
+    } catch (err) {
+      throw retryable(FailureType.Unavailable, 'embeddings provider unreachable', err);
+    }
+    if (!res.ok) {
+      const msg = `embeddings provider answered ${res.status}`;
+      throw res.status >= 500 || res.status === 429
+        ? retryable(FailureType.Unavailable, msg)
+        : permanent(FailureType.InvalidInput, msg);
+    }
+    const body = (await res.json()) as { data: Array<{ embedding: number[]; index: number }> };
+    const out = body.data.sort((x, y) => x.index - y.index).map((d) => d.embedding);
+    if (out.length !== texts.length || out.some((v) => v.length !== size)) {
+      throw permanent(
+        FailureType.InvalidInput,
+        `embeddings provider returned vectors that are not ${texts.length} × ${size}`,
+      );
+    }
+    return out;
+  }
+}
