@@ -1,6 +1,14 @@
 // Owns programmatic access for the CLI, CI jobs and tests: connecting with the shared settings, starting a
 // rollback under its business-key workflow ID, sending approvals, reading status and results.
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+} from '@temporalio/client';
+import { isValidCollectionName } from '../common/names.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { approvalRefusal, type RollbackType } from '../common/roles.ts';
 import { InputError } from '../workflows/validation.ts';
@@ -93,4 +101,35 @@ export async function waitResult(rc: RollbackClient, workflowId: string): Promis
     }
     throw err;
   }
+}
+
+/**
+ * A Temporal Schedule that runs qdrantBackup for `collection` every `every` (e.g. '6h') or on a cron expression.
+ * Overlapping runs are skipped (a backup still running blocks the next). Idempotent per schedule id.
+ */
+export async function scheduleQdrantBackups(
+  rc: RollbackClient,
+  opts: { collection: string; every?: string; cron?: string; host?: string },
+): Promise<{ scheduleId: string }> {
+  if (!isValidCollectionName(opts.collection))
+    throw new InputError('collection', `'${opts.collection}' is not a valid collection name`);
+  if (!opts.every === !opts.cron) throw new InputError('every', 'give exactly one of every (e.g. 6h) or cron');
+  const scheduleId = `backup-qdrant-${opts.collection}`;
+  try {
+    await rc.client.schedule.create({
+      scheduleId,
+      spec: opts.every ? { intervals: [{ every: opts.every as `${number}h` }] } : { cronExpressions: [opts.cron!] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'qdrantBackup',
+        taskQueue: rc.settings.taskQueue,
+        workflowId: `backup-qdrant-${opts.collection}`,
+        args: [{ collection: opts.collection, ...(opts.host ? { host: opts.host } : {}) }],
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  return { scheduleId };
 }
