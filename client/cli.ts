@@ -8,6 +8,8 @@ import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
 import type { RollbackStatus } from '../workflows/progress.ts';
 import {
   AlreadyRunningError,
+  scheduleQdrantBackups,
+  startWorkflow,
   connect,
   getStatus,
   sendDecision,
@@ -21,6 +23,15 @@ const USAGE = `usage:
   cortex-rollback start docker --container NAME --image IMAGE:TAG --health-url URL --reason TEXT --requested-by WHO
         [--host HOST] [--stop-timeout S] [--verify-timeout S] [--watch-seconds S] [--interval S]
         [--failure-threshold N] [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--pull] [--wait] [--json]
+  cortex-rollback start qdrant-backup   --collection C [--backup-name N] [--host H] [--wait]
+  cortex-rollback start qdrant-verify   --collection C [--backup-name N] [--wait]
+  cortex-rollback start qdrant-recovery --collection C [--backup NAME|latest | --at ISO_TIME] [--app-container NAME
+        --app-health-url URL] [--no-export] --reason TEXT --requested-by WHO [--pre-approve APPROVER:ROLE] [--wait]
+  cortex-rollback start qdrant-schema   --collection ALIAS --size N [--distance Cosine|Dot|Euclid|Manhattan]
+        [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT --requested-by WHO [--wait]
+  cortex-rollback start qdrant-config   --collection C --target-json '{"optimizers_config":{…}}' --reason TEXT
+        --requested-by WHO [--wait]
+  cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
   cortex-rollback status  WORKFLOW_ID [--json]
@@ -48,6 +59,21 @@ const options = {
   wait: { type: 'boolean' },
   json: { type: 'boolean' },
   approver: { type: 'string' },
+  collection: { type: 'string' },
+  'backup-name': { type: 'string' },
+  backup: { type: 'string' },
+  at: { type: 'string' },
+  'app-container': { type: 'string' },
+  'app-health-url': { type: 'string' },
+  'no-export': { type: 'boolean' },
+  size: { type: 'string' },
+  distance: { type: 'string' },
+  mode: { type: 'string' },
+  'reembed-field': { type: 'string' },
+  'batch-size': { type: 'string' },
+  'target-json': { type: 'string' },
+  every: { type: 'string' },
+  cron: { type: 'string' },
   role: { type: 'string' },
   comment: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -111,6 +137,103 @@ export function dockerInputFromFlags(v: Values): DockerRollbackInput {
       : {}),
     searchAttributes: process.env.CORTEX_SEARCH_ATTRIBUTES !== '0',
   };
+}
+
+function approvalFromFlags(v: Values): { approval?: { preApproved: { approver: string; role: string } } } {
+  if (!v['pre-approve']) return {};
+  const m = /^(.+):([^:]+)$/.exec(v['pre-approve']);
+  if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
+  return { approval: { preApproved: { approver: m[1]!, role: m[2]! } } };
+}
+
+/** Input and business-key workflow ID for the Qdrant kinds of `start`. */
+export function qdrantStartFromFlags(
+  kind: string | undefined,
+  v: Values,
+): { type: string; input: unknown; workflowId: string } {
+  const collection = need(v.collection, 'collection');
+  const host = v.host ? { host: v.host } : {};
+  const who = () => ({ reason: need(v.reason, 'reason'), requestedBy: need(v['requested-by'], 'requested-by') });
+  switch (kind) {
+    case 'qdrant-backup':
+    case 'qdrant-verify':
+      return {
+        type: 'qdrantBackup',
+        input: {
+          collection,
+          mode: kind === 'qdrant-verify' ? 'verify' : 'backup',
+          ...(v['backup-name'] ? { backupName: v['backup-name'] } : {}),
+          ...host,
+        },
+        workflowId: `backup-qdrant-${collection}`,
+      };
+    case 'qdrant-recovery': {
+      const app =
+        v['app-container'] || v['app-health-url']
+          ? {
+              app: {
+                containerName: need(v['app-container'], 'app-container'),
+                healthUrl: need(v['app-health-url'], 'app-health-url'),
+              },
+            }
+          : {};
+      const watch = int(v['watch-seconds'], 'watch-seconds');
+      const input = {
+        collection,
+        ...(v.at ? { atOrBefore: v.at } : v.backup ? { backup: v.backup } : {}),
+        ...app,
+        ...(v['no-export'] ? { emergencyExport: false } : {}),
+        ...(watch !== undefined
+          ? {
+              monitor: {
+                durationSeconds: watch,
+                ...(v.interval ? { intervalSeconds: int(v.interval, 'interval') } : {}),
+              },
+            }
+          : {}),
+        ...who(),
+        ...host,
+        ...approvalFromFlags(v),
+      };
+      return {
+        type: v.at ? 'pointInTimeRecovery' : 'qdrantDataRecovery',
+        input,
+        workflowId: `rollback-database-${collection}`,
+      };
+    }
+    case 'qdrant-schema': {
+      const size = int(need(v.size, 'size'), 'size');
+      const batch = int(v['batch-size'], 'batch-size');
+      const input = {
+        collection,
+        target: { size, ...(v.distance ? { distance: v.distance } : {}) },
+        ...(v.mode ? { mode: v.mode } : {}),
+        ...(v['reembed-field'] ? { reembed: { contentField: v['reembed-field'] } } : {}),
+        ...(batch !== undefined ? { batchSize: batch } : {}),
+        ...who(),
+        ...host,
+        ...approvalFromFlags(v),
+      };
+      return { type: 'qdrantSchemaRollback', input, workflowId: `rollback-database-${collection}` };
+    }
+    case 'qdrant-config': {
+      let target: unknown;
+      try {
+        target = JSON.parse(need(v['target-json'], 'target-json'));
+      } catch (err) {
+        throw new UsageError(`--target-json is not JSON: ${(err as Error).message}`);
+      }
+      return {
+        type: 'qdrantConfigRollback',
+        input: { collection, target, ...who(), ...host, ...approvalFromFlags(v) },
+        workflowId: `rollback-configuration-qdrant-${collection}`,
+      };
+    }
+    default:
+      throw new UsageError(
+        `unknown kind '${kind ?? ''}' (docker, qdrant-backup, qdrant-verify, qdrant-recovery, qdrant-schema, qdrant-config)`,
+      );
+  }
 }
 
 /** Streams phase and step changes to stderr until the workflow closes. */
@@ -180,6 +303,12 @@ function report(r: ResultOrFailure, json: boolean): number {
     if (!json) console.error(`rollback FAILED (${r.type}): ${r.message}`);
     return 1;
   }
+  if (!('container' in r.result)) {
+    // a Qdrant workflow: outcome (or a backup manifest) and the rest as JSON
+    const other = r.result as unknown as { outcome?: string };
+    if (!json) console.log(JSON.stringify(other, null, 2));
+    return other.outcome === undefined || other.outcome === 'succeeded' ? 0 : 3;
+  }
   const res = r.result;
   if (!json) {
     console.log(`${res.outcome}: ${res.container} ${res.from.image} -> ${res.to.image} (${res.workflowId})`);
@@ -212,11 +341,29 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const [cmd, arg] = p;
     switch (cmd) {
-      case 'start': {
-        if (arg !== 'docker') throw new UsageError(`unknown rollback kind '${arg ?? ''}' (supported: docker)`);
-        const input = dockerInputFromFlags(v);
+      case 'schedule': {
+        if (arg !== 'backup') throw new UsageError(`unknown schedule '${arg ?? ''}' (supported: backup)`);
         rc = await connect();
-        const started = await startDockerRollback(rc, input, v['workflow-id'] ? { workflowId: v['workflow-id'] } : {});
+        const r = await scheduleQdrantBackups(rc, {
+          collection: need(v.collection, 'collection'),
+          ...(v.every ? { every: v.every } : {}),
+          ...(v.cron ? { cron: v.cron } : {}),
+          ...(v.host ? { host: v.host } : {}),
+        });
+        console.log(json ? JSON.stringify(r) : `schedule ${r.scheduleId} is set`);
+        return 0;
+      }
+      case 'start': {
+        let started: { workflowId: string; runId: string };
+        if (arg === 'docker') {
+          const input = dockerInputFromFlags(v);
+          rc = await connect();
+          started = await startDockerRollback(rc, input, v['workflow-id'] ? { workflowId: v['workflow-id'] } : {});
+        } else {
+          const { type, input, workflowId } = qdrantStartFromFlags(arg, v);
+          rc = await connect();
+          started = await startWorkflow(rc, type, input, v['workflow-id'] ?? workflowId);
+        }
         if (!v.wait) {
           console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
           return 0;

@@ -45,8 +45,18 @@ export async function startDockerRollback(
 ): Promise<{ workflowId: string; runId: string }> {
   const valid = validateDockerRollbackInput(input);
   const workflowId = opts.workflowId ?? dockerRollbackWorkflowId(valid.containerName, valid.host);
+  return startWorkflow(rc, 'dockerContainerRollback', input, workflowId);
+}
+
+/** Starts any rollback workflow under its business-key ID; a second start while one runs is refused clearly. */
+export async function startWorkflow(
+  rc: RollbackClient,
+  workflowType: string,
+  input: unknown,
+  workflowId: string,
+): Promise<{ workflowId: string; runId: string }> {
   try {
-    const handle = await rc.client.workflow.start('dockerContainerRollback', {
+    const handle = await rc.client.workflow.start(workflowType, {
       taskQueue: rc.settings.taskQueue,
       workflowId,
       args: [input],
@@ -82,12 +92,15 @@ export async function sendDecision(
   else await handle.signal(rejectSignal, decision.reject);
 }
 
-export type ResultOrFailure =
-  { ok: true; result: DockerRollbackResult } | { ok: false; type: string; message: string; details?: unknown };
+export type ResultOrFailure<R = DockerRollbackResult> =
+  { ok: true; result: R } | { ok: false; type: string; message: string; details?: unknown };
 
-export async function waitResult(rc: RollbackClient, workflowId: string): Promise<ResultOrFailure> {
+export async function waitResult<R = DockerRollbackResult>(
+  rc: RollbackClient,
+  workflowId: string,
+): Promise<ResultOrFailure<R>> {
   try {
-    const result = (await rc.client.workflow.getHandle(workflowId).result()) as DockerRollbackResult;
+    const result = (await rc.client.workflow.getHandle(workflowId).result()) as R;
     return { ok: true, result };
   } catch (err) {
     if (err instanceof WorkflowFailedError) {
@@ -112,7 +125,7 @@ export async function scheduleQdrantBackups(
   opts: { collection: string; every?: string; cron?: string; host?: string },
 ): Promise<{ scheduleId: string }> {
   if (!isValidCollectionName(opts.collection))
-    throw new InputError('collection', `'${opts.collection}' is not a valid collection name`);
+    throw new InputError('collection', `${JSON.stringify(opts.collection)} is not a valid collection name`);
   if (!opts.every === !opts.cron) throw new InputError('every', 'give exactly one of every (e.g. 6h) or cron');
   const scheduleId = `backup-qdrant-${opts.collection}`;
   try {
