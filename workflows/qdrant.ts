@@ -801,6 +801,16 @@ export function configContains(have: unknown, want: unknown): boolean {
   );
 }
 
+/** Collection info names it `optimizer_config`; the PATCH body names it `optimizers_config`. Speak the PATCH's. */
+function patchView(config: unknown): Record<string, unknown> {
+  const c = { ...((config ?? {}) as Record<string, unknown>) };
+  if ('optimizer_config' in c) {
+    c.optimizers_config = c.optimizer_config;
+    delete c.optimizer_config;
+  }
+  return c;
+}
+
 function pick(config: unknown, like: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, w] of Object.entries(like)) {
@@ -862,7 +872,7 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   if (!state.exists)
     throw fail(FailureType.NotFound, `collection '${collection}' does not exist (nothing was changed)`);
   const real = state.aliasOf ?? collection;
-  const before = pick(state.config, target);
+  const before = pick(patchView(state.config), target);
   progress.setPhase('awaiting-approval');
   if (preApproved) gate.preApprove(preApproved.approver, preApproved.role, preApproved.comment);
   const decision = await progress.step('approval', () =>
@@ -894,17 +904,17 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
       (r) => `status ${r.status}`,
     );
     const after = await progress.step('verify-config', () => a.q.qdrantInspect({ collection: real }));
-    if (!configContains(after.config, target)) {
+    if (!configContains(patchView(after.config), target)) {
       throw fail(
         FailureType.VerificationFailed,
-        `'${real}' config after the PATCH does not equal the target: ${JSON.stringify(pick(after.config, target))}`,
+        `'${real}' config after the PATCH does not equal the target: ${JSON.stringify(pick(patchView(after.config), target))}`,
       );
     }
     progress.setPhase('completed');
     return {
       outcome: 'succeeded',
       before,
-      after: pick(after.config, target),
+      after: pick(patchView(after.config), target),
       approvals: progress.status.approvals,
       timeline: progress.status.steps,
     };
