@@ -12,6 +12,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { scheduleQdrantBackups } from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
+import { statusQuery } from '../../workflows/progress.ts';
 import { readdir } from 'node:fs/promises';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { BackupResult, QdrantRecoveryResult, QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
@@ -173,7 +174,7 @@ describe('Qdrant rollbacks end to end', () => {
     assert.equal(r.sampleQuery?.ok, true);
     // what was there before the restore is kept twice: an NDJSON export and a restorable backup
     assert.equal(r.emergencyExport?.exported, 350);
-    const lines = (await readFile(r.emergencyExport!.path, 'utf8')).trim().split('\n');
+    const lines = (await readFile(r.emergencyExport.path, 'utf8')).trim().split('\n');
     assert.equal(lines.length, 350);
     assert.equal(new Set(lines.map((l) => (JSON.parse(l) as { id: number }).id)).size, 350);
     assert.match(r.preRollbackBackup ?? '', /^pre-rollback-/);
@@ -273,7 +274,7 @@ describe('Qdrant rollbacks end to end', () => {
     const { aliases } = await q.client.getAliases();
     const now = aliases.find((a) => a.alias_name === 'mem-schema')?.collection_name;
     assert.equal(now, r.to.collection);
-    const info = await q.client.getCollection(now!);
+    const info = await q.client.getCollection(now);
     assert.equal((info.config.params.vectors as { size: number }).size, 4);
     assert.equal(await count(q.client, 'mem-schema'), 200);
     assert.equal(await count(q.client, 'mem-v8'), 200, 'the old collection is kept');
@@ -329,7 +330,7 @@ describe('Qdrant rollbacks end to end', () => {
       });
       d.faults.delay(15);
       for (let i = 0; i < 400; i++) {
-        const s = (await handle.query('status')) as { steps: Array<{ name: string; state: string }> };
+        const s = await handle.query(statusQuery);
         if (s.steps.some((x) => x.name.startsWith('copy ') && x.state === 'running')) break;
         await new Promise((r) => setTimeout(r, 25));
       }
