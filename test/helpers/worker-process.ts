@@ -11,11 +11,19 @@ export interface WorkerProcess {
   kill: () => Promise<void>;
 }
 
-export function spawnWorker(env: { address: string; taskQueue: string }, args: string[] = []): WorkerProcess {
+export function spawnWorker(
+  env: { address: string; taskQueue: string; extra?: Record<string, string> },
+  args: string[] = [],
+): WorkerProcess {
   let out = '';
   const proc = execa('node', ['--import', 'tsx', join(PROJECT_ROOT, 'workers', 'main.ts'), ...args], {
     cwd: PROJECT_ROOT,
-    env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: env.taskQueue, TEMPORAL_NAMESPACE: 'default' },
+    env: {
+      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_TASK_QUEUE: env.taskQueue,
+      TEMPORAL_NAMESPACE: 'default',
+      ...env.extra,
+    },
     reject: false,
     all: true,
     buffer: false,
