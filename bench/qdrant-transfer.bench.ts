@@ -1,0 +1,141 @@
+// Qdrant transfer benchmark (figures printed, never asserted):
+//  1. export + import of N points × 384 dims (default 100k) through the workflow — the schema rollback's
+//     resumable scroll→upsert copy, run by a worker process — against a plain scroll/upsert loop with the same
+//     batch size in this process, in one run: throughput ratio (target >= 0.9x);
+//  2. the worker's peak RSS (VmHWM) for the same workflow at 50k and at 200k points (target: flat).
+// Runs against the Qdrant double, or a real Qdrant with QDRANT_URL.
+// Usage: node --import tsx bench/qdrant-transfer.bench.ts [--points 100000] [--rss-small 50000] [--rss-large 200000]
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { QdrantClient } from '@qdrant/js-client-rest';
+import type { QdrantSchemaRollbackResult } from '../workflows/qdrant.ts';
+import { startTestQdrant, vectorFor, type TestQdrant } from '../test/helpers/qdrant.ts';
+import { localEnv, uniqueQueue } from '../test/helpers/temporal.ts';
+import { spawnWorker } from '../test/helpers/worker-process.ts';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+
+const DIM = 384;
+const BATCH = 256;
+const EM = { approver: 'bench', role: 'engineering-manager' };
+
+async function seedFast(client: QdrantClient, collection: string, n: number): Promise<void> {
+  await client.createCollection(collection, { vectors: { size: DIM, distance: 'Cosine' } });
+  for (let i = 0; i < n; i += BATCH) {
+    const points = [];
+    for (let id = i + 1; id <= Math.min(n, i + BATCH); id++)
+      points.push({ id, vector: vectorFor(id, DIM), payload: { content: `m${id}` } });
+    await client.upsert(collection, { wait: true, points });
+  }
+}
+
+async function plainLoop(client: QdrantClient, source: string, target: string): Promise<number> {
+  await client.createCollection(target, { vectors: { size: DIM, distance: 'Dot' } });
+  const t = performance.now();
+  let offset: string | number | null | undefined = undefined;
+  do {
+    const page = await client.scroll(source, {
+      limit: BATCH,
+      with_payload: true,
+      with_vector: true,
+      ...(offset != null ? { offset } : {}),
+    });
+    if (page.points.length) {
+      await client.upsert(target, {
+        wait: true,
+        points: page.points.map((p) => ({ id: p.id, vector: p.vector as number[], payload: p.payload ?? {} })),
+      });
+    }
+    offset = page.next_page_offset as string | number | null | undefined;
+  } while (offset != null);
+  return performance.now() - t;
+}
+
+async function viaWorkflow(
+  env: TestWorkflowEnvironment,
+  q: TestQdrant,
+  alias: string,
+): Promise<{ copyMs: number; totalMs: number; peakRssMb: number }> {
+  const taskQueue = uniqueQueue('qbench');
+  const w = spawnWorker({
+    address: env.address,
+    taskQueue,
+    extra: { QDRANT_URL: q.url, CORTEX_BACKUP_DIR: join(q.tmp, 'backups') },
+  });
+  await w.ready;
+  const t = performance.now();
+  const r = (await env.client.workflow.execute('qdrantSchemaRollback', {
+    taskQueue,
+    workflowId: uniqueQueue('rollback-database-bench'),
+    args: [
+      {
+        collection: alias,
+        target: { size: DIM, distance: 'Dot' },
+        batchSize: BATCH,
+        reason: 'bench',
+        requestedBy: 'bench',
+        approval: { preApproved: EM },
+      },
+    ],
+  })) as QdrantSchemaRollbackResult;
+  const totalMs = performance.now() - t;
+  const status = await readFile(`/proc/${w.proc.pid}/status`, 'utf8');
+  const peakRssMb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  await w.kill();
+  const copy = r.timeline.find((s) => s.name.startsWith('copy '));
+  if (r.outcome !== 'succeeded' || !copy?.endedAt) throw new Error(`workflow did not succeed: ${r.outcome}`);
+  return { copyMs: Date.parse(copy.endedAt) - Date.parse(copy.startedAt), totalMs, peakRssMb };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      points: { type: 'string', default: '100000' },
+      'rss-small': { type: 'string', default: '50000' },
+      'rss-large': { type: 'string', default: '200000' },
+    },
+  });
+  const n = Number(values.points);
+  const env = await localEnv();
+  const q = await startTestQdrant();
+  try {
+    console.log(`seeding ${n} points × ${DIM} dims …`);
+    await seedFast(q.client, 'bench-src', n);
+    await q.client.updateCollectionAliases({
+      actions: [{ create_alias: { alias_name: 'bench', collection_name: 'bench-src' } }],
+    });
+    const wf = await viaWorkflow(env, q, 'bench');
+    const plain = await plainLoop(q.client, 'bench-src', 'bench-plain');
+    const rate = (ms: number) => ((n / ms) * 1000).toFixed(0);
+    console.log(`\n1. export + import of ${n} points × ${DIM} dims, batches of ${BATCH}`);
+    console.log(
+      `   A workflow copy step: ${wf.copyMs.toFixed(0)} ms (${rate(wf.copyMs)} points/s); whole workflow incl. pre-rollback backup and verification: ${wf.totalMs.toFixed(0)} ms`,
+    );
+    console.log(`   B plain scroll/upsert loop: ${plain.toFixed(0)} ms (${rate(plain)} points/s)`);
+    console.log(`   throughput ratio A/B: ${(plain / wf.copyMs).toFixed(2)}x  target >= 0.9x`);
+
+    const rss: Array<[number, number]> = [];
+    for (const size of [Number(values['rss-small']), Number(values['rss-large'])]) {
+      const src = `rss-${size}`;
+      console.log(`seeding ${size} points for the RSS run …`);
+      await seedFast(q.client, src, size);
+      await q.client.updateCollectionAliases({
+        actions: [{ create_alias: { alias_name: `rss-alias-${size}`, collection_name: src } }],
+      });
+      const r = await viaWorkflow(env, q, `rss-alias-${size}`);
+      rss.push([size, r.peakRssMb]);
+      await q.client.deleteCollection(src);
+    }
+    console.log(`\n2. worker peak RSS (VmHWM) for the same workflow`);
+    for (const [size, mb] of rss) console.log(`   ${size} points: ${mb.toFixed(0)} MiB`);
+    console.log(`   ratio large/small: ${(rss[1]![1] / rss[0]![1]).toFixed(2)}  target: flat (about 1.0)`);
+  } finally {
+    await q.stop();
+    await env.teardown();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
