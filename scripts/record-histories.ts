@@ -11,7 +11,9 @@ import { workflowBundle } from '../workers/bundle.ts';
 import { approveSignal, rejectSignal } from '../workflows/approval.ts';
 import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
 import { stubActivities, type StubOptions } from '../test/helpers/stub-activities.ts';
-import { timeSkippingEnv } from '../test/helpers/temporal.ts';
+import { localEnv, timeSkippingEnv } from '../test/helpers/temporal.ts';
+import { seed, startTestQdrant } from '../test/helpers/qdrant.ts';
+import { createWorker } from '../workers/worker.ts';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -40,7 +42,92 @@ const scenarios: Array<{ name: string; stub: StubOptions; input: DockerRollbackI
     },
   ];
 
+/** Qdrant workflows, recorded with the real activities against the Qdrant double on the real dev server. */
+async function recordQdrant(dir: string): Promise<void> {
+  const env = await localEnv();
+  const q = await startTestQdrant();
+  const taskQueue = 'record-qdrant';
+  const { worker } = await createWorker({
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    connection: env.nativeConnection,
+    deps: { qdrant: { client: q.client, url: q.url, backupRoot: join(q.tmp, 'backups') } },
+  });
+  const EM = { approver: 'erin', role: 'engineering-manager' };
+  const who = { reason: 'record', requestedBy: 'recorder' };
+  try {
+    await worker.runUntil(async () => {
+      await seed(q.client, 'rec', 300, 8);
+      await q.client.updateCollectionAliases({
+        actions: [{ create_alias: { alias_name: 'rec-alias', collection_name: 'rec' } }],
+      });
+      const runs: Array<[string, string, unknown]> = [
+        ['qdrant-backup', 'qdrantBackup', { collection: 'rec', backupName: 'rec-1' }],
+        ['qdrant-verify', 'qdrantBackup', { collection: 'rec', mode: 'verify' }],
+        [
+          'qdrant-recovery',
+          'qdrantDataRecovery',
+          { collection: 'rec', backup: 'rec-1', ...who, approval: { preApproved: EM } },
+        ],
+        [
+          'qdrant-pit',
+          'pointInTimeRecovery',
+          {
+            collection: 'rec',
+            atOrBefore: new Date(Date.now() + 60_000).toISOString(),
+            ...who,
+            approval: { preApproved: EM },
+          },
+        ],
+        ['qdrant-schema-refused', 'qdrantSchemaRollback', { collection: 'rec-alias', target: { size: 4 }, ...who }],
+        [
+          'qdrant-schema-distance',
+          'qdrantSchemaRollback',
+          { collection: 'rec-alias', target: { size: 8, distance: 'Dot' }, ...who, approval: { preApproved: EM } },
+        ],
+        [
+          'qdrant-config',
+          'qdrantConfigRollback',
+          {
+            collection: 'rec',
+            target: { hnsw_config: { m: 8 } },
+            ...who,
+            approval: { preApproved: { approver: 'al', role: 'on-call-engineer' } },
+          },
+        ],
+      ];
+      for (const [name, type, input] of runs) {
+        const h = await env.client.workflow.start(type, { taskQueue, workflowId: `rollback-${name}`, args: [input] });
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+  } finally {
+    await q.stop();
+    await env.teardown();
+  }
+}
+
+async function save(dir: string, name: string, workflowId: string, address: string): Promise<void> {
+  // The temporal CLI writes the canonical JSON form that historyFromJSON and the Web UI read.
+  const shown = await execa(temporalCliPath(), [
+    'workflow',
+    'show',
+    '--workflow-id',
+    workflowId,
+    '--address',
+    address,
+    '-o',
+    'json',
+  ]);
+  writeFileSync(join(dir, `${name}.json`), shown.stdout);
+  console.log(`recorded ${name}`);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--qdrant-only')) {
+    await recordQdrant(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
   const env = await timeSkippingEnv();
   const bundle = await workflowBundle();
   const dir = join(PROJECT_ROOT, 'test', 'histories');
@@ -83,6 +170,7 @@ async function main(): Promise<void> {
   } finally {
     await env.teardown();
   }
+  await recordQdrant(dir);
 }
 
 main().catch((err: unknown) => {

@@ -15,7 +15,7 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('replay of committed workflow histories', () => {
   it('has histories to replay', () => {
-    assert.ok(files.length >= 5, `expected at least 5 histories in ${dir}, found ${files.length}`);
+    assert.ok(files.length >= 12, `expected at least 12 histories in ${dir}, found ${files.length}`);
   });
   for (const file of files) {
     it(`replays ${file}`, async () => {
