@@ -439,17 +439,24 @@ export function createQdrantActivities(deps: QdrantDeps) {
       const limit = a.batchSize ?? 256;
       const cp = previousHeartbeat<CopyCheckpoint>() ?? { nextOffset: null, copied: 0 };
       let { nextOffset, copied } = cp;
-      let first = cp.nextOffset === null && cp.copied === 0;
-      while (first || nextOffset !== null) {
-        first = false;
-        const page = await call(`scroll '${a.source}'`, () =>
+      const fetchPage = (offset: PointId | null) =>
+        call(`scroll '${a.source}'`, () =>
           client.scroll(a.source, {
             limit,
             with_payload: true,
             with_vector: !a.reembed,
-            ...(nextOffset !== null ? { offset: nextOffset } : {}),
+            ...(offset !== null ? { offset } : {}),
           }),
         );
+      // Read ahead: the next page is fetched while the current one is written (the checkpoint still only
+      // advances after a page's upsert is acknowledged).
+      const finishedBefore = cp.nextOffset === null && cp.copied > 0; // an earlier attempt copied the last page
+      let pending: ReturnType<typeof fetchPage> | undefined = finishedBefore ? undefined : fetchPage(nextOffset);
+      while (pending) {
+        const page: Schemas['ScrollResult'] = await pending;
+        const after: PointId | null = (page.next_page_offset as PointId | null | undefined) ?? null;
+        pending = after !== null ? fetchPage(after) : undefined;
+        pending?.catch(() => undefined); // a failed read-ahead surfaces when awaited
         if (page.points.length > 0) {
           let vectors: Array<Schemas['VectorStruct']>;
           if (a.reembed) {
@@ -472,7 +479,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
           await call(`upsert into '${a.target}'`, () => client.upsert(a.target, { wait: true, points }));
           copied += points.length;
         }
-        nextOffset = (page.next_page_offset as PointId | null | undefined) ?? null;
+        nextOffset = after;
         heartbeat({ nextOffset, copied } satisfies CopyCheckpoint);
       }
       return { copied };

@@ -281,6 +281,36 @@ describe('Qdrant rollbacks end to end', () => {
     assert.ok(embeddings.calls() >= 4);
   });
 
+  it("schema rollback mode 'recreate' rebuilds the collection in place after a backup and a staging copy", async () => {
+    await seed(q.client, 'mem-recreate', 300, 8);
+    const refused = await failureOf('qdrantSchemaRollback', {
+      collection: 'mem-recreate',
+      target: { size: 8, distance: 'Dot' },
+      reason: 'x',
+      requestedBy: 'oncall',
+      approval: { preApproved: EM },
+    });
+    assert.match(refused.message, /is a collection, not an alias.*mode 'recreate'/s);
+    const r = await run<QdrantSchemaRollbackResult>('qdrantSchemaRollback', {
+      collection: 'mem-recreate',
+      target: { size: 8, distance: 'Dot' },
+      mode: 'recreate',
+      reason: 'distance change was a mistake',
+      requestedBy: 'oncall',
+      approval: { preApproved: EM },
+    });
+    assert.equal(r.outcome, 'succeeded');
+    const info = await q.client.getCollection('mem-recreate');
+    assert.equal((info.config.params.vectors as { distance: string }).distance, 'Dot');
+    assert.equal(await count(q.client, 'mem-recreate'), 300);
+    const names = (await q.client.getCollections()).collections.map((c) => c.name);
+    assert.ok(!names.some((n) => n.startsWith('mem-recreate-staging-')), 'the staging copy is removed');
+    const pre = JSON.parse(
+      await readFile(join(backupRoot, 'mem-recreate', r.preRollbackBackup, 'manifest.json'), 'utf8'),
+    ) as BackupManifest;
+    assert.equal(pre.pointsCount, 300);
+  });
+
   it('config rollback PATCHes only changeable settings, waits for green and verifies', async () => {
     await seed(q.client, 'mem-config', 50, 8);
     const r = await run<{ outcome: string; after: unknown }>('qdrantConfigRollback', {
