@@ -467,35 +467,6 @@ describe('Qdrant double', () => {
     }
   });
 
-  it(
-    'handles 100k x 384-dim points (QDRANT_DOUBLE_BENCH=1)',
-    { skip: process.env.QDRANT_DOUBLE_BENCH ? false : 'set QDRANT_DOUBLE_BENCH=1 to run the volume test' },
-    async () => {
-      const n = name('bench');
-      await makeCollection(n, 384);
-      const t0 = performance.now();
-      for (let start = 0; start < 100_000; start += 256) {
-        const points = Array.from({ length: Math.min(256, 100_000 - start) }, (_, i) => ({
-          id: start + i,
-          vector: Array.from({ length: 384 }, Math.random),
-          payload: { i: start + i },
-        }));
-        await client.upsert(n, { wait: true, points });
-      }
-      const t1 = performance.now();
-      let offset: number | string | null | undefined;
-      let seen = 0;
-      do {
-        const page = await client.scroll(n, { limit: 1000, offset: offset ?? undefined });
-        seen += page.points.length;
-        offset = page.next_page_offset as number | string | null | undefined;
-      } while (offset != null);
-      const t2 = performance.now();
-      assert.equal(seen, 100_000);
-      console.log(`upsert ${((t1 - t0) / 1000).toFixed(1)}s, scroll ${((t2 - t1) / 1000).toFixed(1)}s`);
-    },
-  );
-
   it('saw no spec violations in all of the above', { skip: doubleOnly('violations') }, () => {
     assert.deepEqual(double?.violations, []);
   });
