@@ -5,6 +5,7 @@
 // the first authorised decision wins.
 import { condition, defineSignal, setHandler } from '@temporalio/workflow';
 import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../common/roles.ts';
+import type { Progress } from './progress.ts';
 
 export interface ApproveSignal {
   approver: string;
@@ -117,4 +118,30 @@ function nowIso(): string {
 }
 function opt(comment: string | undefined): { comment?: string } {
   return comment ? { comment } : {};
+}
+
+/**
+ * The approval phase every rollback runs: records a pre-approval from the input (if any, same role policy), then
+ * waits as the 'approval' step with the pending request (role, deadline) visible in the status query.
+ */
+export function awaitApproval(
+  progress: Progress,
+  gate: ApprovalGate,
+  timeoutSeconds: number,
+  preApproved?: { approver: string; role: string; comment?: string },
+): Promise<GateOutcome> {
+  progress.setPhase('awaiting-approval');
+  if (preApproved) gate.preApprove(preApproved.approver, preApproved.role, preApproved.comment);
+  return progress.step(
+    'approval',
+    () =>
+      gate.wait(timeoutSeconds, (req) => {
+        if (req) progress.status.pendingApproval = req;
+        else delete progress.status.pendingApproval;
+      }),
+    (o) =>
+      o.decision === 'timed-out'
+        ? `no decision within ${o.waitedSeconds}s`
+        : `${o.decision} by ${o.by.approver} (${o.by.role})`,
+  );
 }

@@ -16,7 +16,8 @@ import {
 import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
-import { ApprovalGate, type ApprovalRecord } from './approval.ts';
+import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
+import { runUndos, type Undo } from './saga.ts';
 import { watchHealth, type MonitorSummary } from './monitor.ts';
 import { dockerOp, localProbe, longWait, probe, quick } from './profiles.ts';
 import { errorMessage, Progress, type StepRecord } from './progress.ts';
@@ -254,24 +255,14 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   }
 
   // 3. Approval gate.
-  progress.setPhase('awaiting-approval');
-  const pre = input.approval.preApproved;
-  if (pre) gate.preApprove(pre.approver, pre.role, pre.comment);
-  const decision = await progress.step(
-    'approval',
-    () => gate.wait(input.approval.timeoutSeconds, (req) => setPending(progress, req)),
-    (o) =>
-      o.decision === 'timed-out'
-        ? `no decision within ${o.waitedSeconds}s`
-        : `${o.decision} by ${o.by.approver} (${o.by.role})`,
-  );
+  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
     return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });
   }
 
   // 4–6. Change, with an undo pushed before each mutating step.
-  const undos: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  const undos: Undo[] = [];
   let verification: HealthWait | undefined;
   let runId: string | undefined;
   try {
@@ -387,16 +378,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     const cancelled = isCancellation(err);
     const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
     progress.setPhase('compensating');
-    const restored: string[] = [];
-    const failedUndos: string[] = [];
-    for (const undo of [...undos].reverse()) {
-      try {
-        await progress.step(`undo: ${undo.name}`, undo.run);
-        restored.push(undo.name);
-      } catch (undoErr) {
-        failedUndos.push(`${undo.name}: ${errorMessage(undoErr)}`);
-      }
-    }
+    const { restored, failed: failedUndos } = await runUndos(progress, undos);
     let after: HealthWait | undefined;
     if (failedUndos.length === 0 && undos.length > 0) {
       // Previously healthy: it must be healthy again. Previously unhealthy: running is what we can restore.
@@ -445,9 +427,4 @@ async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Pro
     progress.status.error = message;
     throw ApplicationFailure.create({ type: inner?.type ?? FailureType.Unavailable, message, nonRetryable: true });
   }
-}
-
-function setPending(progress: Progress, req: Parameters<Parameters<ApprovalGate['wait']>[1]>[0]): void {
-  if (req) progress.status.pendingApproval = req;
-  else delete progress.status.pendingApproval;
 }

@@ -18,7 +18,8 @@ import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
 import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
-import { ApprovalGate, type ApprovalRecord } from './approval.ts';
+import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
+import { runUndos, type Undo } from './saga.ts';
 import { watchHealth, type MonitorSummary } from './monitor.ts';
 import { dockerOp, longWait, probe, quick } from './profiles.ts';
 import { errorMessage, Progress, type StepRecord } from './progress.ts';
@@ -377,20 +378,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   }
 
   // 3. Approval by an engineering manager or higher.
-  progress.setPhase('awaiting-approval');
-  const pre = input.approval.preApproved;
-  if (pre) gate.preApprove(pre.approver, pre.role, pre.comment);
-  const decision = await progress.step(
-    'approval',
-    () =>
-      gate.wait(input.approval.timeoutSeconds, (req) =>
-        req ? (progress.status.pendingApproval = req) : delete progress.status.pendingApproval,
-      ),
-    (o) =>
-      o.decision === 'timed-out'
-        ? `no decision within ${o.waitedSeconds}s`
-        : `${o.decision} by ${o.by.approver} (${o.by.role})`,
-  );
+  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
   const base = {
     workflowId: info.workflowId,
     collection,
@@ -406,7 +394,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   }
 
   // 4. Stop the writers, restore, verify, restart — with undos pushed before each step.
-  const undos: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  const undos: Undo[] = [];
   let after: CollectionState;
   let sample: { ok: boolean };
   try {
@@ -511,24 +499,12 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   };
 }
 
-async function compensate(
-  progress: Progress,
-  undos: Array<{ name: string; run: () => Promise<unknown> }>,
-  err: unknown,
-  restoredText: string,
-): Promise<never> {
+async function compensate(progress: Progress, undos: Undo[], err: unknown, restoredText: string): Promise<never> {
   const what = isCancellation(err)
     ? 'the rollback was cancelled'
     : errorMessage((err as { cause?: unknown }).cause ?? err);
   progress.setPhase('compensating');
-  const failed: string[] = [];
-  for (const undo of [...undos].reverse()) {
-    try {
-      await progress.step(`undo: ${undo.name}`, undo.run);
-    } catch (e) {
-      failed.push(`${undo.name}: ${errorMessage((e as { cause?: unknown }).cause ?? e)}`);
-    }
-  }
+  const { failed } = await runUndos(progress, undos);
   const summary =
     failed.length > 0
       ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}`
@@ -672,13 +648,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   progress.setPhase('backing-up-current');
   const preBackup = `pre-rollback-${runTag}`;
   await takeBackup(a, progress, source, preBackup);
-  progress.setPhase('awaiting-approval');
-  if (v.preApproved) gate.preApprove(v.preApproved.approver, v.preApproved.role, v.preApproved.comment);
-  const decision = await progress.step('approval', () =>
-    gate.wait(v.timeoutSeconds, (req) =>
-      req ? (progress.status.pendingApproval = req) : delete progress.status.pendingApproval,
-    ),
-  );
+  const decision = await awaitApproval(progress, gate, v.timeoutSeconds, v.preApproved);
   const base = {
     collection: v.collection,
     from: { collection: source, vectors: state.vectors, pointsCount: state.pointsCount },
@@ -724,7 +694,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     return s;
   };
 
-  const undos: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  const undos: Undo[] = [];
   try {
     progress.setPhase('migrating');
     if (v.mode === 'alias') {
@@ -873,13 +843,7 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
     throw fail(FailureType.NotFound, `collection '${collection}' does not exist (nothing was changed)`);
   const real = state.aliasOf ?? collection;
   const before = pick(patchView(state.config), target);
-  progress.setPhase('awaiting-approval');
-  if (preApproved) gate.preApprove(preApproved.approver, preApproved.role, preApproved.comment);
-  const decision = await progress.step('approval', () =>
-    gate.wait(timeoutSeconds, (req) =>
-      req ? (progress.status.pendingApproval = req) : delete progress.status.pendingApproval,
-    ),
-  );
+  const decision = await awaitApproval(progress, gate, timeoutSeconds, preApproved);
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision);
     return {
