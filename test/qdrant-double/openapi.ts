@@ -157,7 +157,16 @@ export class OpenApiSpec {
   private readonly cache = new Map<string, ValidateFunction | null>();
 
   constructor(specPath = defaultSpecPath()) {
-    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+    let text: string;
+    try {
+      text = readFileSync(specPath, 'utf8');
+    } catch (err) {
+      throw new Error(
+        `Qdrant's OpenAPI spec is not at ${specPath} (expected the shared/ folder beside this repository); ` +
+          `set QDRANT_OPENAPI to its path: ${(err as Error).message}`,
+      );
+    }
+    const spec = JSON.parse(text) as {
       paths: Record<string, Record<string, Operation>>;
       components: { schemas: Record<string, unknown> };
     };
