@@ -3,6 +3,7 @@
 // started); 3 not approved (rejected or timed out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
+import { renderReport } from './report.ts';
 import { InputError } from '../workflows/validation.ts';
 import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
 import type { RollbackStatus } from '../workflows/progress.ts';
@@ -36,6 +37,7 @@ const USAGE = `usage:
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
+  cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
 class UsageError extends Error {}
@@ -389,6 +391,13 @@ export async function run(argv: string[]): Promise<number> {
       case 'status': {
         rc = await connect();
         printStatus(await getStatus(rc, need(arg, 'WORKFLOW_ID')), json);
+        return 0;
+      }
+      case 'report': {
+        const id = need(arg, 'WORKFLOW_ID');
+        rc = await connect();
+        const status = await getStatus(rc, id);
+        console.log(renderReport(status, await waitResult<unknown>(rc, id)));
         return 0;
       }
       case 'result': {

@@ -206,6 +206,15 @@ describe('driving rollbacks from the command line', () => {
     assert.deepEqual([out.ok, out.result.outcome, out.result.to.image], [true, 'succeeded', GOOD]);
     assert.equal((await containersNamed(name)).length, 1);
     assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+
+    const report = await cli('report', workflowId);
+    assert.equal(report.exitCode, 0, report.stderr);
+    assert.match(report.stdout, /^# Rollback Report/);
+    assert.match(report.stdout, /\*\*Outcome\*\*: succeeded/);
+    assert.match(report.stdout, /\*\*Version\*\*: cortex-memory-mcp:v2\.1\.0/);
+    assert.match(report.stdout, /\*\*Version\*\*: cortex-memory-mcp:v2\.0\.0/);
+    assert.match(report.stdout, /approved by alice \(on-call-engineer\) via signal/);
+    assert.match(report.stdout, /\[x\] monitor/);
   });
 
   it('cortex-rollback: a rejected rollback exits 3 and changes nothing', async () => {

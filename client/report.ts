@@ -1,0 +1,79 @@
+// Owns the rollback report (the runbook's "Rollback Report Template"), rendered as Markdown from a workflow's
+// result or failure and its status. Facts only from the workflow; the sections a human must write (impact, root
+// cause, lessons) are left as headed placeholders.
+import type { DockerRollbackResult } from '../workflows/docker-rollback.ts';
+import type { RollbackStatus } from '../workflows/progress.ts';
+import type { ResultOrFailure } from './client.ts';
+
+const box = (done: boolean) => (done ? '[x]' : '[ ]');
+
+export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<unknown>): string {
+  const steps = status.steps;
+  const has = (name: string) => steps.some((s) => s.name.startsWith(name) && s.state === 'completed');
+  const started = steps[0]?.startedAt ?? '?';
+  const ended = steps.at(-1)?.endedAt ?? steps.at(-1)?.startedAt ?? '?';
+  const r = outcome.ok ? (outcome.result as Partial<DockerRollbackResult> & { outcome?: string }) : undefined;
+  const day = started.slice(0, 10).replace(/-/g, '');
+  const lines = [
+    '# Rollback Report',
+    '',
+    '## Executive Summary',
+    `- **Incident ID**: INC-${day}-${status.workflowId}`,
+    `- **Rollback Type**: ${status.rollbackType}`,
+    `- **Target**: ${status.target}`,
+    `- **Trigger**: ${(r?.reason) ?? '(see workflow input)'}`,
+    `- **Requested by**: ${(r?.requestedBy) ?? '(see workflow input)'}`,
+    `- **Duration**: ${started} to ${ended}`,
+    `- **Outcome**: ${outcome.ok ? (r?.outcome ?? 'succeeded') : `FAILED (${outcome.type}): ${outcome.message}`}`,
+    `- **Workflow**: ${status.workflowType} ${status.workflowId} (run ${status.runId})`,
+    '',
+    '## Rollback Details',
+  ];
+  if (r?.from && r.to) {
+    lines.push(
+      '### Source Version',
+      `- **Version**: ${r.from.image} (${r.from.imageId})`,
+      '### Target Version',
+      `- **Version**: ${r.to.image} (${r.to.imageId})${r.to.version ? `, ${r.to.version}` : ''}`,
+    );
+  } else {
+    lines.push('(see the workflow result for the versions or backups involved)');
+  }
+  lines.push(
+    '',
+    '## Rollback Process',
+    '### Pre-Rollback Actions',
+    `- ${box(has('assess'))} Impact assessment completed`,
+    `- ${box(has('backup') || has('preserve') || has('emergency-export'))} Backup created (or current state preserved)`,
+    `- ${box(status.approvals.some((a) => a.decision === 'approved'))} Approved`,
+    '### Rollback Execution',
+    ...steps.map(
+      (s) =>
+        `- ${box(s.state === 'completed')} ${s.name} — ${s.state}${s.detail ? `: ${s.detail}` : ''} (${s.startedAt})`,
+    ),
+    '### Approvals',
+    ...(status.approvals.length
+      ? status.approvals.map(
+          (a) =>
+            `- ${a.decision} by ${a.approver} (${a.role}) via ${a.via} at ${a.at}${a.refusal ? ` — ${a.refusal}` : ''}`,
+        )
+      : ['- none recorded']),
+    '### Post-Rollback Verification',
+    `- ${box(has('verify'))} Health / data verified`,
+    `- ${box(has('monitor'))} Monitoring stable${r?.monitoring ? ` (${r.monitoring.samples} samples, ${r.monitoring.failures} failed)` : ''}`,
+  );
+  if (status.error) lines.push('', '## Error', status.error);
+  lines.push(
+    '',
+    '## Impact Assessment',
+    '(to be written)',
+    '',
+    '## Root Cause Analysis',
+    '(to be written)',
+    '',
+    '## Lessons Learned',
+    '(to be written)',
+    '',
+  );
+  return lines.join('\n');
+}
