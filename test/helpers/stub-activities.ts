@@ -1,5 +1,6 @@
 // Stubbed activities for workflow tests: an in-memory "host" with one container, recording every call, whose
 // health answers are scripted. Lets the time-skipping server run the workflow's logic without Docker.
+import { Context } from '@temporalio/activity';
 import type { Activities, ContainerSnapshot, HealthSample } from '../../activities/index.ts';
 import { permanent } from '../../activities/failures.ts';
 import { FailureType } from '../../common/failures.ts';
@@ -11,6 +12,8 @@ export interface StubOptions {
   imageExists?: boolean;
   /** Health of the container before the rollback. */
   healthyBefore?: boolean;
+  /** runContainer takes this long (real milliseconds), heartbeating, so a test can cancel mid-step. */
+  runContainerMs?: number;
 }
 
 export function stubActivities(opts: StubOptions = {}) {
@@ -75,6 +78,13 @@ export function stubActivities(opts: StubOptions = {}) {
     async runContainer() {
       calls.push('runContainer');
       state.newContainer = true;
+      if (opts.runContainerMs) {
+        const end = Date.now() + opts.runContainerMs;
+        while (Date.now() < end) {
+          Context.current().heartbeat();
+          await Context.current().sleep(50); // rejects when the activity is cancelled
+        }
+      }
       state.running = 'v2.0.0';
       return { id: 'c-new', imageId: 'sha256:new', reused: false };
     },

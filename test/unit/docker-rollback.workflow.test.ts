@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../workers/bundle.ts';
@@ -190,6 +190,26 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       );
       const s = await h.query(statusQuery);
       assert.equal(s.phase, 'rolled-back-to-previous');
+    });
+  });
+
+  it('cancelling mid-rollback runs the undos: the new container is removed and the old one restored', async () => {
+    await withWorker({ runContainerMs: 20_000 }, async (tq, calls) => {
+      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
+      for (let i = 0; i < 200 && !calls.includes('runContainer'); i++) await new Promise((r) => setTimeout(r, 25));
+      await h.cancel();
+      const err = await h.result().then(
+        () => assert.fail('expected the workflow to end cancelled'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        ['preserveContainer', 'stopContainer', 'runContainer', 'removeOwnContainer', 'restorePreserved'],
+      );
+      const s = await h.query(statusQuery);
+      assert.equal(s.phase, 'rolled-back-to-previous');
+      assert.match(s.error ?? '', /cancelled\. Restored: 'cortex-mcp' runs cortex-memory-mcp:v2\.1\.0 again/);
     });
   });
 
