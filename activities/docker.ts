@@ -91,6 +91,19 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
     return true;
   }
 
+  /** The preserved container must not come back by itself (dockerd restart) and fight the new one for its ports. */
+  async function noRestart(id: string, label: string): Promise<void> {
+    await setRestartPolicy(id, { Name: 'no' }, label);
+  }
+
+  async function setRestartPolicy(id: string, policy: RunSpec['restartPolicy'], label: string): Promise<void> {
+    try {
+      await docker.getContainer(id).update({ RestartPolicy: policy });
+    } catch (err) {
+      throw dockerFailure(err, `set the restart policy of '${label}'`);
+    }
+  }
+
   /** Force-removes a container by id; already gone is success. */
   async function forceRemove(id: string, label: string): Promise<void> {
     try {
@@ -155,7 +168,10 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
       return withHeartbeat(async () => {
         const preserved = await inspectOrUndefined(a.preservedName);
         if (preserved) {
-          if (preserved.Id === a.expectedId) return { renamed: false }; // done by an earlier attempt
+          if (preserved.Id === a.expectedId) {
+            await noRestart(a.expectedId, a.preservedName); // an earlier attempt renamed it, maybe not this
+            return { renamed: false };
+          }
           throw permanent(
             FailureType.Conflict,
             `'${a.preservedName}' exists but is not the container being rolled back`,
@@ -175,6 +191,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
         } catch (err) {
           throw dockerFailure(err, `rename '${a.name}' to '${a.preservedName}'`);
         }
+        await noRestart(a.expectedId, a.preservedName);
         return { renamed: true };
       });
     },
@@ -237,7 +254,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
         if (!existing) {
           reused = false;
           const s = a.spec;
-          const [firstNetwork, ...moreNetworks] = Object.entries(s.networks);
+          const [firstNetwork] = Object.entries(s.networks);
           let created: Dockerode.Container;
           try {
             created = await docker.createContainer({
@@ -267,13 +284,20 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
                 ? { NetworkingConfig: { EndpointsConfig: { [firstNetwork[0]]: { Aliases: firstNetwork[1].aliases } } } }
                 : {}),
             });
-            for (const [net, cfg] of moreNetworks) {
-              await docker.getNetwork(net).connect({ Container: created.id, EndpointConfig: { Aliases: cfg.aliases } });
-            }
           } catch (err) {
             throw dockerFailure(err, `create '${a.name}' from '${a.image}'`);
           }
           existing = await docker.getContainer(created.id).inspect();
+        }
+        // Every attempt connects the networks still missing (an earlier attempt may have died half-way).
+        const attached = existing.NetworkSettings?.Networks ?? {};
+        for (const [net, cfg] of Object.entries(a.spec.networks)) {
+          if (net in attached) continue;
+          try {
+            await docker.getNetwork(net).connect({ Container: existing.Id, EndpointConfig: { Aliases: cfg.aliases } });
+          } catch (err) {
+            throw dockerFailure(err, `connect '${a.name}' to network '${net}'`);
+          }
         }
         await ensureRunning(existing, a.name);
         if (existing.Image !== target.Id) {
@@ -301,6 +325,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
       name: string;
       preservedName: string;
       expectedId: string;
+      restartPolicy?: RunSpec['restartPolicy'];
     }): Promise<{ restored: boolean }> {
       return withHeartbeat(async () => {
         const atName = await inspectOrUndefined(a.name);
@@ -322,6 +347,7 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
         }
         const c = await inspectOrUndefined(a.name);
         if (!c) throw permanent(FailureType.NotFound, `restored container '${a.name}' vanished`);
+        if (a.restartPolicy?.Name) await setRestartPolicy(c.Id, a.restartPolicy, a.name);
         await ensureRunning(c, a.name);
         return { restored };
       });

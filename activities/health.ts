@@ -1,7 +1,7 @@
 // Owns HTTP health checks of the rolled-back service: one probe (a failed probe is data, never an error) and a
 // heartbeating wait-until-healthy with a bound. "Healthy" = 2xx and, when the body is JSON with a `status`
 // field, a status of healthy/ok/pass/up (the runbook's `jq -e '.status == "healthy"'`).
-import { heartbeat, sleep } from './heartbeat.ts';
+import { sleep, withHeartbeat } from './heartbeat.ts';
 
 export interface HealthSample {
   at: string;
@@ -77,16 +77,22 @@ export function createHealthActivities() {
       let intervalMs = 50;
       const started = Date.now();
       let attempts = 0;
-      for (;;) {
-        attempts += 1;
-        const last = await probe(url, Math.min(5000, timeoutSeconds * 1000));
-        heartbeat({ attempts, last });
-        const elapsedMs = Date.now() - started;
-        if (last.ok) return { healthy: true, attempts, elapsedMs, last };
-        if (elapsedMs + intervalMs > timeoutSeconds * 1000) return { healthy: false, attempts, elapsedMs, last };
-        await sleep(intervalMs);
-        intervalMs = Math.min(maxIntervalMs, Math.round(intervalMs * 1.5));
-      }
+      // Heartbeats run on their own timer: a probe of a slow /health must not look like a dead worker.
+      return withHeartbeat(
+        async () => {
+          for (;;) {
+            attempts += 1;
+            const last = await probe(url, Math.min(5000, timeoutSeconds * 1000));
+            const elapsedMs = Date.now() - started;
+            if (last.ok) return { healthy: true, attempts, elapsedMs, last };
+            if (elapsedMs + intervalMs > timeoutSeconds * 1000) return { healthy: false, attempts, elapsedMs, last };
+            await sleep(intervalMs);
+            intervalMs = Math.min(maxIntervalMs, Math.round(intervalMs * 1.5));
+          }
+        },
+        500,
+        () => ({ attempts }),
+      );
     },
   };
 }

@@ -228,7 +228,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
       const dest = join(dir, a.snapshotName);
       await mkdir(dir, { recursive: true });
       const existing = await stat(dest).catch(() => undefined);
-      if (existing && a.checksum && (await sha256File(dest)) === a.checksum) {
+      if (existing && a.checksum && (await withHeartbeat(() => sha256File(dest))) === a.checksum) {
         return { path: dest, checksum: a.checksum, sizeBytes: existing.size }; // downloaded by an earlier attempt
       }
       const url = `${base}/collections/${encodeURIComponent(a.collection)}/snapshots/${encodeURIComponent(a.snapshotName)}`;
@@ -401,7 +401,16 @@ export function createQdrantActivities(deps: QdrantDeps) {
       } finally {
         await fh.close();
       }
-      return { exported, bytes, path: dest, checksum: await sha256File(dest) };
+      return {
+        exported,
+        bytes,
+        path: dest,
+        checksum: await withHeartbeat(
+          () => sha256File(dest),
+          1000,
+          () => ({ nextOffset, bytes, exported }),
+        ),
+      };
     },
 
     /** Creates a collection with the given vector params; an existing one with the same params is success. */

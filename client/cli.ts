@@ -3,6 +3,7 @@
 // started); 3 not approved (rejected or timed out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
+import { isValidCollectionName } from '../common/names.ts';
 import { renderReport } from './report.ts';
 import { InputError } from '../workflows/validation.ts';
 import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
@@ -104,7 +105,7 @@ export function dockerInputFromFlags(v: Values): DockerRollbackInput {
   const approvalTimeout = int(v['approval-timeout'], 'approval-timeout');
   let preApproved: { approver: string; role: string } | undefined;
   if (v['pre-approve']) {
-    const m = /^([^:]+):(.+)$/.exec(v['pre-approve']);
+    const m = /^(.+):([^:]+)$/.exec(v['pre-approve']); // the role is after the last colon (approvers may contain one)
     if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
     preApproved = { approver: m[1]!, role: m[2]! };
   }
@@ -154,6 +155,9 @@ export function qdrantStartFromFlags(
   v: Values,
 ): { type: string; input: unknown; workflowId: string } {
   const collection = need(v.collection, 'collection');
+  if (!isValidCollectionName(collection)) {
+    throw new InputError('collection', `${JSON.stringify(collection)} is not a valid collection name`);
+  }
   const host = v.host ? { host: v.host } : {};
   const who = () => ({ reason: need(v.reason, 'reason'), requestedBy: need(v['requested-by'], 'requested-by') });
   switch (kind) {
@@ -352,7 +356,13 @@ export async function run(argv: string[]): Promise<number> {
           ...(v.cron ? { cron: v.cron } : {}),
           ...(v.host ? { host: v.host } : {}),
         });
-        console.log(json ? JSON.stringify(r) : `schedule ${r.scheduleId} is set`);
+        console.log(
+          json
+            ? JSON.stringify(r)
+            : r.created
+              ? `schedule ${r.scheduleId} created`
+              : `schedule ${r.scheduleId} already exists and was left unchanged (temporal schedule update/delete --schedule-id ${r.scheduleId})`,
+        );
         return 0;
       }
       case 'start': {

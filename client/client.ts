@@ -123,7 +123,7 @@ export async function waitResult<R = DockerRollbackResult>(
 export async function scheduleQdrantBackups(
   rc: RollbackClient,
   opts: { collection: string; every?: string; cron?: string; host?: string },
-): Promise<{ scheduleId: string }> {
+): Promise<{ scheduleId: string; created: boolean }> {
   if (!isValidCollectionName(opts.collection))
     throw new InputError('collection', `${JSON.stringify(opts.collection)} is not a valid collection name`);
   if (!opts.every === !opts.cron) throw new InputError('every', 'give exactly one of every (e.g. 6h) or cron');
@@ -143,6 +143,7 @@ export async function scheduleQdrantBackups(
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    return { scheduleId, created: false }; // left as it is: change or delete it with `temporal schedule`
   }
-  return { scheduleId };
+  return { scheduleId, created: true };
 }

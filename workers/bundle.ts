@@ -11,6 +11,8 @@ const SOURCE_DIRS = ['workflows', 'common'];
 
 function sourceHash(): string {
   const h = createHash('sha256');
+  // the SDK is bundled too: a new @temporalio/workflow version means a new bundle
+  h.update(readFileSync(join(PROJECT_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
   for (const dir of SOURCE_DIRS) {
     for (const f of readdirSync(join(PROJECT_ROOT, dir)).sort()) {
       if (!f.endsWith('.ts')) continue;

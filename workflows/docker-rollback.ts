@@ -90,6 +90,9 @@ export interface ValidDockerRollbackInput {
   searchAttributes: boolean;
 }
 
+/** Keeps a watch's history far below Temporal's per-workflow event limit (about 11 events a sample at worst). */
+export const MAX_WATCH_SAMPLES = 2000;
+
 export const DOCKER_ROLLBACK_DEFAULTS = {
   stopTimeoutSeconds: 10,
   verifyTimeoutSeconds: 60,
@@ -111,7 +114,7 @@ export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackIn
   const requestedBy = requireString(o, 'requestedBy', 200);
   const host = validateHost(o.host);
   const d = DOCKER_ROLLBACK_DEFAULTS;
-  const stopTimeoutSeconds = optionalInt(o, 'stopTimeoutSeconds', d.stopTimeoutSeconds, 0, 600);
+  const stopTimeoutSeconds = optionalInt(o, 'stopTimeoutSeconds', d.stopTimeoutSeconds, 0, 240);
   const verifyTimeoutSeconds = optionalInt(o, 'verifyTimeoutSeconds', d.verifyTimeoutSeconds, 1, 3600);
   if (o.pull !== undefined && typeof o.pull !== 'boolean') throw new InputError('pull', 'must be true or false');
   const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
@@ -139,6 +142,12 @@ export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackIn
     1000,
     'monitor.failureThreshold',
   );
+  if (durationSeconds / intervalSeconds > MAX_WATCH_SAMPLES) {
+    throw new InputError(
+      'monitor.intervalSeconds',
+      `${durationSeconds}s at ${intervalSeconds}s is more than ${MAX_WATCH_SAMPLES} samples; sample less often`,
+    );
+  }
   if (durationSeconds > 0 && intervalSeconds > durationSeconds) {
     throw new InputError('monitor.intervalSeconds', `must not exceed monitor.durationSeconds (${durationSeconds})`);
   }
@@ -241,7 +250,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     // 2. The target must exist before anything is touched.
     const target: ImageInfo = await progress.step(
       'verify-target-image',
-      () => q.findImage({ ref: input.targetImage, pull: input.pull }),
+      () => (input.pull ? wait : q).findImage({ ref: input.targetImage, pull: input.pull }),
       (i) => `${i.ref} = ${i.id.slice(7, 19)}${i.pulled ? ' (pulled)' : ''}`,
     );
     return { current, before, target };
@@ -267,15 +276,18 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   let runId: string | undefined;
   try {
     progress.setPhase('rolling-back');
-    undos.push({
-      name: `restore '${name}' (${from.image})`,
-      run: () => op.restorePreserved({ name, preservedName, expectedId: current.id }),
-    });
+    // The undo is registered once the rename is done: a preserve refused (e.g. the container was replaced by
+    // someone else while approval was pending) changed nothing and has nothing to restore.
     await progress.step(
       'preserve-current-container',
       () => op.preserveContainer({ name, preservedName, expectedId: current.id }),
       () => `renamed to ${preservedName}`,
     );
+    undos.push({
+      name: `restore '${name}' (${from.image})`,
+      run: () =>
+        op.restorePreserved({ name, preservedName, expectedId: current.id, restartPolicy: current.spec.restartPolicy }),
+    });
     await progress.step('stop-current-container', () =>
       op.stopContainer({ name: preservedName, timeoutSeconds: input.stopTimeoutSeconds }),
     );
@@ -323,18 +335,30 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   let monitoring: MonitorSummary | undefined;
   if (input.monitor.durationSeconds > 0) {
     progress.setPhase('monitoring');
-    monitoring = await progress.step(
-      'monitor',
-      () =>
-        watchHealth(
-          input.monitor,
-          () => sampleHealth({ url: input.healthUrl }),
-          (live) => {
-            progress.status.monitoring = live;
-          },
-        ),
-      (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
-    );
+    try {
+      monitoring = await progress.step(
+        'monitor',
+        () =>
+          watchHealth(
+            input.monitor,
+            () => sampleHealth({ url: input.healthUrl }),
+            (live) => {
+              progress.status.monitoring = live;
+            },
+          ),
+        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
+      );
+    } catch (err) {
+      // Cancelling the watch ends the watch only: the target was verified and keeps running; the previous
+      // container is kept (stopped) so a human can still go back to it.
+      if (isCancellation(err)) {
+        progress.setPhase('watch-cancelled');
+        progress.status.error =
+          `the watch was cancelled; ${target.ref} keeps running (verified healthy), ` +
+          `previous container kept as '${preservedName}' (stopped)`;
+      }
+      throw err;
+    }
     if (monitoring.breached) {
       progress.setPhase('monitoring-breached');
       progress.status.error =

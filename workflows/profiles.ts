@@ -1,6 +1,6 @@
 // Owns the named timeout/retry profiles every workflow proxies activities with. One place to tune how fast a
 // replacement worker takes over (heartbeat timeouts) and how long a dependency may be down (retry budgets).
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 import { PERMANENT_FAILURES } from '../common/failures.ts';
 
 // About a minute of retries (0.2 s, 0.4 s, … capped at 10 s) before a dependency counts as down for good.
@@ -17,7 +17,21 @@ export const quick: ActivityOptions = { startToCloseTimeout: '30s', retry };
 
 /** Docker mutations: heartbeating, so a killed worker is noticed within the heartbeat timeout. */
 // A 2 s heartbeat timeout: a false alarm on a loaded machine only causes a retry, which is safe (idempotent).
-export const dockerOp: ActivityOptions = { startToCloseTimeout: '5m', heartbeatTimeout: '2s', retry };
+// A cancelled rollback waits for a running mutation to finish before its undos run (no race with a stop in flight).
+export const dockerOp: ActivityOptions = {
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '2s',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};
+
+/** Long transfers (snapshots, exports, copies): heartbeating with a checkpoint; cancellation waits for them. */
+export const transfer: ActivityOptions = {
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '10s',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};
 
 /** Long waits (health polling): heartbeating; the caller adds its own bound to the start-to-close timeout. */
 export function longWait(boundSeconds: number): ActivityOptions {

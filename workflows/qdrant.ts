@@ -21,7 +21,7 @@ import type { RollbackType } from '../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { runUndos, type Undo } from './saga.ts';
 import { watchHealth, type MonitorSummary } from './monitor.ts';
-import { dockerOp, longWait, probe, quick } from './profiles.ts';
+import { dockerOp, longWait, probe, quick, transfer } from './profiles.ts';
 import { errorMessage, Progress, type StepRecord } from './progress.ts';
 import {
   asObject,
@@ -34,8 +34,6 @@ import {
   validatePreApproval,
   type PreApproval,
 } from './validation.ts';
-
-const transfer = { startToCloseTimeout: '2h', heartbeatTimeout: '10s', retry: quick.retry };
 
 function acts(host: string | undefined) {
   const on = host ? { taskQueue: hostTaskQueue(host) } : {};
@@ -179,11 +177,14 @@ export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult
     }
   }
   progress.setPhase('verifying');
-  const backups = await a.q.listBackups({ collection });
+  // backups are filed under the real collection: resolve an alias first
+  const state = await a.q.qdrantInspect({ collection }).catch((e: unknown) => Promise.reject(surfaced(e)));
+  const real = state.aliasOf ?? collection;
+  const backups = await a.q.listBackups({ collection: real });
   const chosen = raw.backupName ?? backups.at(-1)?.name;
   if (!chosen) throw fail(FailureType.NotFound, `no backups of '${collection}' found`);
   const v = await progress.step(`verify ${chosen}`, () =>
-    a.long.verifyBackup({ collection, backupName: chosen }).catch((e: unknown) => Promise.reject(surfaced(e))),
+    a.long.verifyBackup({ collection: real, backupName: chosen }).catch((e: unknown) => Promise.reject(surfaced(e))),
   );
   if (!v.ok) {
     progress.setPhase('failed');
@@ -361,7 +362,6 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
 
   // 2. Emergency export and pre-rollback backup of what is there now (still nothing destructive).
   let emergencyExport: QdrantRecoveryResult['emergencyExport'];
-  let preBackup: string | undefined;
   if (before.exists) {
     progress.setPhase('backing-up-current');
     if (input.emergencyExport) {
@@ -372,10 +372,10 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
       );
       emergencyExport = { path: ex.path, exported: ex.exported, checksum: ex.checksum };
     }
-    preBackup = `pre-rollback-${runTag}`;
-    const name = preBackup;
-    await takeBackup(a, progress, real, name);
   }
+  // The restorable pre-rollback backup is taken after approval, once the writers are stopped, so that it holds
+  // exactly what the restore replaces (approval may take hours).
+  const preBackup = before.exists ? `pre-rollback-${runTag}` : undefined;
 
   // 3. Approval by an engineering manager or higher.
   const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
@@ -386,7 +386,6 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     approvals: progress.status.approvals,
     timeline: progress.status.steps,
     ...(emergencyExport ? { emergencyExport } : {}),
-    ...(preBackup ? { preRollbackBackup: preBackup } : {}),
   };
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
@@ -408,6 +407,9 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     }
     if (preBackup) {
       const name = preBackup;
+      progress.setPhase('backing-up-current');
+      await takeBackup(a, progress, real, name);
+      progress.setPhase('restoring');
       undos.push({
         name: `restore '${real}' from ${name}`,
         run: () => a.long.qdrantRestoreBackup({ collection: real, backupName: name }),
@@ -493,6 +495,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     ...base,
     outcome: 'succeeded',
     restoredFrom: chosen,
+    ...(preBackup ? { preRollbackBackup: preBackup } : {}),
     after,
     sampleQuery: sample,
     ...(monitoring ? { monitoring } : {}),
@@ -647,7 +650,6 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   // 2. Pre-rollback backup, then approval.
   progress.setPhase('backing-up-current');
   const preBackup = `pre-rollback-${runTag}`;
-  await takeBackup(a, progress, source, preBackup);
   const decision = await awaitApproval(progress, gate, v.timeoutSeconds, v.preApproved);
   const base = {
     collection: v.collection,
@@ -696,6 +698,8 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
 
   const undos: Undo[] = [];
   try {
+    progress.setPhase('backing-up-current');
+    await takeBackup(a, progress, source, preBackup);
     progress.setPhase('migrating');
     if (v.mode === 'alias') {
       const next = `${source}-v${target.size}-${info.runId.slice(0, 8)}`;
@@ -720,6 +724,14 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     }
     // recreate: staging copy first, so the original is deleted only once its data is safely elsewhere too.
     const staging = `${source}-staging-${info.runId.slice(0, 8)}`;
+    const repointAlias = async () => {
+      // deleting a collection drops the aliases pointing at it: put the application's name back
+      if (state.aliasOf) await a.q.qdrantSwitchAlias({ alias: v.collection, collection: source });
+    };
+    undos.push({
+      name: `delete the staging '${staging}'`,
+      run: () => a.q.qdrantDeleteCollection({ collection: staging }),
+    });
     await progress.step(`create ${staging}`, () =>
       a.q.qdrantEnsureCollection({ collection: staging, vectors: target }),
     );
@@ -727,7 +739,11 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     await verifyCount(staging);
     undos.push({
       name: `restore '${source}' from ${preBackup}`,
-      run: () => a.long.qdrantRestoreBackup({ collection: source, backupName: preBackup }),
+      run: async () => {
+        await a.q.qdrantDeleteCollection({ collection: source }); // a recreated one has the other vector params
+        await a.long.qdrantRestoreBackup({ collection: source, backupName: preBackup });
+        await repointAlias();
+      },
     });
     await progress.step(`delete ${source}`, () => a.q.qdrantDeleteCollection({ collection: source }));
     await progress.step(`recreate ${source}`, () =>
@@ -736,6 +752,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     await progress.step(`copy ${staging} → ${source}`, () =>
       a.long.qdrantCopyPoints({ source: staging, target: source, batchSize: v.batchSize }),
     );
+    await repointAlias();
     const s = await verifyCount(source);
     await a.q.qdrantDeleteCollection({ collection: staging });
     progress.setPhase('completed');
