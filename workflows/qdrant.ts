@@ -290,7 +290,7 @@ function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): Valid
       timeoutSeconds: optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds'),
       ...(preApproved ? { preApproved } : {}),
     },
-    stopTimeoutSeconds: optionalInt(o, 'stopTimeoutSeconds', 10, 0, 600),
+    stopTimeoutSeconds: optionalInt(o, 'stopTimeoutSeconds', 10, 0, 240),
   };
 }
 
