@@ -122,12 +122,6 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
       return { ...summarize(c), spec: runSpecOf(c, img) };
     },
 
-    /** Whether a container exists and which image it runs, without failing when it does not. */
-    async findContainer({ name }: { name: string }): Promise<Omit<ContainerSnapshot, 'spec'> | null> {
-      const c = await inspectOrUndefined(name);
-      return c ? summarize(c) : null;
-    },
-
     /** The target image must exist locally (or be pullable when asked); a missing one is permanent. */
     async findImage({ ref, pull }: { ref: string; pull?: boolean }): Promise<ImageInfo> {
       let img = await imageConfig(ref);

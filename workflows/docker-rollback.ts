@@ -17,6 +17,7 @@ import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo
 import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
+import { failedBeforeAnyChange, innerFailure } from './failures.ts';
 import { runUndos, type Undo } from './saga.ts';
 import { watchHealth, type MonitorSummary } from './monitor.ts';
 import { dockerOp, localProbe, longWait, probe, quick } from './profiles.ts';
@@ -426,9 +427,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     const type =
       failedUndos.length > 0
         ? FailureType.CompensationFailed
-        : err instanceof ApplicationFailure && err.type === FailureType.VerificationFailed
-          ? FailureType.VerificationFailed
-          : ((err as { cause?: { type?: string } }).cause?.type ?? FailureType.VerificationFailed);
+        : (innerFailure(err)?.type ?? FailureType.VerificationFailed);
     throw ApplicationFailure.create({
       type,
       nonRetryable: true,
@@ -443,12 +442,6 @@ async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Pro
   try {
     return await fn();
   } catch (err) {
-    if (isCancellation(err)) throw err;
-    const cause = (err as { cause?: unknown }).cause;
-    const inner = cause instanceof ApplicationFailure ? cause : err instanceof ApplicationFailure ? err : undefined;
-    const message = `${inner?.message ?? errorMessage(err)} (nothing was changed)`;
-    progress.setPhase('failed');
-    progress.status.error = message;
-    throw ApplicationFailure.create({ type: inner?.type ?? FailureType.Unavailable, message, nonRetryable: true });
+    throw failedBeforeAnyChange(progress, err);
   }
 }

@@ -6,13 +6,8 @@
 //    workflow restores if a later step fails, and the error reports both what failed and what was restored;
 //  - the runbook's non-existent Qdrant endpoints are replaced by real ones: points/export → paged scroll to NDJSON,
 //    collections/X/backup → collection snapshots, lock → stopping the writers (the application container).
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import type { ApplicationFailure } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, BackupManifest, CollectionState, HealthSample, VectorParams } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
@@ -20,6 +15,7 @@ import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { runUndos, type Undo } from './saga.ts';
+import { failedBeforeAnyChange, fail, innerFailure, surfaced } from './failures.ts';
 import { watchHealth, type MonitorSummary } from './monitor.ts';
 import { dockerOp, longWait, probe, quick, transfer } from './profiles.ts';
 import { errorMessage, Progress, type StepRecord } from './progress.ts';
@@ -46,25 +42,6 @@ function acts(host: string | undefined) {
   };
 }
 type Acts = ReturnType<typeof acts>;
-
-function fail(type: FailureType, message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({
-    type,
-    message,
-    nonRetryable: true,
-    details: details === undefined ? [] : [details],
-  });
-}
-
-/** Surfaces an activity failure's own type and message (not "Activity task failed"). */
-function surfaced(err: unknown, suffix = ''): ApplicationFailure {
-  const cause = (err as { cause?: unknown }).cause;
-  const inner = cause instanceof ApplicationFailure ? cause : err instanceof ApplicationFailure ? err : undefined;
-  return fail(
-    (inner?.type as FailureType | undefined) ?? FailureType.Unavailable,
-    `${inner?.message ?? errorMessage(err)}${suffix}`,
-  );
-}
 
 function collectionName(o: Record<string, unknown>, field = 'collection'): string {
   const v = requireString(o, field, 255);
@@ -354,9 +331,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
         `backup '${pick.name}' is corrupt (${v.reason}); refusing to restore it`,
       );
   } catch (err) {
-    progress.setPhase('failed');
-    progress.status.error = errorMessage(err);
-    throw surfaced(err, ' (nothing was changed)');
+    throw failedBeforeAnyChange(progress, err);
   }
   const real = before.aliasOf ?? collection;
 
@@ -517,8 +492,7 @@ async function compensate(progress: Progress, undos: Undo[], err: unknown, resto
   progress.setPhase(failed.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
   progress.status.error = summary;
   if (isCancellation(err)) throw err;
-  const cause = (err as { cause?: unknown }).cause;
-  const inner = err instanceof ApplicationFailure ? err : cause instanceof ApplicationFailure ? cause : undefined;
+  const inner = innerFailure(err);
   throw fail(
     failed.length > 0
       ? FailureType.CompensationFailed
@@ -636,13 +610,11 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       throw fail(
         FailureType.InvalidInput,
         `the stored vectors have ${state.vectors.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
-          `refusing (nothing changed). Configure a re-embedding provider and pass reembed.contentField to re-embed from stored content`,
+          `refusing. Configure a re-embedding provider and pass reembed.contentField to re-embed from stored content`,
       );
     }
   } catch (err) {
-    progress.setPhase('failed');
-    progress.status.error = errorMessage(err);
-    throw surfaced(err, err instanceof ApplicationFailure ? '' : ' (nothing was changed)');
+    throw failedBeforeAnyChange(progress, err);
   }
   const source = state.aliasOf ?? v.collection;
   const reembed = state.vectors.size !== target.size;
