@@ -8,14 +8,14 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
-import { startDockerRollback, waitResult, type RollbackClient } from '../client/client.ts';
+import { startDockerRollback, waitResult } from '../client/client.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from '../workers/bundle.ts';
 import { createWorker } from '../workers/worker.ts';
 import { statusQuery } from '../workflows/progress.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp, waitFor } from '../test/helpers/docker.ts';
 import { stubActivities } from '../test/helpers/stub-activities.ts';
-import { localEnv, timeSkippingEnv, uniqueQueue } from '../test/helpers/temporal.ts';
+import { localEnv, testClient, timeSkippingEnv, uniqueQueue } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';
 
 const median = (xs: number[]) => {
@@ -29,10 +29,9 @@ const fmt = (xs: number[]) =>
 async function rollbackAB(rounds: number): Promise<void> {
   const env = await localEnv();
   const taskQueue = uniqueQueue('bench');
-  const settings = { address: env.address, namespace: 'default', taskQueue };
-  const { worker } = await createWorker({ settings, connection: env.nativeConnection });
+  const rc = testClient(env, taskQueue);
+  const { worker } = await createWorker({ settings: rc.settings, connection: env.nativeConnection });
   const running = worker.run();
-  const rc: RollbackClient = { client: env.client, settings, close: async () => undefined };
   const a: number[] = [];
   const b: number[] = [];
   const ratios: number[] = [];
@@ -87,11 +86,7 @@ async function takeover(rounds: number): Promise<void> {
   try {
     for (let i = 0; i < rounds; i++) {
       const taskQueue = uniqueQueue('takeover');
-      const rc: RollbackClient = {
-        client: env.client,
-        settings: { address: env.address, namespace: 'default', taskQueue },
-        close: async () => undefined,
-      };
+      const rc = testClient(env, taskQueue);
       const name = `bench-kill-${i}`;
       const app = await startApp(name, BAD, ['CORTEX_SHUTDOWN_DELAY_MS=8000']);
       const first = spawnWorker({ address: env.address, taskQueue });

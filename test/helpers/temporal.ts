@@ -2,6 +2,7 @@
 // for workflow logic, and the real dev server for integration tests, with the project's search attributes.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { RollbackClient } from '../../client/client.ts';
 import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -21,6 +22,15 @@ export function localEnv(): Promise<TestWorkflowEnvironment> {
       extraArgs: ['--log-level', 'error'],
     },
   });
+}
+
+/** A RollbackClient on the test environment's connection (the environment owns and closes it). */
+export function testClient(env: TestWorkflowEnvironment, taskQueue: string): RollbackClient {
+  return {
+    client: env.client,
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    close: async () => undefined,
+  };
 }
 
 let seq = 0;

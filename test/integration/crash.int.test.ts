@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { sendDecision, startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
+import { sendDecision, startDockerRollback, waitResult } from '../../client/client.ts';
 import { statusQuery, type RollbackStatus } from '../../workflows/progress.ts';
 import {
   BAD,
@@ -18,7 +18,7 @@ import {
   startApp,
   waitFor,
 } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes exactly once', () => {
@@ -49,11 +49,7 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
     const name = `cortex-mcp-crash-${tag}-${Date.now().toString(36)}`;
     names.push(name);
     const taskQueue = uniqueQueue('crash');
-    const rc: RollbackClient = {
-      client: env.client,
-      settings: { address: env.address, namespace: 'default', taskQueue },
-      close: async () => undefined,
-    };
+    const rc = testClient(env, taskQueue);
     const app = await startApp(
       name,
       BAD,

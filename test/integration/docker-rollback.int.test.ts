@@ -25,7 +25,7 @@ import {
   startApp,
   waitFor,
 } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 
 describe('Docker container rollback against the real dev server and Docker engine', () => {
   let env: TestWorkflowEnvironment;
@@ -37,11 +37,9 @@ describe('Docker container rollback against the real dev server and Docker engin
   before(async () => {
     await ensureImages();
     env = await localEnv();
-    const taskQueue = uniqueQueue('it');
-    const settings = { address: env.address, namespace: 'default', taskQueue };
-    ({ worker } = await createWorker({ settings, connection: env.nativeConnection }));
+    rc = testClient(env, uniqueQueue('it'));
+    ({ worker } = await createWorker({ settings: rc.settings, connection: env.nativeConnection }));
     running = worker.run();
-    rc = { client: env.client, settings, close: async () => undefined };
   });
   after(async () => {
     for (const n of names) await removeByPrefix(n);

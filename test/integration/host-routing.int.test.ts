@@ -9,7 +9,7 @@ import Dockerode from 'dockerode';
 import { startDockerRollback, waitResult } from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 
 describe('host activities on a per-host task queue', () => {
   let env: TestWorkflowEnvironment;
@@ -29,8 +29,8 @@ describe('host activities on a per-host task queue', () => {
 
   it('runs Docker steps on the host worker while the workflow runs on the main queue', async () => {
     const host = `node-${Date.now().toString(36)}`;
-    const taskQueue = uniqueQueue('main');
-    const settings = { address: env.address, namespace: 'default', taskQueue };
+    const rc = testClient(env, uniqueQueue('main'));
+    const settings = rc.settings;
     const blind = new Dockerode({ socketPath: '/nonexistent/docker.sock' });
     const main = await createWorker({ settings, connection: env.nativeConnection, deps: { docker: blind } });
     const hostWorker = await createWorker({ settings, connection: env.nativeConnection, host });
@@ -39,7 +39,6 @@ describe('host activities on a per-host task queue', () => {
 
     name = `cortex-mcp-host-${Date.now().toString(36)}`;
     const app = await startApp(name, BAD);
-    const rc = { client: env.client, settings, close: async () => undefined };
     const { workflowId } = await startDockerRollback(rc, {
       containerName: name,
       targetImage: GOOD,

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { scheduleQdrantBackups } from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { statusQuery } from '../../workflows/progress.ts';
@@ -19,7 +18,8 @@ import type { BackupResult, QdrantRecoveryResult, QdrantSchemaRollbackResult } f
 import { docker, ensureImages, GOOD, removeByPrefix, startApp, health } from '../helpers/docker.ts';
 import { startEmbeddings } from '../helpers/embeddings.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { workflowFailure } from '../helpers/failures.ts';
 
 const EM = { approver: 'erin', role: 'engineering-manager' };
 
@@ -81,15 +81,7 @@ describe('Qdrant rollbacks end to end', () => {
     }
   };
 
-  async function failureOf(type: string, input: unknown): Promise<ApplicationFailure> {
-    const err = await run(type, input).then(
-      () => assert.fail('expected the workflow to fail'),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof WorkflowFailedError);
-    assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
-    return err.cause;
-  }
+  const failureOf = (type: string, input: unknown) => workflowFailure(run(type, input));
 
   const sha = async (path: string) =>
     createHash('sha256')
@@ -121,11 +113,7 @@ describe('Qdrant rollbacks end to end', () => {
 
   it('a Temporal Schedule takes periodic backups (triggered here instead of waiting 6 hours)', async () => {
     await seed(q.client, 'mem-scheduled', 40, 8);
-    const rc = {
-      client: env.client,
-      settings: { address: env.address, namespace: 'default', taskQueue },
-      close: async () => undefined,
-    };
+    const rc = testClient(env, taskQueue);
     const { scheduleId } = await scheduleQdrantBackups(rc, { collection: 'mem-scheduled', every: '6h' });
     await scheduleQdrantBackups(rc, { collection: 'mem-scheduled', every: '6h' }); // idempotent
     const handle = env.client.schedule.getHandle(scheduleId);

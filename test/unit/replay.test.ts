@@ -1,6 +1,6 @@
 // Guards every workflow change: the committed histories under test/histories must replay against the current
 // workflow code without a non-determinism error. A change that breaks this needs patched(), not a re-record.
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
@@ -14,6 +14,10 @@ const dir = join(PROJECT_ROOT, 'test', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('replay of committed workflow histories', () => {
+  let bundle: { codePath: string };
+  before(async () => {
+    bundle = await workflowBundle();
+  });
   it('has histories to replay', () => {
     assert.ok(files.length >= 12, `expected at least 12 histories in ${dir}, found ${files.length}`);
   });
@@ -21,7 +25,7 @@ describe('replay of committed workflow histories', () => {
     it(`replays ${file}`, async () => {
       const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
       assert.ok((history.events?.length ?? 0) > 5);
-      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file);
+      await Worker.runReplayHistory({ workflowBundle: bundle }, history, file);
     });
   }
 });
