@@ -3,9 +3,9 @@
 // retryable); nothing removes a container it did not create or preserve.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApplicationFailure } from '@temporalio/common';
 import Dockerode from 'dockerode';
 import { createDockerActivities } from '../../activities/docker.ts';
+import { activityFailure } from '../helpers/failures.ts';
 import {
   BAD,
   containersNamed,
@@ -19,14 +19,7 @@ import {
 
 const acts = createDockerActivities({ docker });
 
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(
-    () => assert.fail('expected a failure'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(err)}`);
-  return err;
-}
+const failure = activityFailure;
 
 describe('Docker activities against the real engine', () => {
   const name = `cortex-mcp-acts-${Date.now().toString(36)}`;
@@ -57,6 +50,8 @@ describe('Docker activities against the real engine', () => {
     const move = { name, preservedName, expectedId: app.id };
     assert.deepEqual(await acts.preserveContainer(move), { renamed: true });
     assert.deepEqual(await acts.preserveContainer(move), { renamed: false });
+    const policy = async (n: string) => (await docker.getContainer(n).inspect()).HostConfig.RestartPolicy?.Name;
+    assert.equal(await policy(preservedName), 'no', 'a preserved container cannot come back by itself');
     assert.deepEqual(await acts.stopContainer({ name: preservedName, timeoutSeconds: 5 }), { stopped: true });
     assert.deepEqual(await acts.stopContainer({ name: preservedName, timeoutSeconds: 5 }), { stopped: false });
     const run = { name, image: GOOD, spec: snap.spec, runId: 'run-1', workflowId: 'wf-1', rolledBackFrom: BAD };
@@ -74,8 +69,10 @@ describe('Docker activities against the real engine', () => {
 
     assert.deepEqual(await acts.removeOwnContainer({ name, runId: 'run-1' }), { removed: true });
     assert.deepEqual(await acts.removeOwnContainer({ name, runId: 'run-1' }), { removed: false });
-    assert.deepEqual(await acts.restorePreserved(move), { restored: true });
-    assert.deepEqual(await acts.restorePreserved(move), { restored: false });
+    const restore = { ...move, restartPolicy: { Name: 'unless-stopped' } };
+    assert.deepEqual(await acts.restorePreserved(restore), { restored: true });
+    assert.deepEqual(await acts.restorePreserved(restore), { restored: false });
+    assert.equal(await policy(name), 'unless-stopped', 'the original restart policy is back');
     const back = await docker.getContainer(name).inspect();
     assert.deepEqual([back.Id, back.State.Running], [app.id, true]);
     assert.deepEqual(await acts.removePreserved({ preservedName, expectedId: app.id }), { removed: false });

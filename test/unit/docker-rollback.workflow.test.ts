@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../workers/bundle.ts';
@@ -12,6 +12,7 @@ import type { DockerRollbackInput, DockerRollbackResult } from '../../workflows/
 import { statusQuery } from '../../workflows/progress.ts';
 import { stubActivities, type StubOptions } from '../helpers/stub-activities.ts';
 import { timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { workflowFailure } from '../helpers/failures.ts';
 
 const MUTATIONS = [
   'preserveContainer',
@@ -62,15 +63,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       args: [i],
     });
 
-  async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-    const err = await p.then(
-      () => assert.fail('expected the workflow to fail'),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
-    assert.ok(err.cause instanceof ApplicationFailure, `expected ApplicationFailure cause, got ${String(err.cause)}`);
-    return err.cause;
-  }
+  const failureOf = workflowFailure;
 
   async function untilPhase(
     h: {
@@ -213,6 +206,32 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     });
   });
 
+  it('cancelling during the watch ends the watch only: the verified target keeps running, the old one is kept', async () => {
+    await withWorker({ health: [true] }, async (tq, calls) => {
+      const h = await start(
+        tq,
+        input({
+          monitor: { durationSeconds: 600, intervalSeconds: 30 },
+          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+        }),
+      );
+      await untilPhase(h, 'monitoring');
+      await h.cancel();
+      const err = await h.result().then(
+        () => assert.fail('expected the workflow to end cancelled'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+      assert.deepEqual(
+        calls.filter((c) => MUTATIONS.includes(c)),
+        ['preserveContainer', 'stopContainer', 'runContainer'],
+      );
+      const s = await h.query(statusQuery);
+      assert.equal(s.phase, 'watch-cancelled');
+      assert.match(s.error ?? '', /keeps running.*previous container kept as 'cortex-mcp-pre-rollback-/);
+    });
+  });
+
   it('a missing target image fails before anything is touched', async () => {
     await withWorker({ imageExists: false }, async (tq, calls) => {
       const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
@@ -233,6 +252,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         [{ targetImage: 'cortex-memory-mcp:latest' }, 'targetImage'],
         [{ healthUrl: 'ftp://x' }, 'healthUrl'],
         [{ monitor: { durationSeconds: 10, intervalSeconds: 30 } }, 'monitor.intervalSeconds'],
+        [{ monitor: { durationSeconds: 86_400, intervalSeconds: 5 } }, 'monitor.intervalSeconds'],
         [{ approval: { preApproved: { approver: 'bot', role: 'engineer' } } }, 'approval.preApproved.role'],
       ] as const) {
         const f = await failureOf(start(tq, input(bad as Partial<DockerRollbackInput>)).then((h) => h.result()));
