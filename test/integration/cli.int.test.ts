@@ -49,6 +49,30 @@ describe('driving rollbacks from the command line', () => {
       env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue },
     });
 
+  /** `cortex-rollback start docker` for a container/app, plus extra flags. */
+  const startDocker = (name: string, healthUrl: string, reason: string, ...extra: string[]) =>
+    cli(
+      'start',
+      'docker',
+      '--container',
+      name,
+      '--image',
+      GOOD,
+      '--health-url',
+      healthUrl,
+      '--reason',
+      reason,
+      '--requested-by',
+      'oncall',
+      ...extra,
+    );
+  const untilGate = (workflowId: string) =>
+    waitFor(
+      async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'),
+      30_000,
+      'gate',
+    );
+
   it('the plain temporal CLI: workflow start, query status, signal approve, result', async () => {
     const name = `cortex-mcp-tcli-${Date.now().toString(36)}`;
     names.push(name);
@@ -149,19 +173,10 @@ describe('driving rollbacks from the command line', () => {
     names.push(name);
     const app = await startApp(name, BAD);
     const workflowId = `rollback-docker-${name}`;
-    const started = cli(
-      'start',
-      'docker',
-      '--container',
+    const started = startDocker(
       name,
-      '--image',
-      GOOD,
-      '--health-url',
       app.healthUrl,
-      '--reason',
       'v2.1.0 unhealthy',
-      '--requested-by',
-      'oncall',
       '--watch-seconds',
       '2',
       '--interval',
@@ -169,30 +184,13 @@ describe('driving rollbacks from the command line', () => {
       '--wait',
       '--json',
     );
-    await waitFor(
-      async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'),
-      30_000,
-      'gate',
-    );
+    await untilGate(workflowId);
 
     const junior = await cli('approve', workflowId, '--approver', 'intern', '--role', 'engineer');
     assert.equal(junior.exitCode, 2);
     assert.match(junior.stderr, /needs 'on-call-engineer' or higher/);
 
-    const again = await cli(
-      'start',
-      'docker',
-      '--container',
-      name,
-      '--image',
-      GOOD,
-      '--health-url',
-      app.healthUrl,
-      '--reason',
-      'dup',
-      '--requested-by',
-      'oncall',
-    );
+    const again = await startDocker(name, app.healthUrl, 'dup');
     assert.equal(again.exitCode, 4);
     assert.match(again.stderr, /already running/);
 
@@ -222,26 +220,9 @@ describe('driving rollbacks from the command line', () => {
     names.push(name);
     const app = await startApp(name, BAD);
     const workflowId = `rollback-docker-${name}`;
-    const s = await cli(
-      'start',
-      'docker',
-      '--container',
-      name,
-      '--image',
-      GOOD,
-      '--health-url',
-      app.healthUrl,
-      '--reason',
-      'x',
-      '--requested-by',
-      'oncall',
-    );
+    const s = await startDocker(name, app.healthUrl, 'x');
     assert.equal(s.exitCode, 0, s.stderr);
-    await waitFor(
-      async () => (await cli('status', workflowId, '--json')).stdout.includes('"awaiting-approval"'),
-      30_000,
-      'gate',
-    );
+    await untilGate(workflowId);
     const rej = await cli(
       'reject',
       workflowId,
