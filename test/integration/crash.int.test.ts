@@ -1,11 +1,14 @@
-// Crash safety: the worker runs as a child process and is SIGKILLed mid-rollback (right after approval, during
-// the stop, after the stop, during the watch); a replacement worker finishes the same rollback. Asserts the real
-// outcome: exactly one container under the name, on the target image, healthy, and no leftovers.
+// Crash safety of the Docker rollback: the worker (a child process, talking to dockerd through a gate proxy) is
+// SIGKILLed at a point the test proves — dockerd has the rename; dockerd is stopping the old container (its
+// SIGTERM delivered, the container still running); the new container exists and its start was never sent; the
+// watch has recorded samples — and a replacement worker finishes the same rollback. Afterwards the history shows
+// the interrupted activity retried (attempt >= 2) and dockerd's event log shows each side effect once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowHandle } from '@temporalio/client';
 import { sendDecision, startDockerRollback, waitResult } from '../../client/client.ts';
-import { statusQuery, type RollbackStatus } from '../../workflows/progress.ts';
+import { statusQuery } from '../../workflows/progress.ts';
 import {
   BAD,
   containersNamed,
@@ -17,36 +20,74 @@ import {
   removeByPrefix,
   startApp,
   waitFor,
+  type App,
 } from '../helpers/docker.ts';
+import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
+import { activityRuns } from '../helpers/history.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
-describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes exactly once', () => {
+const RUN_ID_LABEL = 'cortex-rollback.run-id';
+
+interface DockerEvent {
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+}
+
+/** dockerd's container events since `since` (unix seconds), up to now. */
+async function containerEvents(since: number): Promise<DockerEvent[]> {
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const stream = await docker.getEvents({ since, until, filters: { type: ['container'] } });
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as DockerEvent);
+}
+
+/** Resolves on dockerd's first `action` event for the container. */
+async function nextEvent(containerId: string, action: string): Promise<() => Promise<void>> {
+  const stream = (await docker.getEvents({
+    filters: { container: [containerId], event: [action] },
+  })) as NodeJS.ReadableStream & { destroy(): void };
+  const seen = new Promise<void>((resolve) => stream.once('data', () => resolve()));
+  return async () => {
+    await seen;
+    stream.destroy();
+  };
+}
+
+describe('a SIGKILLed worker mid-step is replaced; the step is retried and its side effect happens once', () => {
   let env: TestWorkflowEnvironment;
+  let gate: DockerGate;
   const names: string[] = [];
   const workers: WorkerProcess[] = [];
 
   before(async () => {
     await ensureImages();
     env = await localEnv();
+    gate = await startDockerGate();
   });
   after(async () => {
     for (const w of workers) w.proc.kill('SIGKILL');
     for (const n of names) await removeByPrefix(n);
+    await gate?.close();
     await env?.teardown();
   });
 
+  interface Ctx {
+    app: App;
+    handle: WorkflowHandle;
+    approve: () => Promise<void>;
+  }
+
   async function scenario(
     tag: string,
-    opts: { shutdownDelayMs?: number; watch?: number },
-    killWhen: (ctx: {
-      workflowId: string;
-      name: string;
-      status: () => Promise<RollbackStatus>;
-      approve: () => Promise<void>;
-    }) => Promise<void>,
-  ): Promise<void> {
-    const name = `cortex-mcp-crash-${tag}-${Date.now().toString(36)}`;
+    opts: { shutdownDelayMs?: number; watch?: number; interrupted?: string },
+    killWhen: (ctx: Ctx) => Promise<void>,
+  ): Promise<{ runs: Awaited<ReturnType<typeof activityRuns>>; handle: WorkflowHandle }> {
+    const name = `crash-mcp-${tag}-${Date.now().toString(36)}`;
     names.push(name);
     const taskQueue = uniqueQueue('crash');
     const rc = testClient(env, taskQueue);
@@ -55,7 +96,9 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
       BAD,
       opts.shutdownDelayMs ? [`CORTEX_SHUTDOWN_DELAY_MS=${opts.shutdownDelayMs}`] : [],
     );
-    const first = spawnWorker({ address: env.address, taskQueue });
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const extra = { DOCKER_HOST: gate.host };
+    const first = spawnWorker({ address: env.address, taskQueue, extra });
     workers.push(first);
     await first.ready;
     const { workflowId } = await startDockerRollback(rc, {
@@ -68,14 +111,14 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
       monitor: { durationSeconds: opts.watch ?? 0, intervalSeconds: 1 },
     });
     const handle = env.client.workflow.getHandle(workflowId);
+    await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval', 30_000, 'approval');
     await killWhen({
-      workflowId,
-      name,
-      status: () => handle.query(statusQuery),
+      app,
+      handle,
       approve: () => sendDecision(rc, workflowId, { approve: { approver: 'alice', role: 'on-call-engineer' } }),
     });
     await first.kill();
-    const second = spawnWorker({ address: env.address, taskQueue });
+    const second = spawnWorker({ address: env.address, taskQueue, extra });
     workers.push(second);
     await second.ready;
 
@@ -84,64 +127,82 @@ describe('a SIGKILLed worker mid-rollback is replaced and the rollback completes
       r.ok,
       `rollback failed: ${JSON.stringify(r)}\nworker 1:\n${first.output()}\nworker 2:\n${second.output()}`,
     );
+    await second.kill();
     assert.equal(r.result.outcome, 'succeeded');
-    const all = await containersNamed(name);
     assert.deepEqual(
-      all.map((c) => c.Names[0]),
+      (await containersNamed(name)).map((c) => c.Names[0]),
       [`/${name}`],
       'exactly one container, no preserved leftovers',
     );
     const c = await docker.getContainer(name).inspect();
     assert.equal(c.Image, await imageId(GOOD));
     assert.equal(c.State.Running, true);
-    assert.equal(c.Config.Labels['cortex-rollback.run-id'], r.result.runId);
+    assert.equal(c.Config.Labels[RUN_ID_LABEL], r.result.runId);
     const h = await health(app.healthUrl);
     assert.deepEqual([h.status, h.body.version], [200, 'v2.0.0']);
-    await second.kill();
+
+    // Each side effect once, from dockerd's own log: one container created for this run, started once; the old
+    // container renamed once, died once (stopped, never restarted), removed once.
+    const events = await containerEvents(since);
+    const of = (id: string, action: string) => events.filter((e) => e.Actor.ID === id && e.Action === action).length;
+    const created = events.filter((e) => e.Action === 'create' && e.Actor.Attributes[RUN_ID_LABEL] === r.result.runId);
+    assert.equal(created.length, 1, 'one container created by the rollback');
+    assert.equal(created[0]!.Actor.ID, c.Id);
+    assert.equal(of(c.Id, 'start'), 1, 'the new container started once');
+    assert.equal(of(app.id, 'rename'), 1, 'the old container renamed once');
+    assert.equal(of(app.id, 'die'), 1, 'the old container stopped once');
+    assert.equal(of(app.id, 'destroy'), 1, 'the old container removed once, at the end');
+
+    const runs = opts.interrupted ? await activityRuns(handle, opts.interrupted) : [];
+    if (opts.interrupted) {
+      assert.equal(runs.length, 1, `${opts.interrupted} scheduled once`);
+      assert.ok(runs[0]!.completed && runs[0]!.attempt >= 2, `${opts.interrupted} retried: ${JSON.stringify(runs)}`);
+    }
+    return { runs, handle };
   }
 
-  it('killed right after the approval', async () => {
-    await scenario('approval', {}, async ({ status, approve }) => {
-      await waitFor(async () => (await status()).phase === 'awaiting-approval', 30_000, 'approval gate');
+  it('killed while preserving: dockerd has the rename; the retry finds it renamed', async () => {
+    const { runs } = await scenario('preserve', { interrupted: 'preserveContainer' }, async ({ approve }) => {
+      const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/rename\?/, mode: 'forward' });
       await approve();
+      await caught;
+    });
+    assert.deepEqual(runs[0]!.result, { renamed: false }, 'the retry found the rename already done');
+  });
+
+  it('killed while the old container is stopping: SIGTERM delivered, container still running', async () => {
+    await scenario('stopping', { shutdownDelayMs: 3000, interrupted: 'stopContainer' }, async ({ app, approve }) => {
+      const sigterm = await nextEvent(app.id, 'kill');
+      const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/stop\b/, mode: 'forward' });
+      await approve();
+      await caught;
+      await sigterm();
+      const old = await docker.getContainer(app.id).inspect();
+      assert.equal(old.State.Running, true, 'the kill lands while the old container is still shutting down');
     });
   });
 
-  it('killed while the old container is stopping', async () => {
-    await scenario('stopping', { shutdownDelayMs: 3000 }, async ({ status, approve }) => {
-      await waitFor(async () => (await status()).phase === 'awaiting-approval', 30_000, 'approval gate');
+  it('killed while running the target: the container exists, its start never sent; the retry reuses it', async () => {
+    const { runs } = await scenario('run', { interrupted: 'runContainer' }, async ({ approve, app }) => {
+      const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/start\b/, mode: 'hold' });
       await approve();
-      await waitFor(
-        async () => (await status()).steps.some((s) => s.name === 'stop-current-container' && s.state === 'running'),
-        30_000,
-        'the stop step running',
-      );
-      await new Promise((r) => setTimeout(r, 500));
+      await caught;
+      const created = await docker.getContainer(app.name).inspect();
+      assert.equal(created.State.Status, 'created');
+      assert.ok(created.Config.Labels[RUN_ID_LABEL], 'the held start belongs to the rollback’s own container');
     });
+    assert.equal((runs[0]!.result as { reused: boolean }).reused, true, 'the retry reused, not re-created');
   });
 
-  it('killed after the stop, once the target runs', async () => {
-    await scenario('stopped', {}, async ({ name, status, approve }) => {
-      await waitFor(async () => (await status()).phase === 'awaiting-approval', 30_000, 'approval gate');
+  it('killed during the watch, after two recorded samples', async () => {
+    await scenario('watch', { watch: 8 }, async ({ handle, approve }) => {
       await approve();
-      await waitFor(
-        async () => (await docker.getContainer(name).inspect()).Config.Labels['cortex-rollback.run-id'] !== undefined,
-        30_000,
-        'the target container',
-      );
-    });
-  });
-
-  it('killed during the watch', async () => {
-    await scenario('watch', { watch: 8 }, async ({ status, approve }) => {
-      await waitFor(async () => (await status()).phase === 'awaiting-approval', 30_000, 'approval gate');
-      await approve();
-      await waitFor(async () => ((await status()).monitoring?.samples ?? 0) >= 2, 30_000, 'two watch samples');
+      await waitFor(async () => ((await handle.query(statusQuery)).monitoring?.samples ?? 0) >= 2, 30_000, 'samples');
     });
   });
 
   it('a worker asked to stop with SIGTERM drains and exits 0', async () => {
-    const w = spawnWorker({ address: env.address, taskQueue: uniqueQueue('sigterm') });
+    const w = spawnWorker({ address: env.address, taskQueue: uniqueQueue('crash-sigterm') });
     workers.push(w);
     await w.ready;
     w.proc.kill('SIGTERM');

@@ -1,0 +1,72 @@
+// What Temporal recorded about an activity, for crash tests: its pending state (attempt, last heartbeat details,
+// from DescribeWorkflowExecution) while it runs, and per scheduled call the attempt it ended on and its result.
+import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { waitFor } from './docker.ts';
+
+export interface PendingActivity {
+  attempt: number;
+  state: string;
+  heartbeat?: unknown;
+}
+
+function decode(payloads: Payload[] | null | undefined): unknown {
+  const p = payloads?.[0];
+  return p ? defaultPayloadConverter.fromPayload(p) : undefined;
+}
+
+export async function pendingActivity(handle: WorkflowHandle, type: string): Promise<PendingActivity | undefined> {
+  const d = await handle.describe();
+  const a = (d.raw.pendingActivities ?? []).find((p) => p.activityType?.name === type);
+  if (!a) return undefined;
+  return {
+    attempt: a.attempt ?? 0,
+    state: String(a.state),
+    heartbeat: decode(a.heartbeatDetails?.payloads),
+  };
+}
+
+/** Waits until the activity is running and `ready` accepts what Temporal has recorded for it; returns that. */
+export async function untilPending(
+  handle: WorkflowHandle,
+  type: string,
+  ready: (a: PendingActivity) => boolean,
+  timeoutMs: number,
+): Promise<PendingActivity> {
+  let seen: PendingActivity | undefined;
+  await waitFor(
+    async () => {
+      const a = await pendingActivity(handle, type);
+      if (a && ready(a)) seen = a;
+      return seen !== undefined;
+    },
+    timeoutMs,
+    `${type} pending as expected`,
+  );
+  return seen!;
+}
+
+export interface ActivityRun {
+  /** The attempt of the ActivityTaskStarted event (Temporal writes it once, for the attempt that ended the call). */
+  attempt: number;
+  completed: boolean;
+  result?: unknown;
+}
+
+/** One entry per scheduled call of `type`, in history order. */
+export async function activityRuns(handle: WorkflowHandle, type: string): Promise<ActivityRun[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const runs: ActivityRun[] = [];
+  for (const s of events) {
+    if (s.activityTaskScheduledEventAttributes?.activityType?.name !== type) continue;
+    const id = String(s.eventId);
+    const started = events.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === id);
+    const completed = events.find((e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === id);
+    runs.push({
+      attempt: started?.activityTaskStartedEventAttributes?.attempt ?? 0,
+      completed: completed !== undefined,
+      result: decode(completed?.activityTaskCompletedEventAttributes?.result?.payloads),
+    });
+  }
+  return runs;
+}
