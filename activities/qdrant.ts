@@ -358,11 +358,15 @@ export function createQdrantActivities(deps: QdrantDeps) {
      * Resumable: the checkpoint (next scroll offset, bytes written) is heartbeated; a retry truncates the file to
      * the checkpointed length and continues from its offset, so no point is written twice.
      */
-    async qdrantExportNdjson(a: {
-      collection: string;
-      exportName: string;
-      batchSize?: number;
-    }): Promise<{ exported: number; bytes: number; path: string; checksum: string }> {
+    async qdrantExportNdjson(a: { collection: string; exportName: string; batchSize?: number }): Promise<{
+      exported: number;
+      bytes: number;
+      path: string;
+      checksum: string;
+      /** The checkpoint offset this attempt started from (null: from the start) and the pages it read. */
+      resumedFrom: PointId | null;
+      pagesRead: number;
+    }> {
       assertCollection(a.collection);
       assertBackup(a.exportName);
       const dest = join(deps.backupRoot, a.collection, '_exports', `${a.exportName}.ndjson`);
@@ -373,6 +377,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
       if (resumed) await truncate(dest, cp.bytes);
       const fh = await open(dest, resumed ? 'r+' : 'w');
       let { nextOffset, bytes, exported } = cp;
+      let pagesRead = 0;
       try {
         let first = !resumed;
         while (first || nextOffset !== null) {
@@ -385,6 +390,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
               ...(nextOffset !== null ? { offset: nextOffset } : {}),
             }),
           );
+          pagesRead += 1;
           const chunk = page.points
             .map((p) => JSON.stringify({ id: p.id, vector: p.vector, payload: p.payload ?? {} }))
             .join('\n');
@@ -405,6 +411,8 @@ export function createQdrantActivities(deps: QdrantDeps) {
         exported,
         bytes,
         path: dest,
+        resumedFrom: cp.nextOffset,
+        pagesRead,
         checksum: await withHeartbeat(
           () => sha256File(dest),
           1000,
@@ -442,12 +450,13 @@ export function createQdrantActivities(deps: QdrantDeps) {
       target: string;
       batchSize?: number;
       reembed?: { contentField: string; size: number };
-    }): Promise<{ copied: number }> {
+    }): Promise<{ copied: number; resumedFrom: PointId | null; pagesRead: number }> {
       assertCollection(a.source, 'source');
       assertCollection(a.target, 'target');
       const limit = a.batchSize ?? 256;
       const cp = previousHeartbeat<CopyCheckpoint>() ?? { nextOffset: null, copied: 0 };
       let { nextOffset, copied } = cp;
+      let pagesRead = 0;
       const fetchPage = (offset: PointId | null) =>
         call(`scroll '${a.source}'`, () =>
           client.scroll(a.source, {
@@ -463,6 +472,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
       let pending: ReturnType<typeof fetchPage> | undefined = finishedBefore ? undefined : fetchPage(nextOffset);
       while (pending) {
         const page: Schemas['ScrollResult'] = await pending;
+        pagesRead += 1;
         const after: PointId | null = (page.next_page_offset as PointId | null | undefined) ?? null;
         pending = after !== null ? fetchPage(after) : undefined;
         pending?.catch(() => undefined); // a failed read-ahead surfaces when awaited
@@ -491,7 +501,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
         nextOffset = after;
         heartbeat({ nextOffset, copied } satisfies CopyCheckpoint);
       }
-      return { copied };
+      return { copied, resumedFrom: cp.nextOffset, pagesRead };
     },
 
     /** Points `alias` at `collection` in one atomic alias operation. */

@@ -1,15 +1,16 @@
 // Crash safety of the long Qdrant transfers: the worker (a child process) is SIGKILLed in the middle of an
-// emergency export and in the middle of an import (copy with re-embedding); a replacement worker resumes from the
-// heartbeated checkpoint and the result has the exact count and no duplicates.
+// emergency export and of a copy with re-embedding, once Temporal has recorded a checkpoint of the activity's
+// attempt 1 (heartbeat details read from DescribeWorkflowExecution). The history then shows the call completed on
+// attempt >= 2, starting from that checkpoint and reading only the pages after it (its result's resumedFrom and
+// pagesRead); the export file has every point once, and the double's log shows each remaining batch upserted once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QdrantRecoveryResult, QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
-import { statusQuery } from '../../workflows/progress.ts';
-import { waitFor } from '../helpers/docker.ts';
 import { startEmbeddings } from '../helpers/embeddings.ts';
+import { activityRuns, untilPending } from '../helpers/history.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
@@ -38,17 +39,17 @@ describe(
       await q?.stop();
     });
 
-    /** The attempt number the given activity type completed on (> 1: the kill interrupted it and it was retried). */
-    async function completedAttempt(workflowId: string, activityType: string): Promise<number> {
-      const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-      const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
-      const started = events.find(
-        (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(scheduled?.eventId),
-      );
-      return started?.activityTaskStartedEventAttributes?.attempt ?? 0;
-    }
+    const EXPORT_BATCH = 256; // qdrantExportNdjson's default page size
 
-    async function killDuring(taskQueue: string, workflowId: string, stepPrefix: string): Promise<WorkerProcess> {
+    /**
+     * Runs the first worker until Temporal has recorded a checkpoint of `activity` (its attempt 1 heartbeated an
+     * offset: it is mid-transfer), SIGKILLs it there and starts a replacement. Returns the checkpoint seen.
+     */
+    async function killAtCheckpoint(
+      taskQueue: string,
+      workflowId: string,
+      activity: string,
+    ): Promise<{ second: WorkerProcess; checkpoint: { nextOffset: number | null }; killedAt: number }> {
       const extra = {
         QDRANT_URL: q.url,
         CORTEX_BACKUP_DIR: join(q.tmp, 'backups'),
@@ -58,18 +59,35 @@ describe(
       const first = spawnWorker({ address: env.address, taskQueue, extra });
       workers.push(first);
       await first.ready;
-      await waitFor(
-        async () =>
-          (await handle.query(statusQuery)).steps.some((s) => s.name.startsWith(stepPrefix) && s.state === 'running'),
+      const pending = await untilPending(
+        handle,
+        activity,
+        (a) => a.attempt === 1 && (a.heartbeat as { nextOffset?: unknown } | undefined)?.nextOffset != null,
         60_000,
-        `${stepPrefix} running`,
       );
-      await new Promise((r) => setTimeout(r, 1500)); // some pages are done and checkpointed
       await first.kill();
+      const killedAt = Date.now(); // every request to the double that arrives later comes from the replacement
       const second = spawnWorker({ address: env.address, taskQueue, extra });
       workers.push(second);
       await second.ready;
-      return second;
+      return { second, checkpoint: pending.heartbeat as { nextOffset: number | null }, killedAt };
+    }
+
+    /** The retried call of `activity`: it completed on attempt >= 2, resuming from at least `checkpoint`. */
+    async function resumedRun(
+      workflowId: string,
+      activity: string,
+      checkpoint: { nextOffset: number | null },
+    ): Promise<{ resumedFrom: number; pagesRead: number }> {
+      const runs = await activityRuns(env.client.workflow.getHandle(workflowId), activity);
+      assert.equal(runs.length, 1, `${activity} scheduled once`);
+      const run = runs[0]!;
+      assert.ok(run.completed && run.attempt >= 2, `${activity} was interrupted and retried: ${JSON.stringify(run)}`);
+      const r = run.result as { resumedFrom: number | null; pagesRead: number };
+      assert.ok(r.resumedFrom !== null, 'the retry started from a checkpoint, not from the start');
+      // Heartbeats sent after the one the test saw may have reached the server before the kill: never an earlier one.
+      assert.ok(r.resumedFrom >= checkpoint.nextOffset!, `resumed from ${r.resumedFrom} < ${checkpoint.nextOffset}`);
+      return { resumedFrom: r.resumedFrom, pagesRead: r.pagesRead };
     }
 
     it('killed during the emergency export: the NDJSON file ends with every point exactly once', async () => {
@@ -105,19 +123,24 @@ describe(
           },
         ],
       });
-      const second = await killDuring(taskQueue, workflowId, 'emergency-export');
+      const { second, checkpoint } = await killAtCheckpoint(taskQueue, workflowId, 'qdrantExportNdjson');
       q.double!.faults.delay(0);
       const r = (await env.client.workflow.getHandle(workflowId).result()) as QdrantRecoveryResult;
       await second.kill();
       assert.equal(r.outcome, 'succeeded');
       assert.equal(r.emergencyExport?.exported, 3000);
-      assert.ok(
-        (await completedAttempt(workflowId, 'qdrantExportNdjson')) >= 2,
-        'the export was interrupted and retried',
-      );
+      const { resumedFrom, pagesRead } = await resumedRun(workflowId, 'qdrantExportNdjson', checkpoint);
+      // ids 1..3000 scroll in order: the retry read exactly the pages from its checkpoint on, fewer than the whole
+      assert.equal(pagesRead, Math.ceil((3000 - resumedFrom + 1) / EXPORT_BATCH));
+      assert.ok(pagesRead < Math.ceil(3000 / EXPORT_BATCH), `read ${pagesRead} pages: not the whole collection`);
       const lines = (await readFile(r.emergencyExport.path, 'utf8')).trim().split('\n');
       assert.equal(lines.length, 3000, 'no duplicated and no missing lines');
-      assert.equal(new Set(lines.map((l) => (JSON.parse(l) as { id: number }).id)).size, 3000);
+      const ids = lines.map((l) => (JSON.parse(l) as { id: number }).id);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: 3000 }, (_, i) => i + 1),
+        'every point once, in scroll order',
+      );
       assert.equal(await count(q.client, 'crash-export'), 3000);
     });
 
@@ -144,14 +167,23 @@ describe(
           },
         ],
       });
-      const second = await killDuring(taskQueue, workflowId, 'copy ');
+      const { second, checkpoint, killedAt } = await killAtCheckpoint(taskQueue, workflowId, 'qdrantCopyPoints');
       q.double!.faults.delay(0);
       const r = (await env.client.workflow.getHandle(workflowId).result()) as QdrantSchemaRollbackResult;
       await second.kill();
       assert.equal(r.outcome, 'succeeded');
       assert.equal(await count(q.client, r.to.collection), 2000);
       assert.equal(await count(q.client, 'crash-import'), 2000);
-      assert.ok((await completedAttempt(workflowId, 'qdrantCopyPoints')) >= 2, 'the copy was interrupted and retried');
+      const { resumedFrom, pagesRead } = await resumedRun(workflowId, 'qdrantCopyPoints', checkpoint);
+      assert.equal(pagesRead, Math.ceil((2000 - resumedFrom + 1) / 50));
+      assert.ok(pagesRead < 2000 / 50, `read ${pagesRead} pages: not the whole collection`);
+      // The double's log: after the kill, each remaining batch was upserted once (one upsert per page read);
+      // before it, the dead attempt had upserted at least every batch up to its checkpoint.
+      const upserts = q.double!.requests.filter(
+        (x) => x.method === 'PUT' && x.path === `/collections/${r.to.collection}/points`,
+      );
+      assert.equal(upserts.filter((x) => x.at > killedAt).length, pagesRead, 'each batch after the checkpoint once');
+      assert.ok(upserts.filter((x) => x.at <= killedAt).length >= (resumedFrom - 1) / 50);
       const copy = r.timeline.filter((s) => s.name.startsWith('copy '));
       assert.ok(copy.length === 1 && copy[0]!.state === 'completed');
     });

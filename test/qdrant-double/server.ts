@@ -35,7 +35,8 @@ export interface QdrantDouble {
     dropNext(n: number): void;
   };
   violations: string[];
-  requests: Array<{ method: string; path: string; status: number }>;
+  /** Every answered request; `at` is when it arrived (Date.now()), so tests can tell who sent it. */
+  requests: Array<{ method: string; path: string; status: number; at: number }>;
   stop(): Promise<void>;
 }
 
@@ -508,6 +509,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
+    const at = Date.now();
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://double');
     const where = `${method} ${url.pathname}${url.search}`;
@@ -523,7 +525,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     const match = spec.match(method, url.pathname);
 
     const send = (status: number, body: Buffer, contentType: string): void => {
-      requests.push({ method, path: url.pathname, status });
+      requests.push({ method, path: url.pathname, status, at });
       if (!drop) {
         res.writeHead(status, { 'content-type': contentType, 'content-length': body.length });
         res.end(body);
