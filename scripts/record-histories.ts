@@ -1,10 +1,13 @@
 // Records the workflow histories that test/unit/replay.test.ts replays, one per path through
-// dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach).
-// Run after a deliberate, patched() workflow change:  node --import tsx scripts/record-histories.ts
-// Never re-record to make a failing replay pass: a failing replay means running workflows would break.
+// dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach), the
+// Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
+// replacement finishing the run) with real Docker and the double (`--crash-only` records just those).
+// Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
+// to make a failing replay pass: a failing replay means running workflows would break.
+import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { Worker } from '@temporalio/worker';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
 import { workflowBundle } from '../workers/bundle.ts';
@@ -14,6 +17,12 @@ import { stubActivities, type StubOptions } from '../test/helpers/stub-activitie
 import { localEnv, timeSkippingEnv } from '../test/helpers/temporal.ts';
 import { seed, startTestQdrant } from '../test/helpers/qdrant.ts';
 import { createWorker } from '../workers/worker.ts';
+import { startDockerRollback, waitResult } from '../client/client.ts';
+import { BAD, ensureImages, GOOD, removeByPrefix, startApp } from '../test/helpers/docker.ts';
+import { startDockerGate } from '../test/helpers/docker-gate.ts';
+import { activityRuns, untilPending } from '../test/helpers/history.ts';
+import { testClient } from '../test/helpers/temporal.ts';
+import { spawnWorker } from '../test/helpers/worker-process.ts';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -108,6 +117,7 @@ async function recordQdrant(dir: string): Promise<void> {
 }
 
 async function save(dir: string, name: string, workflowId: string, address: string): Promise<void> {
+  if (kept(dir, name)) return;
   // The temporal CLI writes the canonical JSON form that historyFromJSON and the Web UI read.
   const shown = await execa(temporalCliPath(), [
     'workflow',
@@ -123,9 +133,112 @@ async function save(dir: string, name: string, workflowId: string, address: stri
   console.log(`recorded ${name}`);
 }
 
+function kept(dir: string, name: string): boolean {
+  if (!existsSync(join(dir, `${name}.json`))) return false;
+  console.log(`kept ${name} (committed histories are never re-recorded)`);
+  return true;
+}
+
+/**
+ * Crash-and-resume runs on the real dev server, workers as child processes: the worker is SIGKILLed at a proven
+ * point (Docker: the new container created, its start held by the gate; Qdrant: Temporal holds a checkpoint of
+ * the copy's attempt 1) and a replacement worker finishes. Each run must have retried the interrupted activity.
+ */
+async function recordCrashes(dir: string): Promise<void> {
+  const env = await localEnv();
+  try {
+    if (!kept(dir, 'docker-crash-resumed')) {
+      await ensureImages();
+      const gate = await startDockerGate();
+      const name = 'crash-record-mcp';
+      const taskQueue = 'record-crash-docker';
+      const extra = { DOCKER_HOST: gate.host };
+      try {
+        const app = await startApp(name, BAD);
+        const first = spawnWorker({ address: env.address, taskQueue, extra });
+        await first.ready;
+        const started = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/start\b/, mode: 'hold' });
+        const rc = testClient(env, taskQueue);
+        const { workflowId } = await startDockerRollback(rc, {
+          ...base,
+          containerName: name,
+          targetImage: GOOD,
+          healthUrl: app.healthUrl,
+          approval: pre,
+          monitor: { durationSeconds: 3, intervalSeconds: 1 },
+        });
+        await started;
+        await first.kill();
+        const second = spawnWorker({ address: env.address, taskQueue, extra });
+        await second.ready;
+        const r = await waitResult(rc, workflowId);
+        await second.kill();
+        assert.ok(r.ok && r.result.outcome === 'succeeded', JSON.stringify(r));
+        const [run] = await activityRuns(env.client.workflow.getHandle(workflowId), 'runContainer');
+        assert.ok(run && run.attempt >= 2, 'runContainer was interrupted and retried');
+        await save(dir, 'docker-crash-resumed', workflowId, env.address);
+      } finally {
+        await removeByPrefix(name);
+        await gate.close();
+      }
+    }
+    if (!kept(dir, 'qdrant-copy-crash-resumed')) {
+      const q = await startTestQdrant();
+      const taskQueue = 'record-crash-qdrant';
+      const extra = { QDRANT_URL: q.url, CORTEX_BACKUP_DIR: join(q.tmp, 'backups') };
+      try {
+        await seed(q.client, 'crash-rec-v1', 2000, 8);
+        await q.client.updateCollectionAliases({
+          actions: [{ create_alias: { alias_name: 'crash-rec', collection_name: 'crash-rec-v1' } }],
+        });
+        const first = spawnWorker({ address: env.address, taskQueue, extra });
+        await first.ready;
+        q.double!.faults.delay(40);
+        const h = await env.client.workflow.start('qdrantSchemaRollback', {
+          taskQueue,
+          workflowId: 'rollback-qdrant-copy-crash-resumed',
+          args: [
+            {
+              collection: 'crash-rec',
+              target: { size: 8, distance: 'Dot' },
+              batchSize: 50,
+              reason: 'record',
+              requestedBy: 'recorder',
+              approval: { preApproved: { approver: 'erin', role: 'engineering-manager' } },
+            },
+          ],
+        });
+        await untilPending(
+          h,
+          'qdrantCopyPoints',
+          (a) => a.attempt === 1 && (a.heartbeat as { nextOffset?: unknown } | undefined)?.nextOffset != null,
+          60_000,
+        );
+        await first.kill();
+        q.double!.faults.delay(0);
+        const second = spawnWorker({ address: env.address, taskQueue, extra });
+        await second.ready;
+        await h.result();
+        await second.kill();
+        const [run] = await activityRuns(h, 'qdrantCopyPoints');
+        assert.ok(run && run.attempt >= 2, 'qdrantCopyPoints was interrupted and retried');
+        await save(dir, 'qdrant-copy-crash-resumed', h.workflowId, env.address);
+      } finally {
+        await q.stop();
+      }
+    }
+  } finally {
+    await env.teardown();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--qdrant-only')) {
     await recordQdrant(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--crash-only')) {
+    await recordCrashes(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
   const env = await timeSkippingEnv();
@@ -152,25 +265,14 @@ async function main(): Promise<void> {
         if (s.signal === 'reject')
           await h.signal(rejectSignal, { approver: 'erin', role: 'engineering-manager', reason: 'fix forward' });
         await h.result().catch(() => undefined);
-        // The temporal CLI writes the canonical JSON form that historyFromJSON and the Web UI read.
-        const shown = await execa(temporalCliPath(), [
-          'workflow',
-          'show',
-          '--workflow-id',
-          h.workflowId,
-          '--address',
-          env.address,
-          '-o',
-          'json',
-        ]);
-        writeFileSync(join(dir, `${s.name}.json`), shown.stdout);
-        console.log(`recorded ${s.name}`);
+        await save(dir, s.name, h.workflowId, env.address);
       });
     }
   } finally {
     await env.teardown();
   }
   await recordQdrant(dir);
+  await recordCrashes(dir);
 }
 
 main().catch((err: unknown) => {
