@@ -157,6 +157,7 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
     if (opts.interrupted) {
       assert.equal(runs.length, 1, `${opts.interrupted} scheduled once`);
       assert.ok(runs[0]!.completed && runs[0]!.attempt >= 2, `${opts.interrupted} retried: ${JSON.stringify(runs)}`);
+      console.log(`${opts.interrupted} completed on attempt ${runs[0]!.attempt}`);
     }
     return { runs, handle };
   }

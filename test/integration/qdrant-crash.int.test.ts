@@ -90,7 +90,7 @@ describe(
       return { resumedFrom: r.resumedFrom, pagesRead: r.pagesRead };
     }
 
-    it('killed during the emergency export: the NDJSON file ends with every point exactly once', async () => {
+    it('killed during the emergency export: the NDJSON file ends with every point exactly once', async (t) => {
       await seed(q.client, 'crash-export', 3000, 8);
       const taskQueue = uniqueQueue('qcrash');
       // a backup to recover from, taken before the worker dance starts
@@ -133,6 +133,9 @@ describe(
       // ids 1..3000 scroll in order: the retry read exactly the pages from its checkpoint on, fewer than the whole
       assert.equal(pagesRead, Math.ceil((3000 - resumedFrom + 1) / EXPORT_BATCH));
       assert.ok(pagesRead < Math.ceil(3000 / EXPORT_BATCH), `read ${pagesRead} pages: not the whole collection`);
+      t.diagnostic(
+        `checkpoint seen ${checkpoint.nextOffset}; retry resumed from ${resumedFrom}, read ${pagesRead} pages`,
+      );
       const lines = (await readFile(r.emergencyExport.path, 'utf8')).trim().split('\n');
       assert.equal(lines.length, 3000, 'no duplicated and no missing lines');
       const ids = lines.map((l) => (JSON.parse(l) as { id: number }).id);
@@ -144,7 +147,7 @@ describe(
       assert.equal(await count(q.client, 'crash-export'), 3000);
     });
 
-    it('killed during the import (copy with re-embedding): the new collection has the exact count', async () => {
+    it('killed during the import (copy with re-embedding): the new collection has the exact count', async (t) => {
       await seed(q.client, 'crash-import-v8', 2000, 8);
       await q.client.updateCollectionAliases({
         actions: [{ create_alias: { alias_name: 'crash-import', collection_name: 'crash-import-v8' } }],
@@ -177,6 +180,9 @@ describe(
       const { resumedFrom, pagesRead } = await resumedRun(workflowId, 'qdrantCopyPoints', checkpoint);
       assert.equal(pagesRead, Math.ceil((2000 - resumedFrom + 1) / 50));
       assert.ok(pagesRead < 2000 / 50, `read ${pagesRead} pages: not the whole collection`);
+      t.diagnostic(
+        `checkpoint seen ${checkpoint.nextOffset}; retry resumed from ${resumedFrom}, read ${pagesRead} pages`,
+      );
       // The double's log: after the kill, each remaining batch was upserted once (one upsert per page read);
       // before it, the dead attempt had upserted at least every batch up to its checkpoint.
       const upserts = q.double!.requests.filter(
