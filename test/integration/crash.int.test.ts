@@ -1,8 +1,8 @@
 // Crash safety of the Docker rollback: the worker (a child process, talking to dockerd through a gate proxy) is
-// SIGKILLed at a point the test proves — dockerd has the rename; dockerd is stopping the old container (its
-// SIGTERM delivered, the container still running); the new container exists and its start was never sent; the
-// watch has recorded samples — and a replacement worker finishes the same rollback. Afterwards the history shows
-// the interrupted activity retried (attempt >= 2) and dockerd's event log shows each side effect once.
+// SIGKILLed at a point the test proves — the old container renamed and its restart-policy update held; dockerd
+// stopping the old container (SIGTERM delivered, still running); the new container created and its start held;
+// the watch with recorded samples — and a replacement worker finishes the same rollback. Afterwards the history
+// shows the interrupted activity retried (attempt >= 2) and dockerd's event log shows each side effect once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -162,11 +162,15 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
     return { runs, handle };
   }
 
-  it('killed while preserving: dockerd has the rename; the retry finds it renamed', async () => {
-    const { runs } = await scenario('preserve', { interrupted: 'preserveContainer' }, async ({ approve }) => {
-      const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/rename\?/, mode: 'forward' });
+  it('killed while preserving: renamed, its restart policy not yet changed; the retry finds it renamed', async () => {
+    const { runs } = await scenario('preserve', { interrupted: 'preserveContainer' }, async ({ app, approve }) => {
+      // the rename is answered; the restart-policy update that follows it in the same activity is held
+      const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/update\b/, mode: 'hold' });
       await approve();
       await caught;
+      const old = await docker.getContainer(app.id).inspect();
+      assert.ok(old.Name.startsWith(`/${app.name}-pre-rollback-`), `renamed before the kill: ${old.Name}`);
+      assert.equal(old.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'its restart policy not yet changed');
     });
     assert.deepEqual(runs[0]!.result, { renamed: false }, 'the retry found the rename already done');
   });
