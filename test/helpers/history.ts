@@ -49,6 +49,8 @@ export async function untilPending(
 export interface ActivityRun {
   /** The attempt of the ActivityTaskStarted event (Temporal writes it once, for the attempt that ended the call). */
   attempt: number;
+  /** The worker that ran that attempt. */
+  identity?: string;
   completed: boolean;
   result?: unknown;
 }
@@ -64,9 +66,22 @@ export async function activityRuns(handle: WorkflowHandle, type: string): Promis
     const completed = events.find((e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === id);
     runs.push({
       attempt: started?.activityTaskStartedEventAttributes?.attempt ?? 0,
+      ...(started?.activityTaskStartedEventAttributes?.identity
+        ? { identity: started.activityTaskStartedEventAttributes.identity }
+        : {}),
       completed: completed !== undefined,
       result: decode(completed?.activityTaskCompletedEventAttributes?.result?.payloads),
     });
   }
   return runs;
+}
+
+/** The identity of the worker that started each workflow task, in history order. */
+export async function workflowTaskIdentities(handle: WorkflowHandle): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of (await handle.fetchHistory()).events ?? []) {
+    const identity = e.workflowTaskStartedEventAttributes?.identity;
+    if (identity) out.push(identity);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { sendDecision, startDockerRollback, waitResult } from '../../client/client.ts';
+import type { DockerRollbackResult } from '../../workflows/docker-rollback.ts';
 import { statusQuery } from '../../workflows/progress.ts';
 import {
   BAD,
@@ -23,7 +24,7 @@ import {
   type App,
 } from '../helpers/docker.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
-import { activityRuns } from '../helpers/history.ts';
+import { activityRuns, workflowTaskIdentities, type ActivityRun } from '../helpers/history.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
@@ -86,7 +87,7 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
     tag: string,
     opts: { shutdownDelayMs?: number; watch?: number; interrupted?: string },
     killWhen: (ctx: Ctx) => Promise<void>,
-  ): Promise<{ runs: Awaited<ReturnType<typeof activityRuns>>; handle: WorkflowHandle }> {
+  ): Promise<{ runs: ActivityRun[]; result: DockerRollbackResult }> {
     const name = `crash-mcp-${tag}-${Date.now().toString(36)}`;
     names.push(name);
     const taskQueue = uniqueQueue('crash');
@@ -98,7 +99,7 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
     );
     const since = Math.floor(Date.now() / 1000) - 1;
     const extra = { DOCKER_HOST: gate.host };
-    const first = spawnWorker({ address: env.address, taskQueue, extra });
+    const first = spawnWorker({ address: env.address, taskQueue, extra }, ['--identity', `${tag}-first`]);
     workers.push(first);
     await first.ready;
     const { workflowId } = await startDockerRollback(rc, {
@@ -118,7 +119,7 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
       approve: () => sendDecision(rc, workflowId, { approve: { approver: 'alice', role: 'on-call-engineer' } }),
     });
     await first.kill();
-    const second = spawnWorker({ address: env.address, taskQueue, extra });
+    const second = spawnWorker({ address: env.address, taskQueue, extra }, ['--identity', `${tag}-second`]);
     workers.push(second);
     await second.ready;
 
@@ -153,13 +154,18 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
     assert.equal(of(app.id, 'die'), 1, 'the old container stopped once');
     assert.equal(of(app.id, 'destroy'), 1, 'the old container removed once, at the end');
 
+    // The replacement took over: the killed worker ran workflow tasks before the kill, the replacement after it.
+    const wft = await workflowTaskIdentities(handle);
+    assert.equal(wft[0], `${tag}-first`);
+    assert.equal(wft.at(-1), `${tag}-second`);
     const runs = opts.interrupted ? await activityRuns(handle, opts.interrupted) : [];
     if (opts.interrupted) {
       assert.equal(runs.length, 1, `${opts.interrupted} scheduled once`);
       assert.ok(runs[0]!.completed && runs[0]!.attempt >= 2, `${opts.interrupted} retried: ${JSON.stringify(runs)}`);
+      assert.equal(runs[0]!.identity, `${tag}-second`, 'the retry ran on the replacement');
       console.log(`${opts.interrupted} completed on attempt ${runs[0]!.attempt}`);
     }
-    return { runs, handle };
+    return { runs, result: r.result };
   }
 
   it('killed while preserving: renamed, its restart policy not yet changed; the retry finds it renamed', async () => {
@@ -200,10 +206,15 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
   });
 
   it('killed during the watch, after two recorded samples', async () => {
-    await scenario('watch', { watch: 8 }, async ({ handle, approve }) => {
+    const { result } = await scenario('watch', { watch: 8 }, async ({ handle, approve }) => {
       await approve();
       await waitFor(async () => ((await handle.query(statusQuery)).monitoring?.samples ?? 0) >= 2, 30_000, 'samples');
     });
+    assert.deepEqual(
+      [result.monitoring?.samples, result.monitoring?.failures],
+      [8, 0],
+      'the watch resumed where the history left it: every sample once',
+    );
   });
 
   it('a worker asked to stop with SIGTERM drains and exits 0', async () => {

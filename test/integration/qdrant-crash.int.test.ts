@@ -56,7 +56,7 @@ describe(
         CORTEX_EMBEDDINGS_URL: embeddings.url,
       };
       const handle = env.client.workflow.getHandle(workflowId);
-      const first = spawnWorker({ address: env.address, taskQueue, extra });
+      const first = spawnWorker({ address: env.address, taskQueue, extra }, ['--identity', 'qcrash-first']);
       workers.push(first);
       await first.ready;
       const pending = await untilPending(
@@ -67,7 +67,7 @@ describe(
       );
       await first.kill();
       const killedAt = Date.now(); // every request to the double that arrives later comes from the replacement
-      const second = spawnWorker({ address: env.address, taskQueue, extra });
+      const second = spawnWorker({ address: env.address, taskQueue, extra }, ['--identity', 'qcrash-second']);
       workers.push(second);
       await second.ready;
       return { second, checkpoint: pending.heartbeat as { nextOffset: number | null }, killedAt };
@@ -83,6 +83,7 @@ describe(
       assert.equal(runs.length, 1, `${activity} scheduled once`);
       const run = runs[0]!;
       assert.ok(run.completed && run.attempt >= 2, `${activity} was interrupted and retried: ${JSON.stringify(run)}`);
+      assert.equal(run.identity, 'qcrash-second', 'the retry ran on the replacement worker');
       const r = run.result as { resumedFrom: number | null; pagesRead: number };
       assert.ok(r.resumedFrom !== null, 'the retry started from a checkpoint, not from the start');
       // Heartbeats sent after the one the test saw may have reached the server before the kill: never an earlier one.
