@@ -3,9 +3,8 @@
 // started); 3 not approved (rejected or timed out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
-import { isValidCollectionName } from '../common/names.ts';
 import { renderReport } from './report.ts';
-import { InputError } from '../workflows/validation.ts';
+import { InputError, show, validateCollectionName } from '../workflows/validation.ts';
 import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
 import type { RollbackStatus } from '../workflows/progress.ts';
 import {
@@ -16,6 +15,7 @@ import {
   getStatus,
   sendDecision,
   startDockerRollback,
+  validateStartInput,
   waitResult,
   type ResultOrFailure,
   type RollbackClient,
@@ -84,7 +84,7 @@ const options = {
 
 function int(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} must be a whole number of seconds, got '${v}'`);
+  if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--${flag} must be a whole number, got ${show(v)}`);
   return Number(v);
 }
 
@@ -106,7 +106,7 @@ export function dockerInputFromFlags(v: Values): DockerRollbackInput {
   let preApproved: { approver: string; role: string } | undefined;
   if (v['pre-approve']) {
     const m = /^(.+):([^:]+)$/.exec(v['pre-approve']); // the role is after the last colon (approvers may contain one)
-    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
+    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got ${show(v['pre-approve'])}`);
     preApproved = { approver: m[1]!, role: m[2]! };
   }
   const stop = int(v['stop-timeout'], 'stop-timeout');
@@ -145,7 +145,7 @@ export function dockerInputFromFlags(v: Values): DockerRollbackInput {
 function approvalFromFlags(v: Values): { approval?: { preApproved: { approver: string; role: string } } } {
   if (!v['pre-approve']) return {};
   const m = /^(.+):([^:]+)$/.exec(v['pre-approve']);
-  if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
+  if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got ${show(v['pre-approve'])}`);
   return { approval: { preApproved: { approver: m[1]!, role: m[2]! } } };
 }
 
@@ -154,10 +154,7 @@ export function qdrantStartFromFlags(
   kind: string | undefined,
   v: Values,
 ): { type: string; input: unknown; workflowId: string } {
-  const collection = need(v.collection, 'collection');
-  if (!isValidCollectionName(collection)) {
-    throw new InputError('collection', `${JSON.stringify(collection)} is not a valid collection name`);
-  }
+  const collection = validateCollectionName(need(v.collection, 'collection'));
   const host = v.host ? { host: v.host } : {};
   const who = () => ({ reason: need(v.reason, 'reason'), requestedBy: need(v['requested-by'], 'requested-by') });
   switch (kind) {
@@ -369,10 +366,12 @@ export async function run(argv: string[]): Promise<number> {
         let started: { workflowId: string; runId: string };
         if (arg === 'docker') {
           const input = dockerInputFromFlags(v);
+          validateStartInput('dockerContainerRollback', input);
           rc = await connect();
           started = await startDockerRollback(rc, input, v['workflow-id'] ? { workflowId: v['workflow-id'] } : {});
         } else {
           const { type, input, workflowId } = qdrantStartFromFlags(arg, v);
+          validateStartInput(type, input);
           rc = await connect();
           started = await startWorkflow(rc, type, input, v['workflow-id'] ?? workflowId);
         }
