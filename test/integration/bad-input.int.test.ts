@@ -447,6 +447,16 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       names: 'target.vectors',
     },
     {
+      name: 'a docker flag given to a backup',
+      args: () => [...qdrantFlags('qdrant-backup'), '--image', GOOD],
+      names: '--image',
+    },
+    {
+      name: 'recovery: both --backup and --at',
+      args: () => qdrantFlags('qdrant-recovery', { backup: BACKUP, at: PAST }),
+      names: '--backup',
+    },
+    {
       name: 'config: not JSON',
       args: () => qdrantFlags('qdrant-config', { 'target-json': '{hnsw' }),
       names: '--target-json',
