@@ -101,7 +101,7 @@ function typoDistance(a: string, b: string): number {
 export function onlyKnownFields(obj: Record<string, unknown>, known: readonly string[], path = ''): void {
   for (const k of Object.keys(obj)) {
     if (known.includes(k)) continue;
-    const near = known.find((n) => typoDistance(n.toLowerCase(), k.toLowerCase()) <= 2);
+    const near = k.length <= 64 ? known.find((n) => typoDistance(n.toLowerCase(), k.toLowerCase()) <= 2) : undefined;
     throw new InputError(
       `${path}${k.length > 80 ? `${k.slice(0, 77)}...` : k}`,
       `is not a known field${near ? ` (did you mean '${path}${near}'?)` : ''}; known: ${known.join(', ')}`,

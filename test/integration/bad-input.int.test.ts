@@ -201,6 +201,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     { name: "pull 'yes'", type: D, over: { pull: 'yes' }, field: 'pull' },
     { name: 'host with a path', type: D, over: { host: '../../etc' }, field: 'host' },
     { name: 'searchAttributes a string', type: D, over: { searchAttributes: 'true' }, field: 'searchAttributes' },
+    { name: 'an unknown field with a 1 MB name', type: B, over: { [MB]: 1 }, field: `${'x'.repeat(77)}...` },
     { name: 'collection with /..', type: B, over: { collection: 'badin/../../etc' }, field: 'collection' },
     { name: "collection '..'", type: B, over: { collection: '..' }, field: 'collection' },
     { name: 'empty collection', type: B, over: { collection: '' }, field: 'collection' },
