@@ -25,13 +25,18 @@ import { errorMessage, Progress, type StepRecord } from './progress.ts';
 import {
   asObject,
   InputError,
+  onlyKnownFields,
+  optionalBool,
   optionalInt,
+  optionalObject,
+  requireLine,
   requireString,
   validateContainerName,
   validateHost,
   validateHttpUrl,
   validateImageRef,
   validatePreApproval,
+  watchSettings,
   type PreApproval,
 } from './validation.ts';
 
@@ -91,9 +96,6 @@ export interface ValidDockerRollbackInput {
   searchAttributes: boolean;
 }
 
-/** Keeps a watch's history far below Temporal's per-workflow event limit (about 11 events a sample at worst). */
-export const MAX_WATCH_SAMPLES = 2000;
-
 export const DOCKER_ROLLBACK_DEFAULTS = {
   stopTimeoutSeconds: 10,
   verifyTimeoutSeconds: 60,
@@ -106,53 +108,37 @@ export function dockerRollbackWorkflowId(containerName: string, host?: string): 
   return host ? `rollback-docker-${host}-${containerName}` : `rollback-docker-${containerName}`;
 }
 
+const DOCKER_ROLLBACK_FIELDS: (keyof DockerRollbackInput)[] = [
+  'containerName',
+  'targetImage',
+  'healthUrl',
+  'reason',
+  'requestedBy',
+  'host',
+  'stopTimeoutSeconds',
+  'verifyTimeoutSeconds',
+  'pull',
+  'monitor',
+  'approval',
+  'searchAttributes',
+];
+
 export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackInput {
   const o = asObject(raw, 'input');
-  const containerName = validateContainerName(requireString(o, 'containerName', 100));
-  const targetImage = validateImageRef(requireString(o, 'targetImage', 300));
-  const healthUrl = validateHttpUrl(requireString(o, 'healthUrl', 2000), 'healthUrl');
+  onlyKnownFields(o, DOCKER_ROLLBACK_FIELDS);
+  const containerName = validateContainerName(o.containerName);
+  const targetImage = validateImageRef(o.targetImage);
+  const healthUrl = validateHttpUrl(o.healthUrl, 'healthUrl');
   const reason = requireString(o, 'reason', 2000);
-  const requestedBy = requireString(o, 'requestedBy', 200);
+  const requestedBy = requireLine(o, 'requestedBy', 200);
   const host = validateHost(o.host);
   const d = DOCKER_ROLLBACK_DEFAULTS;
   const stopTimeoutSeconds = optionalInt(o, 'stopTimeoutSeconds', d.stopTimeoutSeconds, 0, 240);
   const verifyTimeoutSeconds = optionalInt(o, 'verifyTimeoutSeconds', d.verifyTimeoutSeconds, 1, 3600);
-  if (o.pull !== undefined && typeof o.pull !== 'boolean') throw new InputError('pull', 'must be true or false');
-  const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
-  const durationSeconds = optionalInt(
-    m,
-    'durationSeconds',
-    d.monitor.durationSeconds,
-    0,
-    7 * 86400,
-    'monitor.durationSeconds',
-  );
-  const intervalSeconds = optionalInt(
-    m,
-    'intervalSeconds',
-    d.monitor.intervalSeconds,
-    1,
-    3600,
-    'monitor.intervalSeconds',
-  );
-  const failureThreshold = optionalInt(
-    m,
-    'failureThreshold',
-    d.monitor.failureThreshold,
-    0,
-    1000,
-    'monitor.failureThreshold',
-  );
-  if (durationSeconds / intervalSeconds > MAX_WATCH_SAMPLES) {
-    throw new InputError(
-      'monitor.intervalSeconds',
-      `${durationSeconds}s at ${intervalSeconds}s is more than ${MAX_WATCH_SAMPLES} samples; sample less often`,
-    );
-  }
-  if (durationSeconds > 0 && intervalSeconds > durationSeconds) {
-    throw new InputError('monitor.intervalSeconds', `must not exceed monitor.durationSeconds (${durationSeconds})`);
-  }
-  const a = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
+  const pull = optionalBool(o, 'pull', false);
+  const searchAttributes = optionalBool(o, 'searchAttributes', false);
+  const monitor = watchSettings(o, d.monitor);
+  const a = optionalObject(o, 'approval', ['timeoutSeconds', 'preApproved']);
   const timeoutSeconds = optionalInt(
     a,
     'timeoutSeconds',
@@ -171,10 +157,10 @@ export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackIn
     ...(host ? { host } : {}),
     stopTimeoutSeconds,
     verifyTimeoutSeconds,
-    pull: o.pull === true,
-    monitor: { durationSeconds, intervalSeconds, failureThreshold },
+    pull,
+    monitor,
     approval: { timeoutSeconds, ...(preApproved ? { preApproved } : {}) },
-    searchAttributes: o.searchAttributes === true,
+    searchAttributes,
   };
 }
 

@@ -11,7 +11,6 @@ import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from
 import type { Activities, BackupManifest, CollectionState, HealthSample, VectorParams } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
-import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { runUndos, type Undo } from './saga.ts';
@@ -22,12 +21,20 @@ import { errorMessage, Progress, type StepRecord } from './progress.ts';
 import {
   asObject,
   InputError,
+  onlyKnownFields,
+  optionalBool,
   optionalInt,
+  optionalObject,
+  requireLine,
   requireString,
+  show,
+  validateBackupName,
+  validateCollectionName,
   validateContainerName,
   validateHost,
   validateHttpUrl,
   validatePreApproval,
+  watchSettings,
   type PreApproval,
 } from './validation.ts';
 
@@ -44,10 +51,10 @@ function acts(host: string | undefined) {
 type Acts = ReturnType<typeof acts>;
 
 function collectionName(o: Record<string, unknown>, field = 'collection'): string {
-  const v = requireString(o, field, 255);
-  if (!isValidCollectionName(v)) throw new InputError(field, `${JSON.stringify(v)} is not a valid collection name`);
-  return v;
+  return validateCollectionName(o[field], field);
 }
+
+const APPROVAL_FIELDS = ['timeoutSeconds', 'preApproved'];
 
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -123,20 +130,30 @@ export interface QdrantBackupInput {
   host?: string;
 }
 
+export function validateBackupInput(raw: unknown): {
+  collection: string;
+  mode: 'backup' | 'verify';
+  backupName?: string;
+  host?: string;
+} {
+  const o = asObject(raw, 'input');
+  onlyKnownFields(o, ['collection', 'mode', 'backupName', 'host']);
+  const collection = collectionName(o);
+  const mode = o.mode ?? 'backup';
+  if (mode !== 'backup' && mode !== 'verify')
+    throw new InputError('mode', `must be 'backup' or 'verify', got ${show(mode)}`);
+  const backupName = o.backupName == null ? undefined : validateBackupName(o.backupName, 'backupName');
+  const host = validateHost(o.host);
+  return { collection, mode, ...(backupName ? { backupName } : {}), ...(host ? { host } : {}) };
+}
+
 export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult> {
   const progress = new Progress('backup', `qdrant:${String(raw?.collection)}`);
   let collection: string;
   let mode: 'backup' | 'verify';
   let host: string | undefined;
   try {
-    const o = asObject(raw, 'input');
-    collection = collectionName(o);
-    mode = o.mode === undefined ? 'backup' : (o.mode as 'backup' | 'verify');
-    if (mode !== 'backup' && mode !== 'verify') throw new InputError('mode', "must be 'backup' or 'verify'");
-    if (o.backupName !== undefined && !isValidBackupName(o.backupName)) {
-      throw new InputError('backupName', `${JSON.stringify(o.backupName)} is not a valid backup name`);
-    }
-    host = validateHost(o.host);
+    ({ collection, mode, host } = validateBackupInput(raw));
   } catch (err) {
     throw invalid(progress, err);
   }
@@ -222,36 +239,68 @@ interface ValidRecovery {
   stopTimeoutSeconds: number;
 }
 
-function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): ValidRecovery {
+const RECOVERY_FIELDS = [
+  'collection',
+  'app',
+  'reason',
+  'requestedBy',
+  'host',
+  'emergencyExport',
+  'monitor',
+  'approval',
+  'stopTimeoutSeconds',
+];
+
+// An ISO 8601 time with its zone: a zoneless time would be read in the worker's local zone.
+const ISO_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:\d\d)$/;
+
+function pointInTime(o: Record<string, unknown>): string {
+  const t = requireString(o, 'atOrBefore', 64);
+  const m = ISO_TIME.exec(t);
+  const ms = Date.parse(t);
+  const [y, mo, d] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  // Date.parse accepts 2026-02-30 (as 2 March): check the day exists
+  if (!m || Number.isNaN(ms) || mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) {
+    throw new InputError('atOrBefore', `${show(t)} is not an ISO 8601 time with a zone (e.g. 2026-11-28T17:45:00Z)`);
+  }
+  // a future time would silently mean "the latest backup": most likely a typo in the year
+  if (ms > Date.now() + 60_000) throw new InputError('atOrBefore', `${show(t)} is in the future`);
+  return new Date(ms).toISOString();
+}
+
+/** Input of qdrantDataRecovery (`pit` false) and pointInTimeRecovery (`pit` true). */
+export function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): ValidRecovery {
   const o = asObject(raw, 'input');
+  if (pit && 'backup' in o) {
+    throw new InputError(
+      'backup',
+      'pointInTimeRecovery chooses the backup by atOrBefore: use qdrantDataRecovery to name one',
+    );
+  }
+  if (!pit && 'atOrBefore' in o) {
+    throw new InputError('atOrBefore', 'qdrantDataRecovery does not take a time: use pointInTimeRecovery');
+  }
+  onlyKnownFields(o, [...RECOVERY_FIELDS, pit ? 'atOrBefore' : 'backup']);
   const collection = collectionName(o);
   let selector: ValidRecovery['selector'];
   if (pit) {
-    const t = requireString(o, 'atOrBefore', 64);
-    if (Number.isNaN(Date.parse(t)) || !/^\d{4}-\d\d-\d\dT/.test(t))
-      throw new InputError('atOrBefore', `'${t}' is not an ISO 8601 time`);
-    selector = { atOrBefore: new Date(Date.parse(t)).toISOString() };
-  } else if (o.backup === undefined || o.backup === 'latest') {
+    selector = { atOrBefore: pointInTime(o) };
+  } else if (o.backup === undefined || o.backup === null || o.backup === 'latest') {
     selector = { latest: true };
   } else {
-    if (!isValidBackupName(o.backup))
-      throw new InputError('backup', `${JSON.stringify(o.backup)} is not a valid backup name`);
-    selector = { name: o.backup };
+    selector = { name: validateBackupName(o.backup, 'backup') };
   }
   let app: AppRef | undefined;
-  if (o.app !== undefined) {
-    const ao = asObject(o.app, 'app');
+  const ao = optionalObject(o, 'app', ['containerName', 'healthUrl']);
+  if (ao) {
     app = {
-      containerName: validateContainerName(requireString(ao, 'containerName', 100), 'app.containerName'),
-      healthUrl: validateHttpUrl(requireString(ao, 'healthUrl', 2000), 'app.healthUrl'),
+      containerName: validateContainerName(ao.containerName, 'app.containerName'),
+      healthUrl: validateHttpUrl(ao.healthUrl, 'app.healthUrl'),
     };
   }
-  const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
-  const durationSeconds = optionalInt(m, 'durationSeconds', app ? 1800 : 0, 0, 7 * 86400, 'monitor.durationSeconds');
-  const intervalSeconds = optionalInt(m, 'intervalSeconds', 30, 1, 3600, 'monitor.intervalSeconds');
-  const failureThreshold = optionalInt(m, 'failureThreshold', 3, 0, 1000, 'monitor.failureThreshold');
-  if (durationSeconds > 0 && !app) throw new InputError('monitor', 'a watch needs app.healthUrl');
-  const ap = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
+  const monitor = watchSettings(o, { durationSeconds: app ? 1800 : 0, intervalSeconds: 30, failureThreshold: 3 });
+  if (monitor.durationSeconds > 0 && !app) throw new InputError('monitor', 'a watch needs app.healthUrl');
+  const ap = optionalObject(o, 'approval', APPROVAL_FIELDS);
   const preApproved = validatePreApproval(type, ap?.preApproved, 'approval.preApproved');
   const host = validateHost(o.host);
   return {
@@ -259,10 +308,10 @@ function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): Valid
     selector,
     ...(app ? { app } : {}),
     reason: requireString(o, 'reason', 2000),
-    requestedBy: requireString(o, 'requestedBy', 200),
+    requestedBy: requireLine(o, 'requestedBy', 200),
     ...(host ? { host } : {}),
-    emergencyExport: o.emergencyExport === undefined ? !pit : o.emergencyExport === true,
-    monitor: { durationSeconds, intervalSeconds, failureThreshold },
+    emergencyExport: optionalBool(o, 'emergencyExport', !pit),
+    monitor,
     approval: {
       timeoutSeconds: optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds'),
       ...(preApproved ? { preApproved } : {}),
@@ -530,49 +579,69 @@ export interface QdrantSchemaRollbackResult {
   timeline: StepRecord[];
 }
 
+interface ValidSchemaRollback {
+  collection: string;
+  target: VectorParams & { distance?: string };
+  mode: 'alias' | 'recreate';
+  reembed?: { contentField: string };
+  batchSize: number;
+  host?: string;
+  timeoutSeconds: number;
+  preApproved?: PreApproval;
+}
+
+export function validateSchemaRollbackInput(raw: unknown): ValidSchemaRollback {
+  const o = asObject(raw, 'input');
+  onlyKnownFields(o, [
+    'collection',
+    'target',
+    'mode',
+    'reembed',
+    'batchSize',
+    'reason',
+    'requestedBy',
+    'host',
+    'approval',
+  ]);
+  const collection = collectionName(o);
+  const t = asObject(o.target, 'target');
+  onlyKnownFields(t, ['size', 'distance'], 'target.');
+  const size = optionalInt(t, 'size', -1, 1, 65536, 'target.size');
+  if (size < 0) throw new InputError('target.size', 'is required');
+  const distance = t.distance ?? undefined;
+  if (distance !== undefined && !['Cosine', 'Dot', 'Euclid', 'Manhattan'].includes(distance as string)) {
+    throw new InputError('target.distance', `must be Cosine, Dot, Euclid or Manhattan, got ${show(distance)}`);
+  }
+  const mode = o.mode ?? 'alias';
+  if (mode !== 'alias' && mode !== 'recreate') {
+    throw new InputError('mode', `must be 'alias' or 'recreate', got ${show(mode)}`);
+  }
+  const re = optionalObject(o, 'reembed', ['contentField']);
+  const reembed = re ? { contentField: requireLine(re, 'contentField', 200, 'reembed.contentField') } : undefined;
+  const ap = optionalObject(o, 'approval', APPROVAL_FIELDS);
+  const preApproved = validatePreApproval('database', ap?.preApproved, 'approval.preApproved');
+  const host = validateHost(o.host);
+  requireString(o, 'reason', 2000);
+  requireLine(o, 'requestedBy', 200);
+  return {
+    collection,
+    target: { size, distance: (distance as string | undefined) ?? '' },
+    mode,
+    ...(reembed ? { reembed } : {}),
+    batchSize: optionalInt(o, 'batchSize', 256, 1, 10000),
+    ...(host ? { host } : {}),
+    timeoutSeconds: optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds'),
+    ...(preApproved ? { preApproved } : {}),
+  };
+}
+
 export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
   const info = workflowInfo();
   const progress = new Progress('database', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('database', progress.status.approvals);
-  let v: {
-    collection: string;
-    target: VectorParams & { distance?: string };
-    mode: 'alias' | 'recreate';
-    reembed?: { contentField: string };
-    batchSize: number;
-    host?: string;
-    timeoutSeconds: number;
-    preApproved?: PreApproval;
-  };
+  let v: ValidSchemaRollback;
   try {
-    const o = asObject(raw, 'input');
-    const t = asObject(o.target, 'target');
-    const size = optionalInt(t, 'size', -1, 1, 65536, 'target.size');
-    if (size < 0) throw new InputError('target.size', 'is required');
-    const distance = t.distance;
-    if (distance !== undefined && !['Cosine', 'Dot', 'Euclid', 'Manhattan'].includes(distance as string)) {
-      throw new InputError('target.distance', 'must be Cosine, Dot, Euclid or Manhattan');
-    }
-    const mode = o.mode ?? 'alias';
-    if (mode !== 'alias' && mode !== 'recreate') throw new InputError('mode', "must be 'alias' or 'recreate'");
-    let reembed: { contentField: string } | undefined;
-    if (o.reembed !== undefined)
-      reembed = { contentField: requireString(asObject(o.reembed, 'reembed'), 'contentField', 200) };
-    const ap = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
-    const preApproved = validatePreApproval('database', ap?.preApproved, 'approval.preApproved');
-    const host = validateHost(o.host);
-    requireString(o, 'reason', 2000);
-    requireString(o, 'requestedBy', 200);
-    v = {
-      collection: collectionName(o),
-      target: { size, distance: (distance as string | undefined) ?? '' },
-      mode,
-      ...(reembed ? { reembed } : {}),
-      batchSize: optionalInt(o, 'batchSize', 256, 1, 10000),
-      ...(host ? { host } : {}),
-      timeoutSeconds: optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds'),
-      ...(preApproved ? { preApproved } : {}),
-    };
+    v = validateSchemaRollbackInput(raw);
   } catch (err) {
     throw invalid(progress, err);
   }
@@ -782,6 +851,128 @@ function pick(config: unknown, like: Record<string, unknown>): Record<string, un
   return out;
 }
 
+// The scalar settings of Qdrant 1.19's HnswConfigDiff, OptimizersConfigDiff, CollectionParamsDiff and
+// StrictModeConfig (openapi.json), each as [kind, minimum]; 'any' leaves a nested object for Qdrant to judge.
+// Qdrant ignores unknown keys, so a misspelt setting would otherwise be "applied" and then fail verification.
+type SettingKind = ['int', number] | ['fraction'] | ['number'] | ['bool'] | ['any'];
+const SETTINGS: Record<string, Record<string, SettingKind> | 'any'> = {
+  hnsw_config: {
+    m: ['int', 0],
+    ef_construct: ['int', 4],
+    full_scan_threshold: ['int', 10],
+    max_indexing_threads: ['int', 0],
+    on_disk: ['bool'],
+    memory: ['any'],
+    payload_m: ['int', 0],
+    inline_storage: ['bool'],
+  },
+  optimizers_config: {
+    deleted_threshold: ['fraction'],
+    vacuum_min_vector_number: ['int', 100],
+    default_segment_number: ['int', 0],
+    max_segment_size: ['int', 1],
+    memmap_threshold: ['int', 0],
+    indexing_threshold: ['int', 0],
+    flush_interval_sec: ['int', 0],
+    max_optimization_threads: ['any'],
+    prevent_unoptimized: ['bool'],
+  },
+  params: {
+    replication_factor: ['int', 1],
+    write_consistency_factor: ['int', 1],
+    read_fan_out_factor: ['int', 0],
+    read_fan_out_delay_ms: ['int', 0],
+    on_disk_payload: ['bool'],
+    payload: ['any'],
+  },
+  quantization_config: 'any',
+  strict_mode_config: {
+    enabled: ['bool'],
+    max_query_limit: ['int', 1],
+    max_timeout: ['int', 1],
+    unindexed_filtering_retrieve: ['bool'],
+    unindexed_filtering_update: ['bool'],
+    search_max_hnsw_ef: ['int', 0],
+    search_allow_exact: ['bool'],
+    search_max_oversampling: ['number'],
+    upsert_max_batchsize: ['int', 0],
+    search_max_batchsize: ['int', 0],
+    max_collection_vector_size_bytes: ['int', 0],
+    read_rate_limit: ['int', 1],
+    write_rate_limit: ['int', 1],
+    max_collection_payload_size_bytes: ['int', 0],
+    max_points_count: ['int', 1],
+    filter_max_conditions: ['int', 0],
+    condition_max_size: ['int', 0],
+    multivector_config: ['any'],
+    sparse_config: ['any'],
+    max_payload_index_count: ['int', 0],
+    max_resident_memory_percent: ['int', 1],
+  },
+};
+
+function checkSetting(path: string, kind: SettingKind, v: unknown): void {
+  if (v === null) throw new InputError(path, 'must not be null: leave the setting out to keep it as it is');
+  if (kind[0] === 'any') return;
+  const ok =
+    kind[0] === 'bool'
+      ? typeof v === 'boolean'
+      : typeof v === 'number' &&
+        Number.isFinite(v) &&
+        (kind[0] === 'number' || (kind[0] === 'fraction' ? v >= 0 && v <= 1 : Number.isSafeInteger(v) && v >= kind[1]));
+  if (!ok) {
+    const want =
+      kind[0] === 'bool'
+        ? 'true or false'
+        : kind[0] === 'fraction'
+          ? 'a number from 0 to 1'
+          : kind[0] === 'number'
+            ? 'a number'
+            : `an integer >= ${kind[1]}`;
+    throw new InputError(path, `must be ${want}, got ${show(v)}`);
+  }
+}
+
+export function validateConfigRollbackInput(raw: unknown): {
+  collection: string;
+  target: Record<string, unknown>;
+  host?: string;
+  timeoutSeconds: number;
+  preApproved?: PreApproval;
+} {
+  const o = asObject(raw, 'input');
+  onlyKnownFields(o, ['collection', 'target', 'reason', 'requestedBy', 'host', 'approval']);
+  const collection = collectionName(o);
+  const target = asObject(o.target, 'target');
+  for (const k of Object.keys(target)) {
+    if (k === 'vectors' || (k === 'params' && configContainsKey(target.params, ['vectors', 'size', 'distance']))) {
+      throw new InputError(
+        `target.${k}`,
+        'vector size and distance cannot be changed by a config rollback: use the qdrantSchemaRollback workflow',
+      );
+    }
+  }
+  onlyKnownFields(target, PATCHABLE, 'target.');
+  if (Object.keys(target).length === 0) throw new InputError('target', 'names no setting to change');
+  for (const [k, section] of Object.entries(target)) {
+    const table = SETTINGS[k]!;
+    if (table === 'any') {
+      checkSetting(`target.${k}`, ['any'], section);
+      continue;
+    }
+    const so = asObject(section, `target.${k}`);
+    onlyKnownFields(so, Object.keys(table), `target.${k}.`);
+    for (const [f, v] of Object.entries(so)) checkSetting(`target.${k}.${f}`, table[f]!, v);
+  }
+  requireString(o, 'reason', 2000);
+  requireLine(o, 'requestedBy', 200);
+  const host = validateHost(o.host);
+  const ap = optionalObject(o, 'approval', APPROVAL_FIELDS);
+  const timeoutSeconds = optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds');
+  const preApproved = validatePreApproval('configuration', ap?.preApproved, 'approval.preApproved');
+  return { collection, target, ...(host ? { host } : {}), timeoutSeconds, ...(preApproved ? { preApproved } : {}) };
+}
+
 export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
   outcome: string;
   before: Record<string, unknown>;
@@ -797,29 +988,7 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   let timeoutSeconds: number;
   let preApproved: PreApproval | undefined;
   try {
-    const o = asObject(raw, 'input');
-    collection = collectionName(o);
-    target = asObject(o.target, 'target');
-    for (const k of Object.keys(target)) {
-      if (k === 'vectors' || (k === 'params' && configContainsKey(target.params, ['vectors', 'size', 'distance']))) {
-        throw new InputError(
-          `target.${k}`,
-          'vector size and distance cannot be changed by a config rollback: use the qdrantSchemaRollback workflow',
-        );
-      }
-      if (!PATCHABLE.includes(k))
-        throw new InputError(
-          `target.${k}`,
-          `is not a collection setting Qdrant can change (allowed: ${PATCHABLE.join(', ')})`,
-        );
-    }
-    if (Object.keys(target).length === 0) throw new InputError('target', 'names no setting to change');
-    requireString(o, 'reason', 2000);
-    requireString(o, 'requestedBy', 200);
-    host = validateHost(o.host);
-    const ap = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
-    timeoutSeconds = optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds');
-    preApproved = validatePreApproval('configuration', ap?.preApproved, 'approval.preApproved');
+    ({ collection, target, host, timeoutSeconds, preApproved } = validateConfigRollbackInput(raw));
   } catch (err) {
     throw invalid(progress, err);
   }
