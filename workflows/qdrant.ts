@@ -8,8 +8,16 @@
 //    collections/X/backup → collection snapshots, lock → stopping the writers (the application container).
 import type { ApplicationFailure } from '@temporalio/workflow';
 import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities, BackupManifest, CollectionState, HealthSample, VectorParams } from '../activities/index.ts';
+import type {
+  Activities,
+  BackupManifest,
+  CarriedSettings,
+  CollectionState,
+  HealthSample,
+  VectorParams,
+} from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
+import { configContains } from '../common/config-contains.ts';
 import { FailureType } from '../common/failures.ts';
 import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
@@ -526,6 +534,8 @@ export interface QdrantSchemaRollbackResult {
   keptCollection?: string;
   preRollbackBackup: string;
   reembedded: boolean;
+  /** The source's settings and payload indexes the rolled-back collection took over, and those it could not. */
+  settings?: CarriedSettings;
   approvals: ApprovalRecord[];
   timeline: StepRecord[];
 }
@@ -668,6 +678,9 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     return s;
   };
 
+  const createLike = (collection: string, like: string) =>
+    a.q.qdrantEnsureCollection({ collection, vectors: target, like, reembedded: reembed });
+
   const undos: Undo[] = [];
   try {
     progress.setPhase('backing-up-current');
@@ -676,7 +689,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     if (v.mode === 'alias') {
       const next = `${source}-v${target.size}-${info.runId.slice(0, 8)}`;
       undos.push({ name: `delete the new '${next}'`, run: () => a.q.qdrantDeleteCollection({ collection: next }) });
-      await progress.step(`create ${next}`, () => a.q.qdrantEnsureCollection({ collection: next, vectors: target }));
+      const made = await progress.step(`create ${next} like ${source}`, () => createLike(next, source), describeCarry);
       await copy(source, next);
       const s = await verifyCount(next);
       undos.push({
@@ -692,6 +705,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         outcome: 'succeeded',
         to: { collection: next, vectors: target, pointsCount: s.pointsCount },
         keptCollection: source,
+        ...(made.settings ? { settings: made.settings } : {}),
       };
     }
     // recreate: staging copy first, so the original is deleted only once its data is safely elsewhere too.
@@ -704,8 +718,10 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       name: `delete the staging '${staging}'`,
       run: () => a.q.qdrantDeleteCollection({ collection: staging }),
     });
-    await progress.step(`create ${staging}`, () =>
-      a.q.qdrantEnsureCollection({ collection: staging, vectors: target }),
+    const staged = await progress.step(
+      `create ${staging} like ${source}`,
+      () => createLike(staging, source),
+      describeCarry,
     );
     await copy(source, staging);
     await verifyCount(staging);
@@ -718,8 +734,11 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       },
     });
     await progress.step(`delete ${source}`, () => a.q.qdrantDeleteCollection({ collection: source }));
-    await progress.step(`recreate ${source}`, () =>
-      a.q.qdrantEnsureCollection({ collection: source, vectors: target }),
+    // the source is gone: the staging collection holds its settings now
+    const remade = await progress.step(
+      `recreate ${source} like ${staging}`,
+      () => createLike(source, staging),
+      describeCarry,
     );
     await progress.step(`copy ${staging} → ${source}`, () =>
       a.long.qdrantCopyPoints({ source: staging, target: source, batchSize: v.batchSize }),
@@ -728,13 +747,35 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     const s = await verifyCount(source);
     await a.q.qdrantDeleteCollection({ collection: staging });
     progress.setPhase('completed');
-    return { ...base, outcome: 'succeeded', to: { collection: source, vectors: target, pointsCount: s.pointsCount } };
+    const settings = mergeCarried(staged.settings, remade.settings);
+    return {
+      ...base,
+      outcome: 'succeeded',
+      to: { collection: source, vectors: target, pointsCount: s.pointsCount },
+      ...(settings ? { settings } : {}),
+    };
   } catch (err) {
     await CancellationScope.nonCancellable(() =>
       compensate(progress, undos, err, `'${v.collection}' serves the previous vectors again`),
     );
     throw err;
   }
+}
+
+function describeCarry(r: { settings?: CarriedSettings }): string {
+  if (!r.settings) return 'vector params only';
+  const { carried, notCarried, payloadIndexes } = r.settings;
+  return (
+    `carried ${carried.length} settings and ${payloadIndexes.length} payload indexes` +
+    (notCarried.length ? `; not carried: ${notCarried.map((n) => `${n.setting} (${n.why})`).join('; ')}` : '')
+  );
+}
+
+/** Recreate mode builds twice (source → staging → source): what the second build could not carry adds up. */
+function mergeCarried(first?: CarriedSettings, second?: CarriedSettings): CarriedSettings | undefined {
+  if (!first || !second) return second ?? first;
+  const seen = new Set(second.notCarried.map((n) => n.setting));
+  return { ...second, notCarried: [...first.notCarried.filter((n) => !seen.has(n.setting)), ...second.notCarried] };
 }
 
 // ---------------------------------------------------------------- config rollback
@@ -750,15 +791,6 @@ export interface QdrantConfigRollbackInput {
 }
 
 const PATCHABLE = ['optimizers_config', 'hnsw_config', 'params', 'quantization_config', 'strict_mode_config'];
-
-/** `want` is contained in `have`: every leaf of want equals the same leaf of have. */
-export function configContains(have: unknown, want: unknown): boolean {
-  if (want === null || typeof want !== 'object') return JSON.stringify(have) === JSON.stringify(want);
-  if (have === null || typeof have !== 'object') return false;
-  return Object.entries(want as Record<string, unknown>).every(([k, w]) =>
-    configContains((have as Record<string, unknown>)[k], w),
-  );
-}
 
 /** Collection info names it `optimizer_config`; the PATCH body names it `optimizers_config`. Speak the PATCH's. */
 function patchView(config: unknown): Record<string, unknown> {
