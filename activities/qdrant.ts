@@ -620,8 +620,9 @@ export function createQdrantActivities(deps: QdrantDeps) {
         );
       }
     } else {
+      // through the raw API: the client's createCollection drops fields it does not know (metadata, payload)
       await call(`create collection '${collection}' like '${like}'`, () =>
-        client.createCollection(collection, plan.body),
+        client.api().createCollection({ collection_name: collection, ...plan.body }),
       );
     }
     if (plan.patch) {

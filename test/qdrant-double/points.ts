@@ -316,3 +316,51 @@ export function record(
 export function pointNotFound(id: PointId): QdrantError {
   return notFound(`No point with id ${id} found`);
 }
+
+/** Payload index types that can serve a field condition (Qdrant's strict mode asks for one of them). */
+function indexTypesFor(c: Obj): string[] {
+  const m = c.match;
+  const byValue = (v: unknown): string[] =>
+    typeof v === 'string' ? ['keyword', 'uuid'] : typeof v === 'boolean' ? ['bool'] : ['integer'];
+  if (isObj(m)) {
+    if ('value' in m) return byValue(m.value);
+    if ('any' in m || 'except' in m) return byValue(((m.any ?? m.except) as unknown[])[0] ?? '');
+    if ('text' in m || 'text_any' in m || 'phrase' in m) return ['text'];
+    if ('prefix' in m) return ['keyword'];
+  }
+  if (isObj(c.range)) {
+    const bound = Object.values(c.range).find((v) => v != null);
+    return typeof bound === 'string' ? ['datetime'] : ['integer', 'float'];
+  }
+  if (c.geo_bounding_box || c.geo_radius || c.geo_polygon) return ['geo'];
+  return [];
+}
+
+/**
+ * The first field condition of `filter` that no payload index of `schema` can serve, as strict mode's
+ * `unindexed_filtering_*: false` refuses it (Qdrant checks each condition's key against the index types it needs).
+ */
+export function unindexedCondition(
+  filter: unknown,
+  schema: Record<string, { data_type: string }>,
+): { key: string; types: string[] } | undefined {
+  if (!isObj(filter)) return undefined;
+  const clauses = [
+    filter.must,
+    filter.must_not,
+    filter.should,
+    isObj(filter.min_should) && filter.min_should.conditions,
+  ];
+  for (const c of clauses.flatMap(asList)) {
+    if (!isObj(c)) continue;
+    if ('key' in c) {
+      const types = indexTypesFor(c);
+      const have = schema[String(c.key)]?.data_type;
+      if (types.length > 0 && !(have && types.includes(have))) return { key: String(c.key), types };
+    } else if (!isObj(c.nested)) {
+      const inner = unindexedCondition(c, schema);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
+}

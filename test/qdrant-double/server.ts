@@ -18,6 +18,7 @@ import {
   f32,
   higherIsBetter,
   matchesFilter,
+  unindexedCondition,
   normalizeId,
   parseQueryVector,
   parseVectors,
@@ -132,6 +133,18 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     return { kind: 'json', status: 202, body: { status: 'accepted', time: 0 } };
   };
 
+  /** Strict mode with `unindexed_filtering_{retrieve,update}: false` refuses filters on keys without a fitting index. */
+  function checkIndexedFilter(col: Collection, filter: unknown, kind: 'retrieve' | 'update'): void {
+    const strict = col.state.config.strict_mode_config;
+    if (strict?.enabled !== true || strict[`unindexed_filtering_${kind}`] !== false) return;
+    const missing = unindexedCondition(filter, col.state.payload_schema);
+    if (missing) {
+      throw badRequest(
+        `Index required but not found for "${missing.key}" of one of the following types: [${missing.types.join(', ')}]. Help: Create an index for this key or use a different filter.`,
+      );
+    }
+  }
+
   function collectionInfo(col: Collection): Obj {
     const opt = col.state.config.optimizer_config;
     const segments = Number(opt.default_segment_number) || 2;
@@ -196,6 +209,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
         else hi = mid;
       }
     }
+    checkIndexedFilter(col, body.filter, 'retrieve');
     const points: Obj[] = [];
     let next: PointId | null = null;
     for (; i < ids.length; i++) {
@@ -285,6 +299,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     } else {
       vector = parseQueryVector(specs, using, q);
     }
+    checkIndexedFilter(col, body.filter, 'retrieve');
     const better = higherIsBetter(spec.distance);
     const threshold = body.score_threshold as number | null | undefined;
     const scored: Array<{ p: Point; s: number }> = [];
@@ -419,6 +434,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     },
     delete_points: ({ params, body, query: q }) => {
       const col = store.get(params.collection_name ?? '');
+      if (!Array.isArray(body.points)) checkIndexedFilter(col, body.filter, 'update');
       const ids = Array.isArray(body.points)
         ? body.points.map(normalizeId)
         : [...col.points.values()].filter((p) => matchesFilter(body.filter, p)).map((p) => p.id);
@@ -445,6 +461,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     count_points: ({ params, body }) => {
       const col = store.get(params.collection_name ?? '');
       if (body.filter == null) return ok({ count: col.points.size });
+      checkIndexedFilter(col, body.filter, 'retrieve');
       let count = 0;
       for (const p of col.points.values()) if (matchesFilter(body.filter, p)) count++;
       return ok({ count });
