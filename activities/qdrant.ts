@@ -18,7 +18,7 @@ import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
 import { configContains } from '../common/config-contains.ts';
 import { permanent, qdrantFailure, retryable } from './failures.ts';
 import { heartbeat, previousHeartbeat, sleep, withHeartbeat } from './heartbeat.ts';
-import { asInfoConfig, planCarry, type NotCarried } from './qdrant-settings.ts';
+import { asInfoConfig, planCarry, type NotCarried, type RolledBackVector } from './qdrant-settings.ts';
 
 export interface QdrantDeps {
   client: QdrantClient;
@@ -107,10 +107,10 @@ function singleVectorParams(config: unknown): VectorParams | undefined {
   return undefined;
 }
 
-/** A point's vectors with the unnamed one replaced (a plain list when it is the only one). */
-function withDefaultVector(stored: unknown, vector: Schemas['VectorStruct']): Schemas['VectorStruct'] {
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return vector;
-  return { ...(stored as Record<string, Schemas['Vector']>), '': vector as number[] };
+/** A point's vectors with the one named `name` replaced ('' = unnamed: a plain list when it is the only one). */
+function withVector(stored: unknown, name: string, vector: Schemas['VectorStruct']): Schemas['VectorStruct'] {
+  if (name === '' && (stored === null || typeof stored !== 'object' || Array.isArray(stored))) return vector;
+  return { ...(stored as Record<string, Schemas['Vector']>), [name]: vector as number[] };
 }
 
 export function createQdrantActivities(deps: QdrantDeps) {
@@ -438,10 +438,17 @@ export function createQdrantActivities(deps: QdrantDeps) {
       collection: string;
       vectors: VectorParams;
       like?: string;
+      /** With `like`: the named vector that gets `vectors` (the others are carried); absent for the unnamed one. */
+      vectorName?: string;
       reembedded?: boolean;
     }): Promise<{ created: boolean; settings?: CarriedSettings }> {
       assertCollection(a.collection);
-      if (a.like !== undefined) return ensureLike(a.collection, a.like, a.vectors, a.reembedded ?? false);
+      if (a.like !== undefined)
+        return ensureLike(a.collection, a.like, {
+          name: a.vectorName ?? '',
+          ...a.vectors,
+          reembedded: a.reembedded ?? false,
+        });
       const s = await inspect(a.collection);
       if (s.exists) {
         if (s.vectors?.size === a.vectors.size && s.vectors.distance === a.vectors.distance) return { created: false };
@@ -467,7 +474,8 @@ export function createQdrantActivities(deps: QdrantDeps) {
       source: string;
       target: string;
       batchSize?: number;
-      reembed?: { contentField: string; size: number };
+      /** `vectorName`: the named vector to re-embed (the point's other vectors are copied as they are). */
+      reembed?: { contentField: string; size: number; vectorName?: string };
     }): Promise<{ copied: number }> {
       assertCollection(a.source, 'source');
       assertCollection(a.target, 'target');
@@ -513,7 +521,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
           }
           const points = page.points.map((p, i) => ({
             id: p.id,
-            vector: a.reembed ? withDefaultVector(p.vector, vectors[i]!) : vectors[i]!,
+            vector: a.reembed ? withVector(p.vector, a.reembed.vectorName ?? '', vectors[i]!) : vectors[i]!,
             payload: p.payload ?? {},
           }));
           await call(`upsert into '${a.target}'`, () => client.upsert(a.target, { wait: true, points }));
@@ -559,8 +567,11 @@ export function createQdrantActivities(deps: QdrantDeps) {
     /** Functional check: a stored point's own vector must find that point (a query of the right dimension). */
     async qdrantSampleQuery({
       collection,
+      using,
     }: {
       collection: string;
+      /** The named vector to query with; absent for the unnamed one. */
+      using?: string;
     }): Promise<{ ok: boolean; checkedId?: PointId; topId?: PointId; score?: number }> {
       assertCollection(collection);
       const page = await call(`scroll '${collection}'`, () =>
@@ -568,8 +579,19 @@ export function createQdrantActivities(deps: QdrantDeps) {
       );
       const p = page.points[0];
       if (!p) return { ok: true };
+      // a point with several vectors (named, or unnamed plus sparse) lists them by name; '' is the unnamed one
+      const query = Array.isArray(p.vector)
+        ? p.vector
+        : (p.vector as Record<string, unknown> | undefined)?.[using ?? ''];
+      if (!Array.isArray(query))
+        throw permanent(FailureType.InvalidInput, `point ${String(p.id)} has no dense vector '${using ?? ''}'`);
       const res = await call(`query '${collection}'`, () =>
-        client.query(collection, { query: p.vector, limit: 5, with_payload: false }),
+        client.query(collection, {
+          query: query as number[],
+          limit: 5,
+          with_payload: false,
+          ...(using ? { using } : {}),
+        }),
       );
       const ids = res.points.map((x) => x.id);
       return {
@@ -602,12 +624,14 @@ export function createQdrantActivities(deps: QdrantDeps) {
   async function ensureLike(
     collection: string,
     like: string,
-    vectors: VectorParams,
-    reembedded: boolean,
+    vector: RolledBackVector,
   ): Promise<{ created: boolean; settings: CarriedSettings }> {
     assertCollection(like, 'like');
     const source = await call(`get collection '${like}'`, () => client.getCollection(like));
-    const plan = planCarry(source, { name: '', ...vectors, reembedded });
+    if (vector.name !== '' && !Object.hasOwn(source.config.params.vectors ?? {}, vector.name)) {
+      throw permanent(FailureType.InvalidInput, `'${like}' has no vector named '${vector.name}'`);
+    }
+    const plan = planCarry(source, vector);
     const { exists } = await call(`check collection '${collection}'`, () => client.collectionExists(collection));
     let existing: Schemas['CollectionInfo'] | undefined;
     if (exists) {
@@ -616,7 +640,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
       if (!configContains(existing.config, asInfoConfig(plan.body))) {
         throw permanent(
           FailureType.Conflict,
-          `collection '${collection}' exists with other settings than '${like}' with vectors ${vectors.size}/${vectors.distance}`,
+          `collection '${collection}' exists with other settings than '${like}' with vectors ${vector.size}/${vector.distance}`,
         );
       }
     } else {

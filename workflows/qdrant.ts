@@ -514,7 +514,8 @@ async function compensate(progress: Progress, undos: Undo[], err: unknown, resto
 export interface QdrantSchemaRollbackInput {
   /** The name the application uses; an alias in the default (non-destructive) mode. */
   collection: string;
-  target: { size: number; distance?: 'Cosine' | 'Dot' | 'Euclid' | 'Manhattan' };
+  /** `vectorName`: the named vector to roll back (the other named vectors are carried); absent for an unnamed vector. */
+  target: { size: number; distance?: 'Cosine' | 'Dot' | 'Euclid' | 'Manhattan'; vectorName?: string };
   /** 'alias' (default): build a new collection and switch the alias; 'recreate': the runbook's delete and recreate. */
   mode?: 'alias' | 'recreate';
   /** Re-embed from payload[contentField] with the worker's configured provider when the sizes differ. */
@@ -531,6 +532,8 @@ export interface QdrantSchemaRollbackResult {
   collection: string;
   from: { collection: string; vectors?: VectorParams; pointsCount: number };
   to: { collection: string; vectors: VectorParams; pointsCount?: number };
+  /** The named vector rolled back, when not the unnamed one. */
+  vectorName?: string;
   keptCollection?: string;
   preRollbackBackup: string;
   reembedded: boolean;
@@ -546,7 +549,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   const gate = new ApprovalGate('database', progress.status.approvals);
   let v: {
     collection: string;
-    target: VectorParams & { distance?: string };
+    target: VectorParams & { distance?: string; vectorName?: string };
     mode: 'alias' | 'recreate';
     reembed?: { contentField: string };
     batchSize: number;
@@ -563,6 +566,13 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     if (distance !== undefined && !['Cosine', 'Dot', 'Euclid', 'Manhattan'].includes(distance as string)) {
       throw new InputError('target.distance', 'must be Cosine, Dot, Euclid or Manhattan');
     }
+    const vectorName = t.vectorName;
+    const printable = (x: string) => [...x].every((c) => c >= ' ');
+    if (
+      vectorName !== undefined &&
+      (typeof vectorName !== 'string' || !vectorName || vectorName.length > 255 || !printable(vectorName))
+    )
+      throw new InputError('target.vectorName', 'must be a vector name: 1 to 255 characters, no control characters');
     const mode = o.mode ?? 'alias';
     if (mode !== 'alias' && mode !== 'recreate') throw new InputError('mode', "must be 'alias' or 'recreate'");
     let reembed: { contentField: string } | undefined;
@@ -575,7 +585,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     requireString(o, 'requestedBy', 200);
     v = {
       collection: collectionName(o),
-      target: { size, distance: (distance as string | undefined) ?? '' },
+      target: { size, distance: (distance as string | undefined) ?? '', ...(vectorName ? { vectorName } : {}) },
       mode,
       ...(reembed ? { reembed } : {}),
       batchSize: optionalInt(o, 'batchSize', 256, 1, 10000),
@@ -592,6 +602,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   // 1. Assess and check the fit — nothing is created, switched or deleted before this passes.
   progress.setPhase('assessing');
   let state: CollectionState;
+  let current: VectorParams;
   let target: VectorParams;
   try {
     state = await progress.step(
@@ -601,25 +612,21 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         `${s.pointsCount} points, vectors ${JSON.stringify(s.vectors)}${s.aliasOf ? `, alias of ${s.aliasOf}` : ''}`,
     );
     if (!state.exists) throw fail(FailureType.NotFound, `collection '${v.collection}' does not exist`);
-    if (!state.vectors)
-      throw fail(
-        FailureType.InvalidInput,
-        `'${v.collection}' uses named vectors; only a single unnamed vector config is supported`,
-      );
+    current = rolledBackVector(v.collection, state, v.target.vectorName);
     if (v.mode === 'alias' && !state.aliasOf) {
       throw fail(
         FailureType.InvalidInput,
         `'${v.collection}' is a collection, not an alias: the non-destructive mode switches an alias; point the application at an alias first, or choose mode 'recreate'`,
       );
     }
-    target = { size: v.target.size, distance: v.target.distance || state.vectors.distance };
-    if (state.vectors.size === target.size && state.vectors.distance === target.distance) {
+    target = { size: v.target.size, distance: v.target.distance || current.distance };
+    if (current.size === target.size && current.distance === target.distance) {
       throw fail(FailureType.InvalidInput, `'${v.collection}' already has vectors ${target.size}/${target.distance}`);
     }
-    if (state.vectors.size !== target.size && !v.reembed) {
+    if (current.size !== target.size && !v.reembed) {
       throw fail(
         FailureType.InvalidInput,
-        `the stored vectors have ${state.vectors.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
+        `the stored vectors have ${current.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
           `refusing. Configure a re-embedding provider and pass reembed.contentField to re-embed from stored content`,
       );
     }
@@ -627,7 +634,8 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     throw failedBeforeAnyChange(progress, err);
   }
   const source = state.aliasOf ?? v.collection;
-  const reembed = state.vectors.size !== target.size;
+  const reembed = current.size !== target.size;
+  const vectorName = v.target.vectorName;
 
   // 2. Pre-rollback backup, then approval.
   progress.setPhase('backing-up-current');
@@ -635,7 +643,8 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   const decision = await awaitApproval(progress, gate, v.timeoutSeconds, v.preApproved);
   const base = {
     collection: v.collection,
-    from: { collection: source, vectors: state.vectors, pointsCount: state.pointsCount },
+    from: { collection: source, vectors: current, pointsCount: state.pointsCount },
+    ...(vectorName ? { vectorName } : {}),
     preRollbackBackup: preBackup,
     reembedded: reembed,
     approvals: progress.status.approvals,
@@ -658,7 +667,15 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
           source: from,
           target: to,
           batchSize: v.batchSize,
-          ...(reembed && v.reembed ? { reembed: { contentField: v.reembed.contentField, size: target.size } } : {}),
+          ...(reembed && v.reembed
+            ? {
+                reembed: {
+                  contentField: v.reembed.contentField,
+                  size: target.size,
+                  ...(vectorName ? { vectorName } : {}),
+                },
+              }
+            : {}),
         }),
       (c) => `${c.copied} points`,
     );
@@ -673,13 +690,19 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         FailureType.VerificationFailed,
         `'${name}' has ${s.pointsCount} points, the source had ${state.pointsCount}`,
       );
-    const q = await a.q.qdrantSampleQuery({ collection: name });
+    const q = await a.q.qdrantSampleQuery({ collection: name, ...(vectorName ? { using: vectorName } : {}) });
     if (!q.ok) throw fail(FailureType.VerificationFailed, `a sample query on '${name}' did not find its point`);
     return s;
   };
 
   const createLike = (collection: string, like: string) =>
-    a.q.qdrantEnsureCollection({ collection, vectors: target, like, reembedded: reembed });
+    a.q.qdrantEnsureCollection({
+      collection,
+      vectors: target,
+      like,
+      reembedded: reembed,
+      ...(vectorName ? { vectorName } : {}),
+    });
 
   const undos: Undo[] = [];
   try {
@@ -760,6 +783,28 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     );
     throw err;
   }
+}
+
+/** The params of the vector being rolled back: the unnamed one, or `vectorName` of a collection of named vectors. */
+function rolledBackVector(collection: string, state: CollectionState, vectorName: string | undefined): VectorParams {
+  const vectors = (state.config as { params?: { vectors?: Record<string, unknown> } } | undefined)?.params?.vectors;
+  if (vectorName === undefined) {
+    if (state.vectors) return state.vectors;
+    throw fail(
+      FailureType.InvalidInput,
+      `'${collection}' uses named vectors (${Object.keys(vectors ?? {}).join(', ')}); say which one to roll back in target.vectorName`,
+    );
+  }
+  const named = state.vectors ? undefined : (vectors?.[vectorName] as VectorParams | undefined);
+  if (!named || typeof named.size !== 'number') {
+    throw fail(
+      FailureType.InvalidInput,
+      state.vectors
+        ? `'${collection}' has a single unnamed vector: leave target.vectorName out`
+        : `'${collection}' has no vector named '${vectorName}' (it has ${Object.keys(vectors ?? {}).join(', ')})`,
+    );
+  }
+  return { size: named.size, distance: named.distance };
 }
 
 function describeCarry(r: { settings?: CarriedSettings }): string {

@@ -15,6 +15,7 @@ import type { QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
 import { embedText, startEmbeddings } from '../helpers/embeddings.ts';
 import { startTestQdrant, vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { workflowFailure } from '../helpers/failures.ts';
 
 const EM = { approver: 'erin', role: 'engineering-manager' };
 const POINTS = 300;
@@ -248,5 +249,73 @@ describe('schema rollbacks carry the collection settings', () => {
     assert.deepEqual(r.settings?.notCarried, []);
     const names = (await q.client.getCollections()).collections.map((c) => c.name);
     assert.ok(!names.some((n) => n.startsWith('schema-src-r-staging-')), 'the staging copy is removed');
+  });
+
+  it('one named vector rolled back (alias mode, re-embedded 8 → 4): the other named vector and its values are carried', async () => {
+    const { vectors: _unnamed, ...rest } = SETTINGS;
+    await q.client.api().createCollection({
+      collection_name: 'schema-src-n',
+      ...rest,
+      vectors: { text: { size: 8, distance: 'Cosine', on_disk: true }, image: { size: 3, distance: 'Dot' } },
+    });
+    await q.client.createPayloadIndex('schema-src-n', { wait: true, field_name: 'kind', field_schema: 'keyword' });
+    const image = (id: number) => [id, id / 2, -id];
+    await q.client.upsert('schema-src-n', {
+      wait: true,
+      points: Array.from({ length: 50 }, (_, i) => i + 1).map((id) => ({
+        id,
+        vector: { text: vectorFor(id, 8), image: image(id) },
+        payload: payloadOf(id),
+      })),
+    });
+    await q.client.updateCollectionAliases({
+      actions: [{ create_alias: { alias_name: 'schema-app-n', collection_name: 'schema-src-n' } }],
+    });
+    const source = await q.client.getCollection('schema-src-n');
+    const before = await checksum('schema-src-n', false);
+
+    const unnamed = await workflowFailure(
+      rollback({ collection: 'schema-app-n', target: { size: 4 }, reembed: { contentField: 'content' } }),
+    );
+    assert.match(
+      unnamed.message,
+      /uses named vectors \(text, image\); say which one to roll back in target\.vectorName/,
+    );
+    const r = await rollback({
+      collection: 'schema-app-n',
+      target: { size: 4, vectorName: 'text' },
+      reembed: { contentField: 'content' },
+    });
+
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal(r.vectorName, 'text');
+    assert.deepEqual(r.from.vectors, { size: 8, distance: 'Cosine' });
+    const now = await q.client.getCollection(r.to.collection);
+    assert.deepEqual(now.config.params.vectors, {
+      text: { size: 4, distance: 'Cosine', on_disk: true },
+      image: { size: 3, distance: 'Dot' },
+    });
+    assert.deepEqual(now.payload_schema, source.payload_schema);
+    assert.deepEqual(now.config.hnsw_config, source.config.hnsw_config);
+    assert.deepEqual(await checksum('schema-app-n', false), before);
+    const page = await q.client.scroll('schema-app-n', { limit: 50, with_payload: true, with_vector: true });
+    for (const p of page.points) {
+      const v = p.vector as { text: number[]; image: number[] };
+      assert.deepEqual(v.image, image(Number(p.id)), 'the other named vector is copied as it was');
+      const want = embedText(String(p.payload?.content), 4);
+      v.text.forEach((x, i) => assert.ok(Math.abs(x - (want[i] ?? NaN)) < 1e-6, `point ${p.id}`));
+    }
+    const hits = await q.client.query('schema-app-n', {
+      query: embedText('memory item 9', 4),
+      using: 'text',
+      filter: { must: [{ key: 'kind', match: { value: 'note' } }] },
+      limit: 1,
+    });
+    assert.deepEqual(
+      hits.points.map((p) => p.id),
+      [9],
+    );
+    assert.ok(r.settings?.carried.includes('vectors.image'));
+    assert.deepEqual(r.settings?.notCarried, []);
   });
 });
