@@ -69,6 +69,8 @@ const payloadOf = (id: number) => ({
   at: new Date(Date.UTC(2026, 0, 1) + id * 3_600_000).toISOString(),
 });
 
+const sparseFor = (id: number) => ({ indices: [id % 50, 100 + (id % 7)], values: [id / 8, 0.5] });
+
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (v === null || typeof v !== 'object') return v;
@@ -134,7 +136,11 @@ describe('schema rollbacks carry the collection settings', () => {
       const ids = Array.from({ length: 100 }, (_, i) => start + i);
       await q.client.upsert(name, {
         wait: true,
-        points: ids.map((id) => ({ id, vector: vectorFor(id, 8), payload: payloadOf(id) })),
+        points: ids.map((id) => ({
+          id,
+          vector: { '': vectorFor(id, 8), keywords: sparseFor(id) },
+          payload: payloadOf(id),
+        })),
       });
     }
     return q.client.getCollection(name);
@@ -222,9 +228,12 @@ describe('schema rollbacks carry the collection settings', () => {
     assert.deepEqual(await checksum(r.to.collection, false), before);
     assert.equal(before.count, POINTS);
     const page = await q.client.scroll(r.to.collection, { limit: POINTS, with_payload: true, with_vector: true });
+    assert.equal(page.points.length, POINTS);
     for (const p of page.points) {
+      const v = p.vector as { '': number[]; keywords: unknown };
       const want = embedText(String(p.payload?.content), 4);
-      (p.vector as number[]).forEach((x, i) => assert.ok(Math.abs(x - (want[i] ?? NaN)) < 1e-6, `point ${p.id}`));
+      v[''].forEach((x, i) => assert.ok(Math.abs(x - (want[i] ?? NaN)) < 1e-6, `point ${p.id}`));
+      assert.deepEqual(v.keywords, sparseFor(Number(p.id)), 'the sparse vector is copied as it was');
     }
     assert.deepEqual(r.settings?.carried, CARRIED);
     assert.deepEqual(r.settings?.notCarried, []);

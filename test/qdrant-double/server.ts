@@ -21,6 +21,7 @@ import {
   unindexedCondition,
   normalizeId,
   parseQueryVector,
+  parseSparse,
   parseVectors,
 } from './points.ts';
 import { payloadValues, pointNotFound, record, similarity, type Point, type PointId } from './points.ts';
@@ -172,12 +173,17 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
 
   function toPoints(col: Collection, body: Obj): Point[] {
     const specs = col.vectorSpecs;
-    const point = (id: unknown, vector: unknown, payload: unknown): Point => ({
-      id: normalizeId(id),
-      version: 0,
-      vectors: parseVectors(specs, vector),
-      payload: isObj(payload) ? payload : {},
-    });
+    const sparseNames = col.sparseNames;
+    const point = (id: unknown, vector: unknown, payload: unknown): Point => {
+      const sparse = parseSparse(sparseNames, vector);
+      return {
+        id: normalizeId(id),
+        version: 0,
+        vectors: parseVectors(specs, vector, sparseNames),
+        ...(sparse && { sparse }),
+        payload: isObj(payload) ? payload : {},
+      };
+    };
     if (!isObj(body.batch)) return (body.points as Obj[]).map((p) => point(p.id, p.vector, p.payload));
     const { ids, vectors, payloads } = body.batch as { ids: unknown[]; vectors: unknown; payloads?: unknown[] | null };
     const columns = Array.isArray(vectors) ? { '': vectors } : (vectors as Record<string, unknown[]>);
@@ -285,6 +291,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
           .map((r) => ({ ...r, version: col.points.get(r.id as PointId)?.version, score: 0 })),
       };
     }
+    if (col.sparseNames.has(using)) throw unsupported('queries on sparse vectors');
     const spec = specs.get(using);
     if (!spec) throw badInput(`Not existing vector name error: ${using}`);
     let vector: Float32Array;

@@ -557,6 +557,34 @@ describe('Qdrant double', () => {
       );
     });
 
+    it('stores sparse vectors beside the dense one and answers every vector by name', async () => {
+      const sparse = { indices: [7, 2, 40], values: [0.5, 1.25, 0.1] };
+      await client.upsert(n, {
+        wait: true,
+        points: [{ id: 4, vector: { '': unit(4, 4), keywords: sparse }, payload: {} }],
+      });
+      const [withSparse] = await client.retrieve(n, { ids: [4], with_vector: true });
+      const named = withSparse?.vector as { '': number[]; keywords: unknown };
+      assert.deepEqual(Object.keys(named), ['', 'keywords']);
+      assert.equal(named[''].length, 4);
+      assert.deepEqual(named.keywords, sparse);
+      const [denseOnly] = await client.retrieve(n, { ids: [1], with_vector: true });
+      assert.ok(Array.isArray(denseOnly?.vector), 'a point with only the unnamed vector answers a plain list');
+      const has = await client.scroll(n, { filter: { must: [{ has_vector: 'keywords' }] }, with_payload: false });
+      assert.deepEqual(
+        has.points.map((p) => p.id),
+        [4],
+      );
+      await rejectsWith(
+        client.upsert(n, {
+          wait: true,
+          points: [{ id: 5, vector: { '': unit(5, 4), keywords: { indices: [1, 1], values: [1, 2] } } }],
+        }),
+        422,
+        /indices must be unique/,
+      );
+    });
+
     it('keeps settings and payload indexes through a snapshot and its recovery', async () => {
       const desc = await client.createSnapshot(n);
       assert.ok(desc);
@@ -566,6 +594,8 @@ describe('Qdrant double', () => {
       const [before, after] = [await client.getCollection(n), await client.getCollection(fresh)];
       assert.deepEqual(after.config, before.config);
       assert.deepEqual(after.payload_schema, before.payload_schema);
+      const all = async (c: string) => (await client.scroll(c, { with_vector: true, with_payload: true })).points;
+      assert.deepEqual(await all(fresh), await all(n));
     });
   });
 
