@@ -30,7 +30,7 @@ const USAGE = `usage:
   cortex-rollback start qdrant-recovery --collection C [--backup NAME|latest | --at ISO_TIME] [--app-container NAME
         --app-health-url URL] [--no-export] --reason TEXT --requested-by WHO [--pre-approve APPROVER:ROLE] [--wait]
   cortex-rollback start qdrant-schema   --collection ALIAS --size N [--distance Cosine|Dot|Euclid|Manhattan]
-        [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT --requested-by WHO [--wait]
+        [--vector-name NAME] [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT --requested-by WHO [--wait]
   cortex-rollback start qdrant-config   --collection C --target-json '{"optimizers_config":{…}}' --reason TEXT
         --requested-by WHO [--wait]
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
@@ -71,6 +71,7 @@ const options = {
   'no-export': { type: 'boolean' },
   size: { type: 'string' },
   distance: { type: 'string' },
+  'vector-name': { type: 'string' },
   mode: { type: 'string' },
   'reembed-field': { type: 'string' },
   'batch-size': { type: 'string' },
@@ -212,7 +213,11 @@ export function qdrantStartFromFlags(
       const batch = int(v['batch-size'], 'batch-size');
       const input = {
         collection,
-        target: { size, ...(v.distance ? { distance: v.distance } : {}) },
+        target: {
+          size,
+          ...(v.distance ? { distance: v.distance } : {}),
+          ...(v['vector-name'] ? { vectorName: v['vector-name'] } : {}),
+        },
         ...(v.mode ? { mode: v.mode } : {}),
         ...(v['reembed-field'] ? { reembed: { contentField: v['reembed-field'] } } : {}),
         ...(batch !== undefined ? { batchSize: batch } : {}),

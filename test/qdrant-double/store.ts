@@ -291,7 +291,7 @@ export function buildConfig(body: Obj): CollectionConfig {
       max_optimization_threads: typeof maxThreads === 'number' ? maxThreads : null,
     },
     wal_config: applyDiff(DEFAULT_WAL, body.wal_config),
-    quantization_config: body.quantization_config ?? null,
+    quantization_config: stripNulls(body.quantization_config ?? null),
     ...(isObj(body.strict_mode_config) && { strict_mode_config: stripNulls(body.strict_mode_config) }),
     ...(isObj(body.metadata) && { metadata: body.metadata }),
   };

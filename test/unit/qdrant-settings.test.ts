@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Schemas } from '@qdrant/js-client-rest';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { createQdrantActivities } from '../../activities/qdrant.ts';
+import { qdrantStartFromFlags } from '../../client/cli.ts';
 import { planCarry } from '../../activities/qdrant-settings.ts';
 import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
 import { activityFailure } from '../helpers/failures.ts';
@@ -149,5 +150,20 @@ describe('qdrantEnsureCollection like another collection', () => {
     assert.equal(f.type, 'Conflict');
     assert.equal(f.nonRetryable, true);
     assert.match(f.message, /exists with other settings than 'schema-like-src'/);
+  });
+});
+
+describe('the CLI', () => {
+  it('passes --vector-name as target.vectorName of a schema rollback', () => {
+    const start = qdrantStartFromFlags('qdrant-schema', {
+      collection: 'schema-cli',
+      size: '4',
+      'vector-name': 'text',
+      'reembed-field': 'content',
+      reason: 'r',
+      'requested-by': 'w',
+    });
+    assert.equal(start.type, 'qdrantSchemaRollback');
+    assert.deepEqual((start.input as { target: unknown }).target, { size: 4, vectorName: 'text' });
   });
 });
