@@ -609,7 +609,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       'assess-collection',
       () => a.q.qdrantInspect({ collection: v.collection }),
       (s) =>
-        `${s.pointsCount} points, vectors ${JSON.stringify(s.vectors)}${s.aliasOf ? `, alias of ${s.aliasOf}` : ''}`,
+        `${s.pointsCount} points, vectors ${JSON.stringify(vectorsConfig(s))}${s.aliasOf ? `, alias of ${s.aliasOf}` : ''}`,
     );
     if (!state.exists) throw fail(FailureType.NotFound, `collection '${v.collection}' does not exist`);
     current = rolledBackVector(v.collection, state, v.target.vectorName);
@@ -785,9 +785,14 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   }
 }
 
+/** The collection's `params.vectors`: one VectorParams, or VectorParams by name. */
+function vectorsConfig(state: CollectionState): Record<string, unknown> | undefined {
+  return (state.config as { params?: { vectors?: Record<string, unknown> } } | undefined)?.params?.vectors;
+}
+
 /** The params of the vector being rolled back: the unnamed one, or `vectorName` of a collection of named vectors. */
 function rolledBackVector(collection: string, state: CollectionState, vectorName: string | undefined): VectorParams {
-  const vectors = (state.config as { params?: { vectors?: Record<string, unknown> } } | undefined)?.params?.vectors;
+  const vectors = vectorsConfig(state);
   if (vectorName === undefined) {
     if (state.vectors) return state.vectors;
     throw fail(
