@@ -15,8 +15,10 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { FailureType } from '../common/failures.ts';
 import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
+import { configContains } from '../common/config-contains.ts';
 import { permanent, qdrantFailure, retryable } from './failures.ts';
 import { heartbeat, previousHeartbeat, sleep, withHeartbeat } from './heartbeat.ts';
+import { asInfoConfig, planCarry, type NotCarried, type RolledBackVector } from './qdrant-settings.ts';
 
 export interface QdrantDeps {
   client: QdrantClient;
@@ -32,6 +34,13 @@ export interface QdrantDeps {
 export interface VectorParams {
   size: number;
   distance: string;
+}
+
+/** What a collection created `like` another took over from it (names as in Qdrant's CreateCollection). */
+export interface CarriedSettings {
+  carried: string[];
+  notCarried: NotCarried[];
+  payloadIndexes: Array<{ field: string; type: string }>;
 }
 
 export interface CollectionState {
@@ -96,6 +105,12 @@ function singleVectorParams(config: unknown): VectorParams | undefined {
     Record<string, unknown> | undefined;
   if (v && typeof v.size === 'number' && typeof v.distance === 'string') return { size: v.size, distance: v.distance };
   return undefined;
+}
+
+/** A point's vectors with the one named `name` replaced ('' = unnamed: a plain list when it is the only one). */
+function withVector(stored: unknown, name: string, vector: Schemas['VectorStruct']): Schemas['VectorStruct'] {
+  if (name === '' && (stored === null || typeof stored !== 'object' || Array.isArray(stored))) return vector;
+  return { ...(stored as Record<string, Schemas['Vector']>), [name]: vector as number[] };
 }
 
 export function createQdrantActivities(deps: QdrantDeps) {
@@ -421,9 +436,27 @@ export function createQdrantActivities(deps: QdrantDeps) {
       };
     },
 
-    /** Creates a collection with the given vector params; an existing one with the same params is success. */
-    async qdrantEnsureCollection(a: { collection: string; vectors: VectorParams }): Promise<{ created: boolean }> {
+    /**
+     * Creates a collection with the given vector params; an existing one with the same params is success. With
+     * `like`, the collection is created like that one (every setting and payload index carried, see
+     * qdrant-settings.ts) and the result says what was carried and what could not be. Payload indexes exist
+     * before this returns, so they are built before any point is copied in.
+     */
+    async qdrantEnsureCollection(a: {
+      collection: string;
+      vectors: VectorParams;
+      like?: string;
+      /** With `like`: the named vector that gets `vectors` (the others are carried); absent for the unnamed one. */
+      vectorName?: string;
+      reembedded?: boolean;
+    }): Promise<{ created: boolean; settings?: CarriedSettings }> {
       assertCollection(a.collection);
+      if (a.like !== undefined)
+        return ensureLike(a.collection, a.like, {
+          name: a.vectorName ?? '',
+          ...a.vectors,
+          reembedded: a.reembedded ?? false,
+        });
       const s = await inspect(a.collection);
       if (s.exists) {
         if (s.vectors?.size === a.vectors.size && s.vectors.distance === a.vectors.distance) return { created: false };
@@ -449,7 +482,8 @@ export function createQdrantActivities(deps: QdrantDeps) {
       source: string;
       target: string;
       batchSize?: number;
-      reembed?: { contentField: string; size: number };
+      /** `vectorName`: the named vector to re-embed (the point's other vectors are copied as they are). */
+      reembed?: { contentField: string; size: number; vectorName?: string };
     }): Promise<{ copied: number; resumedFrom: PointId | null; pagesRead: number }> {
       assertCollection(a.source, 'source');
       assertCollection(a.target, 'target');
@@ -462,7 +496,8 @@ export function createQdrantActivities(deps: QdrantDeps) {
           client.scroll(a.source, {
             limit,
             with_payload: true,
-            with_vector: !a.reembed,
+            // with re-embedding too: sparse and other named vectors are carried as they are
+            with_vector: true,
             ...(offset !== null ? { offset } : {}),
           }),
         );
@@ -494,7 +529,11 @@ export function createQdrantActivities(deps: QdrantDeps) {
           } else {
             vectors = page.points.map((p) => p.vector as Schemas['VectorStruct']);
           }
-          const points = page.points.map((p, i) => ({ id: p.id, vector: vectors[i]!, payload: p.payload ?? {} }));
+          const points = page.points.map((p, i) => ({
+            id: p.id,
+            vector: a.reembed ? withVector(p.vector, a.reembed.vectorName ?? '', vectors[i]!) : vectors[i]!,
+            payload: p.payload ?? {},
+          }));
           await call(`upsert into '${a.target}'`, () => client.upsert(a.target, { wait: true, points }));
           copied += points.length;
         }
@@ -538,8 +577,11 @@ export function createQdrantActivities(deps: QdrantDeps) {
     /** Functional check: a stored point's own vector must find that point (a query of the right dimension). */
     async qdrantSampleQuery({
       collection,
+      using,
     }: {
       collection: string;
+      /** The named vector to query with; absent for the unnamed one. */
+      using?: string;
     }): Promise<{ ok: boolean; checkedId?: PointId; topId?: PointId; score?: number }> {
       assertCollection(collection);
       const page = await call(`scroll '${collection}'`, () =>
@@ -547,8 +589,19 @@ export function createQdrantActivities(deps: QdrantDeps) {
       );
       const p = page.points[0];
       if (!p) return { ok: true };
+      // a point with several vectors (named, or unnamed plus sparse) lists them by name; '' is the unnamed one
+      const query = Array.isArray(p.vector)
+        ? p.vector
+        : (p.vector as Record<string, unknown> | undefined)?.[using ?? ''];
+      if (!Array.isArray(query))
+        throw permanent(FailureType.InvalidInput, `point ${String(p.id)} has no dense vector '${using ?? ''}'`);
       const res = await call(`query '${collection}'`, () =>
-        client.query(collection, { query: p.vector, limit: 5, with_payload: false }),
+        client.query(collection, {
+          query: query as number[],
+          limit: 5,
+          with_payload: false,
+          ...(using ? { using } : {}),
+        }),
       );
       const ids = res.points.map((x) => x.id);
       return {
@@ -577,6 +630,72 @@ export function createQdrantActivities(deps: QdrantDeps) {
       }
     },
   };
+
+  async function ensureLike(
+    collection: string,
+    like: string,
+    vector: RolledBackVector,
+  ): Promise<{ created: boolean; settings: CarriedSettings }> {
+    assertCollection(like, 'like');
+    const source = await call(`get collection '${like}'`, () => client.getCollection(like));
+    if (vector.name !== '' && !Object.hasOwn(source.config.params.vectors ?? {}, vector.name)) {
+      throw permanent(FailureType.InvalidInput, `'${like}' has no vector named '${vector.name}'`);
+    }
+    const plan = planCarry(source, vector);
+    const { exists } = await call(`check collection '${collection}'`, () => client.collectionExists(collection));
+    let existing: Schemas['CollectionInfo'] | undefined;
+    if (exists) {
+      // an earlier attempt created it: success only if it is the collection this plan builds
+      existing = await call(`get collection '${collection}'`, () => client.getCollection(collection));
+      if (!configContains(existing.config, asInfoConfig(plan.body))) {
+        throw permanent(
+          FailureType.Conflict,
+          `collection '${collection}' exists with other settings than '${like}' with vectors ${vector.size}/${vector.distance}`,
+        );
+      }
+    } else {
+      // through the raw API: the client's createCollection drops fields it does not know (metadata, payload)
+      await call(`create collection '${collection}' like '${like}'`, () =>
+        client.api().createCollection({ collection_name: collection, ...plan.body }),
+      );
+    }
+    if (plan.patch) {
+      const patch = plan.patch;
+      await call(`update collection '${collection}'`, () => client.updateCollection(collection, patch));
+    }
+    const notCarried = [...plan.notCarried];
+    const payloadIndexes: CarriedSettings['payloadIndexes'] = [];
+    for (const index of plan.indexes) {
+      const type = typeof index.schema === 'string' ? index.schema : index.schema.type;
+      const have = existing?.payload_schema?.[index.field];
+      if (have && JSON.stringify(have.params ?? have.data_type) === JSON.stringify(index.schema)) {
+        payloadIndexes.push({ field: index.field, type });
+        continue;
+      }
+      try {
+        await client.createPayloadIndex(collection, {
+          wait: true,
+          field_name: index.field,
+          field_schema: index.schema,
+        });
+        payloadIndexes.push({ field: index.field, type });
+      } catch (err) {
+        const status = (err as { status?: number }).status;
+        // refused by Qdrant (4xx): report it; anything else is worth a retry
+        if (status === undefined || status >= 500 || status === 429) {
+          throw qdrantFailure(err, `create payload index '${index.field}' on '${collection}'`);
+        }
+        notCarried.push({
+          setting: `payload index ${index.field}`,
+          why: `Qdrant refused it: ${qdrantFailure(err, 'create payload index').message}`,
+        });
+      }
+    }
+    return {
+      created: !exists,
+      settings: { carried: plan.carried, notCarried, payloadIndexes },
+    };
+  }
 
   async function embed(texts: string[], size: number): Promise<number[][]> {
     const e = deps.embeddings;

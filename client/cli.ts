@@ -31,8 +31,8 @@ const USAGE = `usage:
         --app-health-url URL] [--no-export] [--stop-timeout S] [--watch-seconds S] [--interval S] [--failure-threshold N]
         --reason TEXT --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
   cortex-rollback start qdrant-schema   --collection ALIAS --size N [--distance Cosine|Dot|Euclid|Manhattan]
-        [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT --requested-by WHO
-        [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
+        [--vector-name NAME] [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT
+        --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
   cortex-rollback start qdrant-config   --collection C --target-json '{"optimizers_config":{…}}' --reason TEXT
         --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
   (every start also takes --host H, --workflow-id ID, --wait, --json; a flag another kind reads is refused)
@@ -74,6 +74,7 @@ const options = {
   'no-export': { type: 'boolean' },
   size: { type: 'string' },
   distance: { type: 'string' },
+  'vector-name': { type: 'string' },
   mode: { type: 'string' },
   'reembed-field': { type: 'string' },
   'batch-size': { type: 'string' },
@@ -192,7 +193,16 @@ const KIND_FLAGS: Record<string, string[]> = {
     ...WATCH_FLAGS,
     ...APPROVAL_FLAGS,
   ],
-  'qdrant-schema': ['collection', 'size', 'distance', 'mode', 'reembed-field', 'batch-size', ...APPROVAL_FLAGS],
+  'qdrant-schema': [
+    'collection',
+    'size',
+    'distance',
+    'mode',
+    'vector-name',
+    'reembed-field',
+    'batch-size',
+    ...APPROVAL_FLAGS,
+  ],
   'qdrant-config': ['collection', 'target-json', ...APPROVAL_FLAGS],
 };
 
@@ -273,7 +283,11 @@ export function qdrantStartFromFlags(
       const batch = int(v['batch-size'], 'batch-size');
       const input = {
         collection,
-        target: { size, ...(v.distance ? { distance: v.distance } : {}) },
+        target: {
+          size,
+          ...(v.distance ? { distance: v.distance } : {}),
+          ...(v['vector-name'] ? { vectorName: v['vector-name'] } : {}),
+        },
         ...(v.mode ? { mode: v.mode } : {}),
         ...(v['reembed-field'] ? { reembed: { contentField: v['reembed-field'] } } : {}),
         ...(batch !== undefined ? { batchSize: batch } : {}),

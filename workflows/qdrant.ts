@@ -8,8 +8,16 @@
 //    collections/X/backup → collection snapshots, lock → stopping the writers (the application container).
 import type { ApplicationFailure } from '@temporalio/workflow';
 import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities, BackupManifest, CollectionState, HealthSample, VectorParams } from '../activities/index.ts';
+import type {
+  Activities,
+  BackupManifest,
+  CarriedSettings,
+  CollectionState,
+  HealthSample,
+  VectorParams,
+} from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
+import { configContains } from '../common/config-contains.ts';
 import { FailureType } from '../common/failures.ts';
 import type { RollbackType } from '../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
@@ -555,7 +563,8 @@ async function compensate(progress: Progress, undos: Undo[], err: unknown, resto
 export interface QdrantSchemaRollbackInput {
   /** The name the application uses; an alias in the default (non-destructive) mode. */
   collection: string;
-  target: { size: number; distance?: 'Cosine' | 'Dot' | 'Euclid' | 'Manhattan' };
+  /** `vectorName`: the named vector to roll back (the other named vectors are carried); absent for an unnamed vector. */
+  target: { size: number; distance?: 'Cosine' | 'Dot' | 'Euclid' | 'Manhattan'; vectorName?: string };
   /** 'alias' (default): build a new collection and switch the alias; 'recreate': the runbook's delete and recreate. */
   mode?: 'alias' | 'recreate';
   /** Re-embed from payload[contentField] with the worker's configured provider when the sizes differ. */
@@ -572,16 +581,20 @@ export interface QdrantSchemaRollbackResult {
   collection: string;
   from: { collection: string; vectors?: VectorParams; pointsCount: number };
   to: { collection: string; vectors: VectorParams; pointsCount?: number };
+  /** The named vector rolled back, when not the unnamed one. */
+  vectorName?: string;
   keptCollection?: string;
   preRollbackBackup: string;
   reembedded: boolean;
+  /** The source's settings and payload indexes the rolled-back collection took over, and those it could not. */
+  settings?: CarriedSettings;
   approvals: ApprovalRecord[];
   timeline: StepRecord[];
 }
 
 interface ValidSchemaRollback {
   collection: string;
-  target: VectorParams & { distance?: string };
+  target: VectorParams & { distance?: string; vectorName?: string };
   mode: 'alias' | 'recreate';
   reembed?: { contentField: string };
   batchSize: number;
@@ -605,13 +618,16 @@ export function validateSchemaRollbackInput(raw: unknown): ValidSchemaRollback {
   ]);
   const collection = collectionName(o);
   const t = asObject(o.target, 'target');
-  onlyKnownFields(t, ['size', 'distance'], 'target.');
+  onlyKnownFields(t, ['size', 'distance', 'vectorName'], 'target.');
   const size = optionalInt(t, 'size', -1, 1, 65536, 'target.size');
   if (size < 0) throw new InputError('target.size', 'is required');
   const distance = t.distance ?? undefined;
   if (distance !== undefined && !['Cosine', 'Dot', 'Euclid', 'Manhattan'].includes(distance as string)) {
     throw new InputError('target.distance', `must be Cosine, Dot, Euclid or Manhattan, got ${show(distance)}`);
   }
+  const vectorName = t.vectorName === undefined ? undefined : requireLine(t, 'vectorName', 255, 'target.vectorName');
+  if (vectorName !== undefined && vectorName !== t.vectorName)
+    throw new InputError('target.vectorName', 'must not start or end with spaces');
   const mode = o.mode ?? 'alias';
   if (mode !== 'alias' && mode !== 'recreate') {
     throw new InputError('mode', `must be 'alias' or 'recreate', got ${show(mode)}`);
@@ -625,7 +641,7 @@ export function validateSchemaRollbackInput(raw: unknown): ValidSchemaRollback {
   requireLine(o, 'requestedBy', 200);
   return {
     collection,
-    target: { size, distance: (distance as string | undefined) ?? '' },
+    target: { size, distance: (distance as string | undefined) ?? '', ...(vectorName ? { vectorName } : {}) },
     mode,
     ...(reembed ? { reembed } : {}),
     batchSize: optionalInt(o, 'batchSize', 256, 1, 10000),
@@ -651,34 +667,31 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   // 1. Assess and check the fit — nothing is created, switched or deleted before this passes.
   progress.setPhase('assessing');
   let state: CollectionState;
+  let current: VectorParams;
   let target: VectorParams;
   try {
     state = await progress.step(
       'assess-collection',
       () => a.q.qdrantInspect({ collection: v.collection }),
       (s) =>
-        `${s.pointsCount} points, vectors ${JSON.stringify(s.vectors)}${s.aliasOf ? `, alias of ${s.aliasOf}` : ''}`,
+        `${s.pointsCount} points, vectors ${JSON.stringify(vectorsConfig(s))}${s.aliasOf ? `, alias of ${s.aliasOf}` : ''}`,
     );
     if (!state.exists) throw fail(FailureType.NotFound, `collection '${v.collection}' does not exist`);
-    if (!state.vectors)
-      throw fail(
-        FailureType.InvalidInput,
-        `'${v.collection}' uses named vectors; only a single unnamed vector config is supported`,
-      );
+    current = rolledBackVector(v.collection, state, v.target.vectorName);
     if (v.mode === 'alias' && !state.aliasOf) {
       throw fail(
         FailureType.InvalidInput,
         `'${v.collection}' is a collection, not an alias: the non-destructive mode switches an alias; point the application at an alias first, or choose mode 'recreate'`,
       );
     }
-    target = { size: v.target.size, distance: v.target.distance || state.vectors.distance };
-    if (state.vectors.size === target.size && state.vectors.distance === target.distance) {
+    target = { size: v.target.size, distance: v.target.distance || current.distance };
+    if (current.size === target.size && current.distance === target.distance) {
       throw fail(FailureType.InvalidInput, `'${v.collection}' already has vectors ${target.size}/${target.distance}`);
     }
-    if (state.vectors.size !== target.size && !v.reembed) {
+    if (current.size !== target.size && !v.reembed) {
       throw fail(
         FailureType.InvalidInput,
-        `the stored vectors have ${state.vectors.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
+        `the stored vectors have ${current.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
           `refusing. Configure a re-embedding provider and pass reembed.contentField to re-embed from stored content`,
       );
     }
@@ -686,7 +699,8 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     throw failedBeforeAnyChange(progress, err);
   }
   const source = state.aliasOf ?? v.collection;
-  const reembed = state.vectors.size !== target.size;
+  const reembed = current.size !== target.size;
+  const vectorName = v.target.vectorName;
 
   // 2. Pre-rollback backup, then approval.
   progress.setPhase('backing-up-current');
@@ -694,7 +708,8 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   const decision = await awaitApproval(progress, gate, v.timeoutSeconds, v.preApproved);
   const base = {
     collection: v.collection,
-    from: { collection: source, vectors: state.vectors, pointsCount: state.pointsCount },
+    from: { collection: source, vectors: current, pointsCount: state.pointsCount },
+    ...(vectorName ? { vectorName } : {}),
     preRollbackBackup: preBackup,
     reembedded: reembed,
     approvals: progress.status.approvals,
@@ -717,7 +732,15 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
           source: from,
           target: to,
           batchSize: v.batchSize,
-          ...(reembed && v.reembed ? { reembed: { contentField: v.reembed.contentField, size: target.size } } : {}),
+          ...(reembed && v.reembed
+            ? {
+                reembed: {
+                  contentField: v.reembed.contentField,
+                  size: target.size,
+                  ...(vectorName ? { vectorName } : {}),
+                },
+              }
+            : {}),
         }),
       (c) => `${c.copied} points`,
     );
@@ -732,10 +755,19 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         FailureType.VerificationFailed,
         `'${name}' has ${s.pointsCount} points, the source had ${state.pointsCount}`,
       );
-    const q = await a.q.qdrantSampleQuery({ collection: name });
+    const q = await a.q.qdrantSampleQuery({ collection: name, ...(vectorName ? { using: vectorName } : {}) });
     if (!q.ok) throw fail(FailureType.VerificationFailed, `a sample query on '${name}' did not find its point`);
     return s;
   };
+
+  const createLike = (collection: string, like: string) =>
+    a.q.qdrantEnsureCollection({
+      collection,
+      vectors: target,
+      like,
+      reembedded: reembed,
+      ...(vectorName ? { vectorName } : {}),
+    });
 
   const undos: Undo[] = [];
   try {
@@ -745,7 +777,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     if (v.mode === 'alias') {
       const next = `${source}-v${target.size}-${info.runId.slice(0, 8)}`;
       undos.push({ name: `delete the new '${next}'`, run: () => a.q.qdrantDeleteCollection({ collection: next }) });
-      await progress.step(`create ${next}`, () => a.q.qdrantEnsureCollection({ collection: next, vectors: target }));
+      const made = await progress.step(`create ${next} like ${source}`, () => createLike(next, source), describeCarry);
       await copy(source, next);
       const s = await verifyCount(next);
       undos.push({
@@ -761,6 +793,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         outcome: 'succeeded',
         to: { collection: next, vectors: target, pointsCount: s.pointsCount },
         keptCollection: source,
+        ...(made.settings ? { settings: made.settings } : {}),
       };
     }
     // recreate: staging copy first, so the original is deleted only once its data is safely elsewhere too.
@@ -773,8 +806,10 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       name: `delete the staging '${staging}'`,
       run: () => a.q.qdrantDeleteCollection({ collection: staging }),
     });
-    await progress.step(`create ${staging}`, () =>
-      a.q.qdrantEnsureCollection({ collection: staging, vectors: target }),
+    const staged = await progress.step(
+      `create ${staging} like ${source}`,
+      () => createLike(staging, source),
+      describeCarry,
     );
     await copy(source, staging);
     await verifyCount(staging);
@@ -787,8 +822,11 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       },
     });
     await progress.step(`delete ${source}`, () => a.q.qdrantDeleteCollection({ collection: source }));
-    await progress.step(`recreate ${source}`, () =>
-      a.q.qdrantEnsureCollection({ collection: source, vectors: target }),
+    // the source is gone: the staging collection holds its settings now
+    const remade = await progress.step(
+      `recreate ${source} like ${staging}`,
+      () => createLike(source, staging),
+      describeCarry,
     );
     await progress.step(`copy ${staging} → ${source}`, () =>
       a.long.qdrantCopyPoints({ source: staging, target: source, batchSize: v.batchSize }),
@@ -797,13 +835,62 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     const s = await verifyCount(source);
     await a.q.qdrantDeleteCollection({ collection: staging });
     progress.setPhase('completed');
-    return { ...base, outcome: 'succeeded', to: { collection: source, vectors: target, pointsCount: s.pointsCount } };
+    const settings = mergeCarried(staged.settings, remade.settings);
+    return {
+      ...base,
+      outcome: 'succeeded',
+      to: { collection: source, vectors: target, pointsCount: s.pointsCount },
+      ...(settings ? { settings } : {}),
+    };
   } catch (err) {
     await CancellationScope.nonCancellable(() =>
       compensate(progress, undos, err, `'${v.collection}' serves the previous vectors again`),
     );
     throw err;
   }
+}
+
+/** The collection's `params.vectors`: one VectorParams, or VectorParams by name. */
+function vectorsConfig(state: CollectionState): Record<string, unknown> | undefined {
+  return (state.config as { params?: { vectors?: Record<string, unknown> } } | undefined)?.params?.vectors;
+}
+
+/** The params of the vector being rolled back: the unnamed one, or `vectorName` of a collection of named vectors. */
+function rolledBackVector(collection: string, state: CollectionState, vectorName: string | undefined): VectorParams {
+  const vectors = vectorsConfig(state);
+  if (vectorName === undefined) {
+    if (state.vectors) return state.vectors;
+    throw fail(
+      FailureType.InvalidInput,
+      `'${collection}' uses named vectors (${Object.keys(vectors ?? {}).join(', ')}); say which one to roll back in target.vectorName`,
+    );
+  }
+  const named = state.vectors ? undefined : (vectors?.[vectorName] as VectorParams | undefined);
+  if (!named || typeof named.size !== 'number') {
+    throw fail(
+      FailureType.InvalidInput,
+      state.vectors
+        ? `'${collection}' has a single unnamed vector: leave target.vectorName out`
+        : `'${collection}' has no vector named '${vectorName}' (it has ${Object.keys(vectors ?? {}).join(', ')})`,
+    );
+  }
+  return { size: named.size, distance: named.distance };
+}
+
+function describeCarry(r: { settings?: CarriedSettings }): string {
+  if (!r.settings) return 'vector params only';
+  const { carried, notCarried, payloadIndexes } = r.settings;
+  return (
+    `carried ${carried.length} settings and ${payloadIndexes.length} payload indexes` +
+    (notCarried.length ? `; not carried: ${notCarried.map((n) => `${n.setting} (${n.why})`).join('; ')}` : '')
+  );
+}
+
+/** Recreate mode builds twice (source → staging → source): what the second build could not carry adds up. */
+function mergeCarried(first?: CarriedSettings, second?: CarriedSettings): CarriedSettings | undefined {
+  if (!first || !second) return second ?? first;
+  const seen = new Set(second.notCarried.map((n) => n.setting));
+  return { ...second, notCarried: [...first.notCarried.filter((n) => !seen.has(n.setting)), ...second.notCarried] };
 }
 
 // ---------------------------------------------------------------- config rollback
@@ -819,15 +906,6 @@ export interface QdrantConfigRollbackInput {
 }
 
 const PATCHABLE = ['optimizers_config', 'hnsw_config', 'params', 'quantization_config', 'strict_mode_config'];
-
-/** `want` is contained in `have`: every leaf of want equals the same leaf of have. */
-export function configContains(have: unknown, want: unknown): boolean {
-  if (want === null || typeof want !== 'object') return JSON.stringify(have) === JSON.stringify(want);
-  if (have === null || typeof have !== 'object') return false;
-  return Object.entries(want as Record<string, unknown>).every(([k, w]) =>
-    configContains((have as Record<string, unknown>)[k], w),
-  );
-}
 
 /** Collection info names it `optimizer_config`; the PATCH body names it `optimizers_config`. Speak the PATCH's. */
 function patchView(config: unknown): Record<string, unknown> {

@@ -18,8 +18,10 @@ import {
   f32,
   higherIsBetter,
   matchesFilter,
+  unindexedCondition,
   normalizeId,
   parseQueryVector,
+  parseSparse,
   parseVectors,
 } from './points.ts';
 import { payloadValues, pointNotFound, record, similarity, type Point, type PointId } from './points.ts';
@@ -133,6 +135,18 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     return { kind: 'json', status: 202, body: { status: 'accepted', time: 0 } };
   };
 
+  /** Strict mode with `unindexed_filtering_{retrieve,update}: false` refuses filters on keys without a fitting index. */
+  function checkIndexedFilter(col: Collection, filter: unknown, kind: 'retrieve' | 'update'): void {
+    const strict = col.state.config.strict_mode_config;
+    if (strict?.enabled !== true || strict[`unindexed_filtering_${kind}`] !== false) return;
+    const missing = unindexedCondition(filter, col.state.payload_schema);
+    if (missing) {
+      throw badRequest(
+        `Index required but not found for "${missing.key}" of one of the following types: [${missing.types.join(', ')}]. Help: Create an index for this key or use a different filter.`,
+      );
+    }
+  }
+
   function collectionInfo(col: Collection): Obj {
     const opt = col.state.config.optimizer_config;
     const segments = Number(opt.default_segment_number) || 2;
@@ -160,12 +174,17 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
 
   function toPoints(col: Collection, body: Obj): Point[] {
     const specs = col.vectorSpecs;
-    const point = (id: unknown, vector: unknown, payload: unknown): Point => ({
-      id: normalizeId(id),
-      version: 0,
-      vectors: parseVectors(specs, vector),
-      payload: isObj(payload) ? payload : {},
-    });
+    const sparseNames = col.sparseNames;
+    const point = (id: unknown, vector: unknown, payload: unknown): Point => {
+      const sparse = parseSparse(sparseNames, vector);
+      return {
+        id: normalizeId(id),
+        version: 0,
+        vectors: parseVectors(specs, vector, sparseNames),
+        ...(sparse && { sparse }),
+        payload: isObj(payload) ? payload : {},
+      };
+    };
     if (!isObj(body.batch)) return (body.points as Obj[]).map((p) => point(p.id, p.vector, p.payload));
     const { ids, vectors, payloads } = body.batch as { ids: unknown[]; vectors: unknown; payloads?: unknown[] | null };
     const columns = Array.isArray(vectors) ? { '': vectors } : (vectors as Record<string, unknown[]>);
@@ -197,6 +216,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
         else hi = mid;
       }
     }
+    checkIndexedFilter(col, body.filter, 'retrieve');
     const points: Obj[] = [];
     let next: PointId | null = null;
     for (; i < ids.length; i++) {
@@ -272,6 +292,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
           .map((r) => ({ ...r, version: col.points.get(r.id as PointId)?.version, score: 0 })),
       };
     }
+    if (col.sparseNames.has(using)) throw unsupported('queries on sparse vectors');
     const spec = specs.get(using);
     if (!spec) throw badInput(`Not existing vector name error: ${using}`);
     let vector: Float32Array;
@@ -286,6 +307,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     } else {
       vector = parseQueryVector(specs, using, q);
     }
+    checkIndexedFilter(col, body.filter, 'retrieve');
     const better = higherIsBetter(spec.distance);
     const threshold = body.score_threshold as number | null | undefined;
     const scored: Array<{ p: Point; s: number }> = [];
@@ -420,6 +442,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     },
     delete_points: ({ params, body, query: q }) => {
       const col = store.get(params.collection_name ?? '');
+      if (!Array.isArray(body.points)) checkIndexedFilter(col, body.filter, 'update');
       const ids = Array.isArray(body.points)
         ? body.points.map(normalizeId)
         : [...col.points.values()].filter((p) => matchesFilter(body.filter, p)).map((p) => p.id);
@@ -446,6 +469,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     count_points: ({ params, body }) => {
       const col = store.get(params.collection_name ?? '');
       if (body.filter == null) return ok({ count: col.points.size });
+      checkIndexedFilter(col, body.filter, 'retrieve');
       let count = 0;
       for (const p of col.points.values()) if (matchesFilter(body.filter, p)) count++;
       return ok({ count });

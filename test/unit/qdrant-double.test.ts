@@ -467,6 +467,138 @@ describe('Qdrant double', () => {
     }
   });
 
+  describe('collection settings (schema rollbacks carry them)', () => {
+    const n = name('settings');
+    const settings = {
+      vectors: { size: 4, distance: 'Cosine' as const, on_disk: true, hnsw_config: { m: 8 } },
+      sparse_vectors: { keywords: { modifier: 'idf' as const } },
+      shard_number: 2,
+      replication_factor: 2,
+      write_consistency_factor: 2,
+      on_disk_payload: false,
+      hnsw_config: { m: 24, ef_construct: 120, payload_m: 24 },
+      optimizers_config: { indexing_threshold: 5000, default_segment_number: 3, max_optimization_threads: 2 },
+      wal_config: { wal_capacity_mb: 16 },
+      quantization_config: { scalar: { type: 'int8' as const, quantile: 0.99, always_ram: true } },
+      strict_mode_config: { enabled: true, unindexed_filtering_retrieve: false, unindexed_filtering_update: false },
+      metadata: { owner: 'cortex', tier: 2 },
+    };
+
+    before(async () => {
+      // the raw API: the client's createCollection drops `metadata`
+      assert.equal((await client.api().createCollection({ collection_name: n, ...settings })).data.result, true);
+      await client.upsert(n, {
+        wait: true,
+        points: [1, 2, 3].map((id) => ({
+          id,
+          vector: unit(id, 4),
+          payload: { kind: id === 2 ? 'note' : 'memory', n: id, ...(id < 3 ? { text: `memory item ${id}` } : {}) },
+        })),
+      });
+    });
+
+    it('answers collection info with every create setting in 1.19 shape', async () => {
+      const { config } = await client.getCollection(n);
+      assert.deepEqual(config.params, {
+        vectors: { size: 4, distance: 'Cosine', on_disk: true, hnsw_config: { m: 8 } },
+        sparse_vectors: { keywords: { modifier: 'idf' } },
+        shard_number: 2,
+        replication_factor: 2,
+        write_consistency_factor: 2,
+        on_disk_payload: false,
+      });
+      assert.deepEqual(
+        { m: config.hnsw_config.m, ef: config.hnsw_config.ef_construct, payload_m: config.hnsw_config.payload_m },
+        { m: 24, ef: 120, payload_m: 24 },
+      );
+      assert.equal(config.optimizer_config.indexing_threshold, 5000);
+      assert.equal(config.optimizer_config.default_segment_number, 3);
+      assert.equal(config.optimizer_config.max_optimization_threads, 2);
+      assert.equal(config.wal_config?.wal_capacity_mb, 16);
+      assert.deepEqual(config.quantization_config, settings.quantization_config);
+      assert.deepEqual(config.strict_mode_config, settings.strict_mode_config);
+      assert.deepEqual(config.metadata, settings.metadata);
+    });
+
+    it('creates payload indexes with params and reports them with their point counts', async () => {
+      const text = { type: 'text' as const, tokenizer: 'word' as const, min_token_len: 2, lowercase: true };
+      await client.createPayloadIndex(n, { wait: true, field_name: 'kind', field_schema: 'keyword' });
+      await client.createPayloadIndex(n, { wait: true, field_name: 'text', field_schema: text });
+      await client.createPayloadIndex(n, {
+        wait: true,
+        field_name: 'n',
+        field_schema: { type: 'integer', lookup: true, range: true },
+      });
+      const { payload_schema } = await client.getCollection(n);
+      assert.deepEqual(payload_schema, {
+        kind: { data_type: 'keyword', points: 3 },
+        text: { data_type: 'text', params: text, points: 2 },
+        n: { data_type: 'integer', params: { type: 'integer', lookup: true, range: true }, points: 3 },
+      });
+      await client.deletePayloadIndex(n, 'n', { wait: true });
+      assert.deepEqual(Object.keys((await client.getCollection(n)).payload_schema).sort(), ['kind', 'text']);
+    });
+
+    it('refuses a filter on an unindexed key under strict mode, as Qdrant does', async () => {
+      const byN = { must: [{ key: 'n', range: { gte: 2 } }] };
+      await rejectsWith(
+        client.count(n, { filter: byN, exact: true }),
+        400,
+        /^Bad request: Index required but not found for "n" of one of the following types: \[integer, float\]/,
+      );
+      await rejectsWith(client.scroll(n, { filter: byN }), 400, /Index required but not found for "n"/);
+      await rejectsWith(client.delete(n, { wait: true, filter: byN }), 400, /Index required but not found for "n"/);
+      const byKind = { must: [{ key: 'kind', match: { value: 'note' } }] };
+      assert.equal((await client.count(n, { filter: byKind, exact: true })).count, 1);
+      const hits = await client.query(n, { query: unit(2, 4), filter: byKind, limit: 3 });
+      assert.deepEqual(
+        hits.points.map((p) => p.id),
+        [2],
+      );
+    });
+
+    it('stores sparse vectors beside the dense one and answers every vector by name', async () => {
+      const sparse = { indices: [7, 2, 40], values: [0.5, 1.25, 0.1] };
+      await client.upsert(n, {
+        wait: true,
+        points: [{ id: 4, vector: { '': unit(4, 4), keywords: sparse }, payload: {} }],
+      });
+      const [withSparse] = await client.retrieve(n, { ids: [4], with_vector: true });
+      const named = withSparse?.vector as { '': number[]; keywords: unknown };
+      assert.deepEqual(Object.keys(named), ['', 'keywords']);
+      assert.equal(named[''].length, 4);
+      assert.deepEqual(named.keywords, sparse);
+      const [denseOnly] = await client.retrieve(n, { ids: [1], with_vector: true });
+      assert.ok(Array.isArray(denseOnly?.vector), 'a point with only the unnamed vector answers a plain list');
+      const has = await client.scroll(n, { filter: { must: [{ has_vector: 'keywords' }] }, with_payload: false });
+      assert.deepEqual(
+        has.points.map((p) => p.id),
+        [4],
+      );
+      await rejectsWith(
+        client.upsert(n, {
+          wait: true,
+          points: [{ id: 5, vector: { '': unit(5, 4), keywords: { indices: [1, 1], values: [1, 2] } } }],
+        }),
+        422,
+        /indices must be unique/,
+      );
+    });
+
+    it('keeps settings and payload indexes through a snapshot and its recovery', async () => {
+      const desc = await client.createSnapshot(n);
+      assert.ok(desc);
+      const fresh = name('settings-restored');
+      const location = `file://${serverSnapshotsDir}/${n}/${desc.name}`;
+      assert.equal(await client.recoverSnapshot(fresh, { location }), true);
+      const [before, after] = [await client.getCollection(n), await client.getCollection(fresh)];
+      assert.deepEqual(after.config, before.config);
+      assert.deepEqual(after.payload_schema, before.payload_schema);
+      const all = async (c: string) => (await client.scroll(c, { with_vector: true, with_payload: true })).points;
+      assert.deepEqual(await all(fresh), await all(n));
+    });
+  });
+
   it('saw no spec violations in all of the above', { skip: doubleOnly('violations') }, () => {
     assert.deepEqual(double?.violations, []);
   });
