@@ -548,6 +548,69 @@ export function createQdrantActivities(deps: QdrantDeps) {
       };
     },
 
+    /**
+     * Known-answer search probe: for up to `samples` stored points (the first by id, or `ids`), the ids of the `k`
+     * nearest neighbours of that point's stored vector (Qdrant's query by id, which excludes the point itself).
+     * Recorded before a change and compared after it, the answers cannot match by construction, unlike a search
+     * that finds the very point whose vector it used.
+     */
+    async qdrantSearchProbe(a: {
+      collection: string;
+      samples?: number;
+      k?: number;
+      ids?: PointId[];
+    }): Promise<{ probes: Array<{ id: PointId; top: PointId[] }> }> {
+      assertCollection(a.collection);
+      const ids =
+        a.ids ??
+        (
+          await call(`scroll '${a.collection}'`, () =>
+            client.scroll(a.collection, { limit: a.samples ?? 3, with_vector: false, with_payload: false }),
+          )
+        ).points.map((p) => p.id);
+      const probes: Array<{ id: PointId; top: PointId[] }> = [];
+      for (const id of ids) {
+        const res = await call(`test search on '${a.collection}'`, () =>
+          client.query(a.collection, { query: id, limit: a.k ?? 5, with_payload: false }),
+        );
+        probes.push({ id, top: res.points.map((x) => x.id) });
+      }
+      return { probes };
+    },
+
+    /** Qdrant's readiness (GET /readyz): polls until 200 or `timeoutSeconds`; never throws for "not ready". */
+    async qdrantReady({ timeoutSeconds = 60 }: { timeoutSeconds?: number }): Promise<{
+      ready: boolean;
+      status?: number;
+      body: string;
+      attempts: number;
+    }> {
+      const end = Date.now() + timeoutSeconds * 1000;
+      let attempts = 0;
+      let status: number | undefined;
+      return withHeartbeat(
+        async () => {
+          for (;;) {
+            attempts += 1;
+            let body: string;
+            status = undefined;
+            try {
+              const res = await fetch(`${base}/readyz`, { headers, signal: AbortSignal.timeout(5000) });
+              status = res.status;
+              body = (await res.text()).slice(0, 200);
+            } catch (err) {
+              body = String((err as { cause?: { code?: string } }).cause?.code ?? err);
+            }
+            if (status === 200) return { ready: true, status, body, attempts };
+            if (Date.now() > end) return { ready: false, ...(status ? { status } : {}), body, attempts };
+            await sleep(Math.min(1000, 100 * attempts));
+          }
+        },
+        500,
+        () => ({ attempts, status }),
+      );
+    },
+
     /** Applies a collection config change (PATCH) and waits until the collection is green again. */
     async qdrantPatchCollection(a: {
       collection: string;

@@ -7,7 +7,7 @@
 //  - the runbook's non-existent Qdrant endpoints are replaced by real ones: points/export → paged scroll to NDJSON,
 //    collections/X/backup → collection snapshots, lock → stopping the writers (the application container).
 import type { ApplicationFailure } from '@temporalio/workflow';
-import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, BackupManifest, CollectionState, HealthSample, VectorParams } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
@@ -176,6 +176,8 @@ export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult
 export interface AppRef {
   containerName: string;
   healthUrl: string;
+  /** How long the restarted application has to answer healthy (default 60 s). */
+  healthTimeoutSeconds?: number;
 }
 
 export interface QdrantRecoveryInput {
@@ -204,9 +206,76 @@ export interface QdrantRecoveryResult {
   before: CollectionState;
   after?: CollectionState;
   sampleQuery?: { ok: boolean };
+  /** How the backup was chosen: for point in time, the rule, the candidates skipped and the chosen one's age. */
+  selection?: BackupSelection;
+  /** Qdrant's /readyz after the restore. */
+  readiness?: { ready: boolean; status?: number; body: string };
   approvals: ApprovalRecord[];
   monitoring?: MonitorSummary;
   timeline: StepRecord[];
+}
+
+export interface BackupSelection {
+  rule: string;
+  chosen: string;
+  chosenAt: string;
+  /** Seconds between the chosen backup and the requested time T (point in time only). */
+  ageAtTSeconds?: number;
+  /** Seconds between the chosen backup and the moment it was chosen. */
+  ageNowSeconds: number;
+  /** Newer candidates at or before T that failed verification, newest first. */
+  skipped: Array<{ name: string; createdAt: string; reason: string }>;
+}
+
+/**
+ * Point in time: the state at T is the newest backup created at or before T that VERIFIES. Pre-rollback backups
+ * are candidates: each is a verified copy of what the collection held at its time (taken with the writers
+ * stopped), so it is a genuine state at that time. A candidate that fails verification is skipped and recorded,
+ * and the next older one is tried: the approver sees the choice and the skipped ones before anything changes.
+ * None verifying is a refusal.
+ */
+async function selectPointInTime(
+  a: Acts,
+  progress: Progress,
+  real: string,
+  backups: BackupManifest[],
+  at: string,
+): Promise<{ chosen: BackupManifest; selection: BackupSelection }> {
+  const candidates = backups.filter((b) => b.createdAt <= at).reverse();
+  const skipped: BackupSelection['skipped'] = [];
+  for (const b of candidates) {
+    const v = await progress.step(
+      candidates[0] === b ? 'verify-backup' : `verify-backup ${b.name}`,
+      () => a.long.verifyBackup({ collection: real, backupName: b.name }),
+      (r) => (r.ok ? `${b.name}: checksum ok` : `${b.name}: ${r.reason ?? 'bad'}`),
+    );
+    if (!v.ok) {
+      skipped.push({ name: b.name, createdAt: b.createdAt, reason: v.reason ?? 'did not verify' });
+      continue;
+    }
+    const now = Date.now();
+    const selection: BackupSelection = {
+      rule: `newest verified backup created at or before ${at}`,
+      chosen: b.name,
+      chosenAt: b.createdAt,
+      ageAtTSeconds: Math.round((Date.parse(at) - Date.parse(b.createdAt)) / 1000),
+      ageNowSeconds: Math.round((now - Date.parse(b.createdAt)) / 1000),
+      skipped,
+    };
+    progress.note(
+      'select-backup',
+      'completed',
+      `${b.name} (${b.createdAt}, ${selection.ageAtTSeconds} s before T)` +
+        (skipped.length ? `; skipped, not verifying: ${skipped.map((x) => x.name).join(', ')}` : ''),
+    );
+    return { chosen: b, selection };
+  }
+  throw fail(
+    FailureType.NotFound,
+    candidates.length === 0
+      ? `no backup of '${real}' at or before ${at} (${backups.length} backups found)`
+      : `no backup of '${real}' at or before ${at} verifies: ${skipped.map((x) => `${x.name} (${x.reason})`).join('; ')}`,
+  );
 }
 
 interface ValidRecovery {
@@ -244,6 +313,7 @@ function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): Valid
     app = {
       containerName: validateContainerName(requireString(ao, 'containerName', 100), 'app.containerName'),
       healthUrl: validateHttpUrl(requireString(ao, 'healthUrl', 2000), 'app.healthUrl'),
+      healthTimeoutSeconds: optionalInt(ao, 'healthTimeoutSeconds', 60, 1, 3600, 'app.healthTimeoutSeconds'),
     };
   }
   const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
@@ -269,6 +339,38 @@ function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): Valid
     },
     stopTimeoutSeconds: optionalInt(o, 'stopTimeoutSeconds', 10, 0, 240),
   };
+}
+
+/** Selection by name or 'latest' (a pre-rollback backup is never 'latest'): a corrupt one is refused. */
+async function selectOld(
+  a: Acts,
+  progress: Progress,
+  real: string,
+  backups: BackupManifest[],
+  sel: ValidRecovery['selector'],
+): Promise<BackupManifest> {
+  const pick =
+    'name' in sel
+      ? backups.find((b) => b.name === sel.name)
+      : 'atOrBefore' in sel
+        ? backups.filter((b) => b.createdAt <= sel.atOrBefore).at(-1)
+        : backups.filter((b) => !b.name.startsWith('pre-rollback-')).at(-1);
+  if (!pick) {
+    const what =
+      'name' in sel ? `named '${sel.name}'` : 'atOrBefore' in sel ? `at or before ${sel.atOrBefore}` : 'at all';
+    throw fail(FailureType.NotFound, `no backup of '${real}' ${what} (${backups.length} backups found)`);
+  }
+  const v = await progress.step(
+    'verify-backup',
+    () => a.long.verifyBackup({ collection: real, backupName: pick.name }),
+    (r) => (r.ok ? `${pick.name}: checksum ok` : (r.reason ?? '')),
+  );
+  if (!v.ok)
+    throw fail(
+      FailureType.VerificationFailed,
+      `backup '${pick.name}' is corrupt (${v.reason}); refusing to restore it`,
+    );
+  return pick;
 }
 
 export function qdrantDataRecovery(raw: QdrantRecoveryInput): Promise<QdrantRecoveryResult> {
@@ -299,6 +401,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   progress.setPhase('assessing');
   let before: CollectionState;
   let chosen: BackupManifest;
+  let selection: BackupSelection | undefined;
   try {
     before = await progress.step(
       'assess-collection',
@@ -308,28 +411,11 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     const real = before.aliasOf ?? collection;
     const backups = await a.q.listBackups({ collection: real });
     const sel = input.selector;
-    const pick =
-      'name' in sel
-        ? backups.find((b) => b.name === sel.name)
-        : 'atOrBefore' in sel
-          ? backups.filter((b) => b.createdAt <= sel.atOrBefore).at(-1)
-          : backups.filter((b) => !b.name.startsWith('pre-rollback-')).at(-1);
-    if (!pick) {
-      const what =
-        'name' in sel ? `named '${sel.name}'` : 'atOrBefore' in sel ? `at or before ${sel.atOrBefore}` : 'at all';
-      throw fail(FailureType.NotFound, `no backup of '${real}' ${what} (${backups.length} backups found)`);
+    if ('atOrBefore' in sel && patched('qdrant-pit-newest-verified')) {
+      ({ chosen, selection } = await selectPointInTime(a, progress, real, backups, sel.atOrBefore));
+    } else {
+      chosen = await selectOld(a, progress, real, backups, sel);
     }
-    chosen = pick;
-    const v = await progress.step(
-      'verify-backup',
-      () => a.long.verifyBackup({ collection: real, backupName: pick.name }),
-      (r) => (r.ok ? `${pick.name}: checksum ok` : (r.reason ?? '')),
-    );
-    if (!v.ok)
-      throw fail(
-        FailureType.VerificationFailed,
-        `backup '${pick.name}' is corrupt (${v.reason}); refusing to restore it`,
-      );
   } catch (err) {
     throw failedBeforeAnyChange(progress, err);
   }
@@ -371,11 +457,16 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   const undos: Undo[] = [];
   let after: CollectionState;
   let sample: { ok: boolean };
+  let readiness: QdrantRecoveryResult['readiness'];
   try {
     progress.setPhase('restoring');
     if (input.app) {
       const app = input.app;
-      undos.push({ name: `start '${app.containerName}'`, run: () => a.op.startContainer({ name: app.containerName }) });
+      undos.push({
+        name: `start '${app.containerName}'`,
+        run: () => a.op.startContainer({ name: app.containerName }),
+        manual: `start the application: docker start ${app.containerName}${input.host ? ` (on host ${input.host})` : ''}, then check ${app.healthUrl}`,
+      });
       await progress.step('stop-application', () =>
         a.op.stopContainer({ name: app.containerName, timeoutSeconds: input.stopTimeoutSeconds }),
       );
@@ -383,11 +474,12 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     if (preBackup) {
       const name = preBackup;
       progress.setPhase('backing-up-current');
-      await takeBackup(a, progress, real, name);
+      const pre = await takeBackup(a, progress, real, name);
       progress.setPhase('restoring');
       undos.push({
         name: `restore '${real}' from ${name}`,
         run: () => a.long.qdrantRestoreBackup({ collection: real, backupName: name }),
+        manual: manualRestore(real, name, pre.manifest),
       });
     }
     await progress.step(
@@ -396,6 +488,18 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
       (r) => `${r.pointsCount} points`,
     );
     progress.setPhase('verifying');
+    if (patched('qdrant-readyz-after-restore')) {
+      readiness = await progress.step(
+        'verify-qdrant-ready',
+        () => a.wait.qdrantReady({ timeoutSeconds: 60 }),
+        (r) => `/readyz ${r.status ?? 'unreachable'}: ${r.body}`,
+      );
+      if (!readiness.ready)
+        throw fail(
+          FailureType.VerificationFailed,
+          `Qdrant is not ready after restoring '${real}' (/readyz ${readiness.status ?? 'unreachable'}: ${readiness.body})`,
+        );
+    }
     after = await progress.step(
       'verify-count',
       () => a.q.qdrantInspect({ collection: real }),
@@ -425,7 +529,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
       await progress.step('start-application', () => a.op.startContainer({ name: app.containerName }));
       const h = await progress.step(
         'verify-application-health',
-        () => a.wait.waitHealthy({ url: app.healthUrl, timeoutSeconds: 60 }),
+        () => a.wait.waitHealthy({ url: app.healthUrl, timeoutSeconds: app.healthTimeoutSeconds ?? 60 }),
         (w) => (w.healthy ? 'healthy' : 'unhealthy'),
       );
       if (!h.healthy)
@@ -473,8 +577,30 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     ...(preBackup ? { preRollbackBackup: preBackup } : {}),
     after,
     sampleQuery: sample,
+    ...(selection ? { selection } : {}),
+    ...(readiness ? { readiness } : {}),
     ...(monitoring ? { monitoring } : {}),
   };
+}
+
+function aliasManual(alias: string, collection: string): string {
+  return (
+    `point alias '${alias}' at '${collection}': curl -X POST '<qdrant>/collections/aliases' -H 'content-type: application/json' ` +
+    `-d '{"actions":[{"delete_alias":{"alias_name":"${alias}"}},{"create_alias":{"alias_name":"${alias}","collection_name":"${collection}"}}]}'`
+  );
+}
+
+/** The manual steps to restore `collection` from a backup, for a compensation that could not do it. */
+function manualRestore(collection: string, backupName: string, m?: BackupManifest): string {
+  const file = m
+    ? `${m.collection}/${m.name}/${m.snapshotFile}`
+    : `${collection}/${backupName}/<snapshot named in its manifest.json>`;
+  return (
+    `restore collection '${collection}' from backup '${backupName}' (file ${file} in the backup directory` +
+    `${m ? `, ${m.pointsCount} points, sha256 ${m.checksum}` : ''}): ` +
+    `run \`cortex-rollback start qdrant-recovery --collection ${collection} --backup ${backupName}\`, or upload the file ` +
+    `with curl -X POST '<qdrant>/collections/${collection}/snapshots/upload?priority=snapshot' -F snapshot=@<file>`
+  );
 }
 
 async function compensate(progress: Progress, undos: Undo[], err: unknown, restoredText: string): Promise<never> {
@@ -482,10 +608,11 @@ async function compensate(progress: Progress, undos: Undo[], err: unknown, resto
     ? 'the rollback was cancelled'
     : errorMessage((err as { cause?: unknown }).cause ?? err);
   progress.setPhase('compensating');
-  const { failed } = await runUndos(progress, undos);
+  const { failed, manual } = await runUndos(progress, undos);
   const summary =
     failed.length > 0
-      ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}`
+      ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}. ` +
+        `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
       : undos.length === 0
         ? `${what}. Nothing had been changed.`
         : `${what}. Restored: ${restoredText}.`;
@@ -675,13 +802,18 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     progress.setPhase('migrating');
     if (v.mode === 'alias') {
       const next = `${source}-v${target.size}-${info.runId.slice(0, 8)}`;
-      undos.push({ name: `delete the new '${next}'`, run: () => a.q.qdrantDeleteCollection({ collection: next }) });
+      undos.push({
+        name: `delete the new '${next}'`,
+        run: () => a.q.qdrantDeleteCollection({ collection: next }),
+        manual: `delete the unused collection '${next}': curl -X DELETE '<qdrant>/collections/${next}'`,
+      });
       await progress.step(`create ${next}`, () => a.q.qdrantEnsureCollection({ collection: next, vectors: target }));
       await copy(source, next);
       const s = await verifyCount(next);
       undos.push({
         name: `point '${v.collection}' back at '${source}'`,
         run: () => a.q.qdrantSwitchAlias({ alias: v.collection, collection: source }),
+        manual: aliasManual(v.collection, source),
       });
       await progress.step(`switch alias ${v.collection} → ${next}`, () =>
         a.q.qdrantSwitchAlias({ alias: v.collection, collection: next }),
@@ -703,6 +835,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     undos.push({
       name: `delete the staging '${staging}'`,
       run: () => a.q.qdrantDeleteCollection({ collection: staging }),
+      manual: `once '${source}' is restored, delete the staging copy '${staging}' (it holds the rolled-back vectors): curl -X DELETE '<qdrant>/collections/${staging}'`,
     });
     await progress.step(`create ${staging}`, () =>
       a.q.qdrantEnsureCollection({ collection: staging, vectors: target }),
@@ -716,6 +849,10 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         await a.long.qdrantRestoreBackup({ collection: source, backupName: preBackup });
         await repointAlias();
       },
+      manual:
+        `delete '${source}' if it exists with the new vector params (curl -X DELETE '<qdrant>/collections/${source}'), then ` +
+        manualRestore(source, preBackup) +
+        (state.aliasOf ? `; then ${aliasManual(v.collection, source)}` : ''),
     });
     await progress.step(`delete ${source}`, () => a.q.qdrantDeleteCollection({ collection: source }));
     await progress.step(`recreate ${source}`, () =>
@@ -785,6 +922,8 @@ function pick(config: unknown, like: Record<string, unknown>): Record<string, un
 export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
   outcome: string;
   before: Record<string, unknown>;
+  /** The runbook's test search: nearest neighbours of stored points, the same before and after the PATCH. */
+  testSearch?: { probes: number; same: boolean };
   after: unknown;
   approvals: ApprovalRecord[];
   timeline: StepRecord[];
@@ -843,12 +982,31 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
       timeline: progress.status.steps,
     };
   }
-  const undos = [
+  const undos: Undo[] = [
     {
       name: `re-apply the recorded config of '${real}'`,
       run: () => a.long.qdrantPatchCollection({ collection: real, patch: before }),
+      manual: `re-apply the recorded config: curl -X PATCH '<qdrant>/collections/${real}' -H 'content-type: application/json' -d '${JSON.stringify(before)}'`,
     },
   ];
+  // Runbook step 7's test search, with an answer known before the change: the nearest neighbours of a few stored
+  // points, recorded now and required to be the same after the PATCH.
+  const testSearch = patched('qdrant-config-test-search');
+  let known: Array<{ id: string | number; top: Array<string | number> }> = [];
+  let testSearchResult: { probes: number; same: boolean } | undefined;
+  if (testSearch) {
+    try {
+      known = (
+        await progress.step(
+          'record-test-search',
+          () => a.q.qdrantSearchProbe({ collection: real, samples: 3, k: 5 }),
+          (r) => `${r.probes.length} known answers`,
+        )
+      ).probes;
+    } catch (err) {
+      throw failedBeforeAnyChange(progress, err);
+    }
+  }
   try {
     progress.setPhase('applying');
     await progress.step(
@@ -863,10 +1021,28 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
         `'${real}' config after the PATCH does not equal the target: ${JSON.stringify(pick(patchView(after.config), target))}`,
       );
     }
+    if (testSearch) {
+      const now = await progress.step(
+        'test-search',
+        () => a.q.qdrantSearchProbe({ collection: real, ids: known.map((k) => k.id), k: 5 }),
+        (r) => `${r.probes.length} searches`,
+      );
+      const differ = known.filter((k, i) => JSON.stringify(now.probes[i]?.top) !== JSON.stringify(k.top));
+      testSearchResult = { probes: known.length, same: differ.length === 0 };
+      if (differ.length > 0) {
+        const d = differ[0]!;
+        throw fail(
+          FailureType.VerificationFailed,
+          `the test search on '${real}' answers differently after the PATCH: neighbours of point ${String(d.id)} were ` +
+            `${JSON.stringify(d.top)} before, ${JSON.stringify(now.probes.find((p) => p.id === d.id)?.top ?? null)} after`,
+        );
+      }
+    }
     progress.setPhase('completed');
     return {
       outcome: 'succeeded',
       before,
+      ...(testSearchResult ? { testSearch: testSearchResult } : {}),
       after: pick(patchView(after.config), target),
       approvals: progress.status.approvals,
       timeline: progress.status.steps,
