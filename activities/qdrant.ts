@@ -59,6 +59,8 @@ export interface BackupManifest {
   sizeBytes: number;
   createdAt: string;
   source: string;
+  /** A pre-rollback backup: the backup the rollback that took it was about to restore. */
+  replacedBy?: string;
 }
 
 export type PointId = string | number;

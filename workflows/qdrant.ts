@@ -72,7 +72,13 @@ export interface BackupResult {
 }
 
 /** Snapshot → streamed download with checksum → manifest → server snapshot removed → re-verified from disk. */
-async function takeBackup(a: Acts, progress: Progress, collection: string, name: string): Promise<BackupResult> {
+async function takeBackup(
+  a: Acts,
+  progress: Progress,
+  collection: string,
+  name: string,
+  replacedBy?: string,
+): Promise<BackupResult> {
   const before = await progress.step(`backup ${name}: count`, () => a.q.qdrantInspect({ collection }));
   if (!before.exists) throw fail(FailureType.NotFound, `collection '${collection}' does not exist: nothing to back up`);
   const real = before.aliasOf ?? collection;
@@ -104,6 +110,7 @@ async function takeBackup(a: Acts, progress: Progress, collection: string, name:
     checksum: file.checksum,
     sizeBytes: file.sizeBytes,
     createdAt: new Date().toISOString(),
+    ...(replacedBy ? { replacedBy } : {}),
   });
   await a.q.qdrantDeleteSnapshot({ collection: real, snapshotName: snap.name });
   const v = await progress.step(
@@ -227,12 +234,16 @@ export interface BackupSelection {
   skipped: Array<{ name: string; createdAt: string; reason: string }>;
 }
 
+const isPreRollback = (b: BackupManifest): boolean => b.name.startsWith('pre-rollback-');
+
 /**
- * Point in time: the state at T is the newest backup created at or before T that VERIFIES. Pre-rollback backups
- * are candidates: each is a verified copy of what the collection held at its time (taken with the writers
- * stopped), so it is a genuine state at that time. A candidate that fails verification is skipped and recorded,
- * and the next older one is tried: the approver sees the choice and the skipped ones before anything changes.
- * None verifying is a refusal.
+ * Point in time: the state at T is the newest backup created at or before T that VERIFIES. A candidate that fails
+ * verification is skipped and recorded, and the next older one is tried (the approver sees the choice and the
+ * skipped ones before anything changes); none verifying is a refusal.
+ * Pre-rollback backups are not candidates: each holds what the collection held only until the rollback that took
+ * it replaced that content seconds later, so for any T after it the collection held something else. For the same
+ * reason a rollback between the chosen backup and T means no backup holds the state at T: that is refused, naming
+ * the backups to restore by name instead, never answered with a state the collection did not have at T.
  */
 async function selectPointInTime(
   a: Acts,
@@ -241,7 +252,7 @@ async function selectPointInTime(
   backups: BackupManifest[],
   at: string,
 ): Promise<{ chosen: BackupManifest; selection: BackupSelection }> {
-  const candidates = backups.filter((b) => b.createdAt <= at).reverse();
+  const candidates = backups.filter((b) => b.createdAt <= at && !isPreRollback(b)).reverse();
   const skipped: BackupSelection['skipped'] = [];
   for (const b of candidates) {
     const v = await progress.step(
@@ -252,6 +263,17 @@ async function selectPointInTime(
     if (!v.ok) {
       skipped.push({ name: b.name, createdAt: b.createdAt, reason: v.reason ?? 'did not verify' });
       continue;
+    }
+    const replaced = backups.filter((p) => isPreRollback(p) && p.createdAt > b.createdAt && p.createdAt <= at);
+    if (replaced.length > 0) {
+      const p = replaced.at(-1)!;
+      throw fail(
+        FailureType.Conflict,
+        `a rollback replaced the content of '${real}' at ${p.createdAt}, between the newest backup at or before ${at} ` +
+          `('${b.name}', ${b.createdAt}) and that time, so no backup holds the state at ${at}. Restore by name instead: ` +
+          `'${p.name}' holds what was there just before that rollback` +
+          (p.replacedBy ? `, '${p.replacedBy}' what that rollback restored` : ''),
+      );
     }
     const now = Date.now();
     const selection: BackupSelection = {
@@ -474,7 +496,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     if (preBackup) {
       const name = preBackup;
       progress.setPhase('backing-up-current');
-      const pre = await takeBackup(a, progress, real, name);
+      const pre = await takeBackup(a, progress, real, name, chosen.name);
       progress.setPhase('restoring');
       undos.push({
         name: `restore '${real}' from ${name}`,

@@ -52,6 +52,8 @@ export interface FaultRule {
   status?: number;
   /** How many matching requests fail; default 1, Infinity for all. */
   times?: number;
+  /** How many matching requests pass before the first one fails; default 0. */
+  skip?: number;
   /** The `status.error` text; default names the operation and says a fault rule refused it. */
   message?: string;
   /** Run the operation first and then answer with the error (the change happened, the caller is told it failed). */
@@ -143,7 +145,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
   let failStatus = 503;
   let dropCount = 0;
   let delayMs = 0;
-  const rules: Array<FaultRule & { left: number; hit: number }> = [];
+  const rules: Array<FaultRule & { left: number; hit: number; skipLeft: number }> = [];
   const TEXT_OPS = new Set(['healthz', 'livez', 'readyz']);
 
   /** The first live rule matching this request, its budget spent by one. */
@@ -156,6 +158,10 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
         (x.operationId === undefined || x.operationId === opId),
     );
     if (!r) return undefined;
+    if (r.skipLeft > 0) {
+      r.skipLeft--;
+      return undefined;
+    }
     r.left--;
     r.hit++;
     return r;
@@ -715,7 +721,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       failWhen(rule) {
         if (rule.path === undefined && rule.operationId === undefined && rule.method === undefined)
           throw new Error('failWhen needs a method, path or operationId: use failNext to fail everything');
-        const r = { ...rule, left: rule.times ?? 1, hit: 0 };
+        const r = { ...rule, left: rule.times ?? 1, hit: 0, skipLeft: rule.skip ?? 0 };
         rules.push(r);
         return { hits: () => r.hit, clear: () => void (r.left = 0) };
       },

@@ -423,6 +423,12 @@ describe('Qdrant double', () => {
       assert.equal((await raw('/readyz')).status, 200);
       assert.equal(ready.hits(), 1);
 
+      const third = d.faults.failWhen({ operationId: 'count_points', skip: 2, status: 400 });
+      await client.count(b);
+      await client.count(b);
+      await rejectsWith(client.count(b), 400, /count_points refused/);
+      assert.equal(third.hits(), 1);
+
       const forever = d.faults.failWhen({ operationId: 'get_collection', times: Infinity, status: 404 });
       await rejectsWith(client.getCollection(b), 404);
       await rejectsWith(client.getCollection(b), 404);
