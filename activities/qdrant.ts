@@ -61,6 +61,8 @@ export interface BackupManifest {
   source: string;
   /** A pre-rollback backup: the backup the rollback that took it was about to restore. */
   replacedBy?: string;
+  /** Nearest neighbours (top k) of a few stored points, as the backed-up collection answered them. */
+  knownAnswers?: { k: number; probes: Array<{ id: PointId; top: PointId[] }> };
 }
 
 export type PointId = string | number;

@@ -72,6 +72,8 @@ export interface BackupResult {
 }
 
 /** Snapshot → streamed download with checksum → manifest → server snapshot removed → re-verified from disk. */
+const KNOWN_ANSWERS = { samples: 3, k: 5 };
+
 async function takeBackup(
   a: Acts,
   progress: Progress,
@@ -82,6 +84,12 @@ async function takeBackup(
   const before = await progress.step(`backup ${name}: count`, () => a.q.qdrantInspect({ collection }));
   if (!before.exists) throw fail(FailureType.NotFound, `collection '${collection}' does not exist: nothing to back up`);
   const real = before.aliasOf ?? collection;
+  // Known answers for verifying a restore: nearest neighbours of a few stored points, read before and after the
+  // snapshot; equal twice means the snapshot holds a collection that answers them so.
+  const probe = patched('qdrant-backup-known-answers')
+    ? () => a.q.qdrantSearchProbe({ collection: real, samples: KNOWN_ANSWERS.samples, k: KNOWN_ANSWERS.k })
+    : undefined;
+  const probedBefore = probe ? await progress.step(`backup ${name}: known answers`, probe) : undefined;
   const snap = await progress.step(
     `backup ${name}: snapshot`,
     () => a.long.qdrantCreateSnapshot({ collection: real }),
@@ -100,6 +108,11 @@ async function takeBackup(
   );
   const after = await a.q.qdrantInspect({ collection });
   const exact = after.pointsCount === before.pointsCount;
+  const probedAfter = probe ? await probe() : undefined;
+  const knownAnswers =
+    probedBefore && JSON.stringify(probedBefore) === JSON.stringify(probedAfter)
+      ? { k: KNOWN_ANSWERS.k, probes: probedBefore.probes }
+      : undefined;
   await a.q.writeBackupManifest({
     name,
     collection: real,
@@ -111,6 +124,7 @@ async function takeBackup(
     sizeBytes: file.sizeBytes,
     createdAt: new Date().toISOString(),
     ...(replacedBy ? { replacedBy } : {}),
+    ...(knownAnswers ? { knownAnswers } : {}),
   });
   await a.q.qdrantDeleteSnapshot({ collection: real, snapshotName: snap.name });
   const v = await progress.step(
@@ -212,7 +226,8 @@ export interface QdrantRecoveryResult {
   emergencyExport?: { path: string; exported: number; checksum: string };
   before: CollectionState;
   after?: CollectionState;
-  sampleQuery?: { ok: boolean };
+  /** Restore verification: the backup's known answers (`knownAnswers` of them) or, for older backups, a sample query. */
+  sampleQuery?: { ok: boolean; knownAnswers?: number };
   /** How the backup was chosen: for point in time, the rule, the candidates skipped and the chosen one's age. */
   selection?: BackupSelection;
   /** Qdrant's /readyz after the restore. */
@@ -478,7 +493,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   // 4. Stop the writers, restore, verify, restart — with undos pushed before each step.
   const undos: Undo[] = [];
   let after: CollectionState;
-  let sample: { ok: boolean };
+  let sample: QdrantRecoveryResult['sampleQuery'] & object;
   let readiness: QdrantRecoveryResult['readiness'];
   try {
     progress.setPhase('restoring');
@@ -536,16 +551,36 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
         `restored '${real}' has ${after.pointsCount} points, the backup's manifest says ${expected}`,
       );
     }
-    sample = await progress.step(
-      'verify-sample-query',
-      () => a.q.qdrantSampleQuery({ collection: real }),
-      (s) => (s.ok ? 'a stored vector finds its point' : 'sample query did not find its point'),
-    );
-    if (!sample.ok)
-      throw fail(
-        FailureType.VerificationFailed,
-        `a sample query on the restored '${real}' did not find the point whose vector it used`,
+    const known = chosen.knownAnswers;
+    if (known && known.probes.length > 0 && patched('qdrant-restore-known-answers')) {
+      const now = await progress.step(
+        'verify-known-answers',
+        () => a.q.qdrantSearchProbe({ collection: real, ids: known.probes.map((p) => p.id), k: known.k }),
+        (r) => `${r.probes.length} searches`,
       );
+      const differ = known.probes.filter((p, i) => JSON.stringify(now.probes[i]?.top) !== JSON.stringify(p.top));
+      sample = { ok: differ.length === 0, knownAnswers: known.probes.length };
+      if (differ.length > 0) {
+        const d = differ[0]!;
+        throw fail(
+          FailureType.VerificationFailed,
+          `the restored '${real}' does not answer as the backup '${chosen.name}' did: nearest neighbours of point ` +
+            `${String(d.id)} were ${JSON.stringify(d.top)} when it was taken, ` +
+            `${JSON.stringify(now.probes.find((p) => p.id === d.id)?.top ?? null)} now`,
+        );
+      }
+    } else {
+      sample = await progress.step(
+        'verify-sample-query',
+        () => a.q.qdrantSampleQuery({ collection: real }),
+        (s) => (s.ok ? 'a stored vector finds its point' : 'sample query did not find its point'),
+      );
+      if (!sample.ok)
+        throw fail(
+          FailureType.VerificationFailed,
+          `a sample query on the restored '${real}' did not find the point whose vector it used`,
+        );
+    }
     if (input.app) {
       const app = input.app;
       await progress.step('start-application', () => a.op.startContainer({ name: app.containerName }));

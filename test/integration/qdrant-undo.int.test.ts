@@ -10,7 +10,7 @@ import type { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createQdrantActivities } from '../../activities/qdrant.ts';
+import { createQdrantActivities, type BackupManifest } from '../../activities/qdrant.ts';
 import { createWorker } from '../../workers/worker.ts';
 import type { BackupResult, QdrantRecoveryResult } from '../../workflows/qdrant.ts';
 import { BAD, docker, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
@@ -185,6 +185,35 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       approval: { preApproved: EM },
     });
     assert.deepEqual((await qdrantState(c)).content, before.content);
+  });
+
+  it('data recovery: a restored collection that does not give the answers the backup recorded is refused and undone', async () => {
+    const c = 'undo-known';
+    await corrupted(c, 120);
+    const before = await qdrantState(c);
+    // the backup's content no longer answers as recorded: two recorded answers swapped in its manifest
+    const path = join(backupRoot, c, 'good', 'manifest.json');
+    const m = JSON.parse(await readFile(path, 'utf8')) as BackupManifest;
+    const [p0, p1] = m.knownAnswers!.probes;
+    assert.notDeepEqual(p0!.top, p1!.top);
+    [p0!.top, p1!.top] = [p1!.top, p0!.top];
+    await writeFile(path, JSON.stringify(m));
+    const f = await failureOf('qdrantDataRecovery', {
+      collection: c,
+      backup: 'good',
+      reason: 'undo test',
+      requestedBy: 'oncall',
+      approval: { preApproved: EM },
+    });
+    assert.equal(f.type, 'VerificationFailed');
+    assert.match(
+      f.message,
+      new RegExp(
+        `the restored 'undo-known' does not answer as the backup 'good' did: nearest neighbours of point ${String(p0!.id)} were \\[${p0!.top.join(',')}\\] when it was taken, \\[${p1!.top.join(',')}\\] now.*Restored: 'undo-known'`,
+        's',
+      ),
+    );
+    assert.deepEqual(await qdrantState(c), before);
   });
 
   it('point in time: a restore reported failed is undone, the collection exactly as before', async () => {
