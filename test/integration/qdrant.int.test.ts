@@ -17,7 +17,7 @@ import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { BackupResult, QdrantRecoveryResult, QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
 import { docker, ensureImages, GOOD, removeByPrefix, startApp, health } from '../helpers/docker.ts';
 import { embedText, startEmbeddings } from '../helpers/embeddings.ts';
-import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
+import { collectionChecksum, count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
@@ -213,6 +213,7 @@ describe('Qdrant rollbacks end to end', () => {
   it('point-in-time recovery restores the newest backup at or before the given time', async () => {
     await seed(q.client, 'mem-pit', 100, 8);
     const first = await run<BackupResult>('qdrantBackup', { collection: 'mem-pit', backupName: 'pit-1' });
+    const atFirst = await collectionChecksum(q.client, 'mem-pit');
     await new Promise((r) => setTimeout(r, 1100));
     const between = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 1100));
@@ -227,7 +228,7 @@ describe('Qdrant rollbacks end to end', () => {
       approval: { preApproved: EM },
     });
     assert.equal(r.restoredFrom?.name, first.manifest.name);
-    assert.equal(await count(q.client, 'mem-pit'), 100);
+    assert.deepEqual(await collectionChecksum(q.client, 'mem-pit'), atFirst, 'the same points, payloads and vectors');
   });
 
   it('schema rollback refuses vectors that do not fit and leaves everything untouched', async () => {
@@ -288,6 +289,7 @@ describe('Qdrant rollbacks end to end', () => {
 
   it("schema rollback mode 'recreate' rebuilds the collection in place after a backup and a staging copy", async () => {
     await seed(q.client, 'mem-recreate', 300, 8);
+    const content = await collectionChecksum(q.client, 'mem-recreate');
     const refused = await failureOf('qdrantSchemaRollback', {
       collection: 'mem-recreate',
       target: { size: 8, distance: 'Dot' },
@@ -307,7 +309,7 @@ describe('Qdrant rollbacks end to end', () => {
     assert.equal(r.outcome, 'succeeded');
     const info = await q.client.getCollection('mem-recreate');
     assert.equal((info.config.params.vectors as { distance: string }).distance, 'Dot');
-    assert.equal(await count(q.client, 'mem-recreate'), 300);
+    assert.deepEqual(await collectionChecksum(q.client, 'mem-recreate'), content, 'every point copied unchanged');
     const names = (await q.client.getCollections()).collections.map((c) => c.name);
     assert.ok(!names.some((n) => n.startsWith('mem-recreate-staging-')), 'the staging copy is removed');
     const pre = JSON.parse(
