@@ -95,6 +95,29 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+function cosine(x: number[], y: number[]): number {
+  if (x.length !== y.length) return 0;
+  let dot = 0;
+  let nx = 0;
+  let ny = 0;
+  for (let i = 0; i < x.length; i++) {
+    dot += x[i]! * y[i]!;
+    nx += x[i]! * x[i]!;
+    ny += y[i]! * y[i]!;
+  }
+  return nx === 0 || ny === 0 ? (nx === ny ? 1 : 0) : dot / Math.sqrt(nx * ny);
+}
+
 function singleVectorParams(config: unknown): VectorParams | undefined {
   const v = (config as { params?: { vectors?: unknown } } | undefined)?.params?.vectors as
     Record<string, unknown> | undefined;
@@ -230,6 +253,13 @@ export function createQdrantActivities(deps: QdrantDeps) {
         throw permanent(FailureType.InvalidInput, `invalid snapshot name '${a.snapshotName}'`);
       }
       const dest = join(dir, a.snapshotName);
+      // a finished backup (it has a manifest) is never overwritten: names are meant to be unique per run
+      if (await stat(join(dir, MANIFEST)).catch(() => undefined)) {
+        throw permanent(
+          FailureType.Conflict,
+          `backup '${a.backupName}' of '${a.collection}' already exists; refusing to overwrite it`,
+        );
+      }
       await mkdir(dir, { recursive: true });
       const existing = await stat(dest).catch(() => undefined);
       if (existing && a.checksum && (await withHeartbeat(() => sha256File(dest))) === a.checksum) {
@@ -580,6 +610,56 @@ export function createQdrantActivities(deps: QdrantDeps) {
         probes.push({ id, top: res.points.map((x) => x.id) });
       }
       return { probes };
+    },
+
+    /**
+     * Checks a copy against what it was copied from, for `samples` points of `source`: each is in `target` with the
+     * same payload, and a vector that is either the same (same direction: Qdrant normalises for Cosine) or, when
+     * re-embedded, of the target's size; and a search by one of them on `target` answers. Never throws for a
+     * mismatch: it returns the problems.
+     */
+    async qdrantCompareSample(a: {
+      source: string;
+      target: string;
+      samples?: number;
+      vectors: { same: true } | { size: number };
+    }): Promise<{ checked: number; problems: string[] }> {
+      assertCollection(a.source, 'source');
+      assertCollection(a.target, 'target');
+      const { points } = await call(`scroll '${a.source}'`, () =>
+        client.scroll(a.source, { limit: a.samples ?? 16, with_payload: true, with_vector: true }),
+      );
+      if (points.length === 0) return { checked: 0, problems: [] };
+      const copies = await call(`retrieve from '${a.target}'`, () =>
+        client.retrieve(a.target, { ids: points.map((p) => p.id), with_payload: true, with_vector: true }),
+      );
+      const byId = new Map(copies.map((c) => [String(c.id), c]));
+      const problems: string[] = [];
+      for (const p of points) {
+        const c = byId.get(String(p.id));
+        if (!c) {
+          problems.push(`point ${String(p.id)} is missing`);
+          continue;
+        }
+        if (canonicalJson(c.payload ?? {}) !== canonicalJson(p.payload ?? {}))
+          problems.push(`point ${String(p.id)} has another payload`);
+        const v = c.vector as number[];
+        if ('same' in a.vectors) {
+          if (!Array.isArray(v) || cosine(p.vector as number[], v) < 0.99999)
+            problems.push(`point ${String(p.id)} has another vector`);
+        } else if (!Array.isArray(v) || v.length !== a.vectors.size) {
+          problems.push(`point ${String(p.id)} has no ${a.vectors.size}-dimensional vector`);
+        }
+      }
+      if (points.length > 1) {
+        const want = Math.min(5, points.length - 1);
+        const res = await call(`search '${a.target}'`, () =>
+          client.query(a.target, { query: points[0]!.id, limit: want, with_payload: false }),
+        );
+        if (res.points.length < want)
+          problems.push(`a search by point ${String(points[0]!.id)} found ${res.points.length} of ${want} neighbours`);
+      }
+      return { checked: points.length, problems };
     },
 
     /** Qdrant's readiness (GET /readyz): polls until 200 or `timeoutSeconds`; never throws for "not ready". */

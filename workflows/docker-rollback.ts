@@ -10,11 +10,13 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
+  patched,
   proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
+import { runSuffix } from '../common/names.ts';
 import { FailureType } from '../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { failedBeforeAnyChange, innerFailure } from './failures.ts';
@@ -216,7 +218,10 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
 
   const startedAt = new Date().toISOString();
   const name = input.containerName;
-  const preservedName = `${name}-pre-rollback-${info.runId.slice(0, 8)}`;
+  // in-flight runs keep the name they preserved under (the run id's head, shared by runs of the same minute)
+  const preservedName = `${name}-pre-rollback-${
+    patched('names-from-run-id-tail') ? runSuffix(info.runId) : info.runId.slice(0, 8)
+  }`;
   const base = {
     workflowId: info.workflowId,
     runId: info.runId,

@@ -11,7 +11,7 @@ import { CancellationScope, isCancellation, patched, proxyActivities, workflowIn
 import type { Activities, BackupManifest, CollectionState, HealthSample, VectorParams } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
 import { FailureType } from '../common/failures.ts';
-import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
+import { isValidBackupName, isValidCollectionName, runSuffix } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { runUndos, type Undo } from './saga.ts';
@@ -47,6 +47,11 @@ function collectionName(o: Record<string, unknown>, field = 'collection'): strin
   const v = requireString(o, field, 255);
   if (!isValidCollectionName(v)) throw new InputError(field, `${JSON.stringify(v)} is not a valid collection name`);
   return v;
+}
+
+/** Names created by this run end with this part of its run id (older runs used the timestamp-like head). */
+function runPart(runId: string): string {
+  return patched('names-from-run-id-tail') ? runSuffix(runId) : runId.slice(0, 8);
 }
 
 function stamp(): string {
@@ -432,7 +437,7 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   progress.note('validate-input', 'completed');
   const a = acts(input.host);
   const { collection } = input;
-  const runTag = `${stamp()}-${info.runId.slice(0, 8)}`;
+  const runTag = `${stamp()}-${runPart(info.runId)}`;
 
   // 1. Assess, choose and verify the backup — read-only; a corrupt backup is refused here.
   progress.setPhase('assessing');
@@ -761,7 +766,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     throw invalid(progress, err);
   }
   const a = acts(v.host);
-  const runTag = `${stamp()}-${info.runId.slice(0, 8)}`;
+  const runTag = `${stamp()}-${runPart(info.runId)}`;
 
   // 1. Assess and check the fit — nothing is created, switched or deleted before this passes.
   progress.setPhase('assessing');
@@ -836,7 +841,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         }),
       (c) => `${c.copied} points`,
     );
-  const verifyCount = async (name: string) => {
+  const verifyCount = async (name: string, from = source) => {
     const s = await progress.step(
       `verify ${name}`,
       () => a.q.qdrantInspect({ collection: name }),
@@ -847,8 +852,28 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         FailureType.VerificationFailed,
         `'${name}' has ${s.pointsCount} points, the source had ${state.pointsCount}`,
       );
-    const q = await a.q.qdrantSampleQuery({ collection: name });
-    if (!q.ok) throw fail(FailureType.VerificationFailed, `a sample query on '${name}' did not find its point`);
+    if (patched('qdrant-schema-compare-sample')) {
+      // known before the change: the points of the collection copied from (payloads, and vectors unless re-embedded)
+      const c = await progress.step(
+        `compare ${name} with ${from}`,
+        () =>
+          a.q.qdrantCompareSample({
+            source: from,
+            target: name,
+            samples: 16,
+            vectors: reembed ? { size: target.size } : { same: true },
+          }),
+        (r) => (r.problems.length ? r.problems.join('; ') : `${r.checked} points as in ${from}`),
+      );
+      if (c.problems.length > 0)
+        throw fail(
+          FailureType.VerificationFailed,
+          `'${name}' is not a faithful copy of '${from}': ${c.problems.slice(0, 5).join('; ')}`,
+        );
+    } else {
+      const q = await a.q.qdrantSampleQuery({ collection: name });
+      if (!q.ok) throw fail(FailureType.VerificationFailed, `a sample query on '${name}' did not find its point`);
+    }
     return s;
   };
 
@@ -919,7 +944,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       a.long.qdrantCopyPoints({ source: staging, target: source, batchSize: v.batchSize }),
     );
     await repointAlias();
-    const s = await verifyCount(source);
+    const s = await verifyCount(source, staging);
     await a.q.qdrantDeleteCollection({ collection: staging });
     progress.setPhase('completed');
     return { ...base, outcome: 'succeeded', to: { collection: source, vectors: target, pointsCount: s.pointsCount } };

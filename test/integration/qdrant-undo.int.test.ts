@@ -21,6 +21,7 @@ import {
   collectionNames,
   seed,
   startTestQdrant,
+  vectorFor,
   type TestQdrant,
 } from '../helpers/qdrant.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
@@ -507,6 +508,51 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     });
     assert.equal(res.status, 200);
     assert.deepEqual(await configOf(c), before);
+  });
+
+  it('a backup is never overwritten: the same name twice is refused and the first backup still restores', async () => {
+    const c = 'undo-dup';
+    await seed(q.client, c, 30, 8);
+    const first = await run<BackupResult>('qdrantBackup', { collection: c, backupName: 'once' });
+    const atFirst = await collectionChecksum(q.client, c);
+    await seed(q.client, c, 10, 8, 500);
+    const f = await failureOf('qdrantBackup', { collection: c, backupName: 'once' });
+    assert.equal(f.type, 'Conflict');
+    assert.match(f.message, /backup 'once' of 'undo-dup' already exists; refusing to overwrite it/);
+    const m = JSON.parse(await readFile(join(backupRoot, c, 'once', 'manifest.json'), 'utf8')) as BackupManifest;
+    assert.deepEqual(m, first.manifest);
+    await run<QdrantRecoveryResult>('qdrantDataRecovery', {
+      collection: c,
+      backup: 'once',
+      reason: 'x',
+      requestedBy: 'oncall',
+      emergencyExport: false,
+      approval: { preApproved: EM },
+    });
+    assert.deepEqual(await collectionChecksum(q.client, c), atFirst);
+  });
+
+  it('the copy check of a schema rollback finds a missing point, another payload and another vector', async () => {
+    const acts = createQdrantActivities({ client: q.client, url: q.url, backupRoot });
+    await seed(q.client, 'undo-cmp-a', 20, 8);
+    await seed(q.client, 'undo-cmp-b', 20, 8);
+    const same = { same: true as const };
+    assert.deepEqual(await acts.qdrantCompareSample({ source: 'undo-cmp-a', target: 'undo-cmp-b', vectors: same }), {
+      checked: 16,
+      problems: [],
+    });
+    await q.client.delete('undo-cmp-b', { wait: true, points: [2] });
+    await q.client.upsert('undo-cmp-b', {
+      wait: true,
+      points: [
+        { id: 3, vector: vectorFor(3, 8), payload: { content: 'memory item 3', kind: 'edited' } },
+        { id: 4, vector: vectorFor(99, 8), payload: { content: 'memory item 4', kind: 'observation' } },
+      ],
+    });
+    const r = await acts.qdrantCompareSample({ source: 'undo-cmp-a', target: 'undo-cmp-b', vectors: same });
+    assert.deepEqual(r.problems, ['point 2 is missing', 'point 3 has another payload', 'point 4 has another vector']);
+    const sized = await acts.qdrantCompareSample({ source: 'undo-cmp-a', target: 'undo-cmp-a', vectors: { size: 4 } });
+    assert.equal(sized.problems[0], 'point 1 has no 4-dimensional vector');
   });
 
   it("the readiness activity reads Qdrant's /readyz and reports not-ready without throwing", async () => {
