@@ -10,7 +10,9 @@ import type { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { createQdrantActivities, type BackupManifest } from '../../activities/qdrant.ts';
+import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
 import type { BackupResult, QdrantRecoveryResult } from '../../workflows/qdrant.ts';
 import { BAD, docker, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
@@ -63,19 +65,27 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     await q?.stop();
   });
 
-  const run = async <T>(type: string, input: unknown): Promise<T> => {
+  /**
+   * With RECORD_NEW_HISTORIES=1, a run given a `history` name is saved to test/histories/<name>.json for the replay
+   * test — only if that file does not exist yet (committed histories are never re-recorded).
+   */
+  const run = async <T>(type: string, input: unknown, history?: string): Promise<T> => {
+    const workflowId = uniqueQueue(`undo-${type}`);
     try {
-      return (await env.client.workflow.execute(type, {
-        taskQueue,
-        workflowId: uniqueQueue(`undo-${type}`),
-        args: [input],
-      })) as T;
+      return (await env.client.workflow.execute(type, { taskQueue, workflowId, args: [input] })) as T;
     } catch (err) {
       if (err instanceof WorkflowFailedError) err.message = `${type} failed: ${err.cause?.message ?? 'no cause'}`;
       throw err;
+    } finally {
+      if (history && process.env.RECORD_NEW_HISTORIES === '1') {
+        const shown = await execa(temporalCliPath(), [
+          ...['workflow', 'show', '--workflow-id', workflowId, '--address', env.address, '-o', 'json'],
+        ]);
+        await writeFile(join(PROJECT_ROOT, 'test', 'histories', `${history}.json`), shown.stdout, { flag: 'wx' });
+      }
     }
   };
-  const failureOf = (type: string, input: unknown) => workflowFailure(run(type, input));
+  const failureOf = (type: string, input: unknown, history?: string) => workflowFailure(run(type, input, history));
   const faults = () => q.double!.faults;
 
   /** Everything a rollback may touch in Qdrant: the collection's content, every alias, every collection name. */
@@ -164,7 +174,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     const before = await qdrantState(c);
     faults().failWhen({ method: 'POST', path: upload(c), status: 400, after: true, message: 'Wrong input: first' });
     faults().failWhen({ method: 'POST', path: upload(c), status: 400, message: 'Wrong input: the undo is refused' });
-    const f = await failureOf('qdrantDataRecovery', recovery(c, a.name, a.healthUrl));
+    const f = await failureOf('qdrantDataRecovery', recovery(c, a.name, a.healthUrl), 'qdrant-recovery-undo-failed');
     assert.equal(f.type, 'CompensationFailed');
     const pre = /--backup (pre-rollback-[\w-]+)/.exec(f.message)?.[1];
     assert.ok(pre, `the message names the backup to restore: ${f.message}`);
@@ -256,13 +266,11 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     bytes.writeUInt8(bytes.readUInt8(20) ^ 0xff, 20);
     await writeFile(file, bytes);
 
-    const r = await run<QdrantRecoveryResult>('pointInTimeRecovery', {
-      collection: c,
-      atOrBefore: t,
-      reason: 'bad import',
-      requestedBy: 'oncall',
-      approval: { preApproved: EM },
-    });
+    const r = await run<QdrantRecoveryResult>(
+      'pointInTimeRecovery',
+      { collection: c, atOrBefore: t, reason: 'bad import', requestedBy: 'oncall', approval: { preApproved: EM } },
+      'qdrant-pit-skips-unverified',
+    );
     assert.equal(r.restoredFrom?.name, 'p1');
     assert.equal(r.selection?.chosen, 'p1');
     assert.deepEqual(
@@ -368,7 +376,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     const before = await qdrantState('undo-sb');
     faults().failWhen({ operationId: 'update_aliases', status: 400, after: true });
     faults().failWhen({ operationId: 'update_aliases', status: 400, message: 'Bad request: re-point refused' });
-    const f = await failureOf('qdrantSchemaRollback', schema('undo-sb'));
+    const f = await failureOf('qdrantSchemaRollback', schema('undo-sb'), 'qdrant-schema-alias-undo-failed');
     assert.equal(f.type, 'CompensationFailed');
     assert.match(
       f.message,
@@ -393,7 +401,11 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       status: 400,
       message: 'Wrong input: import rejected (injected)',
     });
-    const f = await failureOf('qdrantSchemaRollback', schema(c, { mode: 'recreate', batchSize: 64 }));
+    const f = await failureOf(
+      'qdrantSchemaRollback',
+      schema(c, { mode: 'recreate', batchSize: 64 }),
+      'qdrant-schema-recreate-undone',
+    );
     assert.equal(rule.hits(), 1);
     assert.equal(f.type, 'InvalidInput');
     assert.match(
@@ -449,7 +461,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       outcome: string;
       testSearch?: { probes: number; same: boolean };
       timeline: Array<{ name: string; state: string }>;
-    }>('qdrantConfigRollback', configRollback(c));
+    }>('qdrantConfigRollback', configRollback(c), 'qdrant-config-test-search');
     assert.equal(r.outcome, 'succeeded');
     assert.deepEqual(r.testSearch, { probes: 3, same: true });
     const names = r.timeline.map((s) => s.name);
@@ -464,7 +476,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     const before = await configOf(c);
     // the three recorded searches pass; the first search after the PATCH is refused
     faults().failWhen({ method: 'POST', path: new RegExp(`^/collections/${c}/points/query$`), skip: 3, status: 400 });
-    const f = await failureOf('qdrantConfigRollback', configRollback(c));
+    const f = await failureOf('qdrantConfigRollback', configRollback(c), 'qdrant-config-undone');
     assert.equal(f.type, 'InvalidInput');
     assert.match(
       f.message,
@@ -521,14 +533,13 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     assert.match(f.message, /backup 'once' of 'undo-dup' already exists; refusing to overwrite it/);
     const m = JSON.parse(await readFile(join(backupRoot, c, 'once', 'manifest.json'), 'utf8')) as BackupManifest;
     assert.deepEqual(m, first.manifest);
-    await run<QdrantRecoveryResult>('qdrantDataRecovery', {
-      collection: c,
-      backup: 'once',
-      reason: 'x',
-      requestedBy: 'oncall',
-      emergencyExport: false,
-      approval: { preApproved: EM },
-    });
+    const r = await run<QdrantRecoveryResult>(
+      'qdrantDataRecovery',
+      { collection: c, backup: 'once', reason: 'x', requestedBy: 'oncall', approval: { preApproved: EM } },
+      'qdrant-recovery-known-answers',
+    );
+    assert.deepEqual(r.sampleQuery, { ok: true, knownAnswers: 3 });
+    assert.equal(r.readiness?.ready, true);
     assert.deepEqual(await collectionChecksum(q.client, c), atFirst);
   });
 
