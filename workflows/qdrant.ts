@@ -883,7 +883,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     await takeBackup(a, progress, source, preBackup);
     progress.setPhase('migrating');
     if (v.mode === 'alias') {
-      const next = `${source}-v${target.size}-${info.runId.slice(0, 8)}`;
+      const next = `${source}-v${target.size}-${runPart(info.runId)}`;
       undos.push({
         name: `delete the new '${next}'`,
         run: () => a.q.qdrantDeleteCollection({ collection: next }),
@@ -909,7 +909,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       };
     }
     // recreate: staging copy first, so the original is deleted only once its data is safely elsewhere too.
-    const staging = `${source}-staging-${info.runId.slice(0, 8)}`;
+    const staging = `${source}-staging-${runPart(info.runId)}`;
     const repointAlias = async () => {
       // deleting a collection drops the aliases pointing at it: put the application's name back
       if (state.aliasOf) await a.q.qdrantSwitchAlias({ alias: v.collection, collection: source });
