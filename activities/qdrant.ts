@@ -68,6 +68,10 @@ export interface BackupManifest {
   sizeBytes: number;
   createdAt: string;
   source: string;
+  /** A pre-rollback backup: the backup the rollback that took it was about to restore. */
+  replacedBy?: string;
+  /** Nearest neighbours (top k) of a few stored points, as the backed-up collection answered them. */
+  knownAnswers?: { k: number; probes: Array<{ id: PointId; top: PointId[] }> };
 }
 
 export type PointId = string | number;
@@ -100,6 +104,29 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+function cosine(x: number[], y: number[]): number {
+  if (x.length !== y.length) return 0;
+  let dot = 0;
+  let nx = 0;
+  let ny = 0;
+  for (let i = 0; i < x.length; i++) {
+    dot += x[i]! * y[i]!;
+    nx += x[i]! * x[i]!;
+    ny += y[i]! * y[i]!;
+  }
+  return nx === 0 || ny === 0 ? (nx === ny ? 1 : 0) : dot / Math.sqrt(nx * ny);
+}
+
 function singleVectorParams(config: unknown): VectorParams | undefined {
   const v = (config as { params?: { vectors?: unknown } } | undefined)?.params?.vectors as
     Record<string, unknown> | undefined;
@@ -111,6 +138,12 @@ function singleVectorParams(config: unknown): VectorParams | undefined {
 function withVector(stored: unknown, name: string, vector: Schemas['VectorStruct']): Schemas['VectorStruct'] {
   if (name === '' && (stored === null || typeof stored !== 'object' || Array.isArray(stored))) return vector;
   return { ...(stored as Record<string, Schemas['Vector']>), [name]: vector as number[] };
+}
+
+/** A point's vectors by name ('' for the unnamed one), whether Qdrant answered a bare array or an object. */
+function namedVectors(v: unknown): Map<string, unknown> {
+  if (Array.isArray(v)) return new Map([['', v]]);
+  return new Map(Object.entries((v ?? {}) as Record<string, unknown>));
 }
 
 export function createQdrantActivities(deps: QdrantDeps) {
@@ -241,6 +274,13 @@ export function createQdrantActivities(deps: QdrantDeps) {
         throw permanent(FailureType.InvalidInput, `invalid snapshot name '${a.snapshotName}'`);
       }
       const dest = join(dir, a.snapshotName);
+      // a finished backup (it has a manifest) is never overwritten: names are meant to be unique per run
+      if (await stat(join(dir, MANIFEST)).catch(() => undefined)) {
+        throw permanent(
+          FailureType.Conflict,
+          `backup '${a.backupName}' of '${a.collection}' already exists; refusing to overwrite it`,
+        );
+      }
       await mkdir(dir, { recursive: true });
       const existing = await stat(dest).catch(() => undefined);
       if (existing && a.checksum && (await withHeartbeat(() => sha256File(dest))) === a.checksum) {
@@ -609,6 +649,136 @@ export function createQdrantActivities(deps: QdrantDeps) {
         checkedId: p.id,
         ...(res.points[0] ? { topId: res.points[0].id, score: res.points[0].score } : {}),
       };
+    },
+
+    /**
+     * Known-answer search probe: for up to `samples` stored points (the first by id, or `ids`), the ids of the `k`
+     * nearest neighbours of that point's stored vector (Qdrant's query by id, which excludes the point itself).
+     * Recorded before a change and compared after it, the answers cannot match by construction, unlike a search
+     * that finds the very point whose vector it used.
+     */
+    async qdrantSearchProbe(a: {
+      collection: string;
+      samples?: number;
+      k?: number;
+      ids?: PointId[];
+    }): Promise<{ probes: Array<{ id: PointId; top: PointId[] }> }> {
+      assertCollection(a.collection);
+      const ids =
+        a.ids ??
+        (
+          await call(`scroll '${a.collection}'`, () =>
+            client.scroll(a.collection, { limit: a.samples ?? 3, with_vector: false, with_payload: false }),
+          )
+        ).points.map((p) => p.id);
+      const probes: Array<{ id: PointId; top: PointId[] }> = [];
+      for (const id of ids) {
+        const res = await call(`test search on '${a.collection}'`, () =>
+          client.query(a.collection, { query: id, limit: a.k ?? 5, with_payload: false }),
+        );
+        probes.push({ id, top: res.points.map((x) => x.id) });
+      }
+      return { probes };
+    },
+
+    /**
+     * Checks a copy against what it was copied from, for `samples` points of `source`: each is in `target` with the
+     * same payload, and a vector that is either the same (same direction: Qdrant normalises for Cosine) or, when
+     * re-embedded, of the target's size; and a search by one of them on `target` answers. Never throws for a
+     * mismatch: it returns the problems.
+     */
+    async qdrantCompareSample(a: {
+      source: string;
+      target: string;
+      samples?: number;
+      /** The vector rolled back: compared as the same, or only its size when re-embedded. */
+      vectors: { same: true } | { size: number };
+      /** Its name in a collection of named vectors; every other vector of a point must be copied as it was. */
+      vectorName?: string;
+    }): Promise<{ checked: number; problems: string[] }> {
+      assertCollection(a.source, 'source');
+      assertCollection(a.target, 'target');
+      const { points } = await call(`scroll '${a.source}'`, () =>
+        client.scroll(a.source, { limit: a.samples ?? 16, with_payload: true, with_vector: true }),
+      );
+      if (points.length === 0) return { checked: 0, problems: [] };
+      const copies = await call(`retrieve from '${a.target}'`, () =>
+        client.retrieve(a.target, { ids: points.map((p) => p.id), with_payload: true, with_vector: true }),
+      );
+      const byId = new Map(copies.map((c) => [String(c.id), c]));
+      const problems: string[] = [];
+      for (const p of points) {
+        const c = byId.get(String(p.id));
+        if (!c) {
+          problems.push(`point ${String(p.id)} is missing`);
+          continue;
+        }
+        if (canonicalJson(c.payload ?? {}) !== canonicalJson(p.payload ?? {}))
+          problems.push(`point ${String(p.id)} has another payload`);
+        const rolled = a.vectorName ?? '';
+        const mine = namedVectors(p.vector);
+        const theirs = namedVectors(c.vector);
+        for (const [name, v] of mine) {
+          const w = theirs.get(name);
+          const label = name ? `vector '${name}'` : 'vector';
+          if (name === rolled && !('same' in a.vectors)) {
+            if (!Array.isArray(w) || w.length !== a.vectors.size)
+              problems.push(`point ${String(p.id)} has no ${a.vectors.size}-dimensional ${label}`);
+          } else if (Array.isArray(v)) {
+            if (!Array.isArray(w) || cosine(v as number[], w as number[]) < 0.99999)
+              problems.push(`point ${String(p.id)} has another ${label}`);
+          } else if (canonicalJson(w) !== canonicalJson(v)) {
+            problems.push(`point ${String(p.id)} has another ${label}`); // sparse: copied as it was
+          }
+        }
+      }
+      if (points.length > 1) {
+        const want = Math.min(5, points.length - 1);
+        const res = await call(`search '${a.target}'`, () =>
+          client.query(a.target, {
+            query: points[0]!.id,
+            limit: want,
+            with_payload: false,
+            ...(a.vectorName ? { using: a.vectorName } : {}),
+          }),
+        );
+        if (res.points.length < want)
+          problems.push(`a search by point ${String(points[0]!.id)} found ${res.points.length} of ${want} neighbours`);
+      }
+      return { checked: points.length, problems };
+    },
+
+    /** Qdrant's readiness (GET /readyz): polls until 200 or `timeoutSeconds`; never throws for "not ready". */
+    async qdrantReady({ timeoutSeconds = 60 }: { timeoutSeconds?: number }): Promise<{
+      ready: boolean;
+      status?: number;
+      body: string;
+      attempts: number;
+    }> {
+      const end = Date.now() + timeoutSeconds * 1000;
+      let attempts = 0;
+      let status: number | undefined;
+      return withHeartbeat(
+        async () => {
+          for (;;) {
+            attempts += 1;
+            let body: string;
+            status = undefined;
+            try {
+              const res = await fetch(`${base}/readyz`, { headers, signal: AbortSignal.timeout(5000) });
+              status = res.status;
+              body = (await res.text()).slice(0, 200);
+            } catch (err) {
+              body = String((err as { cause?: { code?: string } }).cause?.code ?? err);
+            }
+            if (status === 200) return { ready: true, status, body, attempts };
+            if (Date.now() > end) return { ready: false, ...(status ? { status } : {}), body, attempts };
+            await sleep(Math.min(1000, 100 * attempts));
+          }
+        },
+        500,
+        () => ({ attempts, status }),
+      );
     },
 
     /** Applies a collection config change (PATCH) and waits until the collection is green again. */

@@ -10,11 +10,13 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
+  patched,
   proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
+import { runSuffix } from '../common/names.ts';
 import { FailureType } from '../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { failedBeforeAnyChange, innerFailure } from './failures.ts';
@@ -202,7 +204,10 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
 
   const startedAt = new Date().toISOString();
   const name = input.containerName;
-  const preservedName = `${name}-pre-rollback-${info.runId.slice(0, 8)}`;
+  // in-flight runs keep the name they preserved under (the run id's head, shared by runs of the same minute)
+  const preservedName = `${name}-pre-rollback-${
+    patched('names-from-run-id-tail') ? runSuffix(info.runId) : info.runId.slice(0, 8)
+  }`;
   const base = {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -274,6 +279,12 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
       name: `restore '${name}' (${from.image})`,
       run: () =>
         op.restorePreserved({ name, preservedName, expectedId: current.id, restartPolicy: current.spec.restartPolicy }),
+      manual:
+        `put the previous container back: docker rename ${preservedName} ${name} && docker start ${name}` +
+        (current.spec.restartPolicy.Name
+          ? ` && docker update --restart ${current.spec.restartPolicy.Name} ${name}`
+          : '') +
+        `${input.host ? ` (on host ${input.host})` : ''}, then check ${input.healthUrl}`,
     });
     await progress.step('stop-current-container', () =>
       op.stopContainer({ name: preservedName, timeoutSeconds: input.stopTimeoutSeconds }),
@@ -281,6 +292,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     undos.push({
       name: `remove the new '${name}' (${target.ref})`,
       run: () => op.removeOwnContainer({ name, runId: info.runId }),
+      manual: `see what now runs as '${name}' (docker inspect ${name}; this rollback's own container has label ${'cortex-rollback.run-id'}=${info.runId}) and remove it if it must not run: docker rm -f ${name}`,
     });
     const run = await progress.step(
       'run-target-image',
@@ -389,7 +401,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     const cancelled = isCancellation(err);
     const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
     progress.setPhase('compensating');
-    const { restored, failed: failedUndos } = await runUndos(progress, undos);
+    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
     let after: HealthWait | undefined;
     if (failedUndos.length === 0 && undos.length > 0) {
       // Previously healthy: it must be healthy again. Previously unhealthy: running is what we can restore.
@@ -403,7 +415,8 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     const summary =
       failedUndos.length > 0
         ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-          `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image})`
+          `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image}). ` +
+          `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
         : undos.length === 0
           ? `${what}. Nothing had been changed.`
           : `${what}. Restored: '${name}' runs ${from.image} again (${restoredHealth}).`;

@@ -7,7 +7,7 @@
 //  - the runbook's non-existent Qdrant endpoints are replaced by real ones: points/export → paged scroll to NDJSON,
 //    collections/X/backup → collection snapshots, lock → stopping the writers (the application container).
 import type { ApplicationFailure } from '@temporalio/workflow';
-import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   BackupManifest,
@@ -19,6 +19,7 @@ import type {
 import { hostTaskQueue } from '../common/config.ts';
 import { configContains } from '../common/config-contains.ts';
 import { FailureType } from '../common/failures.ts';
+import { runSuffix } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { runUndos, type Undo } from './saga.ts';
@@ -64,6 +65,11 @@ function collectionName(o: Record<string, unknown>, field = 'collection'): strin
 
 const APPROVAL_FIELDS = ['timeoutSeconds', 'preApproved'];
 
+/** Names created by this run end with this part of its run id (older runs used the timestamp-like head). */
+function runPart(runId: string): string {
+  return patched('names-from-run-id-tail') ? runSuffix(runId) : runId.slice(0, 8);
+}
+
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
 }
@@ -87,10 +93,24 @@ export interface BackupResult {
 }
 
 /** Snapshot → streamed download with checksum → manifest → server snapshot removed → re-verified from disk. */
-async function takeBackup(a: Acts, progress: Progress, collection: string, name: string): Promise<BackupResult> {
+const KNOWN_ANSWERS = { samples: 3, k: 5 };
+
+async function takeBackup(
+  a: Acts,
+  progress: Progress,
+  collection: string,
+  name: string,
+  replacedBy?: string,
+): Promise<BackupResult> {
   const before = await progress.step(`backup ${name}: count`, () => a.q.qdrantInspect({ collection }));
   if (!before.exists) throw fail(FailureType.NotFound, `collection '${collection}' does not exist: nothing to back up`);
   const real = before.aliasOf ?? collection;
+  // Known answers for verifying a restore: nearest neighbours of a few stored points, read before and after the
+  // snapshot; equal twice means the snapshot holds a collection that answers them so.
+  const probe = patched('qdrant-backup-known-answers')
+    ? () => a.q.qdrantSearchProbe({ collection: real, samples: KNOWN_ANSWERS.samples, k: KNOWN_ANSWERS.k })
+    : undefined;
+  const probedBefore = probe ? await progress.step(`backup ${name}: known answers`, probe) : undefined;
   const snap = await progress.step(
     `backup ${name}: snapshot`,
     () => a.long.qdrantCreateSnapshot({ collection: real }),
@@ -109,6 +129,11 @@ async function takeBackup(a: Acts, progress: Progress, collection: string, name:
   );
   const after = await a.q.qdrantInspect({ collection });
   const exact = after.pointsCount === before.pointsCount;
+  const probedAfter = probe ? await probe() : undefined;
+  const knownAnswers =
+    probedBefore && JSON.stringify(probedBefore) === JSON.stringify(probedAfter)
+      ? { k: KNOWN_ANSWERS.k, probes: probedBefore.probes }
+      : undefined;
   await a.q.writeBackupManifest({
     name,
     collection: real,
@@ -119,6 +144,8 @@ async function takeBackup(a: Acts, progress: Progress, collection: string, name:
     checksum: file.checksum,
     sizeBytes: file.sizeBytes,
     createdAt: new Date().toISOString(),
+    ...(replacedBy ? { replacedBy } : {}),
+    ...(knownAnswers ? { knownAnswers } : {}),
   });
   await a.q.qdrantDeleteSnapshot({ collection: real, snapshotName: snap.name });
   const v = await progress.step(
@@ -201,6 +228,8 @@ export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult
 export interface AppRef {
   containerName: string;
   healthUrl: string;
+  /** How long the restarted application has to answer healthy (default 60 s). */
+  healthTimeoutSeconds?: number;
 }
 
 export interface QdrantRecoveryInput {
@@ -228,10 +257,93 @@ export interface QdrantRecoveryResult {
   emergencyExport?: { path: string; exported: number; checksum: string };
   before: CollectionState;
   after?: CollectionState;
-  sampleQuery?: { ok: boolean };
+  /** Restore verification: the backup's known answers (`knownAnswers` of them) or, for older backups, a sample query. */
+  sampleQuery?: { ok: boolean; knownAnswers?: number };
+  /** How the backup was chosen: for point in time, the rule, the candidates skipped and the chosen one's age. */
+  selection?: BackupSelection;
+  /** Qdrant's /readyz after the restore. */
+  readiness?: { ready: boolean; status?: number; body: string };
   approvals: ApprovalRecord[];
   monitoring?: MonitorSummary;
   timeline: StepRecord[];
+}
+
+export interface BackupSelection {
+  rule: string;
+  chosen: string;
+  chosenAt: string;
+  /** Seconds between the chosen backup and the requested time T (point in time only). */
+  ageAtTSeconds?: number;
+  /** Seconds between the chosen backup and the moment it was chosen. */
+  ageNowSeconds: number;
+  /** Newer candidates at or before T that failed verification, newest first. */
+  skipped: Array<{ name: string; createdAt: string; reason: string }>;
+}
+
+const isPreRollback = (b: BackupManifest): boolean => b.name.startsWith('pre-rollback-');
+
+/**
+ * Point in time: the state at T is the newest backup created at or before T that VERIFIES. A candidate that fails
+ * verification is skipped and recorded, and the next older one is tried (the approver sees the choice and the
+ * skipped ones before anything changes); none verifying is a refusal.
+ * Pre-rollback backups are not candidates: each holds what the collection held only until the rollback that took
+ * it replaced that content seconds later, so for any T after it the collection held something else. For the same
+ * reason a rollback between the chosen backup and T means no backup holds the state at T: that is refused, naming
+ * the backups to restore by name instead, never answered with a state the collection did not have at T.
+ */
+async function selectPointInTime(
+  a: Acts,
+  progress: Progress,
+  real: string,
+  backups: BackupManifest[],
+  at: string,
+): Promise<{ chosen: BackupManifest; selection: BackupSelection }> {
+  const candidates = backups.filter((b) => b.createdAt <= at && !isPreRollback(b)).reverse();
+  const skipped: BackupSelection['skipped'] = [];
+  for (const b of candidates) {
+    const v = await progress.step(
+      candidates[0] === b ? 'verify-backup' : `verify-backup ${b.name}`,
+      () => a.long.verifyBackup({ collection: real, backupName: b.name }),
+      (r) => (r.ok ? `${b.name}: checksum ok` : `${b.name}: ${r.reason ?? 'bad'}`),
+    );
+    if (!v.ok) {
+      skipped.push({ name: b.name, createdAt: b.createdAt, reason: v.reason ?? 'did not verify' });
+      continue;
+    }
+    const replaced = backups.filter((p) => isPreRollback(p) && p.createdAt > b.createdAt && p.createdAt <= at);
+    if (replaced.length > 0) {
+      const p = replaced.at(-1)!;
+      throw fail(
+        FailureType.Conflict,
+        `a rollback replaced the content of '${real}' at ${p.createdAt}, between the newest backup at or before ${at} ` +
+          `('${b.name}', ${b.createdAt}) and that time, so no backup holds the state at ${at}. Restore by name instead: ` +
+          `'${p.name}' holds what was there just before that rollback` +
+          (p.replacedBy ? `, '${p.replacedBy}' what that rollback restored` : ''),
+      );
+    }
+    const now = Date.now();
+    const selection: BackupSelection = {
+      rule: `newest verified backup created at or before ${at}`,
+      chosen: b.name,
+      chosenAt: b.createdAt,
+      ageAtTSeconds: Math.round((Date.parse(at) - Date.parse(b.createdAt)) / 1000),
+      ageNowSeconds: Math.round((now - Date.parse(b.createdAt)) / 1000),
+      skipped,
+    };
+    progress.note(
+      'select-backup',
+      'completed',
+      `${b.name} (${b.createdAt}, ${selection.ageAtTSeconds} s before T)` +
+        (skipped.length ? `; skipped, not verifying: ${skipped.map((x) => x.name).join(', ')}` : ''),
+    );
+    return { chosen: b, selection };
+  }
+  throw fail(
+    FailureType.NotFound,
+    candidates.length === 0
+      ? `no backup of '${real}' at or before ${at} (${backups.length} backups found)`
+      : `no backup of '${real}' at or before ${at} verifies: ${skipped.map((x) => `${x.name} (${x.reason})`).join('; ')}`,
+  );
 }
 
 interface ValidRecovery {
@@ -299,11 +411,12 @@ export function validateRecovery(raw: unknown, type: RollbackType, pit: boolean)
     selector = { name: validateBackupName(o.backup, 'backup') };
   }
   let app: AppRef | undefined;
-  const ao = optionalObject(o, 'app', ['containerName', 'healthUrl']);
+  const ao = optionalObject(o, 'app', ['containerName', 'healthUrl', 'healthTimeoutSeconds']);
   if (ao) {
     app = {
       containerName: validateContainerName(ao.containerName, 'app.containerName'),
       healthUrl: validateHttpUrl(ao.healthUrl, 'app.healthUrl'),
+      healthTimeoutSeconds: optionalInt(ao, 'healthTimeoutSeconds', 60, 1, 3600, 'app.healthTimeoutSeconds'),
     };
   }
   const monitor = watchSettings(o, { durationSeconds: app ? 1800 : 0, intervalSeconds: 30, failureThreshold: 3 });
@@ -328,6 +441,38 @@ export function validateRecovery(raw: unknown, type: RollbackType, pit: boolean)
   };
 }
 
+/** Selection by name or 'latest' (a pre-rollback backup is never 'latest'): a corrupt one is refused. */
+async function selectOld(
+  a: Acts,
+  progress: Progress,
+  real: string,
+  backups: BackupManifest[],
+  sel: ValidRecovery['selector'],
+): Promise<BackupManifest> {
+  const pick =
+    'name' in sel
+      ? backups.find((b) => b.name === sel.name)
+      : 'atOrBefore' in sel
+        ? backups.filter((b) => b.createdAt <= sel.atOrBefore).at(-1)
+        : backups.filter((b) => !b.name.startsWith('pre-rollback-')).at(-1);
+  if (!pick) {
+    const what =
+      'name' in sel ? `named '${sel.name}'` : 'atOrBefore' in sel ? `at or before ${sel.atOrBefore}` : 'at all';
+    throw fail(FailureType.NotFound, `no backup of '${real}' ${what} (${backups.length} backups found)`);
+  }
+  const v = await progress.step(
+    'verify-backup',
+    () => a.long.verifyBackup({ collection: real, backupName: pick.name }),
+    (r) => (r.ok ? `${pick.name}: checksum ok` : (r.reason ?? '')),
+  );
+  if (!v.ok)
+    throw fail(
+      FailureType.VerificationFailed,
+      `backup '${pick.name}' is corrupt (${v.reason}); refusing to restore it`,
+    );
+  return pick;
+}
+
 export function qdrantDataRecovery(raw: QdrantRecoveryInput): Promise<QdrantRecoveryResult> {
   return recover(raw, false);
 }
@@ -350,12 +495,13 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   progress.note('validate-input', 'completed');
   const a = acts(input.host);
   const { collection } = input;
-  const runTag = `${stamp()}-${info.runId.slice(0, 8)}`;
+  const runTag = `${stamp()}-${runPart(info.runId)}`;
 
   // 1. Assess, choose and verify the backup — read-only; a corrupt backup is refused here.
   progress.setPhase('assessing');
   let before: CollectionState;
   let chosen: BackupManifest;
+  let selection: BackupSelection | undefined;
   try {
     before = await progress.step(
       'assess-collection',
@@ -365,28 +511,11 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     const real = before.aliasOf ?? collection;
     const backups = await a.q.listBackups({ collection: real });
     const sel = input.selector;
-    const pick =
-      'name' in sel
-        ? backups.find((b) => b.name === sel.name)
-        : 'atOrBefore' in sel
-          ? backups.filter((b) => b.createdAt <= sel.atOrBefore).at(-1)
-          : backups.filter((b) => !b.name.startsWith('pre-rollback-')).at(-1);
-    if (!pick) {
-      const what =
-        'name' in sel ? `named '${sel.name}'` : 'atOrBefore' in sel ? `at or before ${sel.atOrBefore}` : 'at all';
-      throw fail(FailureType.NotFound, `no backup of '${real}' ${what} (${backups.length} backups found)`);
+    if ('atOrBefore' in sel && patched('qdrant-pit-newest-verified')) {
+      ({ chosen, selection } = await selectPointInTime(a, progress, real, backups, sel.atOrBefore));
+    } else {
+      chosen = await selectOld(a, progress, real, backups, sel);
     }
-    chosen = pick;
-    const v = await progress.step(
-      'verify-backup',
-      () => a.long.verifyBackup({ collection: real, backupName: pick.name }),
-      (r) => (r.ok ? `${pick.name}: checksum ok` : (r.reason ?? '')),
-    );
-    if (!v.ok)
-      throw fail(
-        FailureType.VerificationFailed,
-        `backup '${pick.name}' is corrupt (${v.reason}); refusing to restore it`,
-      );
   } catch (err) {
     throw failedBeforeAnyChange(progress, err);
   }
@@ -427,12 +556,17 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
   // 4. Stop the writers, restore, verify, restart — with undos pushed before each step.
   const undos: Undo[] = [];
   let after: CollectionState;
-  let sample: { ok: boolean };
+  let sample: QdrantRecoveryResult['sampleQuery'] & object;
+  let readiness: QdrantRecoveryResult['readiness'];
   try {
     progress.setPhase('restoring');
     if (input.app) {
       const app = input.app;
-      undos.push({ name: `start '${app.containerName}'`, run: () => a.op.startContainer({ name: app.containerName }) });
+      undos.push({
+        name: `start '${app.containerName}'`,
+        run: () => a.op.startContainer({ name: app.containerName }),
+        manual: `start the application: docker start ${app.containerName}${input.host ? ` (on host ${input.host})` : ''}, then check ${app.healthUrl}`,
+      });
       await progress.step('stop-application', () =>
         a.op.stopContainer({ name: app.containerName, timeoutSeconds: input.stopTimeoutSeconds }),
       );
@@ -440,11 +574,12 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     if (preBackup) {
       const name = preBackup;
       progress.setPhase('backing-up-current');
-      await takeBackup(a, progress, real, name);
+      const pre = await takeBackup(a, progress, real, name, chosen.name);
       progress.setPhase('restoring');
       undos.push({
         name: `restore '${real}' from ${name}`,
         run: () => a.long.qdrantRestoreBackup({ collection: real, backupName: name }),
+        manual: manualRestore(real, name, pre.manifest),
       });
     }
     await progress.step(
@@ -453,6 +588,18 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
       (r) => `${r.pointsCount} points`,
     );
     progress.setPhase('verifying');
+    if (patched('qdrant-readyz-after-restore')) {
+      readiness = await progress.step(
+        'verify-qdrant-ready',
+        () => a.wait.qdrantReady({ timeoutSeconds: 60 }),
+        (r) => `/readyz ${r.status ?? 'unreachable'}: ${r.body}`,
+      );
+      if (!readiness.ready)
+        throw fail(
+          FailureType.VerificationFailed,
+          `Qdrant is not ready after restoring '${real}' (/readyz ${readiness.status ?? 'unreachable'}: ${readiness.body})`,
+        );
+    }
     after = await progress.step(
       'verify-count',
       () => a.q.qdrantInspect({ collection: real }),
@@ -467,22 +614,42 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
         `restored '${real}' has ${after.pointsCount} points, the backup's manifest says ${expected}`,
       );
     }
-    sample = await progress.step(
-      'verify-sample-query',
-      () => a.q.qdrantSampleQuery({ collection: real }),
-      (s) => (s.ok ? 'a stored vector finds its point' : 'sample query did not find its point'),
-    );
-    if (!sample.ok)
-      throw fail(
-        FailureType.VerificationFailed,
-        `a sample query on the restored '${real}' did not find the point whose vector it used`,
+    const known = chosen.knownAnswers;
+    if (known && known.probes.length > 0 && patched('qdrant-restore-known-answers')) {
+      const now = await progress.step(
+        'verify-known-answers',
+        () => a.q.qdrantSearchProbe({ collection: real, ids: known.probes.map((p) => p.id), k: known.k }),
+        (r) => `${r.probes.length} searches`,
       );
+      const differ = known.probes.filter((p, i) => JSON.stringify(now.probes[i]?.top) !== JSON.stringify(p.top));
+      sample = { ok: differ.length === 0, knownAnswers: known.probes.length };
+      if (differ.length > 0) {
+        const d = differ[0]!;
+        throw fail(
+          FailureType.VerificationFailed,
+          `the restored '${real}' does not answer as the backup '${chosen.name}' did: nearest neighbours of point ` +
+            `${String(d.id)} were ${JSON.stringify(d.top)} when it was taken, ` +
+            `${JSON.stringify(now.probes.find((p) => p.id === d.id)?.top ?? null)} now`,
+        );
+      }
+    } else {
+      sample = await progress.step(
+        'verify-sample-query',
+        () => a.q.qdrantSampleQuery({ collection: real }),
+        (s) => (s.ok ? 'a stored vector finds its point' : 'sample query did not find its point'),
+      );
+      if (!sample.ok)
+        throw fail(
+          FailureType.VerificationFailed,
+          `a sample query on the restored '${real}' did not find the point whose vector it used`,
+        );
+    }
     if (input.app) {
       const app = input.app;
       await progress.step('start-application', () => a.op.startContainer({ name: app.containerName }));
       const h = await progress.step(
         'verify-application-health',
-        () => a.wait.waitHealthy({ url: app.healthUrl, timeoutSeconds: 60 }),
+        () => a.wait.waitHealthy({ url: app.healthUrl, timeoutSeconds: app.healthTimeoutSeconds ?? 60 }),
         (w) => (w.healthy ? 'healthy' : 'unhealthy'),
       );
       if (!h.healthy)
@@ -530,8 +697,30 @@ async function recover(raw: QdrantRecoveryInput, pit: boolean): Promise<QdrantRe
     ...(preBackup ? { preRollbackBackup: preBackup } : {}),
     after,
     sampleQuery: sample,
+    ...(selection ? { selection } : {}),
+    ...(readiness ? { readiness } : {}),
     ...(monitoring ? { monitoring } : {}),
   };
+}
+
+function aliasManual(alias: string, collection: string): string {
+  return (
+    `point alias '${alias}' at '${collection}': curl -X POST '<qdrant>/collections/aliases' -H 'content-type: application/json' ` +
+    `-d '{"actions":[{"delete_alias":{"alias_name":"${alias}"}},{"create_alias":{"alias_name":"${alias}","collection_name":"${collection}"}}]}'`
+  );
+}
+
+/** The manual steps to restore `collection` from a backup, for a compensation that could not do it. */
+function manualRestore(collection: string, backupName: string, m?: BackupManifest): string {
+  const file = m
+    ? `${m.collection}/${m.name}/${m.snapshotFile}`
+    : `${collection}/${backupName}/<snapshot named in its manifest.json>`;
+  return (
+    `restore collection '${collection}' from backup '${backupName}' (file ${file} in the backup directory` +
+    `${m ? `, ${m.pointsCount} points, sha256 ${m.checksum}` : ''}): ` +
+    `run \`cortex-rollback start qdrant-recovery --collection ${collection} --backup ${backupName}\`, or upload the file ` +
+    `with curl -X POST '<qdrant>/collections/${collection}/snapshots/upload?priority=snapshot' -F snapshot=@<file>`
+  );
 }
 
 async function compensate(progress: Progress, undos: Undo[], err: unknown, restoredText: string): Promise<never> {
@@ -539,10 +728,11 @@ async function compensate(progress: Progress, undos: Undo[], err: unknown, resto
     ? 'the rollback was cancelled'
     : errorMessage((err as { cause?: unknown }).cause ?? err);
   progress.setPhase('compensating');
-  const { failed } = await runUndos(progress, undos);
+  const { failed, manual } = await runUndos(progress, undos);
   const summary =
     failed.length > 0
-      ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}`
+      ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}. ` +
+        `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
       : undos.length === 0
         ? `${what}. Nothing had been changed.`
         : `${what}. Restored: ${restoredText}.`;
@@ -662,7 +852,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     throw invalid(progress, err);
   }
   const a = acts(v.host);
-  const runTag = `${stamp()}-${info.runId.slice(0, 8)}`;
+  const runTag = `${stamp()}-${runPart(info.runId)}`;
 
   // 1. Assess and check the fit — nothing is created, switched or deleted before this passes.
   progress.setPhase('assessing');
@@ -744,7 +934,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         }),
       (c) => `${c.copied} points`,
     );
-  const verifyCount = async (name: string) => {
+  const verifyCount = async (name: string, from = source) => {
     const s = await progress.step(
       `verify ${name}`,
       () => a.q.qdrantInspect({ collection: name }),
@@ -755,8 +945,29 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         FailureType.VerificationFailed,
         `'${name}' has ${s.pointsCount} points, the source had ${state.pointsCount}`,
       );
-    const q = await a.q.qdrantSampleQuery({ collection: name, ...(vectorName ? { using: vectorName } : {}) });
-    if (!q.ok) throw fail(FailureType.VerificationFailed, `a sample query on '${name}' did not find its point`);
+    if (patched('qdrant-schema-compare-sample')) {
+      // known before the change: the points of the collection copied from (payloads, and vectors unless re-embedded)
+      const c = await progress.step(
+        `compare ${name} with ${from}`,
+        () =>
+          a.q.qdrantCompareSample({
+            source: from,
+            target: name,
+            samples: 16,
+            vectors: reembed ? { size: target.size } : { same: true },
+            ...(vectorName ? { vectorName } : {}),
+          }),
+        (r) => (r.problems.length ? r.problems.join('; ') : `${r.checked} points as in ${from}`),
+      );
+      if (c.problems.length > 0)
+        throw fail(
+          FailureType.VerificationFailed,
+          `'${name}' is not a faithful copy of '${from}': ${c.problems.slice(0, 5).join('; ')}`,
+        );
+    } else {
+      const q = await a.q.qdrantSampleQuery({ collection: name, ...(vectorName ? { using: vectorName } : {}) });
+      if (!q.ok) throw fail(FailureType.VerificationFailed, `a sample query on '${name}' did not find its point`);
+    }
     return s;
   };
 
@@ -775,14 +986,19 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     await takeBackup(a, progress, source, preBackup);
     progress.setPhase('migrating');
     if (v.mode === 'alias') {
-      const next = `${source}-v${target.size}-${info.runId.slice(0, 8)}`;
-      undos.push({ name: `delete the new '${next}'`, run: () => a.q.qdrantDeleteCollection({ collection: next }) });
+      const next = `${source}-v${target.size}-${runPart(info.runId)}`;
+      undos.push({
+        name: `delete the new '${next}'`,
+        run: () => a.q.qdrantDeleteCollection({ collection: next }),
+        manual: `delete the unused collection '${next}': curl -X DELETE '<qdrant>/collections/${next}'`,
+      });
       const made = await progress.step(`create ${next} like ${source}`, () => createLike(next, source), describeCarry);
       await copy(source, next);
       const s = await verifyCount(next);
       undos.push({
         name: `point '${v.collection}' back at '${source}'`,
         run: () => a.q.qdrantSwitchAlias({ alias: v.collection, collection: source }),
+        manual: aliasManual(v.collection, source),
       });
       await progress.step(`switch alias ${v.collection} → ${next}`, () =>
         a.q.qdrantSwitchAlias({ alias: v.collection, collection: next }),
@@ -797,7 +1013,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       };
     }
     // recreate: staging copy first, so the original is deleted only once its data is safely elsewhere too.
-    const staging = `${source}-staging-${info.runId.slice(0, 8)}`;
+    const staging = `${source}-staging-${runPart(info.runId)}`;
     const repointAlias = async () => {
       // deleting a collection drops the aliases pointing at it: put the application's name back
       if (state.aliasOf) await a.q.qdrantSwitchAlias({ alias: v.collection, collection: source });
@@ -805,6 +1021,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
     undos.push({
       name: `delete the staging '${staging}'`,
       run: () => a.q.qdrantDeleteCollection({ collection: staging }),
+      manual: `once '${source}' is restored, delete the staging copy '${staging}' (it holds the rolled-back vectors): curl -X DELETE '<qdrant>/collections/${staging}'`,
     });
     const staged = await progress.step(
       `create ${staging} like ${source}`,
@@ -820,6 +1037,10 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
         await a.long.qdrantRestoreBackup({ collection: source, backupName: preBackup });
         await repointAlias();
       },
+      manual:
+        `delete '${source}' if it exists with the new vector params (curl -X DELETE '<qdrant>/collections/${source}'), then ` +
+        manualRestore(source, preBackup) +
+        (state.aliasOf ? `; then ${aliasManual(v.collection, source)}` : ''),
     });
     await progress.step(`delete ${source}`, () => a.q.qdrantDeleteCollection({ collection: source }));
     // the source is gone: the staging collection holds its settings now
@@ -832,7 +1053,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
       a.long.qdrantCopyPoints({ source: staging, target: source, batchSize: v.batchSize }),
     );
     await repointAlias();
-    const s = await verifyCount(source);
+    const s = await verifyCount(source, staging);
     await a.q.qdrantDeleteCollection({ collection: staging });
     progress.setPhase('completed');
     const settings = mergeCarried(staged.settings, remade.settings);
@@ -1054,6 +1275,8 @@ export function validateConfigRollbackInput(raw: unknown): {
 export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
   outcome: string;
   before: Record<string, unknown>;
+  /** The runbook's test search: nearest neighbours of stored points, the same before and after the PATCH. */
+  testSearch?: { probes: number; same: boolean };
   after: unknown;
   approvals: ApprovalRecord[];
   timeline: StepRecord[];
@@ -1090,12 +1313,31 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
       timeline: progress.status.steps,
     };
   }
-  const undos = [
+  const undos: Undo[] = [
     {
       name: `re-apply the recorded config of '${real}'`,
       run: () => a.long.qdrantPatchCollection({ collection: real, patch: before }),
+      manual: `re-apply the recorded config: curl -X PATCH '<qdrant>/collections/${real}' -H 'content-type: application/json' -d '${JSON.stringify(before)}'`,
     },
   ];
+  // Runbook step 7's test search, with an answer known before the change: the nearest neighbours of a few stored
+  // points, recorded now and required to be the same after the PATCH.
+  const testSearch = patched('qdrant-config-test-search');
+  let known: Array<{ id: string | number; top: Array<string | number> }> = [];
+  let testSearchResult: { probes: number; same: boolean } | undefined;
+  if (testSearch) {
+    try {
+      known = (
+        await progress.step(
+          'record-test-search',
+          () => a.q.qdrantSearchProbe({ collection: real, samples: 3, k: 5 }),
+          (r) => `${r.probes.length} known answers`,
+        )
+      ).probes;
+    } catch (err) {
+      throw failedBeforeAnyChange(progress, err);
+    }
+  }
   try {
     progress.setPhase('applying');
     await progress.step(
@@ -1110,10 +1352,28 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
         `'${real}' config after the PATCH does not equal the target: ${JSON.stringify(pick(patchView(after.config), target))}`,
       );
     }
+    if (testSearch) {
+      const now = await progress.step(
+        'test-search',
+        () => a.q.qdrantSearchProbe({ collection: real, ids: known.map((k) => k.id), k: 5 }),
+        (r) => `${r.probes.length} searches`,
+      );
+      const differ = known.filter((k, i) => JSON.stringify(now.probes[i]?.top) !== JSON.stringify(k.top));
+      testSearchResult = { probes: known.length, same: differ.length === 0 };
+      if (differ.length > 0) {
+        const d = differ[0]!;
+        throw fail(
+          FailureType.VerificationFailed,
+          `the test search on '${real}' answers differently after the PATCH: neighbours of point ${String(d.id)} were ` +
+            `${JSON.stringify(d.top)} before, ${JSON.stringify(now.probes.find((p) => p.id === d.id)?.top ?? null)} after`,
+        );
+      }
+    }
     progress.setPhase('completed');
     return {
       outcome: 'succeeded',
       before,
+      ...(testSearchResult ? { testSearch: testSearchResult } : {}),
       after: pick(patchView(after.config), target),
       approvals: progress.status.approvals,
       timeline: progress.status.steps,

@@ -372,6 +372,72 @@ describe('Qdrant double', () => {
     );
   });
 
+  it(
+    'fails only the targeted kind of request, with Qdrant error envelopes, as many times as asked',
+    { skip: doubleOnly('fault injection') },
+    async () => {
+      const d = double as QdrantDouble;
+      const a = name('fw-a');
+      const b = name('fw-b');
+      await makeCollection(a);
+      await makeCollection(b);
+      const rule = d.faults.failWhen({
+        method: 'PUT',
+        path: new RegExp(`^/collections/${a}/points$`),
+        status: 400,
+        times: 2,
+        message: 'Wrong input: upsert refused for the test',
+      });
+      const up = (n: string, id: number) => client.upsert(n, { wait: true, points: [{ id, vector: [1, 0, 0, 0] }] });
+      await up(b, 1); // another collection's upsert is not targeted
+      const res = await raw(`/collections/${a}/points?wait=true`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ points: [{ id: 1, vector: [1, 0, 0, 0] }] }),
+      });
+      assert.equal(res.status, 400);
+      const body = (await res.json()) as { status: { error: string }; time: number };
+      assert.deepEqual(Object.keys(body).sort(), ['status', 'time']);
+      assert.equal(body.status.error, 'Wrong input: upsert refused for the test');
+      await rejectsWith(up(a, 2), 400, /upsert refused/);
+      assert.equal((await client.count(a)).count, 0, 'a refusal happens before the operation runs');
+      assert.equal((await client.getCollection(a)).status, 'green', 'other operations on it are not targeted');
+      await up(a, 3); // the budget of 2 is spent
+      assert.equal((await client.count(a)).count, 1);
+      assert.equal(rule.hits(), 2);
+
+      // by operationId, answered after the change took effect
+      d.faults.failWhen({ operationId: 'update_aliases', status: 500, after: true });
+      await rejectsWith(
+        client.updateCollectionAliases({ actions: [{ create_alias: { alias_name: `${a}-al`, collection_name: a } }] }),
+        500,
+        /update_aliases failed/,
+      );
+      const { aliases } = await client.getAliases();
+      assert.equal(aliases.find((x) => x.alias_name === `${a}-al`)?.collection_name, a);
+
+      // text-only endpoints answer in text, as Qdrant's readyz does
+      const ready = d.faults.failWhen({ operationId: 'readyz', status: 503, message: 'some shards are not ready' });
+      const r = await raw('/readyz');
+      assert.deepEqual([r.status, await r.text()], [503, 'some shards are not ready']);
+      assert.equal((await raw('/readyz')).status, 200);
+      assert.equal(ready.hits(), 1);
+
+      const third = d.faults.failWhen({ operationId: 'count_points', skip: 2, status: 400 });
+      await client.count(b);
+      await client.count(b);
+      await rejectsWith(client.count(b), 400, /count_points refused/);
+      assert.equal(third.hits(), 1);
+
+      const forever = d.faults.failWhen({ operationId: 'get_collection', times: Infinity, status: 404 });
+      await rejectsWith(client.getCollection(b), 404);
+      await rejectsWith(client.getCollection(b), 404);
+      forever.clear();
+      assert.equal((await client.getCollection(b)).status, 'green');
+      assert.throws(() => d.faults.failWhen({ status: 500 }), /needs a method, path or operationId/);
+    },
+  );
+
   it('delays every request on demand', { skip: doubleOnly('fault injection') }, async () => {
     const d = double as QdrantDouble;
     d.faults.delay(150);
