@@ -655,7 +655,7 @@ export function createQdrantActivities(deps: QdrantDeps) {
      * Known-answer search probe: for up to `samples` stored points (the first by id, or `ids`), the ids of the `k`
      * nearest neighbours of that point's stored vector (Qdrant's query by id, which excludes the point itself).
      * Recorded before a change and compared after it, the answers cannot match by construction, unlike a search
-     * that finds the very point whose vector it used.
+     * that finds the very point whose vector it used. With named vectors it probes the first name.
      */
     async qdrantSearchProbe(a: {
       collection: string;
@@ -671,10 +671,14 @@ export function createQdrantActivities(deps: QdrantDeps) {
             client.scroll(a.collection, { limit: a.samples ?? 3, with_vector: false, with_payload: false }),
           )
         ).points.map((p) => p.id);
+      // a collection of named vectors has no default one: probe the first name, the same one before and after
+      const info = await call(`get collection '${a.collection}'`, () => client.getCollection(a.collection));
+      const vectors = (info.config.params.vectors ?? {}) as Record<string, unknown>;
+      const using = typeof vectors.size === 'number' ? undefined : Object.keys(vectors).sort()[0];
       const probes: Array<{ id: PointId; top: PointId[] }> = [];
       for (const id of ids) {
         const res = await call(`test search on '${a.collection}'`, () =>
-          client.query(a.collection, { query: id, limit: a.k ?? 5, with_payload: false }),
+          client.query(a.collection, { query: id, limit: a.k ?? 5, with_payload: false, ...(using ? { using } : {}) }),
         );
         probes.push({ id, top: res.points.map((x) => x.id) });
       }
