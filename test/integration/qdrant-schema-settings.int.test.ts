@@ -6,15 +6,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Schemas } from '@qdrant/js-client-rest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { createWorker } from '../../workers/worker.ts';
 import type { QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
-import { embedText, startEmbeddings } from '../helpers/embeddings.ts';
-import { startTestQdrant, vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { embedText } from '../helpers/embeddings.ts';
+import { vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
+import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
+import { uniqueQueue } from '../helpers/temporal.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
 const EM = { approver: 'erin', role: 'engineering-manager' };
@@ -84,39 +82,15 @@ function canonical(v: unknown): unknown {
 describe('schema rollbacks carry the collection settings', () => {
   let env: TestWorkflowEnvironment;
   let q: TestQdrant;
-  let worker: Worker;
-  let running: Promise<void>;
+  let world: QdrantWorld;
   let taskQueue: string;
-  let embeddings: Awaited<ReturnType<typeof startEmbeddings>>;
 
   before(async () => {
-    env = await localEnv();
-    q = await startTestQdrant();
-    embeddings = await startEmbeddings(4);
-    taskQueue = uniqueQueue('schema-settings');
-    ({ worker } = await createWorker({
-      settings: { address: env.address, namespace: 'default', taskQueue },
-      connection: env.nativeConnection,
-      deps: {
-        qdrant: {
-          client: q.client,
-          url: q.url,
-          ...(q.apiKey ? { apiKey: q.apiKey } : {}),
-          backupRoot: join(q.tmp, 'backups'),
-          embeddings: { url: embeddings.url, model: 'test-embedder' },
-        },
-      },
-    }));
-    running = worker.run();
+    world = await startQdrantWorld({ queue: 'schema-settings', embedderSize: 4 });
+    ({ env, q, taskQueue } = world);
   });
   after(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-    await embeddings?.stop();
-    if (q?.double)
-      assert.deepEqual(q.double.violations, [], "every request the activities sent is valid per Qdrant's OpenAPI spec");
-    await q?.stop();
+    await world?.stop();
   });
 
   const rollback = (input: Record<string, unknown>) =>

@@ -6,27 +6,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createQdrantActivities, type BackupManifest } from '../../activities/qdrant.ts';
 import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
-import { createWorker } from '../../workers/worker.ts';
 import type { BackupResult, QdrantRecoveryResult } from '../../workflows/qdrant.ts';
 import { BAD, docker, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
-import {
-  aliasMap,
-  collectionChecksum,
-  collectionNames,
-  seed,
-  startTestQdrant,
-  vectorFor,
-  type TestQdrant,
-} from '../helpers/qdrant.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { aliasMap, collectionChecksum, collectionNames, seed, vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
+import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
+import { uniqueQueue } from '../helpers/temporal.ts';
 
 const EM = { approver: 'erin', role: 'engineering-manager' };
 const ON_CALL = { approver: 'alice', role: 'on-call-engineer' };
@@ -36,33 +27,19 @@ const points = (c: string) => new RegExp(`^/collections/${c}/points$`);
 describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double's targeted faults" : false }, () => {
   let env: TestWorkflowEnvironment;
   let q: TestQdrant;
-  let worker: Worker;
-  let running: Promise<void>;
+  let world: QdrantWorld;
   let taskQueue: string;
   let backupRoot: string;
   const apps: string[] = [];
 
   before(async () => {
     await ensureImages();
-    env = await localEnv();
-    q = await startTestQdrant();
-    backupRoot = join(q.tmp, 'backups');
-    taskQueue = uniqueQueue('undo');
-    ({ worker } = await createWorker({
-      settings: { address: env.address, namespace: 'default', taskQueue },
-      connection: env.nativeConnection,
-      deps: { qdrant: { client: q.client, url: q.url, backupRoot } },
-    }));
-    running = worker.run();
+    world = await startQdrantWorld({ queue: 'undo' });
+    ({ env, q, taskQueue, backupRoot } = world);
   });
   after(async () => {
     for (const a of apps) await removeByPrefix(a);
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-    if (q?.double)
-      assert.deepEqual(q.double.violations, [], "every request the activities sent is valid per Qdrant's OpenAPI spec");
-    await q?.stop();
+    await world?.stop();
   });
 
   /**

@@ -4,21 +4,20 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { scheduleQdrantBackups } from '../../client/client.ts';
-import { createWorker } from '../../workers/worker.ts';
 import { statusQuery } from '../../workflows/progress.ts';
 import { readdir } from 'node:fs/promises';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { BackupResult, QdrantRecoveryResult, QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
 import { docker, ensureImages, GOOD, removeByPrefix, startApp, health } from '../helpers/docker.ts';
-import { embedText, startEmbeddings } from '../helpers/embeddings.ts';
-import { collectionChecksum, count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { embedText } from '../helpers/embeddings.ts';
+import { collectionChecksum, count, seed, type TestQdrant } from '../helpers/qdrant.ts';
+import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
+import { testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
 const EM = { approver: 'erin', role: 'engineering-manager' };
@@ -26,45 +25,19 @@ const EM = { approver: 'erin', role: 'engineering-manager' };
 describe('Qdrant rollbacks end to end', () => {
   let env: TestWorkflowEnvironment;
   let q: TestQdrant;
-  let worker: Worker;
-  let running: Promise<void>;
+  let world: QdrantWorld;
   let taskQueue: string;
   let backupRoot: string;
-  let embeddings: Awaited<ReturnType<typeof startEmbeddings>>;
   const apps: string[] = [];
 
   before(async () => {
     await ensureImages();
-    env = await localEnv();
-    q = await startTestQdrant();
-    embeddings = await startEmbeddings(4);
-    backupRoot = join(q.tmp, 'backups');
-    taskQueue = uniqueQueue('qdrant');
-    const settings = { address: env.address, namespace: 'default', taskQueue };
-    ({ worker } = await createWorker({
-      settings,
-      connection: env.nativeConnection,
-      deps: {
-        qdrant: {
-          client: q.client,
-          url: q.url,
-          ...(q.apiKey ? { apiKey: q.apiKey } : {}),
-          backupRoot,
-          embeddings: { url: embeddings.url, model: 'test-embedder' },
-        },
-      },
-    }));
-    running = worker.run();
+    world = await startQdrantWorld({ queue: 'qdrant', embedderSize: 4 });
+    ({ env, q, taskQueue, backupRoot } = world);
   });
   after(async () => {
     for (const a of apps) await removeByPrefix(a);
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-    await embeddings?.stop();
-    if (q?.double)
-      assert.deepEqual(q.double.violations, [], "every request the activities sent is valid per Qdrant's OpenAPI spec");
-    await q?.stop();
+    await world?.stop();
   });
 
   const run = async <T>(type: string, input: unknown): Promise<T> => {
