@@ -1,0 +1,69 @@
+// An HTTP forwarder whose answers can be made slow: the request reaches the upstream at once (its side effect
+// happens), the answer is held `delayMs` before it is passed on. Put in front of dockerd (a unix socket) or an
+// application's /health (TCP) so a worker can be killed while it waits for an answer, mid-activity.
+import http from 'node:http';
+import { rmSync } from 'node:fs';
+
+export type Upstream = { socketPath: string } | { host: string; port: number };
+
+export interface SlowProxy {
+  /** DOCKER_HOST-style `unix://…` for a socket listener, or `http://127.0.0.1:port` for TCP. */
+  url: string;
+  delayMs: number;
+  /** Requests whose answer is being held right now. */
+  held: number;
+  close(): Promise<void>;
+}
+
+export async function startSlowProxy(
+  upstream: Upstream,
+  listen: { socketPath: string } | { port: 0 },
+): Promise<SlowProxy> {
+  const state = { delayMs: 0, held: 0 };
+  const server = http.createServer((req, res) => {
+    const up = http.request({ ...upstream, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      const pass = () => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      };
+      if (state.delayMs <= 0) return pass();
+      state.held += 1;
+      setTimeout(() => {
+        state.held -= 1;
+        pass();
+      }, state.delayMs);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    req.pipe(up);
+  });
+  if ('socketPath' in listen) rmSync(listen.socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if ('socketPath' in listen) server.listen(listen.socketPath, resolve);
+    else server.listen(0, '127.0.0.1', resolve);
+  });
+  const addr = server.address();
+  const url =
+    'socketPath' in listen
+      ? `unix://${listen.socketPath}`
+      : `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  return {
+    url,
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
+    },
+    get held() {
+      return state.held;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
