@@ -45,6 +45,10 @@ const TITLES: Record<FaultName | 'none', string> = {
 };
 
 const RUN_TIMEOUT_MS = 240_000;
+// A worker killed while it holds a workflow task leaves that task to time out before the standby gets it. The
+// default is 10 s; 3 s keeps the matrix inside its budget and changes nothing else (a task that times out is
+// simply given to another worker, as after any crash).
+const WORKFLOW_TASK_TIMEOUT = '3s';
 const DOCKER_ACTIVITIES = new Set(Object.keys(createDockerActivities({ docker: new Dockerode() })));
 const HEALTH_ACTIVITIES = new Set(Object.keys(createHealthActivities()));
 type Dependency = 'docker' | 'health' | 'qdrant';
@@ -79,6 +83,7 @@ interface Harness {
   pool: WorkerPool;
   poolKind: 'direct' | 'proxied';
   dockerProxy?: SlowProxy;
+  qdrantProxy?: SlowProxy;
   /** The slow-answer proxies in front of this run's application /health (kill-mid only). */
   healthProxies: SlowProxy[];
   q: TestQdrant;
@@ -98,6 +103,8 @@ interface Driver {
   applied(): boolean;
   note?(): string | undefined;
   cleanup?(): Promise<void>;
+  /** After the run, from its whole history: why the fault is not proven to have hit the run, if it is not. */
+  verify?(events: HistoryEvent[]): string | undefined;
 }
 
 function workerEnv(h: Harness, dockerHost: string): Record<string, string> {
@@ -116,6 +123,8 @@ async function usePool(h: Harness, kind: 'direct' | 'proxied'): Promise<void> {
       { socketPath: h.dockerd.socket },
       { socketPath: join(h.dir, 'docker-slow.sock') },
     );
+    const u = new URL(h.q.url);
+    h.qdrantProxy = await startSlowProxy({ host: u.hostname, port: Number(u.port) }, { port: 0 });
   }
   const host = kind === 'proxied' ? h.dockerProxy!.url : h.dockerd.host;
   h.ctx.healthProxy =
@@ -126,7 +135,9 @@ async function usePool(h: Harness, kind: 'direct' | 'proxied'): Promise<void> {
           return p;
         }
       : undefined;
-  h.pool = new WorkerPool({ address: h.temporal.address, taskQueue: h.taskQueue, extra: workerEnv(h, host) });
+  const extra = workerEnv(h, host);
+  if (kind === 'proxied') extra.QDRANT_URL = h.qdrantProxy!.url;
+  h.pool = new WorkerPool({ address: h.temporal.address, taskQueue: h.taskQueue, extra });
   h.poolKind = kind;
   await h.pool.ready();
 }
@@ -174,6 +185,7 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver): P
     taskQueue: h.taskQueue,
     workflowId: run.workflowId,
     args: [run.input],
+    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
   });
   const runId = handle.firstExecutionRunId;
   const ids = { workflowId: run.workflowId, runId };
@@ -201,7 +213,11 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver): P
   }
   await following.catch(() => undefined);
   const problems = await run.check(ending, runId).catch((err: unknown) => [`check threw: ${String(err)}`]);
-  const retried = (await retriedActivities(h.client, run.workflowId, runId)).map((r) => `${r.type}#${r.attempt}`);
+  const events: HistoryEvent[] = [];
+  await followHistory(h.client, run.workflowId, runId, (e) => void events.push(e));
+  const retried = retriedActivities(events).map((r) => `${r.type}#${r.attempt}`);
+  const unproven = driver?.applied() ? driver.verify?.(events) : undefined;
+  if (unproven) problems.push(`fault not proven: ${unproven}`);
   await run.cleanup();
   const label = classify(ending);
   const message = ending.kind === 'failed' ? `${ending.type}: ${ending.message}` : undefined;
@@ -243,6 +259,14 @@ function summarize(runs: RunReport[], skipped: string[] = []): Cell {
 
 // ---------------------------------------------------------------- fault drivers
 
+/** The killed worker ran workflow tasks of the run and another worker finished it. */
+function tookOver(events: HistoryEvent[], victim: string | undefined): string | undefined {
+  const ids = events.flatMap((e) => e.workflowTaskStartedEventAttributes?.identity ?? []);
+  if (!victim || !ids.includes(victim)) return `the killed worker ${victim} never ran this run`;
+  if (ids.at(-1) === victim) return `the killed worker ${victim} ran the run's last workflow task`;
+  return undefined;
+}
+
 /** SIGKILL the polling worker when the k-th completion is written. */
 function killAtBoundary(h: Harness, b: Boundary): Driver {
   let count = 0;
@@ -256,6 +280,7 @@ function killAtBoundary(h: Harness, b: Boundary): Driver {
     },
     applied: () => killed !== undefined,
     note: () => (killed ? undefined : `k=${b.k} never reached`),
+    verify: (events) => tookOver(events, killed),
   };
 }
 
@@ -264,12 +289,16 @@ function killMid(h: Harness, b: Boundary): Driver {
   const dep = dependencyOf(b.type);
   let scheduledId: string | undefined;
   let killed = false;
+  let victim: string | undefined;
   let done = false;
   const pending: Promise<unknown>[] = [];
   const slow = (on: boolean) => {
     if (dep === 'docker' && h.dockerProxy) h.dockerProxy.delayMs = on ? 1500 : 0;
     if (dep === 'health') for (const p of h.healthProxies) p.delayMs = on ? 1500 : 0;
-    if (dep === 'qdrant') h.q.double!.faults.delay(on ? 600 : 0);
+    if (dep === 'qdrant' && h.qdrantProxy) {
+      h.qdrantProxy.delayMs = on ? 600 : 0;
+      h.qdrantProxy.trickle = on;
+    }
   };
   let ids = { workflowId: '', runId: '' };
   const watch = async () => {
@@ -279,7 +308,7 @@ function killMid(h: Harness, b: Boundary): Driver {
       const d = p?.details as { nextOffset?: unknown } | undefined;
       const midTransfer = d === undefined || typeof d !== 'object' || !('nextOffset' in d) || d.nextOffset !== null;
       if (p && p.attempt === 1 && p.heartbeatAt && midTransfer && !done) {
-        h.pool.killActive();
+        victim = h.pool.killActive();
         killed = true;
         break;
       }
@@ -302,6 +331,16 @@ function killMid(h: Harness, b: Boundary): Driver {
     pending,
     applied: () => killed,
     note: () => (killed ? undefined : `${b.type} finished before a heartbeat was seen`),
+    verify: (events) => {
+      const started = events.find(
+        (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId,
+      )?.activityTaskStartedEventAttributes;
+      if (!started) return `${b.type} never completed`;
+      if ((started.attempt ?? 1) < 2)
+        return `${b.type} completed on attempt ${started.attempt}: the kill did not interrupt it`;
+      if (started.identity === victim) return `${b.type}'s last attempt ran on the killed worker`;
+      return undefined;
+    },
     cleanup: () => Promise.resolve(slow(false)),
   };
 }
@@ -389,6 +428,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
   const cleanup = async () => {
     await h?.pool.stop();
     await h?.dockerProxy?.close();
+    await h?.qdrantProxy?.close();
     await h?.connection.close().catch(() => undefined);
     await temporal.stop();
     await dockerd.stop();

@@ -91,6 +91,22 @@ async function checkBackupDir(ctx: Ctx, collection: string, name: string, points
   return problems;
 }
 
+/**
+ * Server-side snapshots a run may leave: Qdrant keeps an uploaded snapshot (a restore) in the collection's
+ * snapshots folder, so after a restore the backup's own file is there; any other snapshot was created by a backup
+ * step and not deleted.
+ */
+async function strayServerSnapshots(ctx: Ctx, collection: string): Promise<string[]> {
+  const restorable = new Set<string>();
+  for (const d of await backupDirs(ctx, collection)) {
+    const m = JSON.parse(
+      await readFile(join(ctx.backupRoot, collection, d, 'manifest.json'), 'utf8').catch(() => 'null'),
+    ) as BackupManifest | null;
+    if (m) restorable.add(m.snapshotFile);
+  }
+  return (await serverSnapshots(ctx, collection)).filter((s) => !restorable.has(s));
+}
+
 async function serverSnapshots(ctx: Ctx, collection: string): Promise<string[]> {
   const list = await ctx.q.client.listSnapshots(collection).catch(() => []);
   return list.map((s) => s.name);
@@ -319,7 +335,7 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
         check: async (ending) => {
           const problems: string[] = [];
           const now = await checksum(ctx, collection);
-          const snaps = await serverSnapshots(ctx, collection);
+          const snaps = await strayServerSnapshots(ctx, collection);
           expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
           problems.push(...(await checkApp(appName, app.id, app.healthUrl)));
           const pre = (await backupDirs(ctx, collection)).filter((d) => !keep.has(d));
@@ -384,7 +400,7 @@ function schema(mode: 'alias' | 'recreate'): Scenario {
           const problems: string[] = [];
           const aliases = await aliasMap(ctx.q.client);
           const names = (await collectionNames(ctx.q.client)).filter((n) => n.startsWith(name));
-          const snaps = await serverSnapshots(ctx, source);
+          const snaps = await strayServerSnapshots(ctx, source);
           expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
           const dirs = await backupDirs(ctx, source);
           expect(problems, dirs.length <= 1, `pre-rollback backups: ${dirs.join(', ')}`);

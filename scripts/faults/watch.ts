@@ -36,8 +36,8 @@ function seconds(d: { seconds?: unknown; nanos?: number | null } | null | undefi
 function localActivityType(e: HistoryEvent): string | undefined {
   const a = e.markerRecordedEventAttributes;
   if (!a?.markerName?.includes('local_activity')) return undefined;
-  const data = decode(a.details?.data?.payloads) as { activityType?: string } | undefined;
-  return data?.activityType ?? 'local activity';
+  const data = decode(a.details?.data?.payloads) as { activityType?: string; activity_type?: string } | undefined;
+  return `${data?.activityType ?? data?.activity_type ?? 'activity'} (local)`;
 }
 
 /** A completion in the sense of the boundaries: an activity completed, or a local activity's marker. */
@@ -153,19 +153,13 @@ export async function pendingActivity(
   };
 }
 
-/** Attempts each completed activity ended on (attempt > 1 = it was interrupted or failed and ran again). */
-export async function retriedActivities(
-  client: Client,
-  workflowId: string,
-  runId: string,
-): Promise<Array<{ type: string; attempt: number }>> {
-  const out: Array<{ type: string; attempt: number }> = [];
-  await followHistory(client, workflowId, runId, (e, seen) => {
+/** Activities whose final attempt was not the first (interrupted or failed, and run again). */
+export function retriedActivities(events: HistoryEvent[]): Array<{ type: string; attempt: number }> {
+  const scheduled = new Map(events.map((e) => [String(e.eventId), e]));
+  return events.flatMap((e) => {
     const st = e.activityTaskStartedEventAttributes;
-    if (st && (st.attempt ?? 1) > 1) {
-      const s = seen.get(String(st.scheduledEventId))?.activityTaskScheduledEventAttributes;
-      out.push({ type: s?.activityType?.name ?? '?', attempt: st.attempt ?? 0 });
-    }
+    if (!st || (st.attempt ?? 1) < 2) return [];
+    const s = scheduled.get(String(st.scheduledEventId))?.activityTaskScheduledEventAttributes;
+    return [{ type: s?.activityType?.name ?? '?', attempt: st.attempt ?? 0 }];
   });
-  return out;
 }
