@@ -151,6 +151,12 @@ export class OwnDockerd {
     this.follow();
   }
 
+  /** This daemon is the harness's alone: whatever an earlier, interrupted run left on it goes. */
+  async removeAllContainers(): Promise<void> {
+    for (const c of await this.docker.listContainers({ all: true }))
+      await this.docker.getContainer(c.Id).remove({ force: true });
+  }
+
   /** Graceful stop (what an operator's `systemctl restart docker` does): containers stop, the daemon exits. */
   async stop(): Promise<void> {
     this.following = false;
@@ -280,6 +286,8 @@ export class WorkerPool {
   /** Every worker process ever started, for the final cleanup. */
   private readonly all: WorkerProcess[] = [];
   kills = 0;
+  /** Active workers that exited without being killed by the harness. */
+  deaths = 0;
 
   constructor(private readonly env: PoolEnv) {}
 
@@ -307,6 +315,17 @@ export class WorkerPool {
   private activate(m: Member): void {
     m.w.proc.stdin?.write('go\n');
     this.active = m;
+    // A polling worker that dies on its own (not killed here) is replaced by the standby at once, as in production.
+    void m.w.proc.then(() => {
+      if (this.active !== m) return;
+      this.deaths += 1;
+      this.active = undefined;
+      if (this.standby) {
+        this.activate(this.standby);
+        this.standby = undefined;
+      }
+      this.standby = this.spawn();
+    });
   }
 
   /** One worker polling and a warm standby behind it. */

@@ -37,7 +37,7 @@ const TITLES: Record<FaultName | 'none', string> = {
   none: 'no fault',
   'kill-boundary': 'worker SIGKILL at each activity boundary',
   'kill-mid': 'worker SIGKILL mid long activity',
-  'temporal-restart': 'Temporal restart',
+  'temporal-restart': 'Temporal dev server SIGKILL + restart',
   'dockerd-restart': 'dockerd restart',
   'qdrant-503': 'Qdrant 503s',
   'qdrant-drop': 'Qdrant dropped connections',
@@ -70,6 +70,8 @@ interface RunReport {
 interface Cell {
   text: string;
   fails: string[];
+  /** Activities a mid-activity kill could not catch (they finished before any heartbeat could be seen). */
+  skipped?: string[];
   ms: number;
   runs: RunReport[];
 }
@@ -175,7 +177,7 @@ async function awaitEnding(h: Harness, workflowId: string, runId: string): Promi
 }
 const TIMEOUT = Symbol('timeout');
 
-async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver): Promise<RunReport> {
+async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, selfTest = false): Promise<RunReport> {
   const started = Date.now();
   await h.pool.ready();
   h.runSeq += 1;
@@ -213,6 +215,16 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver): P
   }
   await following.catch(() => undefined);
   const problems = await run.check(ending, runId).catch((err: unknown) => [`check threw: ${String(err)}`]);
+  if (selfTest) {
+    // The check must tell the two consistent states apart: judged as if the run had ended the other way, the
+    // same state must be reported inconsistent (else the check could not catch a half-done run either).
+    const other: Ending =
+      ending.kind === 'completed'
+        ? { kind: 'failed', type: 'SelfTest', message: 'self-test' }
+        : { kind: 'completed', result: null };
+    const flipped = await run.check(other, runId).catch((err: unknown) => [String(err)]);
+    if (flipped.length === 0) problems.push(`self-test: the check also accepts this state as '${other.kind}'`);
+  }
   const events: HistoryEvent[] = [];
   await followHistory(h.client, run.workflowId, runId, (e) => void events.push(e));
   const retried = retriedActivities(events).map((r) => `${r.type}#${r.attempt}`);
@@ -249,12 +261,7 @@ function summarize(runs: RunReport[], skipped: string[] = []): Cell {
   );
   if (fails.length) parts.unshift(`**FAIL** ${fails.length}/${n}`);
   if (skipped.length) parts.push(`${skipped.length} not caught mid-flight`);
-  return {
-    text: parts.join(', ') || 'no run',
-    fails: [...fails, ...skipped.map((s) => `not caught: ${s}`)].filter((f) => !f.startsWith('not caught') || false),
-    ms: runs.reduce((a, r) => a + r.ms, 0),
-    runs,
-  };
+  return { text: parts.join(', ') || 'no run', fails, skipped, ms: runs.reduce((a, r) => a + r.ms, 0), runs };
 }
 
 // ---------------------------------------------------------------- fault drivers
@@ -285,8 +292,19 @@ function killAtBoundary(h: Harness, b: Boundary): Driver {
 }
 
 /** Slow the activity's dependency, then SIGKILL its worker once Temporal holds a heartbeat of its first attempt. */
-function killMid(h: Harness, b: Boundary): Driver {
+/**
+ * Slow the activity's dependency, then SIGKILL its worker mid-activity. `heartbeat`: once Temporal holds a
+ * heartbeat of attempt 1 (for a transfer, a checkpoint that is not the last). `held`, for an activity that sends
+ * no heartbeat before it ends: once attempt 1 has started and its dependency holds an answer to it.
+ */
+function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
   const dep = dependencyOf(b.type);
+  const held = () =>
+    dep === 'docker'
+      ? (h.dockerProxy?.held ?? 0)
+      : dep === 'qdrant'
+        ? (h.qdrantProxy?.held ?? 0)
+        : h.healthProxies.reduce((a, p) => a + p.held, 0);
   let scheduledId: string | undefined;
   let killed = false;
   let victim: string | undefined;
@@ -307,7 +325,9 @@ function killMid(h: Harness, b: Boundary): Driver {
       const p = await pendingActivity(h.client, workflowId, runId, b.activityId!).catch(() => undefined);
       const d = p?.details as { nextOffset?: unknown } | undefined;
       const midTransfer = d === undefined || typeof d !== 'object' || !('nextOffset' in d) || d.nextOffset !== null;
-      if (p && p.attempt === 1 && p.heartbeatAt && midTransfer && !done) {
+      const ready =
+        sync === 'heartbeat' ? p?.heartbeatAt !== undefined && midTransfer : p?.startedAt !== undefined && held() > 0;
+      if (p && p.attempt === 1 && ready && !done) {
         victim = h.pool.killActive();
         killed = true;
         break;
@@ -330,7 +350,12 @@ function killMid(h: Harness, b: Boundary): Driver {
     },
     pending,
     applied: () => killed,
-    note: () => (killed ? undefined : `${b.type} finished before a heartbeat was seen`),
+    note: () =>
+      killed
+        ? sync === 'heartbeat'
+          ? undefined
+          : 'killed while its dependency held an answer (it sends no heartbeat before it ends)'
+        : `${b.type} finished before it could be caught`,
     verify: (events) => {
       const started = events.find(
         (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId,
@@ -438,6 +463,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     log(`Temporal dev server on ${temporal.address} (SQLite ${dir}/temporal.db); dockerd on ${dockerd.host}`);
     await Promise.all([temporal.start(), dockerd.start()]);
     await dockerd.loadImages([GOOD, BAD]);
+    await dockerd.removeAllContainers();
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection });
     const ctx: Ctx = { client, taskQueue, q, backupRoot, events: dockerd.events };
@@ -462,13 +488,14 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     const rows = pick(scenarios(), opts.only);
     const faults = opts.faults?.length ? opts.faults : [...FAULTS];
     const cells = new Map<string, Cell>();
+    const restarts = { temporal: 0, dockerd: 0 };
     const key = (s: Scenario, f: string) => `${s.name}\u0000${f}`;
     const bounds = new Map<string, Boundary[]>();
 
     // The fault-free run of each row: its outcome, and the boundaries every other column aims at.
     for (const s of rows) {
       await s.prepare(ctx);
-      const r = await runOnce(h, s, 'none');
+      const r = await runOnce(h, s, 'none', undefined, true);
       bounds.set(s.name, r.fail ? [] : await boundaries(client, r.workflowId, r.runId));
       cells.set(key(s, 'none'), summarize([r]));
       const b = bounds.get(s.name)!;
@@ -480,6 +507,10 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     for (const f of faults) {
       await usePool(h, f === 'kill-mid' ? 'proxied' : 'direct');
       for (const s of rows) {
+        if (cells.get(key(s, 'none'))?.fails.length) {
+          cells.set(key(s, f), { text: 'not run (the no-fault run failed)', fails: [], ms: 0, runs: [] });
+          continue;
+        }
         const b = bounds.get(s.name) ?? [];
         const runs: RunReport[] = [];
         const skipped: string[] = [];
@@ -504,36 +535,46 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
           }
         } else if (f === 'kill-mid') {
           for (const x of b.filter((y) => y.heartbeats && y.activityId)) {
-            const d = killMid(h, x);
-            const r = await runOnce(h, s, `${tag}-k${x.k}`, d);
-            if (!d.applied()) skipped.push(`${s.name} ${x.type}`);
+            let d = killMid(h, x, 'heartbeat');
+            let r = await runOnce(h, s, `${tag}-k${x.k}`, d);
+            if (!d.applied() && !r.fail) {
+              d = killMid(h, x, 'held');
+              r = await runOnce(h, s, `${tag}-held-k${x.k}`, d);
+            }
+            if (!d.applied() && !r.fail) skipped.push(x.type);
             else runs.push({ ...r, note: [`${x.type}`, r.note].filter(Boolean).join(': ') });
             log(
               `${s.name} × ${f} ${x.type}: ${d.applied() ? r.label : 'not caught'}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
             );
           }
         } else if (f === 'temporal-restart' || f === 'dockerd-restart') {
-          const candidates = b.filter(
-            (x) => !x.local && (f === 'temporal-restart' || dependencyOf(x.type) === 'docker'),
-          );
-          const at = middle(candidates);
-          if (!at) {
+          // Temporal: once, as the middle long activity (a mutation or transfer) is scheduled; dockerd: as each
+          // Docker activity is scheduled.
+          const points =
+            f === 'temporal-restart'
+              ? [middle(b.filter((x) => !x.local && x.heartbeats))].filter((x): x is Boundary => x !== undefined)
+              : b.filter((x) => !x.local && dependencyOf(x.type) === 'docker');
+          if (points.length === 0) {
             cells.set(key(s, f), { text: 'n/a', fails: [], ms: 0, runs: [] });
             continue;
           }
-          const restart =
-            f === 'temporal-restart'
-              ? async () => {
-                  log(`restarting Temporal (SIGKILL) as ${at.type} is scheduled`);
-                  await temporal.restart();
-                }
-              : async () => {
-                  log(`restarting dockerd as ${at.type} is scheduled`);
-                  await dockerd.restart();
-                };
-          const r = await runOnce(h, s, tag, restartAt(at, restart));
-          runs.push({ ...r, note: [`at ${at.type}`, r.note].filter(Boolean).join(': ') });
-          log(`${s.name} × ${f}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`);
+          for (const at of points) {
+            const restart =
+              f === 'temporal-restart'
+                ? async () => {
+                    await temporal.restart();
+                    restarts.temporal += 1;
+                  }
+                : async () => {
+                    await dockerd.restart();
+                    restarts.dockerd += 1;
+                  };
+            const r = await runOnce(h, s, `${tag}-k${at.k}`, restartAt(at, restart));
+            runs.push({ ...r, note: [`as ${at.type} was scheduled`, r.note].filter(Boolean).join(': ') });
+            log(
+              `${s.name} × ${f} at ${at.type}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
+            );
+          }
         } else {
           const r = await runOnce(h, s, tag, qdrantFault(h, f));
           runs.push(r);
@@ -554,15 +595,24 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     const failures = rows.flatMap((s) =>
       columns.flatMap((c) => (cells.get(key(s, c))?.fails ?? []).map((f) => `- ${s.name} × ${TITLES[c]}: ${f}`)),
     );
+    if (double.violations.length)
+      failures.push(
+        `- requests the Qdrant double refused as invalid per Qdrant's OpenAPI spec: ${double.violations.join('; ')}`,
+      );
+    if (h.pool.deaths)
+      failures.push(`- ${h.pool.deaths} polling workers exited without being killed (see ${dir}/workers)`);
     const notes = rows.flatMap((s) =>
-      columns.flatMap((c) =>
-        (cells.get(key(s, c))?.runs ?? [])
+      columns.flatMap((c) => [
+        ...(cells.get(key(s, c))?.skipped ?? []).map(
+          (a) => `- ${s.name} × ${TITLES[c]}: ${a} not caught: it finished before a heartbeat could be seen`,
+        ),
+        ...(cells.get(key(s, c))?.runs ?? [])
           .filter((r) => !r.fail && (r.retried.length || r.note))
           .map(
             (r) =>
               `- ${s.name} × ${TITLES[c]}: ${r.note ?? ''}${r.retried.length ? ` (retried: ${r.retried.join(', ')})` : ''}`,
           ),
-      ),
+      ]),
     );
     const timing = rows.map(
       (s) =>
@@ -570,7 +620,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     );
     const total = ((Date.now() - t0) / 1000).toFixed(0);
     const markdown = [
-      `Fault matrix (${new Date().toISOString()}, ${total} s, ${h.pool.kills} worker kills):`,
+      `Fault matrix (${new Date().toISOString()}, ${total} s; ${h.pool.kills} worker SIGKILLs, ${restarts.temporal} Temporal and ${restarts.dockerd} dockerd restarts):`,
       '',
       ...lines,
       '',

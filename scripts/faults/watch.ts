@@ -127,6 +127,7 @@ export async function boundaries(client: Client, workflowId: string, runId: stri
 export interface Pending {
   attempt: number;
   state: string;
+  startedAt?: number;
   heartbeatAt?: number;
   details?: unknown;
   worker?: string;
@@ -147,6 +148,7 @@ export async function pendingActivity(
   return {
     attempt: a.attempt ?? 0,
     state: String(a.state),
+    ...(a.lastStartedTime ? { startedAt: seconds(a.lastStartedTime) * 1000 } : {}),
     ...(a.lastHeartbeatTime ? { heartbeatAt: seconds(a.lastHeartbeatTime) * 1000 } : {}),
     details: decode(a.heartbeatDetails?.payloads),
     ...(a.lastWorkerIdentity ? { worker: a.lastWorkerIdentity } : {}),
