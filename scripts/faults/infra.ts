@@ -112,7 +112,9 @@ export class OwnDockerd {
   readonly events: DockerEvent[] = [];
   private readonly pidFile: string;
   private proc?: ResultPromise;
-  private following = false;
+  private generation = 0;
+  private startedAt = Date.now();
+  private readonly seen = new Set<string>();
   private stream?: NodeJS.ReadableStream & { destroy(): void };
 
   constructor(private readonly dir: string) {
@@ -125,6 +127,7 @@ export class OwnDockerd {
   async start(): Promise<void> {
     await this.stopLeftover();
     rmSync(this.pidFile, { force: true }); // a killed dockerd leaves it behind and the next refuses to start
+    await this.unmountStale();
     const args = [
       '--host',
       this.host,
@@ -143,12 +146,24 @@ export class OwnDockerd {
     const proc = execa('dockerd', args, { reject: false, stdin: 'ignore', all: true, buffer: false });
     proc.all?.pipe(log);
     this.proc = proc;
+    const launched = Date.now();
     await until('the harness dockerd', 60_000, async () => {
       if (proc.exitCode !== null) throw new Error(`dockerd exited with ${proc.exitCode} (see ${this.dir}/dockerd.log)`);
       await this.docker.ping();
       return true;
     });
+    this.startedAt = launched;
     this.follow();
+  }
+
+  /** Container filesystems a stopped daemon left mounted under our data root (else removing them fails, busy). */
+  private async unmountStale(): Promise<void> {
+    const root = `${join(this.dir, 'data')}/`;
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((m) => m.startsWith(root));
+    for (const m of mounts.reverse()) await execa('umount', [m], { reject: false });
   }
 
   /** This daemon is the harness's alone: whatever an earlier, interrupted run left on it goes. */
@@ -159,15 +174,16 @@ export class OwnDockerd {
 
   /** Graceful stop (what an operator's `systemctl restart docker` does): containers stop, the daemon exits. */
   async stop(): Promise<void> {
-    this.following = false;
-    this.stream?.destroy();
     const p = this.proc;
     this.proc = undefined;
-    if (!p) return;
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 40_000);
-    await p;
-    clearTimeout(t);
+    if (p) {
+      p.kill('SIGTERM'); // the event stream stays open while the daemon shuts down: what it does then is seen too
+      const t = setTimeout(() => p.kill('SIGKILL'), 40_000);
+      await p;
+      clearTimeout(t);
+    }
+    this.generation += 1;
+    this.stream?.destroy();
   }
 
   async restart(): Promise<void> {
@@ -220,16 +236,20 @@ export class OwnDockerd {
     ]);
   }
 
+  /**
+   * Subscribes to container events; after a restart it subscribes again from the daemon's start (`since`), so an
+   * event emitted before the new subscription was up is still seen; events already seen are skipped.
+   */
   private follow(): void {
-    this.following = true;
+    const generation = ++this.generation;
+    const since = Math.floor(this.startedAt / 1000) - 1;
     const subscribe = async (): Promise<void> => {
-      while (this.following) {
+      while (generation === this.generation) {
         try {
           const stream = (await this.docker.getEvents({
+            since,
             filters: { type: ['container'] },
-          })) as NodeJS.ReadableStream & {
-            destroy(): void;
-          };
+          })) as NodeJS.ReadableStream & { destroy(): void };
           this.stream = stream;
           let rest = '';
           await new Promise<void>((resolve) => {
@@ -240,9 +260,18 @@ export class OwnDockerd {
               for (const l of lines.filter(Boolean)) {
                 const e = JSON.parse(l) as {
                   Action: string;
+                  timeNano: number;
                   Actor: { ID: string; Attributes: Record<string, string> };
                 };
-                this.events.push({ at: Date.now(), action: e.Action, id: e.Actor.ID, attributes: e.Actor.Attributes });
+                const id = `${e.timeNano}/${e.Actor.ID}/${e.Action}`;
+                if (this.seen.has(id)) continue;
+                this.seen.add(id);
+                this.events.push({
+                  at: Math.floor(e.timeNano / 1e6),
+                  action: e.Action,
+                  id: e.Actor.ID,
+                  attributes: e.Actor.Attributes,
+                });
               }
             });
             stream.on('end', () => resolve());
@@ -252,7 +281,7 @@ export class OwnDockerd {
         } catch {
           // the daemon is restarting
         }
-        if (this.following) await sleep(200);
+        if (generation === this.generation) await sleep(200);
       }
     };
     void subscribe();
@@ -370,6 +399,8 @@ export class WorkerPool {
   }
 
   async stop(): Promise<void> {
+    this.active = undefined; // not a death: no replacement
+    this.standby = undefined;
     for (const w of this.all) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
     await Promise.all(this.all.map((w) => w.proc.catch(() => undefined)));
   }

@@ -308,6 +308,7 @@ function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
   let scheduledId: string | undefined;
   let killed = false;
   let victim: string | undefined;
+  let completions = 0;
   let done = false;
   const pending: Promise<unknown>[] = [];
   const slow = (on: boolean) => {
@@ -337,8 +338,14 @@ function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
     slow(false);
   };
   return {
-    started: (v) => (ids = v),
-    onEvent: (e) => {
+    started: (v) => {
+      ids = v;
+      if (b.k === 1) slow(true);
+    },
+    onEvent: (e, seen) => {
+      // Slow the dependency from the previous boundary on: the history is read a little behind the worker, and a
+      // short activity could be over before its scheduling is seen.
+      if (completionOf(e, seen) && ++completions === b.k - 1) slow(true);
       const s = e.activityTaskScheduledEventAttributes;
       if (s && s.activityId === b.activityId && !scheduledId) {
         scheduledId = String(e.eventId);

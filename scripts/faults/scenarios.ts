@@ -54,6 +54,19 @@ function expect(problems: string[], ok: boolean, what: string): void {
   if (!ok) problems.push(what);
 }
 
+/**
+ * The status /health answers, waiting up to 10 s for `want` (a container a dockerd restart stopped is started
+ * again by the daemon and needs a moment to listen).
+ */
+async function healthStatus(url: string, want: number): Promise<number | undefined> {
+  let last: number | undefined;
+  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    last = (await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status;
+    if (last === want) break;
+  }
+  return last;
+}
+
 async function sha256File(path: string): Promise<string> {
   return createHash('sha256')
     .update(await readFile(path))
@@ -153,8 +166,8 @@ async function checkApp(name: string, id: string, healthUrl: string): Promise<st
     .catch(() => undefined);
   expect(problems, c?.Id === id, 'the application container is not the original one');
   expect(problems, c?.State.Running === true, 'the application is not running');
-  const h = await fetch(healthUrl, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
-  expect(problems, h?.status === 200, `the application answers /health with ${h?.status ?? 'nothing'}`);
+  const h = await healthStatus(healthUrl, 200);
+  expect(problems, h === 200, `the application answers /health with ${h ?? 'nothing'}`);
   return problems;
 }
 
@@ -200,16 +213,16 @@ function dockerRollback(): Scenario {
             .inspect()
             .catch(() => undefined);
           expect(problems, c?.State.Running === true, `'${name}' is not running`);
-          const h = await fetch(app.healthUrl, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+          const h = await healthStatus(app.healthUrl, ending.kind === 'completed' ? 200 : 503);
           if (ending.kind === 'completed') {
             expect(problems, c?.Image === good, `'${name}' does not run ${GOOD}`);
             expect(problems, c?.Config.Labels[RUN_ID_LABEL] === runId, `'${name}' is not the run's container`);
             expect(problems, created.length === 1, `${created.length} containers created by the run, want 1`);
-            expect(problems, h?.status === 200, `/health answers ${h?.status ?? 'nothing'}`);
+            expect(problems, h === 200, `/health answers ${h ?? 'nothing'}`);
           } else {
             expect(problems, c?.Id === app.id && c.Image === bad, `'${name}' is not the original container`);
             expect(problems, mine.length === 0, `the run's container was left behind (${mine.length})`);
-            expect(problems, h?.status === 503, `the original answers /health with ${h?.status ?? 'nothing'}`);
+            expect(problems, h === 503, `the original answers /health with ${h ?? 'nothing'}`);
           }
           return problems;
         },
