@@ -20,4 +20,4 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { HealthSample, HealthWait } from './health.ts';
-export type { BackupManifest, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
+export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';

@@ -15,8 +15,10 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { FailureType } from '../common/failures.ts';
 import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
+import { configContains } from '../common/config-contains.ts';
 import { permanent, qdrantFailure, retryable } from './failures.ts';
 import { heartbeat, previousHeartbeat, sleep, withHeartbeat } from './heartbeat.ts';
+import { asInfoConfig, planCarry, type NotCarried, type RolledBackVector } from './qdrant-settings.ts';
 
 export interface QdrantDeps {
   client: QdrantClient;
@@ -32,6 +34,13 @@ export interface QdrantDeps {
 export interface VectorParams {
   size: number;
   distance: string;
+}
+
+/** What a collection created `like` another took over from it (names as in Qdrant's CreateCollection). */
+export interface CarriedSettings {
+  carried: string[];
+  notCarried: NotCarried[];
+  payloadIndexes: Array<{ field: string; type: string }>;
 }
 
 export interface CollectionState {
@@ -59,6 +68,10 @@ export interface BackupManifest {
   sizeBytes: number;
   createdAt: string;
   source: string;
+  /** A pre-rollback backup: the backup the rollback that took it was about to restore. */
+  replacedBy?: string;
+  /** Nearest neighbours (top k) of a few stored points, as the backed-up collection answered them. */
+  knownAnswers?: { k: number; probes: Array<{ id: PointId; top: PointId[] }> };
 }
 
 export type PointId = string | number;
@@ -91,11 +104,46 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+function cosine(x: number[], y: number[]): number {
+  if (x.length !== y.length) return 0;
+  let dot = 0;
+  let nx = 0;
+  let ny = 0;
+  for (let i = 0; i < x.length; i++) {
+    dot += x[i]! * y[i]!;
+    nx += x[i]! * x[i]!;
+    ny += y[i]! * y[i]!;
+  }
+  return nx === 0 || ny === 0 ? (nx === ny ? 1 : 0) : dot / Math.sqrt(nx * ny);
+}
+
 function singleVectorParams(config: unknown): VectorParams | undefined {
   const v = (config as { params?: { vectors?: unknown } } | undefined)?.params?.vectors as
     Record<string, unknown> | undefined;
   if (v && typeof v.size === 'number' && typeof v.distance === 'string') return { size: v.size, distance: v.distance };
   return undefined;
+}
+
+/** A point's vectors with the one named `name` replaced ('' = unnamed: a plain list when it is the only one). */
+function withVector(stored: unknown, name: string, vector: Schemas['VectorStruct']): Schemas['VectorStruct'] {
+  if (name === '' && (stored === null || typeof stored !== 'object' || Array.isArray(stored))) return vector;
+  return { ...(stored as Record<string, Schemas['Vector']>), [name]: vector as number[] };
+}
+
+/** A point's vectors by name ('' for the unnamed one), whether Qdrant answered a bare array or an object. */
+function namedVectors(v: unknown): Map<string, unknown> {
+  if (Array.isArray(v)) return new Map([['', v]]);
+  return new Map(Object.entries((v ?? {}) as Record<string, unknown>));
 }
 
 export function createQdrantActivities(deps: QdrantDeps) {
@@ -226,6 +274,13 @@ export function createQdrantActivities(deps: QdrantDeps) {
         throw permanent(FailureType.InvalidInput, `invalid snapshot name '${a.snapshotName}'`);
       }
       const dest = join(dir, a.snapshotName);
+      // a finished backup (it has a manifest) is never overwritten: names are meant to be unique per run
+      if (await stat(join(dir, MANIFEST)).catch(() => undefined)) {
+        throw permanent(
+          FailureType.Conflict,
+          `backup '${a.backupName}' of '${a.collection}' already exists; refusing to overwrite it`,
+        );
+      }
       await mkdir(dir, { recursive: true });
       const existing = await stat(dest).catch(() => undefined);
       if (existing && a.checksum && (await withHeartbeat(() => sha256File(dest))) === a.checksum) {
@@ -421,9 +476,27 @@ export function createQdrantActivities(deps: QdrantDeps) {
       };
     },
 
-    /** Creates a collection with the given vector params; an existing one with the same params is success. */
-    async qdrantEnsureCollection(a: { collection: string; vectors: VectorParams }): Promise<{ created: boolean }> {
+    /**
+     * Creates a collection with the given vector params; an existing one with the same params is success. With
+     * `like`, the collection is created like that one (every setting and payload index carried, see
+     * qdrant-settings.ts) and the result says what was carried and what could not be. Payload indexes exist
+     * before this returns, so they are built before any point is copied in.
+     */
+    async qdrantEnsureCollection(a: {
+      collection: string;
+      vectors: VectorParams;
+      like?: string;
+      /** With `like`: the named vector that gets `vectors` (the others are carried); absent for the unnamed one. */
+      vectorName?: string;
+      reembedded?: boolean;
+    }): Promise<{ created: boolean; settings?: CarriedSettings }> {
       assertCollection(a.collection);
+      if (a.like !== undefined)
+        return ensureLike(a.collection, a.like, {
+          name: a.vectorName ?? '',
+          ...a.vectors,
+          reembedded: a.reembedded ?? false,
+        });
       const s = await inspect(a.collection);
       if (s.exists) {
         if (s.vectors?.size === a.vectors.size && s.vectors.distance === a.vectors.distance) return { created: false };
@@ -449,7 +522,8 @@ export function createQdrantActivities(deps: QdrantDeps) {
       source: string;
       target: string;
       batchSize?: number;
-      reembed?: { contentField: string; size: number };
+      /** `vectorName`: the named vector to re-embed (the point's other vectors are copied as they are). */
+      reembed?: { contentField: string; size: number; vectorName?: string };
     }): Promise<{ copied: number; resumedFrom: PointId | null; pagesRead: number }> {
       assertCollection(a.source, 'source');
       assertCollection(a.target, 'target');
@@ -462,7 +536,8 @@ export function createQdrantActivities(deps: QdrantDeps) {
           client.scroll(a.source, {
             limit,
             with_payload: true,
-            with_vector: !a.reembed,
+            // with re-embedding too: sparse and other named vectors are carried as they are
+            with_vector: true,
             ...(offset !== null ? { offset } : {}),
           }),
         );
@@ -494,7 +569,11 @@ export function createQdrantActivities(deps: QdrantDeps) {
           } else {
             vectors = page.points.map((p) => p.vector as Schemas['VectorStruct']);
           }
-          const points = page.points.map((p, i) => ({ id: p.id, vector: vectors[i]!, payload: p.payload ?? {} }));
+          const points = page.points.map((p, i) => ({
+            id: p.id,
+            vector: a.reembed ? withVector(p.vector, a.reembed.vectorName ?? '', vectors[i]!) : vectors[i]!,
+            payload: p.payload ?? {},
+          }));
           await call(`upsert into '${a.target}'`, () => client.upsert(a.target, { wait: true, points }));
           copied += points.length;
         }
@@ -538,8 +617,11 @@ export function createQdrantActivities(deps: QdrantDeps) {
     /** Functional check: a stored point's own vector must find that point (a query of the right dimension). */
     async qdrantSampleQuery({
       collection,
+      using,
     }: {
       collection: string;
+      /** The named vector to query with; absent for the unnamed one. */
+      using?: string;
     }): Promise<{ ok: boolean; checkedId?: PointId; topId?: PointId; score?: number }> {
       assertCollection(collection);
       const page = await call(`scroll '${collection}'`, () =>
@@ -547,8 +629,19 @@ export function createQdrantActivities(deps: QdrantDeps) {
       );
       const p = page.points[0];
       if (!p) return { ok: true };
+      // a point with several vectors (named, or unnamed plus sparse) lists them by name; '' is the unnamed one
+      const query = Array.isArray(p.vector)
+        ? p.vector
+        : (p.vector as Record<string, unknown> | undefined)?.[using ?? ''];
+      if (!Array.isArray(query))
+        throw permanent(FailureType.InvalidInput, `point ${String(p.id)} has no dense vector '${using ?? ''}'`);
       const res = await call(`query '${collection}'`, () =>
-        client.query(collection, { query: p.vector, limit: 5, with_payload: false }),
+        client.query(collection, {
+          query: query as number[],
+          limit: 5,
+          with_payload: false,
+          ...(using ? { using } : {}),
+        }),
       );
       const ids = res.points.map((x) => x.id);
       return {
@@ -556,6 +649,140 @@ export function createQdrantActivities(deps: QdrantDeps) {
         checkedId: p.id,
         ...(res.points[0] ? { topId: res.points[0].id, score: res.points[0].score } : {}),
       };
+    },
+
+    /**
+     * Known-answer search probe: for up to `samples` stored points (the first by id, or `ids`), the ids of the `k`
+     * nearest neighbours of that point's stored vector (Qdrant's query by id, which excludes the point itself).
+     * Recorded before a change and compared after it, the answers cannot match by construction, unlike a search
+     * that finds the very point whose vector it used. With named vectors it probes the first name.
+     */
+    async qdrantSearchProbe(a: {
+      collection: string;
+      samples?: number;
+      k?: number;
+      ids?: PointId[];
+    }): Promise<{ probes: Array<{ id: PointId; top: PointId[] }> }> {
+      assertCollection(a.collection);
+      const ids =
+        a.ids ??
+        (
+          await call(`scroll '${a.collection}'`, () =>
+            client.scroll(a.collection, { limit: a.samples ?? 3, with_vector: false, with_payload: false }),
+          )
+        ).points.map((p) => p.id);
+      // a collection of named vectors has no default one: probe the first name, the same one before and after
+      const info = await call(`get collection '${a.collection}'`, () => client.getCollection(a.collection));
+      const vectors = (info.config.params.vectors ?? {}) as Record<string, unknown>;
+      const using = typeof vectors.size === 'number' ? undefined : Object.keys(vectors).sort()[0];
+      const probes: Array<{ id: PointId; top: PointId[] }> = [];
+      for (const id of ids) {
+        const res = await call(`test search on '${a.collection}'`, () =>
+          client.query(a.collection, { query: id, limit: a.k ?? 5, with_payload: false, ...(using ? { using } : {}) }),
+        );
+        probes.push({ id, top: res.points.map((x) => x.id) });
+      }
+      return { probes };
+    },
+
+    /**
+     * Checks a copy against what it was copied from, for `samples` points of `source`: each is in `target` with the
+     * same payload, and a vector that is either the same (same direction: Qdrant normalises for Cosine) or, when
+     * re-embedded, of the target's size; and a search by one of them on `target` answers. Never throws for a
+     * mismatch: it returns the problems.
+     */
+    async qdrantCompareSample(a: {
+      source: string;
+      target: string;
+      samples?: number;
+      /** The vector rolled back: compared as the same, or only its size when re-embedded. */
+      vectors: { same: true } | { size: number };
+      /** Its name in a collection of named vectors; every other vector of a point must be copied as it was. */
+      vectorName?: string;
+    }): Promise<{ checked: number; problems: string[] }> {
+      assertCollection(a.source, 'source');
+      assertCollection(a.target, 'target');
+      const { points } = await call(`scroll '${a.source}'`, () =>
+        client.scroll(a.source, { limit: a.samples ?? 16, with_payload: true, with_vector: true }),
+      );
+      if (points.length === 0) return { checked: 0, problems: [] };
+      const copies = await call(`retrieve from '${a.target}'`, () =>
+        client.retrieve(a.target, { ids: points.map((p) => p.id), with_payload: true, with_vector: true }),
+      );
+      const byId = new Map(copies.map((c) => [String(c.id), c]));
+      const problems: string[] = [];
+      for (const p of points) {
+        const c = byId.get(String(p.id));
+        if (!c) {
+          problems.push(`point ${String(p.id)} is missing`);
+          continue;
+        }
+        if (canonicalJson(c.payload ?? {}) !== canonicalJson(p.payload ?? {}))
+          problems.push(`point ${String(p.id)} has another payload`);
+        const rolled = a.vectorName ?? '';
+        const mine = namedVectors(p.vector);
+        const theirs = namedVectors(c.vector);
+        for (const [name, v] of mine) {
+          const w = theirs.get(name);
+          const label = name ? `vector '${name}'` : 'vector';
+          if (name === rolled && !('same' in a.vectors)) {
+            if (!Array.isArray(w) || w.length !== a.vectors.size)
+              problems.push(`point ${String(p.id)} has no ${a.vectors.size}-dimensional ${label}`);
+          } else if (Array.isArray(v)) {
+            if (!Array.isArray(w) || cosine(v as number[], w as number[]) < 0.99999)
+              problems.push(`point ${String(p.id)} has another ${label}`);
+          } else if (canonicalJson(w) !== canonicalJson(v)) {
+            problems.push(`point ${String(p.id)} has another ${label}`); // sparse: copied as it was
+          }
+        }
+      }
+      if (points.length > 1) {
+        const want = Math.min(5, points.length - 1);
+        const res = await call(`search '${a.target}'`, () =>
+          client.query(a.target, {
+            query: points[0]!.id,
+            limit: want,
+            with_payload: false,
+            ...(a.vectorName ? { using: a.vectorName } : {}),
+          }),
+        );
+        if (res.points.length < want)
+          problems.push(`a search by point ${String(points[0]!.id)} found ${res.points.length} of ${want} neighbours`);
+      }
+      return { checked: points.length, problems };
+    },
+
+    /** Qdrant's readiness (GET /readyz): polls until 200 or `timeoutSeconds`; never throws for "not ready". */
+    async qdrantReady({ timeoutSeconds = 60 }: { timeoutSeconds?: number }): Promise<{
+      ready: boolean;
+      status?: number;
+      body: string;
+      attempts: number;
+    }> {
+      const end = Date.now() + timeoutSeconds * 1000;
+      let attempts = 0;
+      let status: number | undefined;
+      return withHeartbeat(
+        async () => {
+          for (;;) {
+            attempts += 1;
+            let body: string;
+            status = undefined;
+            try {
+              const res = await fetch(`${base}/readyz`, { headers, signal: AbortSignal.timeout(5000) });
+              status = res.status;
+              body = (await res.text()).slice(0, 200);
+            } catch (err) {
+              body = String((err as { cause?: { code?: string } }).cause?.code ?? err);
+            }
+            if (status === 200) return { ready: true, status, body, attempts };
+            if (Date.now() > end) return { ready: false, ...(status ? { status } : {}), body, attempts };
+            await sleep(Math.min(1000, 100 * attempts));
+          }
+        },
+        500,
+        () => ({ attempts, status }),
+      );
     },
 
     /** Applies a collection config change (PATCH) and waits until the collection is green again. */
@@ -577,6 +804,72 @@ export function createQdrantActivities(deps: QdrantDeps) {
       }
     },
   };
+
+  async function ensureLike(
+    collection: string,
+    like: string,
+    vector: RolledBackVector,
+  ): Promise<{ created: boolean; settings: CarriedSettings }> {
+    assertCollection(like, 'like');
+    const source = await call(`get collection '${like}'`, () => client.getCollection(like));
+    if (vector.name !== '' && !Object.hasOwn(source.config.params.vectors ?? {}, vector.name)) {
+      throw permanent(FailureType.InvalidInput, `'${like}' has no vector named '${vector.name}'`);
+    }
+    const plan = planCarry(source, vector);
+    const { exists } = await call(`check collection '${collection}'`, () => client.collectionExists(collection));
+    let existing: Schemas['CollectionInfo'] | undefined;
+    if (exists) {
+      // an earlier attempt created it: success only if it is the collection this plan builds
+      existing = await call(`get collection '${collection}'`, () => client.getCollection(collection));
+      if (!configContains(existing.config, asInfoConfig(plan.body))) {
+        throw permanent(
+          FailureType.Conflict,
+          `collection '${collection}' exists with other settings than '${like}' with vectors ${vector.size}/${vector.distance}`,
+        );
+      }
+    } else {
+      // through the raw API: the client's createCollection drops fields it does not know (metadata, payload)
+      await call(`create collection '${collection}' like '${like}'`, () =>
+        client.api().createCollection({ collection_name: collection, ...plan.body }),
+      );
+    }
+    if (plan.patch) {
+      const patch = plan.patch;
+      await call(`update collection '${collection}'`, () => client.updateCollection(collection, patch));
+    }
+    const notCarried = [...plan.notCarried];
+    const payloadIndexes: CarriedSettings['payloadIndexes'] = [];
+    for (const index of plan.indexes) {
+      const type = typeof index.schema === 'string' ? index.schema : index.schema.type;
+      const have = existing?.payload_schema?.[index.field];
+      if (have && JSON.stringify(have.params ?? have.data_type) === JSON.stringify(index.schema)) {
+        payloadIndexes.push({ field: index.field, type });
+        continue;
+      }
+      try {
+        await client.createPayloadIndex(collection, {
+          wait: true,
+          field_name: index.field,
+          field_schema: index.schema,
+        });
+        payloadIndexes.push({ field: index.field, type });
+      } catch (err) {
+        const status = (err as { status?: number }).status;
+        // refused by Qdrant (4xx): report it; anything else is worth a retry
+        if (status === undefined || status >= 500 || status === 429) {
+          throw qdrantFailure(err, `create payload index '${index.field}' on '${collection}'`);
+        }
+        notCarried.push({
+          setting: `payload index ${index.field}`,
+          why: `Qdrant refused it: ${qdrantFailure(err, 'create payload index').message}`,
+        });
+      }
+    }
+    return {
+      created: !exists,
+      settings: { carried: plan.carried, notCarried, payloadIndexes },
+    };
+  }
 
   async function embed(texts: string[], size: number): Promise<number[][]> {
     const e = deps.embeddings;

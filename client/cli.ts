@@ -3,9 +3,8 @@
 // started); 3 not approved (rejected or timed out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
-import { isValidCollectionName } from '../common/names.ts';
 import { renderReport } from './report.ts';
-import { InputError } from '../workflows/validation.ts';
+import { InputError, show, validateCollectionName } from '../workflows/validation.ts';
 import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
 import type { RollbackStatus } from '../workflows/progress.ts';
 import {
@@ -16,6 +15,7 @@ import {
   getStatus,
   sendDecision,
   startDockerRollback,
+  validateStartInput,
   waitResult,
   type ResultOrFailure,
   type RollbackClient,
@@ -26,13 +26,16 @@ const USAGE = `usage:
         [--host HOST] [--stop-timeout S] [--verify-timeout S] [--watch-seconds S] [--interval S]
         [--failure-threshold N] [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--pull] [--wait] [--json]
   cortex-rollback start qdrant-backup   --collection C [--backup-name N] [--host H] [--wait]
-  cortex-rollback start qdrant-verify   --collection C [--backup-name N] [--wait]
-  cortex-rollback start qdrant-recovery --collection C [--backup NAME|latest | --at ISO_TIME] [--app-container NAME
-        --app-health-url URL] [--no-export] --reason TEXT --requested-by WHO [--pre-approve APPROVER:ROLE] [--wait]
+  cortex-rollback start qdrant-verify   --collection C [--backup-name N] [--host H] [--wait]
+  cortex-rollback start qdrant-recovery --collection C [--backup NAME|latest | --at ISO_TIME_WITH_ZONE] [--app-container NAME
+        --app-health-url URL] [--no-export] [--stop-timeout S] [--watch-seconds S] [--interval S] [--failure-threshold N]
+        --reason TEXT --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
   cortex-rollback start qdrant-schema   --collection ALIAS --size N [--distance Cosine|Dot|Euclid|Manhattan]
-        [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT --requested-by WHO [--wait]
+        [--vector-name NAME] [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT
+        --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
   cortex-rollback start qdrant-config   --collection C --target-json '{"optimizers_config":{…}}' --reason TEXT
-        --requested-by WHO [--wait]
+        --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
+  (every start also takes --host H, --workflow-id ID, --wait, --json; a flag another kind reads is refused)
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
@@ -71,6 +74,7 @@ const options = {
   'no-export': { type: 'boolean' },
   size: { type: 'string' },
   distance: { type: 'string' },
+  'vector-name': { type: 'string' },
   mode: { type: 'string' },
   'reembed-field': { type: 'string' },
   'batch-size': { type: 'string' },
@@ -84,7 +88,7 @@ const options = {
 
 function int(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} must be a whole number of seconds, got '${v}'`);
+  if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--${flag} must be a whole number, got ${show(v)}`);
   return Number(v);
 }
 
@@ -106,7 +110,7 @@ export function dockerInputFromFlags(v: Values): DockerRollbackInput {
   let preApproved: { approver: string; role: string } | undefined;
   if (v['pre-approve']) {
     const m = /^(.+):([^:]+)$/.exec(v['pre-approve']); // the role is after the last colon (approvers may contain one)
-    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
+    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got ${show(v['pre-approve'])}`);
     preApproved = { approver: m[1]!, role: m[2]! };
   }
   const stop = int(v['stop-timeout'], 'stop-timeout');
@@ -142,11 +146,74 @@ export function dockerInputFromFlags(v: Values): DockerRollbackInput {
   };
 }
 
-function approvalFromFlags(v: Values): { approval?: { preApproved: { approver: string; role: string } } } {
-  if (!v['pre-approve']) return {};
-  const m = /^(.+):([^:]+)$/.exec(v['pre-approve']);
-  if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got '${v['pre-approve']}'`);
-  return { approval: { preApproved: { approver: m[1]!, role: m[2]! } } };
+function approvalFromFlags(v: Values): {
+  approval?: { timeoutSeconds?: number; preApproved?: { approver: string; role: string } };
+} {
+  const timeout = int(v['approval-timeout'], 'approval-timeout');
+  let preApproved: { approver: string; role: string } | undefined;
+  if (v['pre-approve']) {
+    const m = /^(.+):([^:]+)$/.exec(v['pre-approve']);
+    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got ${show(v['pre-approve'])}`);
+    preApproved = { approver: m[1]!, role: m[2]! };
+  }
+  if (timeout === undefined && !preApproved) return {};
+  return {
+    approval: {
+      ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
+      ...(preApproved ? { preApproved } : {}),
+    },
+  };
+}
+
+const ANY_KIND = ['workflow-id', 'wait', 'json', 'help', 'host'];
+const APPROVAL_FLAGS = ['reason', 'requested-by', 'approval-timeout', 'pre-approve'];
+const WATCH_FLAGS = ['watch-seconds', 'interval', 'failure-threshold'];
+/** The flags each kind of `start` reads: any other is refused rather than silently ignored. */
+const KIND_FLAGS: Record<string, string[]> = {
+  docker: [
+    'container',
+    'image',
+    'health-url',
+    'stop-timeout',
+    'verify-timeout',
+    'pull',
+    ...WATCH_FLAGS,
+    ...APPROVAL_FLAGS,
+  ],
+  'qdrant-backup': ['collection', 'backup-name'],
+  'qdrant-verify': ['collection', 'backup-name'],
+  'qdrant-recovery': [
+    'collection',
+    'backup',
+    'at',
+    'app-container',
+    'app-health-url',
+    'no-export',
+    'stop-timeout',
+    ...WATCH_FLAGS,
+    ...APPROVAL_FLAGS,
+  ],
+  'qdrant-schema': [
+    'collection',
+    'size',
+    'distance',
+    'mode',
+    'vector-name',
+    'reembed-field',
+    'batch-size',
+    ...APPROVAL_FLAGS,
+  ],
+  'qdrant-config': ['collection', 'target-json', ...APPROVAL_FLAGS],
+};
+
+function onlyKindFlags(kind: string | undefined, v: Values): void {
+  const allowed = KIND_FLAGS[kind ?? ''];
+  if (!allowed) return; // an unknown kind is reported by its own message
+  for (const flag of Object.keys(v)) {
+    if (!allowed.includes(flag) && !ANY_KIND.includes(flag)) {
+      throw new UsageError(`--${flag} does not apply to 'start ${kind}'`);
+    }
+  }
 }
 
 /** Input and business-key workflow ID for the Qdrant kinds of `start`. */
@@ -154,10 +221,8 @@ export function qdrantStartFromFlags(
   kind: string | undefined,
   v: Values,
 ): { type: string; input: unknown; workflowId: string } {
-  const collection = need(v.collection, 'collection');
-  if (!isValidCollectionName(collection)) {
-    throw new InputError('collection', `${JSON.stringify(collection)} is not a valid collection name`);
-  }
+  onlyKindFlags(kind, v);
+  const collection = validateCollectionName(need(v.collection, 'collection'));
   const host = v.host ? { host: v.host } : {};
   const who = () => ({ reason: need(v.reason, 'reason'), requestedBy: need(v['requested-by'], 'requested-by') });
   switch (kind) {
@@ -183,17 +248,23 @@ export function qdrantStartFromFlags(
               },
             }
           : {};
+      if (v.at && v.backup) throw new UsageError('give --backup NAME or --at TIME, not both');
       const watch = int(v['watch-seconds'], 'watch-seconds');
+      const interval = int(v.interval, 'interval');
+      const threshold = int(v['failure-threshold'], 'failure-threshold');
+      const stop = int(v['stop-timeout'], 'stop-timeout');
       const input = {
         collection,
         ...(v.at ? { atOrBefore: v.at } : v.backup ? { backup: v.backup } : {}),
         ...app,
         ...(v['no-export'] ? { emergencyExport: false } : {}),
-        ...(watch !== undefined
+        ...(stop !== undefined ? { stopTimeoutSeconds: stop } : {}),
+        ...(watch !== undefined || interval !== undefined || threshold !== undefined
           ? {
               monitor: {
-                durationSeconds: watch,
-                ...(v.interval ? { intervalSeconds: int(v.interval, 'interval') } : {}),
+                ...(watch !== undefined ? { durationSeconds: watch } : {}),
+                ...(interval !== undefined ? { intervalSeconds: interval } : {}),
+                ...(threshold !== undefined ? { failureThreshold: threshold } : {}),
               },
             }
           : {}),
@@ -212,7 +283,11 @@ export function qdrantStartFromFlags(
       const batch = int(v['batch-size'], 'batch-size');
       const input = {
         collection,
-        target: { size, ...(v.distance ? { distance: v.distance } : {}) },
+        target: {
+          size,
+          ...(v.distance ? { distance: v.distance } : {}),
+          ...(v['vector-name'] ? { vectorName: v['vector-name'] } : {}),
+        },
         ...(v.mode ? { mode: v.mode } : {}),
         ...(v['reembed-field'] ? { reembed: { contentField: v['reembed-field'] } } : {}),
         ...(batch !== undefined ? { batchSize: batch } : {}),
@@ -368,11 +443,14 @@ export async function run(argv: string[]): Promise<number> {
       case 'start': {
         let started: { workflowId: string; runId: string };
         if (arg === 'docker') {
+          onlyKindFlags('docker', v);
           const input = dockerInputFromFlags(v);
+          validateStartInput('dockerContainerRollback', input);
           rc = await connect();
           started = await startDockerRollback(rc, input, v['workflow-id'] ? { workflowId: v['workflow-id'] } : {});
         } else {
           const { type, input, workflowId } = qdrantStartFromFlags(arg, v);
+          validateStartInput(type, input);
           rc = await connect();
           started = await startWorkflow(rc, type, input, v['workflow-id'] ?? workflowId);
         }

@@ -8,10 +8,9 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
 } from '@temporalio/client';
-import { isValidCollectionName } from '../common/names.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { approvalRefusal, type RollbackType } from '../common/roles.ts';
-import { InputError } from '../workflows/validation.ts';
+import { InputError, validateCollectionName, validateHost } from '../workflows/validation.ts';
 import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/approval.ts';
 import {
   dockerRollbackWorkflowId,
@@ -20,6 +19,26 @@ import {
   type DockerRollbackResult,
 } from '../workflows/docker-rollback.ts';
 import { statusQuery, type RollbackStatus } from '../workflows/progress.ts';
+import {
+  validateBackupInput,
+  validateConfigRollbackInput,
+  validateRecovery,
+  validateSchemaRollbackInput,
+} from '../workflows/qdrant.ts';
+
+/** The workflows' own input validation, run before a start is sent (the workflow runs it again, first thing). */
+const VALIDATORS: Record<string, (input: unknown) => unknown> = {
+  dockerContainerRollback: validateDockerRollbackInput,
+  qdrantBackup: validateBackupInput,
+  qdrantDataRecovery: (i) => validateRecovery(i, 'database', false),
+  pointInTimeRecovery: (i) => validateRecovery(i, 'database', true),
+  qdrantSchemaRollback: validateSchemaRollbackInput,
+  qdrantConfigRollback: validateConfigRollbackInput,
+};
+
+export function validateStartInput(workflowType: string, input: unknown): void {
+  VALIDATORS[workflowType]?.(input);
+}
 
 export class AlreadyRunningError extends Error {
   override name = 'AlreadyRunningError';
@@ -48,13 +67,17 @@ export async function startDockerRollback(
   return startWorkflow(rc, 'dockerContainerRollback', input, workflowId);
 }
 
-/** Starts any rollback workflow under its business-key ID; a second start while one runs is refused clearly. */
+/**
+ * Starts any rollback workflow under its business-key ID once its input validates (an InputError naming the field
+ * otherwise, and nothing is started); a second start while one runs is refused clearly.
+ */
 export async function startWorkflow(
   rc: RollbackClient,
   workflowType: string,
   input: unknown,
   workflowId: string,
 ): Promise<{ workflowId: string; runId: string }> {
+  validateStartInput(workflowType, input);
   try {
     const handle = await rc.client.workflow.start(workflowType, {
       taskQueue: rc.settings.taskQueue,
@@ -124,8 +147,8 @@ export async function scheduleQdrantBackups(
   rc: RollbackClient,
   opts: { collection: string; every?: string; cron?: string; host?: string },
 ): Promise<{ scheduleId: string; created: boolean }> {
-  if (!isValidCollectionName(opts.collection))
-    throw new InputError('collection', `${JSON.stringify(opts.collection)} is not a valid collection name`);
+  validateCollectionName(opts.collection);
+  validateHost(opts.host);
   if (!opts.every === !opts.cron) throw new InputError('every', 'give exactly one of every (e.g. 6h) or cron');
   const scheduleId = `backup-qdrant-${opts.collection}`;
   try {

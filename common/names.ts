@@ -11,3 +11,12 @@ export function isValidCollectionName(name: unknown): name is string {
 export function isValidBackupName(name: unknown): name is string {
   return typeof name === 'string' && BACKUP.test(name) && !name.includes('..');
 }
+
+/**
+ * The part of a Temporal run id that tells runs apart, for names a run creates (pre-rollback backups, preserved
+ * containers). Run ids are UUIDv7: the leading digits are a timestamp shared by every run started in the same
+ * minute or so, the trailing ones are random.
+ */
+export function runSuffix(runId: string): string {
+  return runId.replace(/-/g, '').slice(-8);
+}

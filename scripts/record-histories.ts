@@ -1,7 +1,8 @@
 // Records the workflow histories that test/unit/replay.test.ts replays, one per path through
 // dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach), the
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
-// replacement finishing the run) with real Docker and the double (`--crash-only` records just those).
+// replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
+// --only=<name>,<name>` records chosen Qdrant histories).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { approveSignal, rejectSignal } from '../workflows/approval.ts';
 import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
 import { stubActivities, type StubOptions } from '../test/helpers/stub-activities.ts';
 import { localEnv, timeSkippingEnv } from '../test/helpers/temporal.ts';
-import { seed, startTestQdrant } from '../test/helpers/qdrant.ts';
+import { seed, startTestQdrant, vectorFor } from '../test/helpers/qdrant.ts';
 import { createWorker } from '../workers/worker.ts';
 import { startDockerRollback, waitResult } from '../client/client.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp } from '../test/helpers/docker.ts';
@@ -69,6 +70,7 @@ async function recordQdrant(dir: string): Promise<void> {
       await q.client.updateCollectionAliases({
         actions: [{ create_alias: { alias_name: 'rec-alias', collection_name: 'rec' } }],
       });
+      await seedSettings(q);
       const runs: Array<[string, string, unknown]> = [
         ['qdrant-backup', 'qdrantBackup', { collection: 'rec', backupName: 'rec-1' }],
         ['qdrant-verify', 'qdrantBackup', { collection: 'rec', mode: 'verify' }],
@@ -94,6 +96,27 @@ async function recordQdrant(dir: string): Promise<void> {
           { collection: 'rec-alias', target: { size: 8, distance: 'Dot' }, ...who, approval: { preApproved: EM } },
         ],
         [
+          'qdrant-schema-settings-recreate',
+          'qdrantSchemaRollback',
+          {
+            collection: 'rec-settings',
+            target: { size: 8, distance: 'Dot' },
+            mode: 'recreate',
+            ...who,
+            approval: { preApproved: EM },
+          },
+        ],
+        [
+          'qdrant-schema-named-vector',
+          'qdrantSchemaRollback',
+          {
+            collection: 'rec-named-alias',
+            target: { size: 8, distance: 'Dot', vectorName: 'text' },
+            ...who,
+            approval: { preApproved: EM },
+          },
+        ],
+        [
           'qdrant-config',
           'qdrantConfigRollback',
           {
@@ -104,7 +127,12 @@ async function recordQdrant(dir: string): Promise<void> {
           },
         ],
       ];
+      const only = process.argv
+        .find((a) => a.startsWith('--only='))
+        ?.slice('--only='.length)
+        .split(',');
       for (const [name, type, input] of runs) {
+        if (only && !only.includes(name)) continue;
         const h = await env.client.workflow.start(type, { taskQueue, workflowId: `rollback-${name}`, args: [input] });
         await h.result().catch(() => undefined);
         await save(dir, name, h.workflowId, env.address);
@@ -114,6 +142,41 @@ async function recordQdrant(dir: string): Promise<void> {
     await q.stop();
     await env.teardown();
   }
+}
+
+/** Collections with settings and payload indexes to carry, one of them with named vectors (schema rollbacks). */
+async function seedSettings(q: Awaited<ReturnType<typeof startTestQdrant>>): Promise<void> {
+  const settings = {
+    sparse_vectors: { keywords: {} },
+    hnsw_config: { m: 24 },
+    optimizers_config: { indexing_threshold: 5000 },
+    strict_mode_config: { enabled: true, unindexed_filtering_retrieve: false },
+    metadata: { recorded: true },
+  };
+  await q.client.api().createCollection({
+    collection_name: 'rec-settings',
+    vectors: { size: 8, distance: 'Cosine' },
+    ...settings,
+  });
+  await q.client.api().createCollection({
+    collection_name: 'rec-named',
+    vectors: { text: { size: 8, distance: 'Cosine' }, image: { size: 3, distance: 'Dot' } },
+    ...settings,
+  });
+  const ids = Array.from({ length: 60 }, (_, i) => i + 1);
+  for (const [name, vector] of [
+    ['rec-settings', (id: number) => ({ '': vectorFor(id, 8), keywords: { indices: [id], values: [1] } })],
+    ['rec-named', (id: number) => ({ text: vectorFor(id, 8), image: [id, 1, -id] })],
+  ] as const) {
+    await q.client.createPayloadIndex(name, { wait: true, field_name: 'kind', field_schema: 'keyword' });
+    await q.client.upsert(name, {
+      wait: true,
+      points: ids.map((id) => ({ id, vector: vector(id), payload: { kind: id % 2 ? 'odd' : 'even' } })),
+    });
+  }
+  await q.client.updateCollectionAliases({
+    actions: [{ create_alias: { alias_name: 'rec-named-alias', collection_name: 'rec-named' } }],
+  });
 }
 
 async function save(dir: string, name: string, workflowId: string, address: string): Promise<void> {

@@ -10,11 +10,13 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
+  patched,
   proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
+import { runSuffix } from '../common/names.ts';
 import { FailureType } from '../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
 import { failedBeforeAnyChange, innerFailure } from './failures.ts';
@@ -25,13 +27,18 @@ import { errorMessage, Progress, type StepRecord } from './progress.ts';
 import {
   asObject,
   InputError,
+  onlyKnownFields,
+  optionalBool,
   optionalInt,
+  optionalObject,
+  requireLine,
   requireString,
   validateContainerName,
   validateHost,
   validateHttpUrl,
   validateImageRef,
   validatePreApproval,
+  watchSettings,
   type PreApproval,
 } from './validation.ts';
 
@@ -91,9 +98,6 @@ export interface ValidDockerRollbackInput {
   searchAttributes: boolean;
 }
 
-/** Keeps a watch's history far below Temporal's per-workflow event limit (about 11 events a sample at worst). */
-export const MAX_WATCH_SAMPLES = 2000;
-
 export const DOCKER_ROLLBACK_DEFAULTS = {
   stopTimeoutSeconds: 10,
   verifyTimeoutSeconds: 60,
@@ -106,53 +110,37 @@ export function dockerRollbackWorkflowId(containerName: string, host?: string): 
   return host ? `rollback-docker-${host}-${containerName}` : `rollback-docker-${containerName}`;
 }
 
+const DOCKER_ROLLBACK_FIELDS: (keyof DockerRollbackInput)[] = [
+  'containerName',
+  'targetImage',
+  'healthUrl',
+  'reason',
+  'requestedBy',
+  'host',
+  'stopTimeoutSeconds',
+  'verifyTimeoutSeconds',
+  'pull',
+  'monitor',
+  'approval',
+  'searchAttributes',
+];
+
 export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackInput {
   const o = asObject(raw, 'input');
-  const containerName = validateContainerName(requireString(o, 'containerName', 100));
-  const targetImage = validateImageRef(requireString(o, 'targetImage', 300));
-  const healthUrl = validateHttpUrl(requireString(o, 'healthUrl', 2000), 'healthUrl');
+  onlyKnownFields(o, DOCKER_ROLLBACK_FIELDS);
+  const containerName = validateContainerName(o.containerName);
+  const targetImage = validateImageRef(o.targetImage);
+  const healthUrl = validateHttpUrl(o.healthUrl, 'healthUrl');
   const reason = requireString(o, 'reason', 2000);
-  const requestedBy = requireString(o, 'requestedBy', 200);
+  const requestedBy = requireLine(o, 'requestedBy', 200);
   const host = validateHost(o.host);
   const d = DOCKER_ROLLBACK_DEFAULTS;
   const stopTimeoutSeconds = optionalInt(o, 'stopTimeoutSeconds', d.stopTimeoutSeconds, 0, 240);
   const verifyTimeoutSeconds = optionalInt(o, 'verifyTimeoutSeconds', d.verifyTimeoutSeconds, 1, 3600);
-  if (o.pull !== undefined && typeof o.pull !== 'boolean') throw new InputError('pull', 'must be true or false');
-  const m = o.monitor === undefined ? undefined : asObject(o.monitor, 'monitor');
-  const durationSeconds = optionalInt(
-    m,
-    'durationSeconds',
-    d.monitor.durationSeconds,
-    0,
-    7 * 86400,
-    'monitor.durationSeconds',
-  );
-  const intervalSeconds = optionalInt(
-    m,
-    'intervalSeconds',
-    d.monitor.intervalSeconds,
-    1,
-    3600,
-    'monitor.intervalSeconds',
-  );
-  const failureThreshold = optionalInt(
-    m,
-    'failureThreshold',
-    d.monitor.failureThreshold,
-    0,
-    1000,
-    'monitor.failureThreshold',
-  );
-  if (durationSeconds / intervalSeconds > MAX_WATCH_SAMPLES) {
-    throw new InputError(
-      'monitor.intervalSeconds',
-      `${durationSeconds}s at ${intervalSeconds}s is more than ${MAX_WATCH_SAMPLES} samples; sample less often`,
-    );
-  }
-  if (durationSeconds > 0 && intervalSeconds > durationSeconds) {
-    throw new InputError('monitor.intervalSeconds', `must not exceed monitor.durationSeconds (${durationSeconds})`);
-  }
-  const a = o.approval === undefined ? undefined : asObject(o.approval, 'approval');
+  const pull = optionalBool(o, 'pull', false);
+  const searchAttributes = optionalBool(o, 'searchAttributes', false);
+  const monitor = watchSettings(o, d.monitor);
+  const a = optionalObject(o, 'approval', ['timeoutSeconds', 'preApproved']);
   const timeoutSeconds = optionalInt(
     a,
     'timeoutSeconds',
@@ -171,10 +159,10 @@ export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackIn
     ...(host ? { host } : {}),
     stopTimeoutSeconds,
     verifyTimeoutSeconds,
-    pull: o.pull === true,
-    monitor: { durationSeconds, intervalSeconds, failureThreshold },
+    pull,
+    monitor,
     approval: { timeoutSeconds, ...(preApproved ? { preApproved } : {}) },
-    searchAttributes: o.searchAttributes === true,
+    searchAttributes,
   };
 }
 
@@ -216,7 +204,10 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
 
   const startedAt = new Date().toISOString();
   const name = input.containerName;
-  const preservedName = `${name}-pre-rollback-${info.runId.slice(0, 8)}`;
+  // in-flight runs keep the name they preserved under (the run id's head, shared by runs of the same minute)
+  const preservedName = `${name}-pre-rollback-${
+    patched('names-from-run-id-tail') ? runSuffix(info.runId) : info.runId.slice(0, 8)
+  }`;
   const base = {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -288,6 +279,12 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
       name: `restore '${name}' (${from.image})`,
       run: () =>
         op.restorePreserved({ name, preservedName, expectedId: current.id, restartPolicy: current.spec.restartPolicy }),
+      manual:
+        `put the previous container back: docker rename ${preservedName} ${name} && docker start ${name}` +
+        (current.spec.restartPolicy.Name
+          ? ` && docker update --restart ${current.spec.restartPolicy.Name} ${name}`
+          : '') +
+        `${input.host ? ` (on host ${input.host})` : ''}, then check ${input.healthUrl}`,
     });
     await progress.step('stop-current-container', () =>
       op.stopContainer({ name: preservedName, timeoutSeconds: input.stopTimeoutSeconds }),
@@ -295,6 +292,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     undos.push({
       name: `remove the new '${name}' (${target.ref})`,
       run: () => op.removeOwnContainer({ name, runId: info.runId }),
+      manual: `see what now runs as '${name}' (docker inspect ${name}; this rollback's own container has label ${'cortex-rollback.run-id'}=${info.runId}) and remove it if it must not run: docker rm -f ${name}`,
     });
     const run = await progress.step(
       'run-target-image',
@@ -403,7 +401,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     const cancelled = isCancellation(err);
     const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
     progress.setPhase('compensating');
-    const { restored, failed: failedUndos } = await runUndos(progress, undos);
+    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
     let after: HealthWait | undefined;
     if (failedUndos.length === 0 && undos.length > 0) {
       // Previously healthy: it must be healthy again. Previously unhealthy: running is what we can restore.
@@ -417,7 +415,8 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     const summary =
       failedUndos.length > 0
         ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-          `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image})`
+          `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image}). ` +
+          `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
         : undos.length === 0
           ? `${what}. Nothing had been changed.`
           : `${what}. Restored: '${name}' runs ${from.image} again (${restoredHealth}).`;

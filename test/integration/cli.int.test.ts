@@ -147,7 +147,7 @@ describe('driving rollbacks from the command line', () => {
       'y',
     );
     assert.equal(bad.exitCode, 2);
-    assert.match(bad.stderr, /containerName: 'no spaces allowed' is not a valid container name/);
+    assert.match(bad.stderr, /containerName: "no spaces allowed" is not a valid container name/);
     const noTag = await cli(
       'start',
       'docker',

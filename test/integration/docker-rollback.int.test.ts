@@ -173,6 +173,56 @@ describe('Docker container rollback against the real dev server and Docker engin
     assert.equal((await containersNamed(name)).length, 1, 'the failed target container is removed');
   });
 
+  it('when the undo fails too (another container took the name), CompensationFailed gives the manual steps, which work', async () => {
+    const name = appName('undofail');
+    const app = await startApp(name, GOOD);
+    const { workflowId } = await startDockerRollback(rc, {
+      containerName: name,
+      targetImage: BAD, // never healthy: compensation will run
+      healthUrl: app.healthUrl,
+      reason: 'exercise a failing undo',
+      requestedBy: 'integration-test',
+      verifyTimeoutSeconds: 10,
+      monitor: { durationSeconds: 0 },
+      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+    });
+    // while the target is being verified, someone else deploys a container under the same name
+    await untilPhase(workflowId, 'verifying');
+    await docker.getContainer(name).remove({ force: true });
+    const foreign = await docker.createContainer({
+      name,
+      Image: GOOD,
+      Env: ['PORT=9', 'HOST=127.0.0.1'],
+      Labels: { 'cortex-test': 'true' },
+      HostConfig: { NetworkMode: 'host' },
+    });
+    const r = await waitResult(rc, workflowId);
+    assert.ok(!r.ok);
+    assert.equal(r.type, 'CompensationFailed');
+    assert.match(r.message, /RESTORE FAILED — manual action needed: remove the new .*not created by this rollback/);
+    assert.match(r.message, /cannot restore: '.*' is taken by another container/);
+    const preserved = new RegExp(`docker rename (${name}-pre-rollback-\\w+) ${name} && docker start ${name}`).exec(
+      r.message,
+    )?.[1];
+    assert.ok(preserved, r.message);
+    assert.match(
+      r.message,
+      new RegExp(
+        `Do by hand, in this order: \\(1\\) see what now runs as '${name}'.*docker rm -f ${name} \\(2\\) put the previous container back`,
+      ),
+    );
+    const kept = await docker.getContainer(preserved).inspect();
+    assert.deepEqual([kept.Id, kept.State.Running], [app.id, false], 'the previous container is kept, stopped');
+    assert.equal((await docker.getContainer(name).inspect()).Id, foreign.id, 'the foreign container is left alone');
+    // the manual steps, as written
+    await docker.getContainer(name).remove({ force: true });
+    await docker.getContainer(preserved).rename({ name });
+    await docker.getContainer(name).start();
+    await waitFor(async () => (await health(app.healthUrl)).status === 200, 10_000, 'the previous container healthy');
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+    assert.equal((await docker.getContainer(name).inspect()).Id, app.id);
+  });
+
   it('a rollback of a container that does not exist fails and starts nothing', async () => {
     const name = appName('ghost');
     const { workflowId } = await startDockerRollback(rc, {

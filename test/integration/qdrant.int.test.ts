@@ -16,8 +16,8 @@ import { readdir } from 'node:fs/promises';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { BackupResult, QdrantRecoveryResult, QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
 import { docker, ensureImages, GOOD, removeByPrefix, startApp, health } from '../helpers/docker.ts';
-import { startEmbeddings } from '../helpers/embeddings.ts';
-import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
+import { embedText, startEmbeddings } from '../helpers/embeddings.ts';
+import { collectionChecksum, count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
@@ -146,6 +146,7 @@ describe('Qdrant rollbacks end to end', () => {
     const appName = `cortex-mcp-qrec-${Date.now().toString(36)}`;
     apps.push(appName);
     const app = await startApp(appName, GOOD);
+    const startedBefore = (await docker.getContainer(appName).inspect()).State.StartedAt;
 
     const r = await run<QdrantRecoveryResult>('qdrantDataRecovery', {
       collection: 'mem-recover',
@@ -159,7 +160,10 @@ describe('Qdrant rollbacks end to end', () => {
     assert.equal(r.restoredFrom?.name, 'good');
     assert.equal(await count(q.client, 'mem-recover'), 500);
     assert.equal(r.after?.pointsCount, 500);
-    assert.equal(r.sampleQuery?.ok, true);
+    // verified against the answers the backup recorded when it was taken (3 points' 5 nearest neighbours)
+    assert.deepEqual(r.sampleQuery, { ok: true, knownAnswers: 3 });
+    assert.equal(r.restoredFrom?.knownAnswers?.probes.length, 3);
+    assert.ok(r.restoredFrom?.knownAnswers?.probes.every((p) => p.top.length === 5));
     // what was there before the restore is kept twice: an NDJSON export and a restorable backup
     assert.equal(r.emergencyExport?.exported, 350);
     const lines = (await readFile(r.emergencyExport.path, 'utf8')).trim().split('\n');
@@ -173,7 +177,8 @@ describe('Qdrant rollbacks end to end', () => {
     // the application was stopped for the restore and runs again
     const c = await docker.getContainer(appName).inspect();
     assert.equal(c.State.Running, true);
-    assert.notEqual(c.State.StartedAt, (await docker.getContainer(appName).inspect()).Created);
+    assert.ok(c.State.FinishedAt > startedBefore, 'it was stopped after it had started');
+    assert.ok(c.State.StartedAt > c.State.FinishedAt, 'and started again after that stop');
     assert.equal((await health(app.healthUrl)).status, 200);
     assert.ok(r.timeline.some((s) => s.name === 'stop-application' && s.state === 'completed'));
   });
@@ -208,6 +213,7 @@ describe('Qdrant rollbacks end to end', () => {
   it('point-in-time recovery restores the newest backup at or before the given time', async () => {
     await seed(q.client, 'mem-pit', 100, 8);
     const first = await run<BackupResult>('qdrantBackup', { collection: 'mem-pit', backupName: 'pit-1' });
+    const atFirst = await collectionChecksum(q.client, 'mem-pit');
     await new Promise((r) => setTimeout(r, 1100));
     const between = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 1100));
@@ -222,7 +228,7 @@ describe('Qdrant rollbacks end to end', () => {
       approval: { preApproved: EM },
     });
     assert.equal(r.restoredFrom?.name, first.manifest.name);
-    assert.equal(await count(q.client, 'mem-pit'), 100);
+    assert.deepEqual(await collectionChecksum(q.client, 'mem-pit'), atFirst, 'the same points, payloads and vectors');
   });
 
   it('schema rollback refuses vectors that do not fit and leaves everything untouched', async () => {
@@ -266,11 +272,24 @@ describe('Qdrant rollbacks end to end', () => {
     assert.equal((info.config.params.vectors as { size: number }).size, 4);
     assert.equal(await count(q.client, 'mem-schema'), 200);
     assert.equal(await count(q.client, 'mem-v8'), 200, 'the old collection is kept');
-    assert.ok(embeddings.calls() >= 4);
+    // every point re-embedded: its vector is the embedder's answer for its own content, and nothing else changed
+    const { points } = await q.client.scroll(now, { limit: 1000, with_payload: true, with_vector: true });
+    assert.equal(points.length, 200);
+    for (const p of points) {
+      const content = String(p.payload?.content);
+      assert.equal(content, `memory item ${String(p.id)}`);
+      const want = embedText(content, 4);
+      const got = p.vector as number[];
+      assert.equal(got.length, 4);
+      got.forEach((x, i) =>
+        assert.ok(Math.abs(x - want[i]!) < 1e-6, `point ${String(p.id)}: ${got.join()} vs ${want.join()}`),
+      );
+    }
   });
 
   it("schema rollback mode 'recreate' rebuilds the collection in place after a backup and a staging copy", async () => {
     await seed(q.client, 'mem-recreate', 300, 8);
+    const content = await collectionChecksum(q.client, 'mem-recreate');
     const refused = await failureOf('qdrantSchemaRollback', {
       collection: 'mem-recreate',
       target: { size: 8, distance: 'Dot' },
@@ -290,7 +309,7 @@ describe('Qdrant rollbacks end to end', () => {
     assert.equal(r.outcome, 'succeeded');
     const info = await q.client.getCollection('mem-recreate');
     assert.equal((info.config.params.vectors as { distance: string }).distance, 'Dot');
-    assert.equal(await count(q.client, 'mem-recreate'), 300);
+    assert.deepEqual(await collectionChecksum(q.client, 'mem-recreate'), content, 'every point copied unchanged');
     const names = (await q.client.getCollections()).collections.map((c) => c.name);
     assert.ok(!names.some((n) => n.startsWith('mem-recreate-staging-')), 'the staging copy is removed');
     const pre = JSON.parse(

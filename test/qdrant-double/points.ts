@@ -2,7 +2,7 @@
 // vector params, payload filters, payload/vector selection for output, and similarity scoring.
 // Invariants: stored vectors are Float32Array (Qdrant stores f32) and Cosine vectors are stored normalised, as Qdrant
 // does; numbers leave the double in their shortest f32 spelling, so values read back equal what real Qdrant returns.
-import { badInput, notFound, unsupported, type QdrantError } from './errors.ts';
+import { badInput, notFound, QdrantError, unsupported } from './errors.ts';
 
 export type PointId = number | string;
 export type Payload = Record<string, unknown>;
@@ -12,11 +12,18 @@ export interface VectorParams {
   distance: Distance;
   [k: string]: unknown;
 }
+/** A sparse vector as Qdrant takes and returns it; values are kept as f32. */
+export interface SparseVector {
+  indices: number[];
+  values: number[];
+}
 /** Stored point; never mutated once stored (updates replace the object). '' is the unnamed default vector. */
 export interface Point {
   id: PointId;
   version: number;
   vectors: Record<string, Float32Array>;
+  /** Sparse vectors by name (the collection's `sparse_vectors`). */
+  sparse?: Record<string, SparseVector>;
   payload: Payload;
 }
 type Obj = Record<string, unknown>;
@@ -117,13 +124,47 @@ function toStored(spec: VectorParams | undefined, name: string, values: unknown)
   return v;
 }
 
-/** Parses a VectorStruct (plain list = default vector, object = named vectors) into stored vectors. */
-export function parseVectors(specs: Map<string, VectorParams>, vector: unknown): Record<string, Float32Array> {
+/** Parses a VectorStruct (plain list = default vector, object = named vectors) into stored dense vectors; names in
+ * `sparseNames` are left to parseSparse. */
+export function parseVectors(
+  specs: Map<string, VectorParams>,
+  vector: unknown,
+  sparseNames: ReadonlySet<string> = new Set(),
+): Record<string, Float32Array> {
   if (Array.isArray(vector)) return { '': toStored(specs.get(''), '', vector) };
   if (!isObj(vector)) throw unsupported('inference objects (Document/Image) as vectors');
   const out: Record<string, Float32Array> = {};
-  for (const [name, values] of Object.entries(vector)) out[name] = toStored(specs.get(name), name, values);
+  for (const [name, values] of Object.entries(vector)) {
+    if (!sparseNames.has(name)) out[name] = toStored(specs.get(name), name, values);
+  }
   return out;
+}
+
+/** The sparse vectors of a VectorStruct, validated as Qdrant does (same lengths, unique indices). */
+export function parseSparse(
+  sparseNames: ReadonlySet<string>,
+  vector: unknown,
+): Record<string, SparseVector> | undefined {
+  if (!isObj(vector)) return undefined;
+  const out: Record<string, SparseVector> = {};
+  for (const [name, v] of Object.entries(vector)) {
+    if (!sparseNames.has(name)) continue;
+    if (!isObj(v) || !Array.isArray(v.indices) || !Array.isArray(v.values)) {
+      throw badInput(`Conversion between sparse and regular vectors failed`);
+    }
+    const { indices, values } = v as { indices: number[]; values: number[] };
+    if (indices.length !== values.length) {
+      throw new QdrantError(
+        422,
+        `Validation error in JSON body: [${name}: indices and values must have the same length]`,
+      );
+    }
+    if (new Set(indices).size !== indices.length) {
+      throw new QdrantError(422, `Validation error in JSON body: [${name}: indices must be unique]`);
+    }
+    out[name] = { indices: [...indices], values: values.map((x) => Math.fround(x)) };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** A query vector for `using`, normalised like stored vectors so Cosine becomes a dot product. */
@@ -166,6 +207,7 @@ interface Subject {
   id?: PointId;
   payload: unknown;
   vectors?: Record<string, Float32Array>;
+  sparse?: Record<string, SparseVector>;
 }
 
 const asList = (c: unknown): unknown[] => (c == null ? [] : Array.isArray(c) ? c : [c]);
@@ -218,7 +260,8 @@ function condition(c: unknown, s: Subject): boolean {
   if ('has_id' in c) return s.id !== undefined && (c.has_id as unknown[]).map(normalizeId).includes(s.id);
   if (isObj(c.is_empty)) return payloadValues(s.payload, String(c.is_empty.key)).every((v) => v === null);
   if (isObj(c.is_null)) return payloadValues(s.payload, String(c.is_null.key)).some((v) => v === null);
-  if (typeof c.has_vector === 'string') return Boolean(s.vectors && c.has_vector in s.vectors);
+  if (typeof c.has_vector === 'string')
+    return Boolean((s.vectors && c.has_vector in s.vectors) || (s.sparse && c.has_vector in s.sparse));
   if (isObj(c.nested)) {
     const filter = c.nested.filter;
     return payloadValues(s.payload, `${String(c.nested.key)}[]`).some((el) => matchesFilter(filter, { payload: el }));
@@ -282,17 +325,20 @@ export function selectVectors(
   specs: Map<string, VectorParams>,
   p: Point,
   withVector: unknown,
-): number[] | Record<string, number[]> | undefined {
+): number[] | Record<string, number[] | SparseVector> | undefined {
   if (withVector !== true && !Array.isArray(withVector)) return undefined;
   const wanted = Array.isArray(withVector) ? (withVector as string[]) : null;
-  const single = specs.size === 1 && specs.has('');
+  const sparse = Object.entries(p.sparse ?? {}).filter(([name]) => !wanted || wanted.includes(name));
+  // Qdrant answers a plain list only when the unnamed vector is all there is; else every vector by name ('' too)
+  const single = specs.size === 1 && specs.has('') && sparse.length === 0;
   if (single) {
     const v = p.vectors[''];
     if (!wanted || wanted.includes('')) return v ? toJsonVector(v) : {};
     return {};
   }
-  const out: Record<string, number[]> = {};
+  const out: Record<string, number[] | SparseVector> = {};
   for (const [name, v] of Object.entries(p.vectors)) if (!wanted || wanted.includes(name)) out[name] = toJsonVector(v);
+  for (const [name, v] of sparse) out[name] = { indices: v.indices, values: v.values.map(f32) };
   return out;
 }
 
@@ -315,4 +361,52 @@ export function record(
 
 export function pointNotFound(id: PointId): QdrantError {
   return notFound(`No point with id ${id} found`);
+}
+
+/** Payload index types that can serve a field condition (Qdrant's strict mode asks for one of them). */
+function indexTypesFor(c: Obj): string[] {
+  const m = c.match;
+  const byValue = (v: unknown): string[] =>
+    typeof v === 'string' ? ['keyword', 'uuid'] : typeof v === 'boolean' ? ['bool'] : ['integer'];
+  if (isObj(m)) {
+    if ('value' in m) return byValue(m.value);
+    if ('any' in m || 'except' in m) return byValue(((m.any ?? m.except) as unknown[])[0] ?? '');
+    if ('text' in m || 'text_any' in m || 'phrase' in m) return ['text'];
+    if ('prefix' in m) return ['keyword'];
+  }
+  if (isObj(c.range)) {
+    const bound = Object.values(c.range).find((v) => v != null);
+    return typeof bound === 'string' ? ['datetime'] : ['integer', 'float'];
+  }
+  if (c.geo_bounding_box || c.geo_radius || c.geo_polygon) return ['geo'];
+  return [];
+}
+
+/**
+ * The first field condition of `filter` that no payload index of `schema` can serve, as strict mode's
+ * `unindexed_filtering_*: false` refuses it (Qdrant checks each condition's key against the index types it needs).
+ */
+export function unindexedCondition(
+  filter: unknown,
+  schema: Record<string, { data_type: string }>,
+): { key: string; types: string[] } | undefined {
+  if (!isObj(filter)) return undefined;
+  const clauses = [
+    filter.must,
+    filter.must_not,
+    filter.should,
+    isObj(filter.min_should) && filter.min_should.conditions,
+  ];
+  for (const c of clauses.flatMap(asList)) {
+    if (!isObj(c)) continue;
+    if ('key' in c) {
+      const types = indexTypesFor(c);
+      const have = schema[String(c.key)]?.data_type;
+      if (types.length > 0 && !(have && types.includes(have))) return { key: String(c.key), types };
+    } else if (!isObj(c.nested)) {
+      const inner = unindexedCondition(c, schema);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
 }

@@ -3,7 +3,9 @@
 // Invariants: a request real Qdrant would refuse on schema grounds gets the status and envelope Qdrant would send AND
 // is recorded in `violations`; so is any response that breaks the spec and any feature the double does not implement.
 // Faults: failNext answers before the operation runs; dropNext runs it and then loses the response (a lost reply, not a
-// lost request), which is what a client retrying after a dropped connection must cope with.
+// lost request), which is what a client retrying after a dropped connection must cope with. failWhen is targeted: only
+// requests matching its method/path/operationId fail, with Qdrant's own error envelope, either refused before the
+// operation runs or (after: true) answered with the error once the operation has taken effect.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,8 +20,10 @@ import {
   f32,
   higherIsBetter,
   matchesFilter,
+  unindexedCondition,
   normalizeId,
   parseQueryVector,
+  parseSparse,
   parseVectors,
 } from './points.ts';
 import { payloadValues, pointNotFound, record, similarity, type Point, type PointId } from './points.ts';
@@ -33,11 +37,37 @@ export interface QdrantDouble {
     failNext(n: number, status?: number): void;
     delay(ms: number): void;
     dropNext(n: number): void;
+    failWhen(rule: FaultRule): FaultHandle;
   };
   violations: string[];
   /** Every answered request; `at` is when it arrived (Date.now()), so tests can tell who sent it. */
   requests: Array<{ method: string; path: string; status: number; at: number }>;
   stop(): Promise<void>;
+}
+
+export interface FaultRule {
+  /** HTTP method, any case; any method when absent. */
+  method?: string;
+  /** Matched against the request path (no query string); a string must equal the spec's operationId instead. */
+  path?: RegExp;
+  operationId?: string;
+  /** Default 400 (a refusal no retry fixes). */
+  status?: number;
+  /** How many matching requests fail; default 1, Infinity for all. */
+  times?: number;
+  /** How many matching requests pass before the first one fails; default 0. */
+  skip?: number;
+  /** The `status.error` text; default names the operation and says a fault rule refused it. */
+  message?: string;
+  /** Run the operation first and then answer with the error (the change happened, the caller is told it failed). */
+  after?: boolean;
+}
+
+export interface FaultHandle {
+  /** Requests this rule has failed so far. */
+  hits(): number;
+  /** Stop matching. */
+  clear(): void;
 }
 
 export interface QdrantDoubleOptions {
@@ -118,6 +148,27 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
   let failStatus = 503;
   let dropCount = 0;
   let delayMs = 0;
+  const rules: Array<FaultRule & { left: number; hit: number; skipLeft: number }> = [];
+  const TEXT_OPS = new Set(['healthz', 'livez', 'readyz']);
+
+  /** The first live rule matching this request, its budget spent by one. */
+  const takeRule = (method: string, path: string, opId: string) => {
+    const r = rules.find(
+      (x) =>
+        x.left > 0 &&
+        (x.method === undefined || x.method.toUpperCase() === method) &&
+        (x.path === undefined || x.path.test(path)) &&
+        (x.operationId === undefined || x.operationId === opId),
+    );
+    if (!r) return undefined;
+    if (r.skipLeft > 0) {
+      r.skipLeft--;
+      return undefined;
+    }
+    r.left--;
+    r.hit++;
+    return r;
+  };
 
   const track = (p: Promise<unknown>): void => {
     inflight.add(p);
@@ -132,6 +183,18 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     track(task().catch(() => undefined));
     return { kind: 'json', status: 202, body: { status: 'accepted', time: 0 } };
   };
+
+  /** Strict mode with `unindexed_filtering_{retrieve,update}: false` refuses filters on keys without a fitting index. */
+  function checkIndexedFilter(col: Collection, filter: unknown, kind: 'retrieve' | 'update'): void {
+    const strict = col.state.config.strict_mode_config;
+    if (strict?.enabled !== true || strict[`unindexed_filtering_${kind}`] !== false) return;
+    const missing = unindexedCondition(filter, col.state.payload_schema);
+    if (missing) {
+      throw badRequest(
+        `Index required but not found for "${missing.key}" of one of the following types: [${missing.types.join(', ')}]. Help: Create an index for this key or use a different filter.`,
+      );
+    }
+  }
 
   function collectionInfo(col: Collection): Obj {
     const opt = col.state.config.optimizer_config;
@@ -160,12 +223,17 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
 
   function toPoints(col: Collection, body: Obj): Point[] {
     const specs = col.vectorSpecs;
-    const point = (id: unknown, vector: unknown, payload: unknown): Point => ({
-      id: normalizeId(id),
-      version: 0,
-      vectors: parseVectors(specs, vector),
-      payload: isObj(payload) ? payload : {},
-    });
+    const sparseNames = col.sparseNames;
+    const point = (id: unknown, vector: unknown, payload: unknown): Point => {
+      const sparse = parseSparse(sparseNames, vector);
+      return {
+        id: normalizeId(id),
+        version: 0,
+        vectors: parseVectors(specs, vector, sparseNames),
+        ...(sparse && { sparse }),
+        payload: isObj(payload) ? payload : {},
+      };
+    };
     if (!isObj(body.batch)) return (body.points as Obj[]).map((p) => point(p.id, p.vector, p.payload));
     const { ids, vectors, payloads } = body.batch as { ids: unknown[]; vectors: unknown; payloads?: unknown[] | null };
     const columns = Array.isArray(vectors) ? { '': vectors } : (vectors as Record<string, unknown[]>);
@@ -197,6 +265,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
         else hi = mid;
       }
     }
+    checkIndexedFilter(col, body.filter, 'retrieve');
     const points: Obj[] = [];
     let next: PointId | null = null;
     for (; i < ids.length; i++) {
@@ -272,6 +341,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
           .map((r) => ({ ...r, version: col.points.get(r.id as PointId)?.version, score: 0 })),
       };
     }
+    if (col.sparseNames.has(using)) throw unsupported('queries on sparse vectors');
     const spec = specs.get(using);
     if (!spec) throw badInput(`Not existing vector name error: ${using}`);
     let vector: Float32Array;
@@ -286,6 +356,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     } else {
       vector = parseQueryVector(specs, using, q);
     }
+    checkIndexedFilter(col, body.filter, 'retrieve');
     const better = higherIsBetter(spec.distance);
     const threshold = body.score_threshold as number | null | undefined;
     const scored: Array<{ p: Point; s: number }> = [];
@@ -420,6 +491,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     },
     delete_points: ({ params, body, query: q }) => {
       const col = store.get(params.collection_name ?? '');
+      if (!Array.isArray(body.points)) checkIndexedFilter(col, body.filter, 'update');
       const ids = Array.isArray(body.points)
         ? body.points.map(normalizeId)
         : [...col.points.values()].filter((p) => matchesFilter(body.filter, p)).map((p) => p.id);
@@ -446,6 +518,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
     count_points: ({ params, body }) => {
       const col = store.get(params.collection_name ?? '');
       if (body.filter == null) return ok({ count: col.points.size });
+      checkIndexedFilter(col, body.filter, 'retrieve');
       let count = 0;
       for (const p of col.points.values()) if (matchesFilter(body.filter, p)) count++;
       return ok({ count });
@@ -562,6 +635,16 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       return send(404, Buffer.alloc(0), TEXT);
     }
     const opId = match.op.operationId;
+    const rule = takeRule(method, url.pathname, opId);
+    const ruleStatus = rule?.status ?? 400;
+    const ruleMessage =
+      rule?.message ??
+      (ruleStatus >= 500
+        ? `Service internal error: ${opId} failed (fault injected by the Qdrant double)`
+        : `Bad request: ${opId} refused (fault injected by the Qdrant double)`);
+    const refuse = (): void =>
+      TEXT_OPS.has(opId) ? send(ruleStatus, Buffer.from(ruleMessage), TEXT) : sendError(ruleStatus, ruleMessage);
+    if (rule && !rule.after) return refuse();
     const name = match.params.collection_name;
     if (name !== undefined) {
       const strict = opId === 'create_collection' || opId === 'recover_from_uploaded_snapshot';
@@ -618,6 +701,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       const handler = handlers[opId];
       if (!handler) throw unsupported(`operation ${opId}`);
       const reply = await handler({ params: match.params, path: path.values, query: q.values, body, raw, contentType });
+      if (rule) return refuse();
       if (reply.kind === 'bytes') return send(200, Buffer.from(reply.body), reply.contentType);
       if (reply.kind === 'json') return sendJson(reply.status ?? 200, reply.body as Obj);
       return sendJson(reply.status ?? 200, { result: reply.result, status: 'ok', time: time() });
@@ -659,6 +743,13 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       },
       dropNext(n) {
         dropCount = n;
+      },
+      failWhen(rule) {
+        if (rule.path === undefined && rule.operationId === undefined && rule.method === undefined)
+          throw new Error('failWhen needs a method, path or operationId: use failNext to fail everything');
+        const r = { ...rule, left: rule.times ?? 1, hit: 0, skipLeft: rule.skip ?? 0 };
+        rules.push(r);
+        return { hits: () => r.hit, clear: () => void (r.left = 0) };
       },
     },
     async stop() {

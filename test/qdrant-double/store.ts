@@ -75,6 +75,8 @@ interface PointHeader {
   ver: number;
   p: Payload;
   v: [string, number][];
+  /** Sparse vectors, small enough to live in the JSON header. */
+  s?: Point['sparse'];
 }
 
 /** Record = u32 header length, u32 data length, JSON header ({...meta, pts}), then the points' f32 vectors. */
@@ -84,6 +86,7 @@ export function encodeRecord(meta: Obj, points: readonly Point[] = []): Buffer {
     ver: p.version,
     p: p.payload,
     v: Object.entries(p.vectors).map(([n, v]) => [n, v.length]),
+    ...(p.sparse && { s: p.sparse }),
   }));
   const head = Buffer.from(JSON.stringify({ ...meta, pts }));
   let dataLen = 0;
@@ -118,7 +121,7 @@ export function* decodeRecords(buf: Buffer, start = 0): Generator<{ meta: Obj; p
         vectors[name] = new Float32Array(buf.buffer.slice(d, d + len * 4));
         d += len * 4;
       }
-      return { id: h.id, version: h.ver, payload: h.p, vectors };
+      return { id: h.id, version: h.ver, payload: h.p, vectors, ...(h.s && { sparse: h.s }) };
     });
     yield { meta, points, end };
     off = end;
@@ -141,6 +144,11 @@ export class Collection {
 
   get vectorSpecs(): Map<string, VectorParams> {
     return vectorSpecs(this.state.config.params.vectors);
+  }
+
+  get sparseNames(): Set<string> {
+    const sparse = this.state.config.params.sparse_vectors;
+    return new Set(isObj(sparse) ? Object.keys(sparse) : []);
   }
 
   sortedIds(): PointId[] {
@@ -283,7 +291,7 @@ export function buildConfig(body: Obj): CollectionConfig {
       max_optimization_threads: typeof maxThreads === 'number' ? maxThreads : null,
     },
     wal_config: applyDiff(DEFAULT_WAL, body.wal_config),
-    quantization_config: body.quantization_config ?? null,
+    quantization_config: stripNulls(body.quantization_config ?? null),
     ...(isObj(body.strict_mode_config) && { strict_mode_config: stripNulls(body.strict_mode_config) }),
     ...(isObj(body.metadata) && { metadata: body.metadata }),
   };

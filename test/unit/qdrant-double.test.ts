@@ -372,6 +372,72 @@ describe('Qdrant double', () => {
     );
   });
 
+  it(
+    'fails only the targeted kind of request, with Qdrant error envelopes, as many times as asked',
+    { skip: doubleOnly('fault injection') },
+    async () => {
+      const d = double as QdrantDouble;
+      const a = name('fw-a');
+      const b = name('fw-b');
+      await makeCollection(a);
+      await makeCollection(b);
+      const rule = d.faults.failWhen({
+        method: 'PUT',
+        path: new RegExp(`^/collections/${a}/points$`),
+        status: 400,
+        times: 2,
+        message: 'Wrong input: upsert refused for the test',
+      });
+      const up = (n: string, id: number) => client.upsert(n, { wait: true, points: [{ id, vector: [1, 0, 0, 0] }] });
+      await up(b, 1); // another collection's upsert is not targeted
+      const res = await raw(`/collections/${a}/points?wait=true`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ points: [{ id: 1, vector: [1, 0, 0, 0] }] }),
+      });
+      assert.equal(res.status, 400);
+      const body = (await res.json()) as { status: { error: string }; time: number };
+      assert.deepEqual(Object.keys(body).sort(), ['status', 'time']);
+      assert.equal(body.status.error, 'Wrong input: upsert refused for the test');
+      await rejectsWith(up(a, 2), 400, /upsert refused/);
+      assert.equal((await client.count(a)).count, 0, 'a refusal happens before the operation runs');
+      assert.equal((await client.getCollection(a)).status, 'green', 'other operations on it are not targeted');
+      await up(a, 3); // the budget of 2 is spent
+      assert.equal((await client.count(a)).count, 1);
+      assert.equal(rule.hits(), 2);
+
+      // by operationId, answered after the change took effect
+      d.faults.failWhen({ operationId: 'update_aliases', status: 500, after: true });
+      await rejectsWith(
+        client.updateCollectionAliases({ actions: [{ create_alias: { alias_name: `${a}-al`, collection_name: a } }] }),
+        500,
+        /update_aliases failed/,
+      );
+      const { aliases } = await client.getAliases();
+      assert.equal(aliases.find((x) => x.alias_name === `${a}-al`)?.collection_name, a);
+
+      // text-only endpoints answer in text, as Qdrant's readyz does
+      const ready = d.faults.failWhen({ operationId: 'readyz', status: 503, message: 'some shards are not ready' });
+      const r = await raw('/readyz');
+      assert.deepEqual([r.status, await r.text()], [503, 'some shards are not ready']);
+      assert.equal((await raw('/readyz')).status, 200);
+      assert.equal(ready.hits(), 1);
+
+      const third = d.faults.failWhen({ operationId: 'count_points', skip: 2, status: 400 });
+      await client.count(b);
+      await client.count(b);
+      await rejectsWith(client.count(b), 400, /count_points refused/);
+      assert.equal(third.hits(), 1);
+
+      const forever = d.faults.failWhen({ operationId: 'get_collection', times: Infinity, status: 404 });
+      await rejectsWith(client.getCollection(b), 404);
+      await rejectsWith(client.getCollection(b), 404);
+      forever.clear();
+      assert.equal((await client.getCollection(b)).status, 'green');
+      assert.throws(() => d.faults.failWhen({ status: 500 }), /needs a method, path or operationId/);
+    },
+  );
+
   it('delays every request on demand', { skip: doubleOnly('fault injection') }, async () => {
     const d = double as QdrantDouble;
     d.faults.delay(150);
@@ -465,6 +531,138 @@ describe('Qdrant double', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('collection settings (schema rollbacks carry them)', () => {
+    const n = name('settings');
+    const settings = {
+      vectors: { size: 4, distance: 'Cosine' as const, on_disk: true, hnsw_config: { m: 8 } },
+      sparse_vectors: { keywords: { modifier: 'idf' as const } },
+      shard_number: 2,
+      replication_factor: 2,
+      write_consistency_factor: 2,
+      on_disk_payload: false,
+      hnsw_config: { m: 24, ef_construct: 120, payload_m: 24 },
+      optimizers_config: { indexing_threshold: 5000, default_segment_number: 3, max_optimization_threads: 2 },
+      wal_config: { wal_capacity_mb: 16 },
+      quantization_config: { scalar: { type: 'int8' as const, quantile: 0.99, always_ram: true } },
+      strict_mode_config: { enabled: true, unindexed_filtering_retrieve: false, unindexed_filtering_update: false },
+      metadata: { owner: 'cortex', tier: 2 },
+    };
+
+    before(async () => {
+      // the raw API: the client's createCollection drops `metadata`
+      assert.equal((await client.api().createCollection({ collection_name: n, ...settings })).data.result, true);
+      await client.upsert(n, {
+        wait: true,
+        points: [1, 2, 3].map((id) => ({
+          id,
+          vector: unit(id, 4),
+          payload: { kind: id === 2 ? 'note' : 'memory', n: id, ...(id < 3 ? { text: `memory item ${id}` } : {}) },
+        })),
+      });
+    });
+
+    it('answers collection info with every create setting in 1.19 shape', async () => {
+      const { config } = await client.getCollection(n);
+      assert.deepEqual(config.params, {
+        vectors: { size: 4, distance: 'Cosine', on_disk: true, hnsw_config: { m: 8 } },
+        sparse_vectors: { keywords: { modifier: 'idf' } },
+        shard_number: 2,
+        replication_factor: 2,
+        write_consistency_factor: 2,
+        on_disk_payload: false,
+      });
+      assert.deepEqual(
+        { m: config.hnsw_config.m, ef: config.hnsw_config.ef_construct, payload_m: config.hnsw_config.payload_m },
+        { m: 24, ef: 120, payload_m: 24 },
+      );
+      assert.equal(config.optimizer_config.indexing_threshold, 5000);
+      assert.equal(config.optimizer_config.default_segment_number, 3);
+      assert.equal(config.optimizer_config.max_optimization_threads, 2);
+      assert.equal(config.wal_config?.wal_capacity_mb, 16);
+      assert.deepEqual(config.quantization_config, settings.quantization_config);
+      assert.deepEqual(config.strict_mode_config, settings.strict_mode_config);
+      assert.deepEqual(config.metadata, settings.metadata);
+    });
+
+    it('creates payload indexes with params and reports them with their point counts', async () => {
+      const text = { type: 'text' as const, tokenizer: 'word' as const, min_token_len: 2, lowercase: true };
+      await client.createPayloadIndex(n, { wait: true, field_name: 'kind', field_schema: 'keyword' });
+      await client.createPayloadIndex(n, { wait: true, field_name: 'text', field_schema: text });
+      await client.createPayloadIndex(n, {
+        wait: true,
+        field_name: 'n',
+        field_schema: { type: 'integer', lookup: true, range: true },
+      });
+      const { payload_schema } = await client.getCollection(n);
+      assert.deepEqual(payload_schema, {
+        kind: { data_type: 'keyword', points: 3 },
+        text: { data_type: 'text', params: text, points: 2 },
+        n: { data_type: 'integer', params: { type: 'integer', lookup: true, range: true }, points: 3 },
+      });
+      await client.deletePayloadIndex(n, 'n', { wait: true });
+      assert.deepEqual(Object.keys((await client.getCollection(n)).payload_schema).sort(), ['kind', 'text']);
+    });
+
+    it('refuses a filter on an unindexed key under strict mode, as Qdrant does', async () => {
+      const byN = { must: [{ key: 'n', range: { gte: 2 } }] };
+      await rejectsWith(
+        client.count(n, { filter: byN, exact: true }),
+        400,
+        /^Bad request: Index required but not found for "n" of one of the following types: \[integer, float\]/,
+      );
+      await rejectsWith(client.scroll(n, { filter: byN }), 400, /Index required but not found for "n"/);
+      await rejectsWith(client.delete(n, { wait: true, filter: byN }), 400, /Index required but not found for "n"/);
+      const byKind = { must: [{ key: 'kind', match: { value: 'note' } }] };
+      assert.equal((await client.count(n, { filter: byKind, exact: true })).count, 1);
+      const hits = await client.query(n, { query: unit(2, 4), filter: byKind, limit: 3 });
+      assert.deepEqual(
+        hits.points.map((p) => p.id),
+        [2],
+      );
+    });
+
+    it('stores sparse vectors beside the dense one and answers every vector by name', async () => {
+      const sparse = { indices: [7, 2, 40], values: [0.5, 1.25, 0.1] };
+      await client.upsert(n, {
+        wait: true,
+        points: [{ id: 4, vector: { '': unit(4, 4), keywords: sparse }, payload: {} }],
+      });
+      const [withSparse] = await client.retrieve(n, { ids: [4], with_vector: true });
+      const named = withSparse?.vector as { '': number[]; keywords: unknown };
+      assert.deepEqual(Object.keys(named), ['', 'keywords']);
+      assert.equal(named[''].length, 4);
+      assert.deepEqual(named.keywords, sparse);
+      const [denseOnly] = await client.retrieve(n, { ids: [1], with_vector: true });
+      assert.ok(Array.isArray(denseOnly?.vector), 'a point with only the unnamed vector answers a plain list');
+      const has = await client.scroll(n, { filter: { must: [{ has_vector: 'keywords' }] }, with_payload: false });
+      assert.deepEqual(
+        has.points.map((p) => p.id),
+        [4],
+      );
+      await rejectsWith(
+        client.upsert(n, {
+          wait: true,
+          points: [{ id: 5, vector: { '': unit(5, 4), keywords: { indices: [1, 1], values: [1, 2] } } }],
+        }),
+        422,
+        /indices must be unique/,
+      );
+    });
+
+    it('keeps settings and payload indexes through a snapshot and its recovery', async () => {
+      const desc = await client.createSnapshot(n);
+      assert.ok(desc);
+      const fresh = name('settings-restored');
+      const location = `file://${serverSnapshotsDir}/${n}/${desc.name}`;
+      assert.equal(await client.recoverSnapshot(fresh, { location }), true);
+      const [before, after] = [await client.getCollection(n), await client.getCollection(fresh)];
+      assert.deepEqual(after.config, before.config);
+      assert.deepEqual(after.payload_schema, before.payload_schema);
+      const all = async (c: string) => (await client.scroll(c, { with_vector: true, with_payload: true })).points;
+      assert.deepEqual(await all(fresh), await all(n));
+    });
   });
 
   it('saw no spec violations in all of the above', { skip: doubleOnly('violations') }, () => {
