@@ -93,6 +93,7 @@ interface Harness {
   taskQueue: string;
   backupRoot: string;
   runSeq: number;
+  restartTemporal(): Promise<void>;
 }
 
 /** What a fault does during one run: sees each history event as it is written. */
@@ -297,7 +298,12 @@ function killAtBoundary(h: Harness, b: Boundary): Driver {
  * heartbeat of attempt 1 (for a transfer, a checkpoint that is not the last). `held`, for an activity that sends
  * no heartbeat before it ends: once attempt 1 has started and its dependency holds an answer to it.
  */
-function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
+function killMid(
+  h: Harness,
+  b: Boundary,
+  sync: 'heartbeat' | 'held',
+  act: 'kill-worker' | 'restart-temporal' = 'kill-worker',
+): Driver {
   const dep = dependencyOf(b.type);
   const held = () =>
     dep === 'docker'
@@ -308,6 +314,7 @@ function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
   let scheduledId: string | undefined;
   let killed = false;
   let victim: string | undefined;
+  let firedAt = 0;
   let completions = 0;
   let done = false;
   const pending: Promise<unknown>[] = [];
@@ -329,7 +336,9 @@ function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
       const ready =
         sync === 'heartbeat' ? p?.heartbeatAt !== undefined && midTransfer : p?.startedAt !== undefined && held() > 0;
       if (p && p.attempt === 1 && ready && !done) {
-        victim = h.pool.killActive();
+        firedAt = Date.now();
+        if (act === 'kill-worker') victim = h.pool.killActive();
+        else pending.push(h.restartTemporal());
         killed = true;
         break;
       }
@@ -364,6 +373,7 @@ function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
           : 'killed while its dependency held an answer (it sends no heartbeat before it ends)'
         : `${b.type} finished before it could be caught`,
     verify: (events) => {
+      if (act === 'restart-temporal') return openUntil(events, firedAt);
       const started = events.find(
         (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId,
       )?.activityTaskStartedEventAttributes;
@@ -377,20 +387,28 @@ function killMid(h: Harness, b: Boundary, sync: 'heartbeat' | 'held'): Driver {
   };
 }
 
-/** Restart something (Temporal, dockerd) when the activity `b` is scheduled. */
+/** The run was still open when the fault began (its last event, the close, is later). */
+function openUntil(events: HistoryEvent[], at: number): string | undefined {
+  const t = events.at(-1)?.eventTime;
+  const closed = t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : 0;
+  return closed > at ? undefined : 'the run had already finished when the fault began';
+}
+
+/** Restart dockerd when the activity `b` is scheduled. */
 function restartAt(b: Boundary, restart: () => Promise<void>): Driver {
-  let fired = false;
+  let firedAt = 0;
   const pending: Promise<unknown>[] = [];
   return {
     onEvent: (e) => {
       const s = e.activityTaskScheduledEventAttributes;
-      if (!fired && s && s.activityId === b.activityId) {
-        fired = true;
+      if (!firedAt && s && s.activityId === b.activityId) {
+        firedAt = Date.now();
         pending.push(restart());
       }
     },
     pending,
-    applied: () => fired,
+    applied: () => firedAt > 0,
+    verify: (events) => openUntil(events, firedAt),
   };
 }
 
@@ -434,10 +452,6 @@ function pick(all: Scenario[], only?: string[]): Scenario[] {
   return chosen;
 }
 
-function middle<T>(xs: T[]): T | undefined {
-  return xs[Math.ceil(xs.length / 2) - 1];
-}
-
 export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string; failed: boolean }> {
   const t0 = Date.now();
   const dir = harnessDir();
@@ -457,6 +471,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
   const backupRoot = join(dir, 'backups');
   const taskQueue = `faults-${Date.now().toString(36)}`;
   let h: Harness | undefined;
+  const restarts = { temporal: 0, dockerd: 0 };
   const cleanup = async () => {
     await h?.pool.stop();
     await h?.dockerProxy?.close();
@@ -488,6 +503,10 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
       taskQueue,
       backupRoot,
       runSeq: 0,
+      restartTemporal: async () => {
+        await temporal.restart();
+        restarts.temporal += 1;
+      },
     };
     h.pool = new WorkerPool({ address: temporal.address, taskQueue, extra: workerEnv(h, dockerd.host) });
     await h.pool.ready();
@@ -495,7 +514,6 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     const rows = pick(scenarios(), opts.only);
     const faults = opts.faults?.length ? opts.faults : [...FAULTS];
     const cells = new Map<string, Cell>();
-    const restarts = { temporal: 0, dockerd: 0 };
     const key = (s: Scenario, f: string) => `${s.name}\u0000${f}`;
     const bounds = new Map<string, Boundary[]>();
 
@@ -512,7 +530,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     }
 
     for (const f of faults) {
-      await usePool(h, f === 'kill-mid' ? 'proxied' : 'direct');
+      await usePool(h, f === 'kill-mid' || f === 'temporal-restart' ? 'proxied' : 'direct');
       for (const s of rows) {
         if (cells.get(key(s, 'none'))?.fails.length) {
           cells.set(key(s, f), { text: 'not run (the no-fault run failed)', fails: [], ms: 0, runs: [] });
@@ -554,28 +572,43 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
               `${s.name} × ${f} ${x.type}: ${d.applied() ? r.label : 'not caught'}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
             );
           }
-        } else if (f === 'temporal-restart' || f === 'dockerd-restart') {
-          // Temporal: once, as the middle long activity (a mutation or transfer) is scheduled; dockerd: as each
-          // Docker activity is scheduled.
-          const points =
-            f === 'temporal-restart'
-              ? [middle(b.filter((x) => !x.local && x.heartbeats))].filter((x): x is Boundary => x !== undefined)
-              : b.filter((x) => !x.local && dependencyOf(x.type) === 'docker');
+        } else if (f === 'temporal-restart') {
+          // Once, in a long activity (a mutation or transfer) as near the middle of the run as can be caught,
+          // synchronised as a mid-activity kill is.
+          const long = b.filter((x) => !x.local && x.heartbeats && x.activityId);
+          const mid = (long.length - 1) / 2;
+          const order = [...long].sort((x, y) => Math.abs(long.indexOf(x) - mid) - Math.abs(long.indexOf(y) - mid));
+          if (order.length === 0) {
+            cells.set(key(s, f), { text: 'n/a', fails: [], ms: 0, runs: [] });
+            continue;
+          }
+          for (const at of order.slice(0, 3)) {
+            let d = killMid(h, at, 'heartbeat', 'restart-temporal');
+            let r = await runOnce(h, s, `${tag}-k${at.k}`, d);
+            if (!d.applied() && !r.fail) {
+              d = killMid(h, at, 'held', 'restart-temporal');
+              r = await runOnce(h, s, `${tag}-held-k${at.k}`, d);
+            }
+            log(
+              `${s.name} × ${f} during ${at.type}: ${d.applied() ? r.label : 'not caught'}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
+            );
+            if (!d.applied() && !r.fail) continue;
+            runs.push({ ...r, note: [`during ${at.type}`, r.note].filter(Boolean).join(': ') });
+            break;
+          }
+          if (runs.length === 0) skipped.push(...order.slice(0, 3).map((x) => x.type));
+        } else if (f === 'dockerd-restart') {
+          // As each Docker activity is scheduled.
+          const points = b.filter((x) => !x.local && dependencyOf(x.type) === 'docker');
           if (points.length === 0) {
             cells.set(key(s, f), { text: 'n/a', fails: [], ms: 0, runs: [] });
             continue;
           }
           for (const at of points) {
-            const restart =
-              f === 'temporal-restart'
-                ? async () => {
-                    await temporal.restart();
-                    restarts.temporal += 1;
-                  }
-                : async () => {
-                    await dockerd.restart();
-                    restarts.dockerd += 1;
-                  };
+            const restart = async () => {
+              await dockerd.restart();
+              restarts.dockerd += 1;
+            };
             const r = await runOnce(h, s, `${tag}-k${at.k}`, restartAt(at, restart));
             runs.push({ ...r, note: [`as ${at.type} was scheduled`, r.note].filter(Boolean).join(': ') });
             log(
