@@ -295,8 +295,9 @@ function killAtBoundary(h: Harness, b: Boundary): Driver {
 /** Slow the activity's dependency, then SIGKILL its worker once Temporal holds a heartbeat of its first attempt. */
 /**
  * Slow the activity's dependency, then SIGKILL its worker mid-activity. `heartbeat`: once Temporal holds a
- * heartbeat of attempt 1 (for a transfer, a checkpoint that is not the last). `held`, for an activity that sends
- * no heartbeat before it ends: once attempt 1 has started and its dependency holds an answer to it.
+ * heartbeat of attempt 1 (for a transfer, a checkpoint that is not the last) and its dependency is still answering
+ * it. `held`, for an activity that sends no heartbeat before it ends: once attempt 1 has started and its dependency
+ * holds an answer to it.
  */
 function killMid(
   h: Harness,
@@ -333,8 +334,11 @@ function killMid(
       const p = await pendingActivity(h.client, workflowId, runId, b.activityId!).catch(() => undefined);
       const d = p?.details as { nextOffset?: unknown } | undefined;
       const midTransfer = d === undefined || typeof d !== 'object' || !('nextOffset' in d) || d.nextOffset !== null;
+      // A heartbeat alone may be the activity's last one: its dependency must also still be answering it.
       const ready =
-        sync === 'heartbeat' ? p?.heartbeatAt !== undefined && midTransfer : p?.startedAt !== undefined && held() > 0;
+        sync === 'heartbeat'
+          ? p?.heartbeatAt !== undefined && midTransfer && held() > 0
+          : p?.startedAt !== undefined && held() > 0;
       if (p && p.attempt === 1 && ready && !done) {
         firedAt = Date.now();
         if (act === 'kill-worker') victim = h.pool.killActive();

@@ -13,7 +13,7 @@ export interface SlowProxy {
   delayMs: number;
   /** Answer bodies pass 4 KiB every 100 ms. */
   trickle: boolean;
-  /** Requests whose answer is being held right now. */
+  /** Answers not yet fully passed on (held back or trickling) while the proxy was slow. */
   held: number;
   close(): Promise<void>;
 }
@@ -39,12 +39,12 @@ export async function startSlowProxy(
           res.end();
         })().catch(() => res.destroy());
       };
+      if (state.delayMs > 0 || state.trickle) {
+        state.held += 1;
+        res.once('close', () => (state.held -= 1));
+      }
       if (state.delayMs <= 0) return pass();
-      state.held += 1;
-      setTimeout(() => {
-        state.held -= 1;
-        pass();
-      }, state.delayMs);
+      setTimeout(pass, state.delayMs);
     });
     up.on('error', () => res.destroy());
     res.on('close', () => {
