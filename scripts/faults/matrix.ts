@@ -94,6 +94,9 @@ interface Harness {
   backupRoot: string;
   runSeq: number;
   restartTemporal(): Promise<void>;
+  /** Kills and unexpected exits in the pools replaced so far. */
+  killsBefore: number;
+  deathsBefore: number;
 }
 
 /** What a fault does during one run: sees each history event as it is written. */
@@ -120,6 +123,8 @@ function workerEnv(h: Harness, dockerHost: string): Record<string, string> {
 
 async function usePool(h: Harness, kind: 'direct' | 'proxied'): Promise<void> {
   if (h.poolKind === kind) return;
+  h.killsBefore += h.pool.kills;
+  h.deathsBefore += h.pool.deaths;
   await h.pool.stop();
   if (kind === 'proxied' && !h.dockerProxy) {
     h.dockerProxy = await startSlowProxy(
@@ -507,6 +512,8 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
       taskQueue,
       backupRoot,
       runSeq: 0,
+      killsBefore: 0,
+      deathsBefore: 0,
       restartTemporal: async () => {
         await temporal.restart();
         restarts.temporal += 1;
@@ -644,7 +651,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
         `- requests the Qdrant double refused as invalid per Qdrant's OpenAPI spec: ${double.violations.join('; ')}`,
       );
     if (h.pool.deaths)
-      failures.push(`- ${h.pool.deaths} polling workers exited without being killed (see ${dir}/workers)`);
+      failures.push(`- ${h.deathsBefore + h.pool.deaths} polling workers exited without being killed by the harness`);
     const notes = rows.flatMap((s) =>
       columns.flatMap((c) => [
         ...(cells.get(key(s, c))?.skipped ?? []).map(
@@ -664,7 +671,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     );
     const total = ((Date.now() - t0) / 1000).toFixed(0);
     const markdown = [
-      `Fault matrix (${new Date().toISOString()}, ${total} s; ${h.pool.kills} worker SIGKILLs, ${restarts.temporal} Temporal and ${restarts.dockerd} dockerd restarts):`,
+      `Fault matrix (${new Date().toISOString()}, ${total} s; ${h.killsBefore + h.pool.kills} worker SIGKILLs, ${restarts.temporal} Temporal and ${restarts.dockerd} dockerd restarts):`,
       '',
       ...lines,
       '',
