@@ -650,7 +650,7 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
       failures.push(
         `- requests the Qdrant double refused as invalid per Qdrant's OpenAPI spec: ${double.violations.join('; ')}`,
       );
-    if (h.pool.deaths)
+    if (h.deathsBefore + h.pool.deaths)
       failures.push(`- ${h.deathsBefore + h.pool.deaths} polling workers exited without being killed by the harness`);
     const notes = rows.flatMap((s) =>
       columns.flatMap((c) => [
