@@ -1,0 +1,504 @@
+// Owns the matrix's rows: each workflow set up from scratch for one run (pre-approved, so it runs unattended), and
+// the consistency check after it. The check is exact: a completed run must have reached the target state, any
+// other ending must have left the state as it was before (compensated, or failed before changing anything), and
+// every side effect happened once — one new container, no duplicated points, one backup dir per backup, no
+// server-side snapshot left behind.
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { RUN_ID_LABEL } from '../../activities/docker.ts';
+import type { BackupManifest } from '../../activities/qdrant.ts';
+import { BAD, containersNamed, docker, GOOD, imageId, removeByPrefix, startApp } from '../../test/helpers/docker.ts';
+import { aliasMap, collectionChecksum, collectionNames, seed, type TestQdrant } from '../../test/helpers/qdrant.ts';
+import type { DockerEvent } from './infra.ts';
+import type { SlowProxy } from './slow-proxy.ts';
+
+export interface Ctx {
+  client: Client;
+  taskQueue: string;
+  q: TestQdrant;
+  backupRoot: string;
+  events: DockerEvent[];
+  /** Wraps an app's health URL when the cell wants to slow its answers. */
+  healthProxy?: (port: number) => Promise<SlowProxy>;
+}
+
+export type Ending = { kind: 'completed'; result: unknown } | { kind: 'failed'; type: string; message: string };
+
+export interface Run {
+  workflowId: string;
+  input: unknown;
+  /** Problems with the state after the run ended this way; empty means consistent. */
+  check(ending: Ending, runId: string): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+export interface Scenario {
+  name: string;
+  workflowType: string;
+  uses: { docker: boolean; qdrant: boolean };
+  prepare(ctx: Ctx): Promise<void>;
+  setup(ctx: Ctx, tag: string): Promise<Run>;
+}
+
+const DIM = 8;
+const POINTS = 400;
+const EM = { approver: 'faults-harness', role: 'engineering-manager' };
+const ONCALL = { approver: 'faults-harness', role: 'on-call-engineer' };
+const common = { reason: 'fault matrix', requestedBy: 'faults-harness' };
+
+// ---------------------------------------------------------------- shared checks
+
+function expect(problems: string[], ok: boolean, what: string): void {
+  if (!ok) problems.push(what);
+}
+
+/**
+ * The status /health answers, waiting up to 10 s for `want` (a container a dockerd restart stopped is started
+ * again by the daemon and needs a moment to listen).
+ */
+async function healthStatus(url: string, want: number): Promise<number | undefined> {
+  let last: number | undefined;
+  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    last = (await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status;
+    if (last === want) break;
+  }
+  return last;
+}
+
+async function sha256File(path: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+async function entries(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).sort();
+}
+
+/** Backup dirs of a collection (not the emergency-export folder). */
+async function backupDirs(ctx: Ctx, collection: string): Promise<string[]> {
+  return (await entries(join(ctx.backupRoot, collection))).filter((n) => n !== '_exports');
+}
+
+/** A backup dir holds its manifest and its snapshot file, nothing half-written, and the file matches. */
+async function checkBackupDir(ctx: Ctx, collection: string, name: string, points?: number): Promise<string[]> {
+  const problems: string[] = [];
+  const dir = join(ctx.backupRoot, collection, name);
+  const files = await entries(dir);
+  const manifest = JSON.parse(
+    await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => 'null'),
+  ) as BackupManifest | null;
+  if (!manifest) return [`backup ${name}: no manifest (files: ${files.join(', ')})`];
+  expect(
+    problems,
+    files.length === 2 && files.includes(manifest.snapshotFile),
+    `backup ${name}: expected manifest + snapshot, found ${files.join(', ')}`,
+  );
+  const file = join(dir, manifest.snapshotFile);
+  const sum = await sha256File(file).catch(() => 'missing');
+  expect(problems, sum === manifest.checksum, `backup ${name}: snapshot sha256 ${sum.slice(0, 12)} ≠ manifest`);
+  if (points !== undefined)
+    expect(problems, manifest.pointsCount === points, `backup ${name}: ${manifest.pointsCount} points, want ${points}`);
+  return problems;
+}
+
+/**
+ * Server-side snapshots a run may leave: Qdrant keeps an uploaded snapshot (a restore) in the collection's
+ * snapshots folder, so after a restore the backup's own file is there; any other snapshot was created by a backup
+ * step and not deleted.
+ */
+async function strayServerSnapshots(ctx: Ctx, collection: string): Promise<string[]> {
+  const restorable = new Set<string>();
+  for (const d of await backupDirs(ctx, collection)) {
+    const m = JSON.parse(
+      await readFile(join(ctx.backupRoot, collection, d, 'manifest.json'), 'utf8').catch(() => 'null'),
+    ) as BackupManifest | null;
+    if (m) restorable.add(m.snapshotFile);
+  }
+  return (await serverSnapshots(ctx, collection)).filter((s) => !restorable.has(s));
+}
+
+async function serverSnapshots(ctx: Ctx, collection: string): Promise<string[]> {
+  const list = await ctx.q.client.listSnapshots(collection).catch(() => []);
+  return list.map((s) => s.name);
+}
+
+async function dropCollection(ctx: Ctx, name: string): Promise<void> {
+  for (const s of await serverSnapshots(ctx, name)) await ctx.q.client.deleteSnapshot(name, s).catch(() => undefined);
+  await ctx.q.client.deleteCollection(name).catch(() => undefined);
+  if (ctx.q.double) await rm(join(ctx.q.double.snapshotsDir, name), { recursive: true, force: true });
+}
+
+async function dropCollections(ctx: Ctx, prefix: string): Promise<void> {
+  const { aliases } = await ctx.q.client.getAliases();
+  for (const a of aliases.filter((x) => x.alias_name.startsWith(prefix)))
+    await ctx.q.client
+      .updateCollectionAliases({ actions: [{ delete_alias: { alias_name: a.alias_name } }] })
+      .catch(() => undefined);
+  for (const n of await collectionNames(ctx.q.client)) if (n.startsWith(prefix)) await dropCollection(ctx, n);
+}
+
+async function alias(ctx: Ctx, name: string, collection: string): Promise<void> {
+  await ctx.q.client.updateCollectionAliases({
+    actions: [{ create_alias: { alias_name: name, collection_name: collection } }],
+  });
+}
+
+async function checksum(ctx: Ctx, collection: string): Promise<string> {
+  return (await collectionChecksum(ctx.q.client, collection)).checksum;
+}
+
+async function vectorsOf(ctx: Ctx, collection: string): Promise<{ size?: number; distance?: string }> {
+  const info = await ctx.q.client.getCollection(collection);
+  return info.config.params.vectors as { size?: number; distance?: string };
+}
+
+/** The application container after a Qdrant recovery: the same container as before, running and healthy. */
+async function checkApp(name: string, id: string, healthUrl: string): Promise<string[]> {
+  const problems: string[] = [];
+  const named = (await containersNamed(name)).map((c) => c.Names[0]);
+  expect(problems, named.length === 1 && named[0] === `/${name}`, `app containers: ${named.join(', ')}`);
+  const c = await docker
+    .getContainer(name)
+    .inspect()
+    .catch(() => undefined);
+  expect(problems, c?.Id === id, 'the application container is not the original one');
+  expect(problems, c?.State.Running === true, 'the application is not running');
+  const h = await healthStatus(healthUrl, 200);
+  expect(problems, h === 200, `the application answers /health with ${h ?? 'nothing'}`);
+  return problems;
+}
+
+// ---------------------------------------------------------------- Docker container rollback
+
+function dockerRollback(): Scenario {
+  return {
+    name: 'dockerContainerRollback',
+    workflowType: 'dockerContainerRollback',
+    uses: { docker: true, qdrant: false },
+    prepare: () => Promise.resolve(),
+    setup: async (ctx, tag) => {
+      const name = `faults-mcp-${tag}`;
+      const app = await startApp(name, BAD);
+      const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+      const healthUrl = proxy ? `${proxy.url}/health` : app.healthUrl;
+      const since = Date.now();
+      const [good, bad] = [await imageId(GOOD), await imageId(BAD)];
+      return {
+        workflowId: `faults-docker-${tag}`,
+        input: {
+          containerName: name,
+          targetImage: GOOD,
+          healthUrl,
+          ...common,
+          stopTimeoutSeconds: 5,
+          verifyTimeoutSeconds: 30,
+          monitor: { durationSeconds: 0 },
+          approval: { preApproved: ONCALL },
+        },
+        check: async (ending, runId) => {
+          const problems: string[] = [];
+          const all = await containersNamed(name);
+          const names = all.map((c) => c.Names[0]).sort();
+          const mine = await docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+          const created = ctx.events.filter(
+            (e) => e.at >= since && e.action === 'create' && e.attributes[RUN_ID_LABEL] === runId,
+          );
+          expect(problems, created.length <= 1, `${created.length} containers created by the run`);
+          expect(problems, names.length === 1 && names[0] === `/${name}`, `containers: ${names.join(', ')}`);
+          const c = await docker
+            .getContainer(name)
+            .inspect()
+            .catch(() => undefined);
+          expect(problems, c?.State.Running === true, `'${name}' is not running`);
+          const h = await healthStatus(app.healthUrl, ending.kind === 'completed' ? 200 : 503);
+          if (ending.kind === 'completed') {
+            expect(problems, c?.Image === good, `'${name}' does not run ${GOOD}`);
+            expect(problems, c?.Config.Labels[RUN_ID_LABEL] === runId, `'${name}' is not the run's container`);
+            expect(problems, created.length === 1, `${created.length} containers created by the run, want 1`);
+            expect(problems, h === 200, `/health answers ${h ?? 'nothing'}`);
+          } else {
+            expect(problems, c?.Id === app.id && c.Image === bad, `'${name}' is not the original container`);
+            expect(problems, mine.length === 0, `the run's container was left behind (${mine.length})`);
+            expect(problems, h === 503, `the original answers /health with ${h ?? 'nothing'}`);
+          }
+          return problems;
+        },
+        cleanup: async () => {
+          await proxy?.close();
+          await removeByPrefix(name);
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- Qdrant backup
+
+function qdrantBackup(): Scenario {
+  const collection = 'faults-backup';
+  let s0 = '';
+  return {
+    name: 'qdrantBackup',
+    workflowType: 'qdrantBackup',
+    uses: { docker: false, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+    },
+    setup: async (ctx, tag) => {
+      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+      for (const s of await serverSnapshots(ctx, collection)) await ctx.q.client.deleteSnapshot(collection, s);
+      const backupName = `b-${tag}`;
+      return {
+        workflowId: `faults-backup-${tag}`,
+        input: { collection, backupName },
+        check: async (ending) => {
+          const problems: string[] = [];
+          expect(problems, (await checksum(ctx, collection)) === s0, 'the collection changed');
+          const snaps = await serverSnapshots(ctx, collection);
+          expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
+          const dirs = await backupDirs(ctx, collection);
+          if (ending.kind === 'completed') {
+            expect(problems, dirs.length === 1 && dirs[0] === backupName, `backup dirs: ${dirs.join(', ')}`);
+            if (dirs.includes(backupName))
+              problems.push(...(await checkBackupDir(ctx, collection, backupName, POINTS)));
+          } else {
+            expect(problems, dirs.length === 0, `a failed backup left ${dirs.join(', ')}`);
+          }
+          return problems;
+        },
+        cleanup: () => Promise.resolve(),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- data recovery and point in time
+
+/** Shared by qdrantDataRecovery and pointInTimeRecovery: state S0 backed up, the collection now S1, app running. */
+function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario {
+  const pit = kind === 'pointInTimeRecovery';
+  const collection = pit ? 'faults-pit' : 'faults-recovery';
+  const appName = `${collection}-app`;
+  let s0 = '';
+  let s1 = '';
+  let s1Count = 0;
+  let at = '';
+  const toS1 = async (ctx: Ctx) => {
+    await dropCollection(ctx, collection);
+    await seed(ctx.q.client, collection, POINTS, DIM);
+    if (pit) {
+      await seed(ctx.q.client, collection, 100, DIM, 1001);
+      await seed(ctx.q.client, collection, 5, DIM, 5001);
+    } else {
+      await ctx.q.client.delete(collection, { wait: true, points: Array.from({ length: 100 }, (_, i) => i + 1) });
+      await seed(ctx.q.client, collection, 30, DIM, 10_001);
+    }
+  };
+  return {
+    name: kind,
+    workflowType: kind,
+    uses: { docker: true, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+      const backup = (name: string) =>
+        ctx.client.workflow.execute('qdrantBackup', {
+          taskQueue: ctx.taskQueue,
+          workflowId: `faults-prepare-${collection}-${name}-${Date.now()}`,
+          args: [{ collection, backupName: name }],
+        });
+      await backup('good');
+      if (pit) {
+        await new Promise((r) => setTimeout(r, 1100));
+        at = new Date().toISOString();
+        await new Promise((r) => setTimeout(r, 1100));
+        await seed(ctx.q.client, collection, 100, DIM, 1001);
+        await backup('later');
+      }
+      await toS1(ctx);
+      s1 = await checksum(ctx, collection);
+      s1Count = (await collectionChecksum(ctx.q.client, collection)).count;
+    },
+    setup: async (ctx, tag) => {
+      await toS1(ctx);
+      const keep = new Set(pit ? ['good', 'later'] : ['good']);
+      for (const d of await backupDirs(ctx, collection))
+        if (!keep.has(d)) await rm(join(ctx.backupRoot, collection, d), { recursive: true, force: true });
+      await rm(join(ctx.backupRoot, collection, '_exports'), { recursive: true, force: true });
+      const app = await startApp(appName, GOOD);
+      const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+      return {
+        workflowId: `faults-${pit ? 'pit' : 'recovery'}-${tag}`,
+        input: {
+          collection,
+          ...(pit ? { atOrBefore: at } : { backup: 'good' }),
+          app: { containerName: appName, healthUrl: proxy ? `${proxy.url}/health` : app.healthUrl },
+          ...common,
+          stopTimeoutSeconds: 5,
+          monitor: { durationSeconds: 0 },
+          approval: { preApproved: EM },
+        },
+        check: async (ending) => {
+          const problems: string[] = [];
+          const now = await checksum(ctx, collection);
+          const snaps = await strayServerSnapshots(ctx, collection);
+          expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
+          problems.push(...(await checkApp(appName, app.id, app.healthUrl)));
+          const pre = (await backupDirs(ctx, collection)).filter((d) => !keep.has(d));
+          expect(problems, pre.length <= 1, `pre-rollback backups: ${pre.join(', ')}`);
+          for (const d of pre) problems.push(...(await checkBackupDir(ctx, collection, d, s1Count)));
+          const exports = await entries(join(ctx.backupRoot, collection, '_exports'));
+          expect(problems, exports.length <= 1, `emergency exports: ${exports.join(', ')}`);
+          for (const f of exports) {
+            const lines = (await readFile(join(ctx.backupRoot, collection, '_exports', f), 'utf8')).trim().split('\n');
+            const ids = new Set(lines.map((l) => (JSON.parse(l) as { id: number }).id));
+            expect(problems, lines.length === s1Count && ids.size === s1Count, `export has ${lines.length} lines`);
+          }
+          if (ending.kind === 'completed') {
+            expect(problems, now === s0, 'the collection is not the backup’s state');
+            expect(problems, pre.length === 1, 'no pre-rollback backup');
+            expect(problems, pit || exports.length === 1, 'no emergency export');
+          } else {
+            expect(problems, now === s1, 'the collection is not what it was before the run');
+          }
+          return problems;
+        },
+        cleanup: async () => {
+          await proxy?.close();
+          await removeByPrefix(appName);
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- schema rollback
+
+function schema(mode: 'alias' | 'recreate'): Scenario {
+  const name = mode === 'alias' ? 'faults-schema' : 'faults-recreate';
+  const source = `${name}-v1`;
+  let s0 = '';
+  return {
+    name: `qdrantSchemaRollback (${mode})`,
+    workflowType: 'qdrantSchemaRollback',
+    uses: { docker: false, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollections(ctx, name);
+      await seed(ctx.q.client, source, POINTS, DIM);
+      s0 = await checksum(ctx, source);
+    },
+    setup: async (ctx, tag) => {
+      await dropCollections(ctx, name);
+      await rm(join(ctx.backupRoot, source), { recursive: true, force: true });
+      await seed(ctx.q.client, source, POINTS, DIM);
+      await alias(ctx, name, source);
+      return {
+        workflowId: `faults-schema-${mode}-${tag}`,
+        input: {
+          collection: name,
+          target: { size: DIM, distance: 'Dot' },
+          mode,
+          batchSize: 50,
+          ...common,
+          approval: { preApproved: EM },
+        },
+        check: async (ending) => {
+          const problems: string[] = [];
+          const aliases = await aliasMap(ctx.q.client);
+          const names = (await collectionNames(ctx.q.client)).filter((n) => n.startsWith(name));
+          const snaps = await strayServerSnapshots(ctx, source);
+          expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
+          const dirs = await backupDirs(ctx, source);
+          expect(problems, dirs.length <= 1, `pre-rollback backups: ${dirs.join(', ')}`);
+          for (const d of dirs) problems.push(...(await checkBackupDir(ctx, source, d, POINTS)));
+          const target = aliases[name];
+          if (ending.kind === 'completed') {
+            expect(problems, dirs.length === 1, 'no pre-rollback backup');
+            const want = mode === 'alias' ? 2 : 1;
+            expect(problems, names.length === want, `collections: ${names.join(', ')}`);
+            expect(problems, mode === 'alias' ? target !== source : target === source, `alias → ${target}`);
+            if (target && names.includes(target)) {
+              expect(problems, (await vectorsOf(ctx, target)).distance === 'Dot', `'${target}' is not Dot`);
+              expect(problems, (await checksum(ctx, target)) === s0, `'${target}' does not hold the source's points`);
+            }
+            if (mode === 'alias')
+              expect(problems, (await checksum(ctx, source)) === s0, 'the kept source collection changed');
+          } else {
+            expect(problems, names.length === 1 && names[0] === source, `collections: ${names.join(', ')}`);
+            expect(problems, target === source, `alias → ${target}, want ${source}`);
+            if (names.includes(source)) {
+              expect(problems, (await vectorsOf(ctx, source)).distance === 'Cosine', 'the source is not Cosine');
+              expect(problems, (await checksum(ctx, source)) === s0, 'the source collection changed');
+            }
+          }
+          return problems;
+        },
+        cleanup: () => Promise.resolve(),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- config rollback
+
+function config(): Scenario {
+  const collection = 'faults-config';
+  const target = { optimizers_config: { indexing_threshold: 12345 }, hnsw_config: { m: 8 } };
+  let s0 = '';
+  const settings = async (ctx: Ctx) => {
+    const c = (await ctx.q.client.getCollection(collection)).config;
+    return { threshold: c.optimizer_config.indexing_threshold, m: c.hnsw_config.m };
+  };
+  return {
+    name: 'qdrantConfigRollback',
+    workflowType: 'qdrantConfigRollback',
+    uses: { docker: false, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+    },
+    setup: async (ctx, tag) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      const before = await settings(ctx);
+      return {
+        workflowId: `faults-config-${tag}`,
+        input: { collection, target, ...common, approval: { preApproved: ONCALL } },
+        check: async (ending) => {
+          const problems: string[] = [];
+          expect(problems, (await checksum(ctx, collection)) === s0, 'the points changed');
+          const now = await settings(ctx);
+          const want =
+            ending.kind === 'completed'
+              ? { threshold: target.optimizers_config.indexing_threshold, m: target.hnsw_config.m }
+              : before;
+          expect(problems, now.threshold === want.threshold && now.m === want.m, `config ${JSON.stringify(now)}`);
+          return problems;
+        },
+        cleanup: () => Promise.resolve(),
+      };
+    },
+  };
+}
+
+export function scenarios(): Scenario[] {
+  return [
+    dockerRollback(),
+    qdrantBackup(),
+    recovery('qdrantDataRecovery'),
+    recovery('pointInTimeRecovery'),
+    schema('alias'),
+    schema('recreate'),
+    config(),
+  ];
+}
+
+export const SCENARIO_NAMES = scenarios().map((s) => s.name);

@@ -1,0 +1,88 @@
+// An HTTP forwarder whose answers can be made slow: the request reaches the upstream at once (its side effect
+// happens), the answer is held `delayMs` before it is passed on, and with `trickle` its body flows a few KiB at a
+// time. Put in front of dockerd (a unix socket), Qdrant or an application's /health (TCP) so a worker can be killed
+// while it waits for an answer or reads one, mid-activity.
+import http from 'node:http';
+import { rmSync } from 'node:fs';
+
+export type Upstream = { socketPath: string } | { host: string; port: number };
+
+export interface SlowProxy {
+  /** DOCKER_HOST-style `unix://…` for a socket listener, or `http://127.0.0.1:port` for TCP. */
+  url: string;
+  delayMs: number;
+  /** Answer bodies pass 4 KiB every 100 ms. */
+  trickle: boolean;
+  /** Answers not yet fully passed on (held back or trickling) while the proxy was slow. */
+  held: number;
+  close(): Promise<void>;
+}
+
+export async function startSlowProxy(
+  upstream: Upstream,
+  listen: { socketPath: string } | { port: 0 },
+): Promise<SlowProxy> {
+  const state = { delayMs: 0, held: 0, trickle: false };
+  const server = http.createServer((req, res) => {
+    const up = http.request({ ...upstream, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      const pass = () => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        if (!state.trickle) return void upRes.pipe(res);
+        void (async () => {
+          for await (const chunk of upRes as AsyncIterable<Buffer>) {
+            for (let i = 0; i < chunk.length; i += 4096) {
+              if (res.destroyed) return;
+              res.write(chunk.subarray(i, i + 4096));
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          }
+          res.end();
+        })().catch(() => res.destroy());
+      };
+      if (state.delayMs > 0 || state.trickle) {
+        state.held += 1;
+        res.once('close', () => (state.held -= 1));
+      }
+      if (state.delayMs <= 0) return pass();
+      setTimeout(pass, state.delayMs);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    req.pipe(up);
+  });
+  if ('socketPath' in listen) rmSync(listen.socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if ('socketPath' in listen) server.listen(listen.socketPath, resolve);
+    else server.listen(0, '127.0.0.1', resolve);
+  });
+  const addr = server.address();
+  const url =
+    'socketPath' in listen
+      ? `unix://${listen.socketPath}`
+      : `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  return {
+    url,
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
+    },
+    get trickle() {
+      return state.trickle;
+    },
+    set trickle(on: boolean) {
+      state.trickle = on;
+    },
+    get held() {
+      return state.held;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
