@@ -11,7 +11,8 @@ export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export function localEnv(): Promise<TestWorkflowEnvironment> {
+/** `dynamicConfig`: extra dev-server settings, e.g. `{ 'system.enableActivityEagerExecution': true }`. */
+export function localEnv(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
@@ -19,7 +20,11 @@ export function localEnv(): Promise<TestWorkflowEnvironment> {
       searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
         defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
       ),
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: [
+        '--log-level',
+        'error',
+        ...Object.entries(dynamicConfig).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
+      ],
     },
   });
 }

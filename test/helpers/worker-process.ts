@@ -12,11 +12,12 @@ export interface WorkerProcess {
 }
 
 export function spawnWorker(
-  env: { address: string; taskQueue: string; extra?: Record<string, string> },
+  env: { address: string; taskQueue: string; extra?: Record<string, string>; script?: string },
   args: string[] = [],
 ): WorkerProcess {
   let out = '';
-  const proc = execa('node', ['--import', 'tsx', join(PROJECT_ROOT, 'workers', 'main.ts'), ...args], {
+  const script = env.script ?? join(PROJECT_ROOT, 'workers', 'main.ts');
+  const proc = execa('node', ['--import', 'tsx', script, ...args], {
     cwd: PROJECT_ROOT,
     env: {
       TEMPORAL_ADDRESS: env.address,
