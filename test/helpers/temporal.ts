@@ -3,6 +3,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RollbackClient } from '../../client/client.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs } from '../../common/dev-server.ts';
 import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -11,7 +12,7 @@ export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-/** `dynamicConfig`: extra dev-server settings, e.g. `{ 'system.enableActivityEagerExecution': true }`. */
+/** The project's dev-server settings (common/dev-server.ts), `dynamicConfig` added or overriding. */
 export function localEnv(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
@@ -20,11 +21,7 @@ export function localEnv(dynamicConfig: Record<string, unknown> = {}): Promise<T
       searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
         defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
       ),
-      extraArgs: [
-        '--log-level',
-        'error',
-        ...Object.entries(dynamicConfig).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
-      ],
+      extraArgs: ['--log-level', 'error', ...dynamicConfigArgs({ ...DEV_SERVER_DYNAMIC_CONFIG, ...dynamicConfig })],
     },
   });
 }
