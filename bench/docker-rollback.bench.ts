@@ -9,6 +9,7 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { startDockerRollback, waitResult } from '../client/client.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
@@ -35,6 +36,8 @@ async function rollbackAB(rounds: number): Promise<void> {
   const running = worker.run();
   const times = { A: [] as number[], B: [] as number[], C: [] as number[] };
   const ratios = { B: [] as number[], C: [] as number[] };
+  const splits: Split[] = [];
+  let lastSplit: Split | undefined;
   const variants = {
     // A: the workflow
     A: async (name: string, app: App) => {
@@ -49,6 +52,7 @@ async function rollbackAB(rounds: number): Promise<void> {
       });
       const r = await waitResult(rc, workflowId);
       if (!r.ok || r.result.outcome !== 'succeeded') throw new Error(`workflow rollback failed: ${JSON.stringify(r)}`);
+      lastSplit = split((await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? []);
     },
     // B: the raw docker CLI script, polling /health every 0.1 s; C: the same polling every 0.02 s
     B: (name: string, app: App) => raw(name, app, '0.1'),
@@ -72,6 +76,7 @@ async function rollbackAB(rounds: number): Promise<void> {
       }
       if (i === 0) continue; // warm-up round
       for (const v of ['A', 'B', 'C'] as const) times[v].push(t[v]!);
+      splits.push(lastSplit!);
       ratios.B.push(t.A! / t.B!);
       ratios.C.push(t.A! / t.C!);
     }
@@ -88,6 +93,44 @@ async function rollbackAB(rounds: number): Promise<void> {
   console.log(`   C raw docker CLI script, /health every 0.02 s: ${fmt(times.C)}`);
   console.log(`   ratio A/B: ${r(ratios.B)}  target <= 1.1x`);
   console.log(`   ratio A/C: ${r(ratios.C)}  (same poll cadence: orchestration only)`);
+  const med = (k: keyof Split) => median(splits.map((x) => x[k])).toFixed(0);
+  console.log(
+    `   where A's time goes (medians, from its history): ${med('activities')} ms in ${splits[0]?.activityCount} activities ` +
+      `(scheduled to completed), ${med('workflowTasks')} ms in ${splits[0]?.workflowTaskCount} workflow tasks ` +
+      `(scheduled to completed, the local-activity reads included), start to close ${med('total')} ms`,
+  );
+}
+
+interface Split {
+  total: number;
+  activities: number;
+  activityCount: number;
+  workflowTasks: number;
+  workflowTaskCount: number;
+}
+
+/** Splits a closed workflow's time into its activities and its workflow tasks (they alternate, never overlap). */
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+const WORKFLOW_TASK_COMPLETED = 7; // EventType values
+const ACTIVITY_TASK_COMPLETED = 12;
+
+function split(events: HistoryEvent[]): Split {
+  const at = new Map(events.map((e) => [Number(e.eventId), ms(e.eventTime)]));
+  const sum = (type: number, from: (e: HistoryEvent) => unknown) => {
+    const spans = events
+      .filter((e) => Number(e.eventType) === type)
+      .map((e) => ms(e.eventTime) - at.get(Number(from(e)))!);
+    return { total: spans.reduce((a, b) => a + b, 0), count: spans.length };
+  };
+  const acts = sum(ACTIVITY_TASK_COMPLETED, (e) => e.activityTaskCompletedEventAttributes?.scheduledEventId);
+  const wfts = sum(WORKFLOW_TASK_COMPLETED, (e) => e.workflowTaskCompletedEventAttributes?.scheduledEventId);
+  return {
+    total: ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime),
+    activities: acts.total,
+    activityCount: acts.count,
+    workflowTasks: wfts.total,
+    workflowTaskCount: wfts.count,
+  };
 }
 
 const ms = (t?: { seconds?: unknown; nanos?: number | null } | null): number =>
