@@ -1,10 +1,12 @@
 // Load benchmarks (figures printed, never asserted):
-//  1. throughput of the real dockerContainerRollback workflow (pre-approved, no watch) on stub activities against
-//     the ceiling of the same dev server and worker for an empty workflow, same concurrency, in one run
-//     (E R R E halves): workflows/s of each and the ratio (target >= 0.8x);
+//  1. throughput of the real dockerContainerRollback workflow (pre-approved, no watch) on stub activities, in a
+//     worker process (bench/load-worker.ts), against the same dev server's ceiling for an empty workflow and for
+//     a no-op workflow of the rollback's shape (bench/workflows), same concurrency, in one run (halves in the
+//     order E S R R S E): workflows/s of each and the ratios (target rollback/empty >= 0.8x);
 //  2. concurrent real Docker rollbacks of small demo containers (bench-load-N, each on its own 127.0.0.1 port,
 //     host network) through a worker process: how many succeeded, wall time, the worker's peak RSS (VmHWM).
 // Usage: npm run bench:load [-- --only stub|docker] [--count 1000] [--concurrency 100] [--containers 50]
+//        [--tuning '<JSON worker options>'] [--eager]  (to try other worker options / eager activity dispatch)
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
