@@ -160,7 +160,10 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
       expectedId: string;
     }): Promise<{ renamed: boolean }> {
       return withHeartbeat(async () => {
-        const preserved = await inspectOrUndefined(a.preservedName);
+        const [preserved, current] = await Promise.all([
+          inspectOrUndefined(a.preservedName),
+          inspectOrUndefined(a.name),
+        ]);
         if (preserved) {
           if (preserved.Id === a.expectedId) {
             await noRestart(a.expectedId, a.preservedName); // an earlier attempt renamed it, maybe not this
@@ -171,7 +174,6 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
             `'${a.preservedName}' exists but is not the container being rolled back`,
           );
         }
-        const current = await inspectOrUndefined(a.name);
         if (!current)
           throw permanent(FailureType.Conflict, `container '${a.name}' disappeared before it was preserved`);
         if (current.Id !== a.expectedId) {
@@ -235,9 +237,9 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
       rolledBackFrom: string;
     }): Promise<RunResult> {
       return withHeartbeat(async () => {
-        const target = await imageConfig(a.image);
+        const [target, found] = await Promise.all([imageConfig(a.image), inspectOrUndefined(a.name)]);
         if (!target) throw permanent(FailureType.NotFound, `target image '${a.image}' does not exist on this host`);
-        let existing = await inspectOrUndefined(a.name);
+        let existing = found;
         if (existing && existing.Config.Labels?.[RUN_ID_LABEL] !== a.runId) {
           throw permanent(
             FailureType.Conflict,

@@ -20,6 +20,8 @@ export interface HealthWait {
   last: HealthSample;
 }
 
+const FAST_POLL_MS = 20;
+const FAST_POLL_FOR_MS = 1000;
 const HEALTHY_WORDS = new Set(['healthy', 'ok', 'pass', 'up']);
 
 export async function probe(url: string, timeoutMs = 5000): Promise<HealthSample> {
@@ -62,7 +64,8 @@ export function createHealthActivities() {
 
     /**
      * Polls until healthy or `timeoutSeconds` pass; heartbeats each poll. Never throws for an unhealthy service.
-     * Polls fast at first (a freshly started service answers within a few hundred ms) then backs off to
+     * Polls every 20 ms for the first second (a freshly started service answers within a few hundred ms and
+     * every poll of lag is added to the rollback; a refused connection costs nothing) then backs off to
      * `maxIntervalMs`.
      */
     async waitHealthy({
@@ -74,7 +77,7 @@ export function createHealthActivities() {
       timeoutSeconds: number;
       maxIntervalMs?: number;
     }): Promise<HealthWait> {
-      let intervalMs = 50;
+      let intervalMs = FAST_POLL_MS;
       const started = Date.now();
       let attempts = 0;
       // Heartbeats run on their own timer: a probe of a slow /health must not look like a dead worker.
@@ -87,7 +90,7 @@ export function createHealthActivities() {
             if (last.ok) return { healthy: true, attempts, elapsedMs, last };
             if (elapsedMs + intervalMs > timeoutSeconds * 1000) return { healthy: false, attempts, elapsedMs, last };
             await sleep(intervalMs);
-            intervalMs = Math.min(maxIntervalMs, Math.round(intervalMs * 1.5));
+            if (elapsedMs >= FAST_POLL_FOR_MS) intervalMs = Math.min(maxIntervalMs, Math.round(intervalMs * 1.5));
           }
         },
         500,

@@ -5,6 +5,7 @@ import { execa, type ResultPromise } from 'execa';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTemporalSettings } from '../common/config.ts';
+import { dynamicConfigArgs } from '../common/dev-server.ts';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/progress.ts';
 
@@ -38,6 +39,7 @@ export async function startDevServer(): Promise<{ proc?: ResultPromise }> {
     '--namespace',
     settings.namespace,
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+    ...dynamicConfigArgs(),
   ];
   const server = execa(temporalCliPath(), args, { stdio: 'inherit', reject: false });
   for (let i = 0; i < 60 && !(await serverAnswers(settings.address)); i++) {

@@ -1,7 +1,7 @@
 // Owns how a worker is built: the main one (workflows + all activities on the main task queue) or a host one
 // (host activities only, on cortex-rollback-host-<host>). Settings favour fast takeover after a crash: a short
 // sticky schedule-to-start timeout, and heartbeating activities (see workflows/profiles.ts).
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';
 import { join } from 'node:path';
@@ -19,6 +19,11 @@ export interface WorkerSetup {
   identity?: string;
 }
 
+/** Takeover and throughput settings of every worker (bench/load.bench.ts measures the same ones). */
+export const workerTuning = {
+  stickyQueueScheduleToStartTimeout: '1s',
+} satisfies Partial<WorkerOptions>;
+
 export async function createWorker(
   setup: WorkerSetup = {},
 ): Promise<{ worker: Worker; connection: NativeConnection; taskQueue: string; owned: boolean }> {
@@ -33,7 +38,7 @@ export async function createWorker(
     connection,
     namespace: settings.namespace,
     activities,
-    stickyQueueScheduleToStartTimeout: '1s',
+    ...workerTuning,
     shutdownGraceTime: '10s',
     ...(setup.identity ? { identity: setup.identity } : {}),
   };

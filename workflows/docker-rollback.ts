@@ -9,12 +9,12 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
-  proxyActivities,
   patched,
+  proxyActivities,
   proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, ContainerSnapshot, HealthSample, HealthWait, ImageInfo } from '../activities/index.ts';
+import type { Activities, HealthSample, HealthWait } from '../activities/index.ts';
 import { hostTaskQueue } from '../common/config.ts';
 import { runSuffix } from '../common/names.ts';
 import { FailureType } from '../common/failures.ts';
@@ -22,7 +22,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts'
 import { failedBeforeAnyChange, innerFailure } from './failures.ts';
 import { runUndos, type Undo } from './saga.ts';
 import { watchHealth, type MonitorSummary } from './monitor.ts';
-import { dockerOp, localProbe, longWait, probe, quick } from './profiles.ts';
+import { dockerOp, localProbe, localQuick, longWait, probe, quick } from './profiles.ts';
 import { errorMessage, Progress, type StepRecord } from './progress.ts';
 import {
   asObject,
@@ -227,25 +227,41 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
 
   // 1. Impact assessment (read-only).
   progress.setPhase('assessing');
+  // Where the workflow's worker is the Docker host, the reads are local activities started together: no
+  // workflow-task round trip each. Histories recorded with remote, one-after-another reads replay unchanged.
+  const localReads = !taskQueue && patched('docker-reads-as-local-activities');
+  const read = localReads ? proxyLocalActivities<Activities>(localQuick) : q;
   const { current, before, target } = await beforeAnyChange(progress, async () => {
-    const current: ContainerSnapshot = await progress.step(
-      'assess-current-container',
-      () => q.inspectContainer({ name }),
-      (c) => `${c.image} (${c.imageId.slice(7, 19)}), ${c.state}`,
-    );
-    const before: HealthSample = await progress.step(
-      'assess-current-health',
-      () => sampleHealth({ url: input.healthUrl }),
-      (s) => (s.ok ? 'healthy' : `unhealthy: ${s.httpStatus ?? s.error ?? '?'}`),
-    );
-
+    const inspect = () =>
+      progress.step(
+        'assess-current-container',
+        () => read.inspectContainer({ name }),
+        (c) => `${c.image} (${c.imageId.slice(7, 19)}), ${c.state}`,
+      );
+    const health = () =>
+      progress.step(
+        'assess-current-health',
+        () => sampleHealth({ url: input.healthUrl }),
+        (s) => (s.ok ? 'healthy' : `unhealthy: ${s.httpStatus ?? s.error ?? '?'}`),
+      );
     // 2. The target must exist before anything is touched.
-    const target: ImageInfo = await progress.step(
-      'verify-target-image',
-      () => (input.pull ? wait : q).findImage({ ref: input.targetImage, pull: input.pull }),
-      (i) => `${i.ref} = ${i.id.slice(7, 19)}${i.pulled ? ' (pulled)' : ''}`,
-    );
-    return { current, before, target };
+    const image = () =>
+      progress.step(
+        'verify-target-image',
+        () => (input.pull ? wait : read).findImage({ ref: input.targetImage, pull: input.pull }),
+        (i) => `${i.ref} = ${i.id.slice(7, 19)}${i.pulled ? ' (pulled)' : ''}`,
+      );
+    if (!localReads) {
+      const current = await inspect();
+      const before = await health();
+      return { current, before, target: await image() };
+    }
+    // All settle before a failure is reported, so the reported one is the first in runbook order (a missing
+    // container before a missing image), whatever finished first. A pull still waits for the others.
+    const [c, b, t] = await Promise.allSettled([inspect(), health(), input.pull ? undefined : image()]);
+    for (const r of [c, b, t]) if (r.status === 'rejected') throw r.reason;
+    const value = <T>(r: PromiseSettledResult<T>): T => (r as PromiseFulfilledResult<T>).value;
+    return { current: value(c), before: value(b), target: value(t) ?? (await image()) };
   });
   const from = { image: current.image, imageId: current.imageId, containerId: current.id };
   const to = { image: target.ref, imageId: target.id, ...(target.version ? { version: target.version } : {}) };

@@ -15,6 +15,9 @@ const retry = {
 /** Inspect / look-ups: fast, many retries. */
 export const quick: ActivityOptions = { startToCloseTimeout: '30s', retry };
 
+/** The same reads as local activities: no workflow-task round trip, for a worker that can reach the dependency. */
+export const localQuick: LocalActivityOptions = { startToCloseTimeout: '30s', retry };
+
 /** Docker mutations: heartbeating, so a killed worker is noticed within the heartbeat timeout. */
 // A 2 s heartbeat timeout: a false alarm on a loaded machine only causes a retry, which is safe (idempotent).
 // A cancelled rollback waits for a running mutation to finish before its undos run (no race with a stop in flight).

@@ -10,6 +10,8 @@ export interface StubOptions {
   health?: boolean[];
   /** Whether the target image exists. */
   imageExists?: boolean;
+  /** Whether the container to roll back exists. */
+  containerExists?: boolean;
   /** Health of the container before the rollback. */
   healthyBefore?: boolean;
   /** runContainer takes this long (real milliseconds), heartbeating, so a test can cancel mid-step. */
@@ -56,8 +58,9 @@ export function stubActivities(opts: StubOptions = {}) {
     return h;
   };
   const activities: Partial<Activities> = {
-    async inspectContainer() {
+    async inspectContainer({ name }) {
       calls.push('inspectContainer');
+      if (opts.containerExists === false) throw permanent(FailureType.NotFound, `container '${name}' does not exist`);
       return snapshot;
     },
     async findImage({ ref }) {

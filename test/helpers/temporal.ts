@@ -3,6 +3,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RollbackClient } from '../../client/client.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs } from '../../common/dev-server.ts';
 import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -11,7 +12,8 @@ export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export function localEnv(): Promise<TestWorkflowEnvironment> {
+/** The project's dev-server settings (common/dev-server.ts), `dynamicConfig` added or overriding. */
+export function localEnv(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
@@ -19,7 +21,7 @@ export function localEnv(): Promise<TestWorkflowEnvironment> {
       searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
         defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
       ),
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: ['--log-level', 'error', ...dynamicConfigArgs({ ...DEV_SERVER_DYNAMIC_CONFIG, ...dynamicConfig })],
     },
   });
 }

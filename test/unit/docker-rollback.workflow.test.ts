@@ -244,6 +244,15 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     });
   });
 
+  it('the read-only steps run together; with container and image both missing the container is reported', async () => {
+    await withWorker({ imageExists: false, containerExists: false }, async (tq, calls) => {
+      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
+      const f = await failureOf(h.result());
+      assert.match(f.message, /container 'cortex-mcp' does not exist.*nothing was changed/);
+      assert.deepEqual([...calls].sort(), ['findImage', 'inspectContainer', 'probeHealth']);
+    });
+  });
+
   it('invalid input fails at once, naming the field, with no activity run', async () => {
     await withWorker({}, async (tq, calls) => {
       for (const [bad, field] of [
