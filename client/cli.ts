@@ -4,9 +4,9 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { renderReport } from './report.ts';
-import { InputError, show, validateCollectionName } from '../workflows/validation.ts';
-import type { DockerRollbackInput } from '../workflows/docker-rollback.ts';
-import type { RollbackStatus } from '../workflows/progress.ts';
+import { InputError, show, validateCollectionName } from '../workflows/phases/validation.ts';
+import type { DockerRollbackInput } from '../workflows/application/docker-container.ts';
+import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import {
   AlreadyRunningError,
   scheduleQdrantBackups,

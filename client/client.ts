@@ -10,15 +10,15 @@ import {
 } from '@temporalio/client';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { approvalRefusal, type RollbackType } from '../common/roles.ts';
-import { InputError, validateCollectionName, validateHost } from '../workflows/validation.ts';
-import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/approval.ts';
+import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
+import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/phases/approval.ts';
 import {
   dockerRollbackWorkflowId,
   validateDockerRollbackInput,
   type DockerRollbackInput,
   type DockerRollbackResult,
-} from '../workflows/docker-rollback.ts';
-import { statusQuery, type RollbackStatus } from '../workflows/progress.ts';
+} from '../workflows/application/docker-container.ts';
+import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.ts';
 import {
   validateBackupInput,
   validateConfigRollbackInput,

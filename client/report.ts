@@ -1,8 +1,8 @@
 // Owns the rollback report (the runbook's "Rollback Report Template"), rendered as Markdown from a workflow's
 // result or failure and its status. Facts only from the workflow; the sections a human must write (impact, root
 // cause, lessons) are left as headed placeholders.
-import type { DockerRollbackResult } from '../workflows/docker-rollback.ts';
-import type { RollbackStatus } from '../workflows/progress.ts';
+import type { DockerRollbackResult } from '../workflows/application/docker-container.ts';
+import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import type { ResultOrFailure } from './client.ts';
 
 const box = (done: boolean) => (done ? '[x]' : '[ ]');

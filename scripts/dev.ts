@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadTemporalSettings } from '../common/config.ts';
 import { dynamicConfigArgs } from '../common/dev-server.ts';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/progress.ts';
+import { SEARCH_ATTRIBUTES } from '../workflows/phases/progress.ts';
 
 export async function serverAnswers(address: string): Promise<boolean> {
   const r = await execa(temporalCliPath(), ['operator', 'cluster', 'health', '--address', address], { reject: false });

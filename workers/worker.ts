@@ -1,6 +1,6 @@
 // Owns how a worker is built: the main one (workflows + all activities on the main task queue) or a host one
 // (host activities only, on cortex-rollback-host-<host>). Settings favour fast takeover after a crash: a short
-// sticky schedule-to-start timeout, and heartbeating activities (see workflows/profiles.ts).
+// sticky schedule-to-start timeout, and heartbeating activities (see workflows/phases/profiles.ts).
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';

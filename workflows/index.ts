@@ -1,5 +1,5 @@
 // The workflows this project registers with its workers (one bundle).
-export { dockerContainerRollback } from './docker-rollback.ts';
+export { dockerContainerRollback } from './application/docker-container.ts';
 export {
   pointInTimeRecovery,
   qdrantBackup,

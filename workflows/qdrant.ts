@@ -21,12 +21,12 @@ import { configContains } from '../common/config-contains.ts';
 import { FailureType } from '../common/failures.ts';
 import { runSuffix } from '../common/names.ts';
 import type { RollbackType } from '../common/roles.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
-import { runUndos, type Undo } from './saga.ts';
-import { failedBeforeAnyChange, fail, innerFailure, surfaced } from './failures.ts';
-import { watchHealth, type MonitorSummary } from './monitor.ts';
-import { dockerOp, longWait, probe, quick, transfer } from './profiles.ts';
-import { errorMessage, Progress, type StepRecord } from './progress.ts';
+import { ApprovalGate, awaitApproval, type ApprovalRecord } from './phases/approval.ts';
+import { runUndos, type Undo } from './phases/saga.ts';
+import { failedBeforeAnyChange, fail, innerFailure, surfaced } from './phases/failures.ts';
+import { watchHealth, type MonitorSummary } from './phases/monitor.ts';
+import { dockerOp, longWait, probe, quick, transfer } from './phases/profiles.ts';
+import { errorMessage, Progress, type StepRecord } from './phases/progress.ts';
 import {
   asObject,
   InputError,
@@ -45,7 +45,7 @@ import {
   validatePreApproval,
   watchSettings,
   type PreApproval,
-} from './validation.ts';
+} from './phases/validation.ts';
 
 function acts(host: string | undefined) {
   const on = host ? { taskQueue: hostTaskQueue(host) } : {};

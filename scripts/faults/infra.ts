@@ -10,7 +10,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { temporalCliPath } from '../../common/tools.ts';
-import { SEARCH_ATTRIBUTES } from '../../workflows/progress.ts';
+import { SEARCH_ATTRIBUTES } from '../../workflows/phases/progress.ts';
 import { spawnWorker, type WorkerProcess } from '../../test/helpers/worker-process.ts';
 import { serverAnswers } from '../dev.ts';
 

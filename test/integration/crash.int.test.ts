@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { sendDecision, startDockerRollback, waitResult } from '../../client/client.ts';
-import type { DockerRollbackResult } from '../../workflows/docker-rollback.ts';
-import { statusQuery } from '../../workflows/progress.ts';
+import type { DockerRollbackResult } from '../../workflows/application/docker-container.ts';
+import { statusQuery } from '../../workflows/phases/progress.ts';
 import {
   BAD,
   containersNamed,

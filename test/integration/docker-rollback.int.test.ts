@@ -12,7 +12,7 @@ import {
   type RollbackClient,
 } from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
-import { statusQuery } from '../../workflows/progress.ts';
+import { statusQuery } from '../../workflows/phases/progress.ts';
 import {
   BAD,
   containersNamed,

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { scheduleQdrantBackups } from '../../client/client.ts';
-import { statusQuery } from '../../workflows/progress.ts';
+import { statusQuery } from '../../workflows/phases/progress.ts';
 import { readdir } from 'node:fs/promises';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { BackupResult, QdrantRecoveryResult, QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';

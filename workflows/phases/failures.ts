@@ -2,7 +2,7 @@
 // own (not "Activity task failed"), and the rule that a failure before any change says nothing was changed.
 // Deterministic.
 import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
-import { FailureType } from '../common/failures.ts';
+import { FailureType } from '../../common/failures.ts';
 import { errorMessage, type Progress } from './progress.ts';
 
 export function fail(type: FailureType, message: string, details?: unknown): ApplicationFailure {

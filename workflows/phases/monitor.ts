@@ -2,7 +2,7 @@
 // history left it), and the breach rule: more than `failureThreshold` consecutive failed samples (the runbook's
 // "Health check failures (> 3 consecutive)") ends the watch as breached. Deterministic.
 import { sleep } from '@temporalio/workflow';
-import type { HealthSample } from '../activities/index.ts';
+import type { HealthSample } from '../../activities/index.ts';
 
 export interface MonitorSettings {
   durationSeconds: number;

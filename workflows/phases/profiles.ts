@@ -1,7 +1,7 @@
 // Owns the named timeout/retry profiles every workflow proxies activities with. One place to tune how fast a
 // replacement worker takes over (heartbeat timeouts) and how long a dependency may be down (retry budgets).
 import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
-import { PERMANENT_FAILURES } from '../common/failures.ts';
+import { PERMANENT_FAILURES } from '../../common/failures.ts';
 
 // About a minute of retries (0.2 s, 0.4 s, … capped at 10 s) before a dependency counts as down for good.
 const retry = {

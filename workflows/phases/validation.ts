@@ -1,9 +1,9 @@
 // Owns input validation for rollback workflows. Runs in the workflow (first thing, before any activity) and in
 // the CLI (before a start is even sent), so bad input is refused with a message naming the field and nothing
 // changes. Pure and deterministic.
-import { isValidHostName } from '../common/config.ts';
-import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
-import { approvalRefusal, type RollbackType } from '../common/roles.ts';
+import { isValidHostName } from '../../common/config.ts';
+import { isValidBackupName, isValidCollectionName } from '../../common/names.ts';
+import { approvalRefusal, type RollbackType } from '../../common/roles.ts';
 
 export class InputError extends Error {
   override name = 'InputError';

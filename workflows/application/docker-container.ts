@@ -14,16 +14,16 @@ import {
   proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, HealthSample, HealthWait } from '../activities/index.ts';
-import { hostTaskQueue } from '../common/config.ts';
-import { runSuffix } from '../common/names.ts';
-import { FailureType } from '../common/failures.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from './approval.ts';
-import { failedBeforeAnyChange, innerFailure } from './failures.ts';
-import { runUndos, type Undo } from './saga.ts';
-import { watchHealth, type MonitorSummary } from './monitor.ts';
-import { dockerOp, localProbe, localQuick, longWait, probe, quick } from './profiles.ts';
-import { errorMessage, Progress, type StepRecord } from './progress.ts';
+import type { Activities, HealthSample, HealthWait } from '../../activities/index.ts';
+import { hostTaskQueue } from '../../common/config.ts';
+import { runSuffix } from '../../common/names.ts';
+import { FailureType } from '../../common/failures.ts';
+import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
+import { failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { runUndos, type Undo } from '../phases/saga.ts';
+import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
+import { dockerOp, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
+import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import {
   asObject,
   InputError,
@@ -40,7 +40,7 @@ import {
   validatePreApproval,
   watchSettings,
   type PreApproval,
-} from './validation.ts';
+} from '../phases/validation.ts';
 
 export interface DockerRollbackInput {
   containerName: string;

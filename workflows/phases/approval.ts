@@ -4,7 +4,7 @@
 // construction); a signal from a role that may not approve is recorded as refused and does not decide;
 // the first authorised decision wins.
 import { condition, defineSignal, setHandler } from '@temporalio/workflow';
-import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../common/roles.ts';
+import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
 import type { Progress } from './progress.ts';
 
 export interface ApproveSignal {

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Provisions the real systems the application/configuration scenarios drive, idempotently, caching every built
+# artefact OUTSIDE the clone (default /var/cache/cortex-rollback, or $CORTEX_CACHE) so a second clone or CI on the
+# same machine does not rebuild:
+#   systemd-image  a Debian bookworm rootfs (debootstrap --variant=minbase --include=systemd,systemd-sysv,git,...)
+#                  imported as the Docker image cortex-systemd:bookworm, plus Node.js copied in at run time;
+#   k8s            etcd (Debian's etcd-server), kube-apiserver + kube-controller-manager v1.34.0 built from the Go
+#                  module proxy, kwok v0.7.0 (go install); kubectl from PATH.
+# Prints each step's cold time. Usage: scripts/provision-systems.sh [systemd-image] [k8s]   (no argument: both)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${CORTEX_CACHE:-/var/cache/cortex-rollback}
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+K8S_VERSION=1.34.0
+KWOK_VERSION=0.7.0
+SYSTEMD_IMAGE=cortex-systemd:bookworm
+export DEBIAN_FRONTEND=noninteractive
+log() { printf '[provision-systems] %s\n' "$*" >&2; }
+die() { printf '[provision-systems] ERROR: %s\n' "$*" >&2; exit 1; }
+timed() { local t0=$SECONDS; "$@"; log "$1 took $((SECONDS - t0)) s"; }
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq >/dev/null || true
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+systemd_image() {
+  if docker image inspect "$SYSTEMD_IMAGE" >/dev/null 2>&1; then log "image $SYSTEMD_IMAGE present"; return; fi
+  local tar="$CACHE/systemd-bookworm.tar"
+  if [ ! -s "$tar" ]; then
+    apt_install debootstrap
+    local root
+    root=$(mktemp -d /var/tmp/cortex-rootfs.XXXX)
+    log "debootstrap bookworm (minbase + systemd) into $root"
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,git,ca-certificates,procps,iproute2 \
+      bookworm "$root" >"$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
+    # No getty/udev noise in a container; the journal keeps what units print.
+    rm -f "$root"/etc/systemd/system/getty.target.wants/* || true
+    tar -C "$root" -cf "$tar.tmp" . && mv -f "$tar.tmp" "$tar"
+    rm -rf "$root"
+  fi
+  log "docker import $tar as $SYSTEMD_IMAGE"
+  docker import -c 'CMD ["/lib/systemd/systemd"]' "$tar" "$SYSTEMD_IMAGE" >/dev/null
+}
+
+k8s() {
+  apt_install etcd-server
+  if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
+    local mod="$CACHE/k8s-build"
+    mkdir -p "$mod"
+    log "building kube-apiserver + kube-controller-manager v$K8S_VERSION from the Go module proxy (~6 min once)"
+    (
+      cd "$mod"
+      export GOFLAGS=-mod=mod
+      local gomod
+      gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+      {
+        echo "module cortex.local/k8sbuild"
+        echo "go 1.24"
+        echo "require k8s.io/kubernetes v$K8S_VERSION"
+        # k8s.io/kubernetes replaces its staging modules with ./staging/...; name the published v0.x of each.
+        grep -E '^\s*k8s.io/[a-z0-9-]+ => \./staging' "$gomod" | awk -v v="v0.${K8S_VERSION#1.}" '{print "replace " $1 " => " $1 " " v}'
+      } > go.mod
+      printf 'package main\nimport (\n _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n _ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n)\nfunc main() {}\n' > tools.go
+      go mod tidy >/dev/null 2>&1 || true
+      go build -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver && mv -f "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+      go build -o "$BIN/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager && mv -f "$BIN/kube-controller-manager.tmp" "$BIN/kube-controller-manager"
+    )
+  fi
+  if [ ! -x "$BIN/kwok" ]; then
+    log "go install sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+    GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  fi
+  if ! command -v kubectl >/dev/null 2>&1 && [ ! -x "$BIN/kubectl" ]; then
+    log "building kubectl v$K8S_VERSION"
+    (cd "$CACHE/k8s-build" && go build -o "$BIN/kubectl" k8s.io/kubernetes/cmd/kubectl)
+  fi
+  log "k8s binaries in $BIN: $(ls "$BIN" | tr '\n' ' ')"
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(systemd-image k8s)
+for s in "${steps[@]}"; do
+  case "$s" in
+    systemd-image) timed systemd_image ;;
+    k8s) timed k8s ;;
+    *) die "unknown step '$s' (systemd-image|k8s)" ;;
+  esac
+done
