@@ -136,8 +136,8 @@ export function unwrap(s: z.ZodType): z.ZodType {
   let cur = s as unknown as { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } };
   for (let n = 0; n < 20; n++) {
     const d = cur.def;
-    if (d.innerType) cur = d.innerType as unknown as typeof cur;
-    else if (d.type === 'pipe' && d.in) cur = d.in as unknown as typeof cur;
+    if (d.innerType) cur = d.innerType;
+    else if (d.type === 'pipe' && d.in) cur = d.in;
     else break;
   }
   return cur as unknown as z.ZodType;
