@@ -39,7 +39,7 @@ describe('replay bites: a reordered copy of a workflow fails to replay a committ
     mkdirSync(copy, { recursive: true });
     for (const dir of ['workflows', 'common', 'activities'])
       cpSync(join(PROJECT_ROOT, dir), join(copy, dir), { recursive: true });
-    const file = join(copy, 'workflows', 'docker-rollback.ts');
+    const file = join(copy, 'workflows', 'application', 'docker-container.ts');
     writeFileSync(file, swapped(readFileSync(file, 'utf8')));
     reordered = await bundleWorkflowCode({ workflowsPath: join(copy, 'workflows', 'index.ts'), logger });
   });
