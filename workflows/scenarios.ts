@@ -1,0 +1,4 @@
+// Every scenario the CLI can start, in runbook order. A new scenario adds its defineScenario(...) export here.
+import type { Scenario } from './phases/scenario.ts';
+
+export const SCENARIOS: readonly Scenario[] = [];
