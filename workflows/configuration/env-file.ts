@@ -1,0 +1,615 @@
+// Owns the runbook's "Configuration Rollback → Scenario 1: Environment Variable Rollback" as a durable workflow:
+// put the last known-good env file back in place of a service's env file and restart the service with it — a Docker
+// container (recreated from the same image and configuration with the file's env) or a systemd unit (restarted; it
+// reads the file through EnvironmentFile=).
+// Invariants:
+//  - secret values never enter this workflow: its input names files, its activities answer with key names, line
+//    numbers and sha256 digests; so history, status, result and report hold no value;
+//  - nothing changes before the input is valid, the known-good file validates (KEY=VALUE lines, required keys
+//    present, no duplicate key) and the rollback is approved;
+//  - the current file is backed up (mode, owner and times kept) before it is replaced, and replaced atomically;
+//    a Docker container is preserved (renamed), never deleted, until the new one is verified and watched;
+//  - before each mutating step its undo is pushed; on failure the undos run in reverse (the file restored from
+//    the backup, the previous container or the unit restarted on it) and the error says what failed and what was
+//    restored;
+//  - host activities run on `cortex-rollback-host-<host>` when `host` is given, else on the workflow's queue.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type {
+  Activities,
+  ConnectionCheck,
+  ContainerEnv,
+  EnvFileInfo,
+  EnvKeyDigest,
+  HealthSample,
+  HealthWait,
+} from '../../activities/index.ts';
+import { hostTaskQueue } from '../../common/config.ts';
+import { FailureType } from '../../common/failures.ts';
+import { runSuffix } from '../../common/names.ts';
+import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
+import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
+import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
+import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { runUndos, type Undo } from '../phases/saga.ts';
+import { defineScenario } from '../phases/scenario.ts';
+import { checked, int, monitorInput, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
+import {
+  InputError,
+  requireLine,
+  show,
+  validateContainerName,
+  validateHost,
+  validateHttpUrl,
+  validatePreApproval,
+} from '../phases/validation.ts';
+
+/** The keys the runbook's step 3 checks in the known-good file. */
+export const RUNBOOK_REQUIRED_KEYS = ['QDRANT_URL', 'OPENAI_API_KEY'];
+
+export const ENV_FILE_DEFAULTS = {
+  stopTimeoutSeconds: 10,
+  verifyTimeoutSeconds: 60,
+  monitor: { durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 },
+  approvalTimeoutSeconds: 3600,
+};
+
+const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const UNIT = /^[a-zA-Z0-9:_.@\\-]{1,240}$/;
+// eslint-disable-next-line no-control-regex -- a path with control characters is refused, not cleaned
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function absolutePath(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v === '') throw new InputError(field, `is required (an absolute path), got ${show(v)}`);
+  if (v.length > 4096) throw new InputError(field, `is longer than 4096 characters (${v.length})`);
+  if (CONTROL.test(v)) throw new InputError(field, 'contains control characters');
+  if (!v.startsWith('/')) throw new InputError(field, `${show(v)} is not an absolute path`);
+  if (v.endsWith('/') || v.split('/').some((p, i) => i > 0 && (p === '' || p === '.' || p === '..'))) {
+    throw new InputError(field, `${show(v)} is not a normal file path (no '.', '..', '//' or trailing '/')`);
+  }
+  return v;
+}
+
+function requiredKeyList(v: unknown, field: string): string[] {
+  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v;
+  if (!Array.isArray(list) || list.length > 200) {
+    throw new InputError(field, `must be a list of env key names (or one comma-separated string), got ${show(v)}`);
+  }
+  for (const k of list) {
+    if (typeof k !== 'string' || !KEY.test(k)) {
+      throw new InputError(field, `${show(k)} is not an env key name ([A-Za-z_][A-Za-z0-9_]*)`);
+    }
+  }
+  return [...new Set(list as string[])];
+}
+
+// A nested field's own name is kept in the message: checked() reports every problem under the field it wraps.
+function preApproval(v: unknown, field: string) {
+  try {
+    return validatePreApproval('configuration', v, field);
+  } catch (err) {
+    if (!(err instanceof InputError) || err.field === field) throw err;
+    const sub = err.field.slice(field.length + 1);
+    throw new InputError(field, `${sub}: ${err.message.slice(`invalid input: ${err.field}: `.length)}`);
+  }
+}
+
+const line = (max: number) => checked((v, f) => requireLine({ [f]: v }, f, max));
+
+export const envFileTarget = scenarioInput({
+  kind: z
+    .enum(['docker', 'systemd'], { error: (i) => `must be 'docker' or 'systemd', got ${show(i.input)}` })
+    .describe("what runs the service: 'docker' (a container) or 'systemd' (a unit with EnvironmentFile=)"),
+  containerName: checked((v, f) => validateContainerName(v, f))
+    .optional()
+    .describe('docker: the container to recreate with the env file (same image and configuration)')
+    .meta({ example: 'cortex-mcp' }),
+  unit: checked((v, f) => {
+    if (typeof v !== 'string' || !UNIT.test(v)) throw new InputError(f, `${show(v)} is not a systemd unit name`);
+    return v;
+  })
+    .optional()
+    .describe('systemd: the unit to restart (it reads the env file through EnvironmentFile=)')
+    .meta({ example: 'cortex-mcp.service' }),
+  healthUrl: checked((v, f) => validateHttpUrl(v, f))
+    .describe("the service's health endpoint, checked after the restart and during the watch")
+    .meta({ example: 'http://127.0.0.1:3000/health' }),
+}).superRefine((t, ctx) => {
+  const need = t.kind === 'docker' ? 'containerName' : 'unit';
+  const other = t.kind === 'docker' ? 'unit' : 'containerName';
+  if (t[need] === undefined)
+    ctx.addIssue({ code: 'custom', path: [need], message: `is required for kind '${t.kind}'` });
+  if (t[other] !== undefined) {
+    ctx.addIssue({ code: 'custom', path: [other], message: `does not apply to kind '${t.kind}'` });
+  }
+});
+
+export const envFileInput = scenarioInput({
+  envFile: checked(absolutePath)
+    .describe('the env file the service reads, on the host where it runs (replaced atomically, backed up first)')
+    .meta({ example: '/app/.env' }),
+  knownGoodFile: checked(absolutePath)
+    .describe('the last known-good env file on the same host (validated before anything changes)')
+    .meta({ example: '/app/config/production.env.backup' }),
+  requiredKeys: checked(requiredKeyList)
+    .default([...RUNBOOK_REQUIRED_KEYS])
+    .describe(
+      `keys the known-good file must set, non-empty (default: the runbook's ${RUNBOOK_REQUIRED_KEYS.join(', ')})`,
+    )
+    .meta({ example: 'QDRANT_URL,OPENAI_API_KEY' }),
+  target: envFileTarget.describe('the service that reads the env file'),
+  host: checked((v, f) => validateHost(v, f))
+    .optional()
+    .describe('run the file, Docker and systemd steps on this host (task queue cortex-rollback-host-<host>)'),
+  reason: text(2000).describe('why the configuration is rolled back (in the status and the report)'),
+  requestedBy: line(200).describe('who asks for the rollback'),
+  stopTimeoutSeconds: int(0, 240)
+    .default(ENV_FILE_DEFAULTS.stopTimeoutSeconds)
+    .describe('docker: grace period when stopping the current container'),
+  verifyTimeoutSeconds: int(1, 3600)
+    .default(ENV_FILE_DEFAULTS.verifyTimeoutSeconds)
+    .describe('how long the restarted service may take to answer healthy and reach Qdrant'),
+  monitor: monitorInput(ENV_FILE_DEFAULTS.monitor),
+  approval: scenarioInput({
+    timeoutSeconds: int(1, 7 * 86400)
+      .default(ENV_FILE_DEFAULTS.approvalTimeoutSeconds)
+      .describe('how long to wait for an on-call engineer (or higher) to approve'),
+    preApproved: checked(preApproval)
+      .optional()
+      .describe('approval given up front by automation: {approver, role, comment?}')
+      .meta({ flag: 'pre-approve', example: 'ci:on-call-engineer' }),
+  })
+    .prefault({})
+    .describe('the approval gate'),
+  searchAttributes: z
+    .boolean({ error: (i) => `must be true or false, got ${show(i.input)}` })
+    .default(false)
+    .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the namespace must have them)'),
+}).superRefine((i, ctx) => {
+  if (i.envFile === i.knownGoodFile) {
+    ctx.addIssue({ code: 'custom', path: ['knownGoodFile'], message: 'must not be the env file itself' });
+  }
+});
+
+export type EnvFileRollbackInput = z.input<typeof envFileInput>;
+export type ValidEnvFileRollbackInput = z.output<typeof envFileInput>;
+
+/** Business key: one configuration rollback per service at a time. */
+export function envFileRollbackWorkflowId(input: ValidEnvFileRollbackInput): string {
+  const t = input.target;
+  const name = t.kind === 'docker' ? `docker-${t.containerName}` : `systemd-${t.unit}`;
+  return `rollback-configuration-env-${input.host ? `${input.host}-` : ''}${name}`;
+}
+
+export const envFileScenario = defineScenario({
+  name: 'env-file',
+  workflowType: 'environmentConfigRollback',
+  category: 'configuration',
+  runbook: 'Configuration Rollback → Scenario 1: Environment Variable Rollback',
+  summary:
+    "restore a service's env file from its known-good copy (validated, backed up, replaced atomically), restart the container or unit, verify health and the Qdrant connection",
+  input: envFileInput,
+  workflowId: envFileRollbackWorkflowId,
+});
+
+export interface EnvFileFacts {
+  path: string;
+  sha256: string;
+  mode: string;
+  uid: number;
+  gid: number;
+  keys: string[];
+}
+
+export interface EnvFileRollbackResult {
+  outcome: 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-applied';
+  workflowId: string;
+  runId: string;
+  target: { kind: 'docker' | 'systemd'; name: string; healthUrl: string };
+  host?: string;
+  reason: string;
+  requestedBy: string;
+  /** The env file as it was, and the known-good file put in its place (digests and key names only). */
+  from: EnvFileFacts;
+  to: EnvFileFacts;
+  /** Key names whose value the rollback adds, removes or changes. */
+  changes: { added: string[]; removed: string[]; changed: string[] };
+  backup?: { path: string; sha256: string };
+  container?: { previousId: string; newId?: string; preservedName: string; preservedRemoved?: boolean };
+  verification?: { health: HealthWait; appliedKeys: number; connection: ConnectionCheck };
+  monitoring?: MonitorSummary;
+  approvals: ApprovalRecord[];
+  timeline: StepRecord[];
+  startedAt: string;
+  endedAt: string;
+}
+
+const short = (sha: string) => sha.slice(0, 12);
+const facts = (f: EnvFileInfo): EnvFileFacts => ({
+  path: f.path,
+  sha256: f.sha256,
+  mode: f.mode,
+  uid: f.uid,
+  gid: f.gid,
+  keys: f.keys.map((k) => k.key),
+});
+
+function changesBetween(from: EnvFileInfo, to: EnvFileInfo): EnvFileRollbackResult['changes'] {
+  const a = new Map(from.keys.map((k) => [k.key, k.sha256]));
+  const b = new Map(to.keys.map((k) => [k.key, k.sha256]));
+  return {
+    added: [...b.keys()].filter((k) => !a.has(k)),
+    removed: [...a.keys()].filter((k) => !b.has(k)),
+    changed: [...b.keys()].filter((k) => a.has(k) && a.get(k) !== b.get(k)),
+  };
+}
+
+/** Keys of the file whose value the running service does not have (missing, or a different digest). */
+function notApplied(file: EnvFileInfo, running: EnvKeyDigest[], unit: boolean): string[] {
+  const have = new Map(running.map((k) => [k.key, k.sha256]));
+  return file.keys
+    .filter((k) => !(unit && k.unitUnclear))
+    .filter((k) => have.get(k.key) !== (unit ? (k.unitSha256 ?? k.sha256) : k.sha256))
+    .map((k) => k.key);
+}
+
+function backupStamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+export async function environmentConfigRollback(raw: EnvFileRollbackInput): Promise<EnvFileRollbackResult> {
+  const info = workflowInfo();
+  const rawTarget = (raw as { target?: { containerName?: unknown; unit?: unknown } } | undefined)?.target;
+  const label = [rawTarget?.containerName, rawTarget?.unit].find((x) => typeof x === 'string') ?? '?';
+  const progress = new Progress('configuration', `env:${label}`);
+  const approvals = progress.status.approvals;
+  const gate = new ApprovalGate('configuration', approvals); // signals count from the very start
+
+  let input: ValidEnvFileRollbackInput;
+  try {
+    input = parseInput(envFileInput, raw);
+  } catch (err) {
+    progress.note('validate-input', 'failed', errorMessage(err));
+    progress.status.phase = 'failed';
+    progress.status.error = errorMessage(err);
+    throw ApplicationFailure.create({
+      type: FailureType.InvalidInput,
+      message: errorMessage(err),
+      nonRetryable: true,
+      details: err instanceof InputError ? [{ field: err.field }] : [],
+    });
+  }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes();
+  progress.note('validate-input', 'completed');
+
+  const t = input.target;
+  const docker = t.kind === 'docker';
+  const name = (docker ? t.containerName : t.unit)!;
+  const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
+  const on = taskQueue ? { taskQueue } : {};
+  const q = proxyActivities<Activities>({ ...quick, ...on });
+  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
+  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
+  const sample = proxyActivities<Activities>({ ...probe, ...on });
+  const where = input.host ? ` on host ${input.host}` : '';
+  const preservedName = `${name}-pre-rollback-${runSuffix(info.runId)}`;
+  const startedAt = new Date().toISOString();
+
+  // 1–3. Identify the current configuration and the known-good one, and validate the latter (read-only).
+  progress.setPhase('assessing');
+  const [current, good, container, before] = await beforeAnyChange(progress, async () => {
+    const settled = await Promise.allSettled([
+      progress.step(
+        'assess-current-env-file',
+        () => q.inspectEnvFile({ path: input.envFile }),
+        (f) =>
+          `${f.keys.length} keys, sha256 ${short(f.sha256)}, mode ${f.mode}` +
+          (f.problems.length ? `, ${f.problems.length} problem(s)` : ''),
+      ),
+      progress.step(
+        'validate-known-good-env-file',
+        () => q.inspectEnvFile({ path: input.knownGoodFile, requiredKeys: input.requiredKeys }),
+        (f) => `${f.keys.length} keys, sha256 ${short(f.sha256)}, ${f.problems.length} problem(s)`,
+      ),
+      docker
+        ? progress.step(
+            'assess-current-container',
+            () => q.inspectContainerEnv({ name }),
+            (c) => `${c.image} (${c.id.slice(0, 12)}), ${c.state}, ${c.env.length} env keys`,
+          )
+        : Promise.resolve(undefined),
+      progress.step(
+        'assess-current-health',
+        () => sample.probeHealth({ url: t.healthUrl }),
+        (s) => (s.ok ? 'healthy' : `unhealthy: ${s.httpStatus ?? s.error ?? '?'}`),
+      ),
+    ]);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    const v = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+    return [v(settled[0]), v(settled[1]), v(settled[2]), v(settled[3])] as const;
+  });
+  if (good.problems.length > 0) {
+    const message =
+      `the known-good env file ${input.knownGoodFile} is not valid: ` +
+      `${good.problems.map((p) => (p.line ? `line ${p.line}: ${p.problem}` : p.problem)).join('; ')} (nothing was changed)`;
+    progress.setPhase('failed');
+    progress.status.error = message;
+    throw fail(FailureType.InvalidInput, message, { problems: good.problems });
+  }
+  const changes = changesBetween(current, good);
+  const from = facts(current);
+  const to = facts(good);
+  const base = {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    target: { kind: t.kind, name, healthUrl: t.healthUrl },
+    ...(input.host ? { host: input.host } : {}),
+    reason: input.reason,
+    requestedBy: input.requestedBy,
+    from,
+    to,
+    changes,
+    approvals,
+    timeline: progress.status.steps,
+    startedAt,
+  };
+  const finish = (r: Omit<EnvFileRollbackResult, keyof typeof base | 'endedAt'>): EnvFileRollbackResult => ({
+    ...base,
+    ...r,
+    endedAt: new Date().toISOString(),
+  });
+  if (current.sha256 === good.sha256 && container && notApplied(good, container.env, false).length === 0) {
+    progress.setPhase('completed');
+    progress.note('rollback', 'skipped', `${input.envFile} already is the known-good file and '${name}' runs with it`);
+    return finish({ outcome: 'already-applied' });
+  }
+
+  // Approval gate.
+  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
+  if (decision.decision !== 'approved') {
+    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
+    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out' });
+  }
+
+  const undos: Undo[] = [];
+  const backupPath = `${input.envFile}.backup-${backupStamp(new Date())}-${runSuffix(info.runId)}`;
+  let newId: string | undefined;
+  let verification: EnvFileRollbackResult['verification'];
+  try {
+    progress.setPhase('rolling-back');
+    // 4. Back up the current configuration.
+    await progress.step(
+      'backup-current-env-file',
+      () => op.backupEnvFile({ path: input.envFile, backupPath, expectedSha256: current.sha256 }),
+      (b) => `${b.backupPath}${b.created ? '' : ' (found from an earlier attempt)'}`,
+    );
+    // 5. Restore the known-good configuration (atomically).
+    undos.push({
+      name: `restore ${input.envFile} from ${backupPath}`,
+      run: () =>
+        op.installEnvFile({
+          path: input.envFile,
+          sourcePath: backupPath,
+          sourceSha256: current.sha256,
+          tag: `undo-${runSuffix(info.runId)}`,
+        }),
+      manual: `cp -p ${backupPath} ${input.envFile}${where} (sha256 ${current.sha256})`,
+    });
+    await progress.step(
+      'replace-env-file',
+      () =>
+        op.installEnvFile({
+          path: input.envFile,
+          sourcePath: input.knownGoodFile,
+          sourceSha256: good.sha256,
+          expectCurrentSha256: current.sha256,
+          tag: runSuffix(info.runId),
+        }),
+      (r) =>
+        `${input.envFile} is now ${short(r.sha256)}${r.replaced ? '' : ' (already replaced by an earlier attempt)'}`,
+    );
+
+    // 6. Restart the service with the new configuration.
+    if (docker) newId = await recreateContainer(container!);
+    else throw fail(FailureType.InvalidInput, 'the systemd target is not built yet');
+
+    // 7–8. Verify: healthy, the file's env applied, and the connection test.
+    progress.setPhase('verifying');
+    const health = await progress.step(
+      'verify-health',
+      () => wait.waitHealthy({ url: t.healthUrl, timeoutSeconds: input.verifyTimeoutSeconds }),
+      (v) => (v.healthy ? `healthy after ${v.attempts} probe(s)` : `unhealthy after ${v.attempts} probe(s)`),
+    );
+    if (!health.healthy) {
+      const l = health.last;
+      throw fail(
+        FailureType.VerificationFailed,
+        `'${name}' did not answer healthy at ${t.healthUrl} within ${input.verifyTimeoutSeconds}s with the ` +
+          `known-good env file (last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
+      );
+    }
+    const running = await progress.step(
+      'verify-env-applied',
+      () => q.inspectContainerEnv({ name }),
+      (c) => `${c.env.length} env keys in ${c.id.slice(0, 12)}`,
+    );
+    const missing = notApplied(good, running.env, false);
+    if (missing.length > 0) {
+      throw fail(FailureType.VerificationFailed, `'${name}' does not run with the file's ${missing.join(', ')}`);
+    }
+    const connection = await progress.step(
+      'connection-test',
+      () => wait.containerConnectionTest({ name, timeoutSeconds: input.verifyTimeoutSeconds }),
+      (c) => `${c.request} from ${c.via}: ${c.httpStatus ?? c.error}`,
+    );
+    if (!connection.ok) {
+      throw fail(
+        FailureType.VerificationFailed,
+        `'${name}' does not reach Qdrant with the known-good env file: ${connection.request} from ` +
+          `${connection.via} answered ${connection.httpStatus ?? connection.error}`,
+      );
+    }
+    verification = { health, appliedKeys: good.keys.length, connection };
+  } catch (err) {
+    await CancellationScope.nonCancellable(() => compensate(err));
+    throw err; // unreachable: compensate always throws
+  }
+
+  // Watch on durable timers.
+  let monitoring: MonitorSummary | undefined;
+  if (input.monitor.durationSeconds > 0) {
+    progress.setPhase('monitoring');
+    monitoring = await progress.step(
+      'monitor',
+      () =>
+        watchHealth(
+          input.monitor,
+          (): Promise<HealthSample> => sample.probeHealth({ url: t.healthUrl }),
+          (live) => {
+            progress.status.monitoring = live;
+          },
+        ),
+      (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
+    );
+    if (monitoring.breached) {
+      progress.setPhase('monitoring-breached');
+      progress.status.error =
+        `'${name}' failed ${monitoring.maxConsecutiveFailures} consecutive health checks during the watch; left ` +
+        `running with the known-good env file; the previous file is ${backupPath}` +
+        (docker ? `, the previous container is kept as '${preservedName}' (stopped)` : '') +
+        ' for a manual decision';
+      throw fail(
+        FailureType.MonitoringBreach,
+        progress.status.error,
+        finish({
+          outcome: 'succeeded',
+          backup: { path: backupPath, sha256: current.sha256 },
+          ...(container ? { container: { previousId: container.id, newId, preservedName } } : {}),
+          verification,
+          monitoring,
+        }),
+      );
+    }
+  }
+
+  let preservedRemoved: boolean | undefined;
+  if (docker) {
+    progress.setPhase('cleaning-up');
+    preservedRemoved = (
+      await progress.step('remove-preserved-container', () =>
+        op.removePreserved({ preservedName, expectedId: container!.id }),
+      )
+    ).removed;
+  }
+  progress.setPhase('completed');
+  return finish({
+    outcome: 'succeeded',
+    backup: { path: backupPath, sha256: current.sha256 },
+    ...(container ? { container: { previousId: container.id, newId, preservedName, preservedRemoved } } : {}),
+    verification,
+    ...(monitoring ? { monitoring } : {}),
+  });
+
+  /** The Docker rollback's preserve → stop → run, with the env of the known-good file. */
+  async function recreateContainer(c: ContainerEnv): Promise<string> {
+    await progress.step(
+      'preserve-current-container',
+      () => op.preserveContainer({ name, preservedName, expectedId: c.id }),
+      () => `renamed to ${preservedName}`,
+    );
+    undos.push({
+      name: `restart the previous '${name}' (${c.id.slice(0, 12)})`,
+      run: () => op.restorePreserved({ name, preservedName, expectedId: c.id, restartPolicy: c.restartPolicy }),
+      manual: `docker rm -f ${name}; docker rename ${preservedName} ${name} && docker start ${name}${where}`,
+    });
+    await progress.step('stop-current-container', () =>
+      op.stopContainer({ name: preservedName, timeoutSeconds: input.stopTimeoutSeconds }),
+    );
+    undos.push({
+      name: `remove the recreated '${name}'`,
+      run: () => op.removeOwnContainer({ name, runId: info.runId }),
+      manual: `docker inspect ${name}: this rollback's container has label cortex-rollback.run-id=${info.runId}; remove it (docker rm -f ${name})${where}`,
+    });
+    const r = await progress.step(
+      'recreate-container-with-env-file',
+      () =>
+        op.recreateContainerWithEnvFile({
+          name,
+          preservedName,
+          expectedId: c.id,
+          envFile: input.envFile,
+          previousEnvFile: backupPath,
+          requiredKeys: input.requiredKeys,
+          restartPolicy: c.restartPolicy,
+          runId: info.runId,
+          workflowId: info.workflowId,
+        }),
+      (r) => `container ${r.id.slice(0, 12)} from ${r.image}${r.reused ? ' (found from an earlier attempt)' : ''}`,
+    );
+    return r.id;
+  }
+
+  async function compensate(err: unknown): Promise<never> {
+    const cancelled = isCancellation(err);
+    const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
+    progress.setPhase('compensating');
+    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
+    let after: HealthWait | undefined;
+    if (failedUndos.length === 0 && undos.length > 0) {
+      after = await progress
+        .step('verify-restored-health', () =>
+          wait.waitHealthy({ url: t.healthUrl, timeoutSeconds: before.ok ? input.verifyTimeoutSeconds : 5 }),
+        )
+        .catch(() => undefined);
+    }
+    const restoredHealth = after?.healthy ? 'healthy' : before.ok ? 'NOT healthy' : 'unhealthy, as it was before';
+    const summary =
+      failedUndos.length > 0
+        ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
+          `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
+        : undos.length === 0
+          ? `${what}. Nothing had been changed.`
+          : `${what}. Restored: ${input.envFile} from ${backupPath} (sha256 ${short(current.sha256)})` +
+            (docker ? `; '${name}' runs its previous container ${container!.id.slice(0, 12)} again` : '') +
+            ` (${restoredHealth}).`;
+    progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
+    progress.status.error = summary;
+    if (cancelled) throw err;
+    const type =
+      failedUndos.length > 0
+        ? FailureType.CompensationFailed
+        : (innerFailure(err)?.type ?? FailureType.VerificationFailed);
+    throw ApplicationFailure.create({
+      type,
+      nonRetryable: true,
+      message: summary,
+      details: [
+        {
+          restored,
+          failedUndos,
+          restoredFile: { path: input.envFile, from: backupPath, sha256: current.sha256 },
+          ...(docker && container ? { restoredContainer: container.id } : {}),
+          verification,
+          restoredHealth: after,
+        },
+      ],
+    });
+  }
+}
+
+/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
+async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw failedBeforeAnyChange(progress, err);
+  }
+}
