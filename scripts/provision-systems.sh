@@ -3,7 +3,7 @@
 # artefact OUTSIDE the clone (default /var/cache/cortex-rollback, or $CORTEX_CACHE) so a second clone or CI on the
 # same machine does not rebuild:
 #   systemd-image  a Debian bookworm rootfs (debootstrap --variant=minbase --include=systemd,systemd-sysv,git,...)
-#                  imported as the Docker image cortex-systemd:bookworm, plus Node.js copied in at run time;
+#                  imported as the Docker image cortex-systemd:bookworm, the host's Node.js is bind-mounted at run time;
 #   k8s            etcd (Debian's etcd-server), kube-apiserver + kube-controller-manager v1.34.0 built from the Go
 #                  module proxy, kwok v0.7.0 (go install); kubectl from PATH.
 # Prints each step's cold time. Usage: scripts/provision-systems.sh [systemd-image] [k8s]   (no argument: both)
@@ -15,6 +15,8 @@ mkdir -p "$BIN"
 K8S_VERSION=1.34.0
 KWOK_VERSION=0.7.0
 SYSTEMD_IMAGE=cortex-systemd:bookworm
+SYSTEMD_PKGS=systemd,systemd-sysv,dbus,git,ca-certificates,procps,iproute2
+PKGS_KEY=$(printf '%s' "$SYSTEMD_PKGS" | sha256sum | cut -c1-12)
 export DEBIAN_FRONTEND=noninteractive
 log() { printf '[provision-systems] %s\n' "$*" >&2; }
 die() { printf '[provision-systems] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -29,14 +31,17 @@ apt_install() {
 }
 
 systemd_image() {
-  if docker image inspect "$SYSTEMD_IMAGE" >/dev/null 2>&1; then log "image $SYSTEMD_IMAGE present"; return; fi
-  local tar="$CACHE/systemd-bookworm.tar"
+  # The image is rebuilt when the package list changes (its hash is the image's label and the cached tar's name).
+  if [ "$(docker image inspect -f '{{index .Config.Labels "cortex.pkgs"}}' "$SYSTEMD_IMAGE" 2>/dev/null)" = "$PKGS_KEY" ]; then
+    log "image $SYSTEMD_IMAGE present"; return
+  fi
+  local tar="$CACHE/systemd-bookworm-$PKGS_KEY.tar"
   if [ ! -s "$tar" ]; then
     apt_install debootstrap
     local root
     root=$(mktemp -d /var/tmp/cortex-rootfs.XXXX)
     log "debootstrap bookworm (minbase + systemd) into $root"
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,git,ca-certificates,procps,iproute2 \
+    debootstrap --variant=minbase --include="$SYSTEMD_PKGS" \
       bookworm "$root" >"$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
     # No getty/udev noise in a container; the journal keeps what units print.
     rm -f "$root"/etc/systemd/system/getty.target.wants/* || true
@@ -44,7 +49,7 @@ systemd_image() {
     rm -rf "$root"
   fi
   log "docker import $tar as $SYSTEMD_IMAGE"
-  docker import -c 'CMD ["/lib/systemd/systemd"]' "$tar" "$SYSTEMD_IMAGE" >/dev/null
+  docker import -c 'CMD ["/lib/systemd/systemd"]' -c "LABEL cortex.pkgs=$PKGS_KEY" "$tar" "$SYSTEMD_IMAGE" >/dev/null
 }
 
 k8s() {
