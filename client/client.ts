@@ -19,12 +19,10 @@ import {
   type DockerRollbackResult,
 } from '../workflows/application/docker-container.ts';
 import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.ts';
-import {
-  validateBackupInput,
-  validateConfigRollbackInput,
-  validateRecovery,
-  validateSchemaRollbackInput,
-} from '../workflows/qdrant.ts';
+import { validateBackupInput } from '../workflows/database/qdrant-backup.ts';
+import { validateRecovery } from '../workflows/database/data-recovery.ts';
+import { validateSchemaRollbackInput } from '../workflows/database/schema.ts';
+import { validateConfigRollbackInput } from '../workflows/configuration/qdrant-config.ts';
 
 /** The workflows' own input validation, run before a start is sent (the workflow runs it again, first thing). */
 const VALIDATORS: Record<string, (input: unknown) => unknown> = {
