@@ -9,30 +9,10 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput, surfaced } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
-import {
-  asObject,
-  InputError,
-  onlyKnownFields,
-  optionalInt,
-  optionalObject,
-  requireLine,
-  requireString,
-  show,
-  validateHost,
-  validatePreApproval,
-  type PreApproval,
-} from '../phases/validation.ts';
-import { acts, APPROVAL_FIELDS, collectionName } from '../database/qdrant-common.ts';
-
-export interface QdrantConfigRollbackInput {
-  collection: string;
-  /** The collection config to return to: fields of Qdrant's UpdateCollection (optimizers_config, hnsw_config, params, quantization_config). */
-  target: Record<string, unknown>;
-  reason: string;
-  requestedBy: string;
-  host?: string;
-  approval?: { timeoutSeconds?: number; preApproved?: PreApproval };
-}
+import { defineScenario } from '../phases/scenario.ts';
+import { approvalInput, checked, hostInput, parseInput, scenarioInput, whoFields, type z } from '../phases/schema.ts';
+import { asObject, InputError, onlyKnownFields, show } from '../phases/validation.ts';
+import { acts, collectionInput } from '../database/qdrant-common.ts';
 
 const PATCHABLE = ['optimizers_config', 'hnsw_config', 'params', 'quantization_config', 'strict_mode_config'];
 
@@ -140,45 +120,55 @@ function checkSetting(path: string, kind: SettingKind, v: unknown): void {
   }
 }
 
-export function validateConfigRollbackInput(raw: unknown): {
-  collection: string;
-  target: Record<string, unknown>;
-  host?: string;
-  timeoutSeconds: number;
-  preApproved?: PreApproval;
-} {
-  const o = asObject(raw, 'input');
-  onlyKnownFields(o, ['collection', 'target', 'reason', 'requestedBy', 'host', 'approval']);
-  const collection = collectionName(o);
-  const target = asObject(o.target, 'target');
+/** The settings to return to: sections of Qdrant's UpdateCollection, each setting checked against Qdrant 1.19. */
+export function validateConfigTarget(raw: unknown, field: string): Record<string, unknown> {
+  const target = asObject(raw, field);
   for (const k of Object.keys(target)) {
     if (k === 'vectors' || (k === 'params' && configContainsKey(target.params, ['vectors', 'size', 'distance']))) {
       throw new InputError(
-        `target.${k}`,
+        `${field}.${k}`,
         'vector size and distance cannot be changed by a config rollback: use the qdrantSchemaRollback workflow',
       );
     }
   }
-  onlyKnownFields(target, PATCHABLE, 'target.');
-  if (Object.keys(target).length === 0) throw new InputError('target', 'names no setting to change');
+  onlyKnownFields(target, PATCHABLE, `${field}.`);
+  if (Object.keys(target).length === 0) throw new InputError(field, 'names no setting to change');
   for (const [k, section] of Object.entries(target)) {
     const table = SETTINGS[k]!;
     if (table === 'any') {
-      checkSetting(`target.${k}`, ['any'], section);
+      checkSetting(`${field}.${k}`, ['any'], section);
       continue;
     }
-    const so = asObject(section, `target.${k}`);
-    onlyKnownFields(so, Object.keys(table), `target.${k}.`);
-    for (const [f, v] of Object.entries(so)) checkSetting(`target.${k}.${f}`, table[f]!, v);
+    const so = asObject(section, `${field}.${k}`);
+    onlyKnownFields(so, Object.keys(table), `${field}.${k}.`);
+    for (const [f, v] of Object.entries(so)) checkSetting(`${field}.${k}.${f}`, table[f]!, v);
   }
-  requireString(o, 'reason', 2000);
-  requireLine(o, 'requestedBy', 200);
-  const host = validateHost(o.host);
-  const ap = optionalObject(o, 'approval', APPROVAL_FIELDS);
-  const timeoutSeconds = optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds');
-  const preApproved = validatePreApproval('configuration', ap?.preApproved, 'approval.preApproved');
-  return { collection, target, ...(host ? { host } : {}), timeoutSeconds, ...(preApproved ? { preApproved } : {}) };
+  return target;
 }
+
+export const qdrantConfigRollbackInput = scenarioInput({
+  collection: collectionInput('the collection (or alias) whose config to roll back'),
+  target: checked<Record<string, unknown>>(validateConfigTarget)
+    .describe(
+      `the settings to return to, as Qdrant's collection update body: ${PATCHABLE.join(', ')} (each setting checked against Qdrant 1.19)`,
+    )
+    .meta({ flag: 'target-json', format: 'json', example: '{"hnsw_config":{"m":16}}' }),
+  ...whoFields,
+  host: hostInput(),
+  approval: approvalInput('configuration'),
+});
+
+export type QdrantConfigRollbackInput = z.input<typeof qdrantConfigRollbackInput>;
+
+export const qdrantConfigScenario = defineScenario({
+  name: 'qdrant-config',
+  workflowType: 'qdrantConfigRollback',
+  category: 'configuration',
+  runbook: 'Configuration Rollback → Scenario 2: Qdrant configuration',
+  summary: 'record the current settings, PATCH the earlier ones, verify them and a test search; re-apply on failure',
+  input: qdrantConfigRollbackInput,
+  workflowId: (i) => `rollback-configuration-qdrant-${i.collection}`,
+});
 
 export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
   outcome: string;
@@ -191,16 +181,14 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
 }> {
   const progress = new Progress('configuration', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('configuration', progress.status.approvals);
-  let collection: string;
-  let target: Record<string, unknown>;
-  let host: string | undefined;
-  let timeoutSeconds: number;
-  let preApproved: PreApproval | undefined;
+  let input: z.output<typeof qdrantConfigRollbackInput>;
   try {
-    ({ collection, target, host, timeoutSeconds, preApproved } = validateConfigRollbackInput(raw));
+    input = parseInput(qdrantConfigRollbackInput, raw);
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  const { collection, target, host } = input;
+  const { timeoutSeconds, preApproved } = input.approval;
   const a = acts(host);
   progress.setPhase('assessing');
   const state = await progress

@@ -9,57 +9,37 @@
 import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { BackupManifest, CollectionState, HealthSample } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
-import type { RollbackType } from '../../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
+import { defineScenario } from '../phases/scenario.ts';
 import {
-  asObject,
-  InputError,
-  onlyKnownFields,
-  optionalBool,
-  optionalInt,
-  optionalObject,
-  requireLine,
-  requireString,
-  show,
+  approvalInput,
+  bool,
+  checked,
+  checkWatch,
+  hostInput,
+  int,
+  monitorInputLateDefault,
+  parseInput,
+  refused,
+  scenarioInput,
+  whoFields,
+  type z,
+} from '../phases/schema.ts';
+import {
   validateBackupName,
   validateContainerName,
-  validateHost,
   validateHttpUrl,
-  validatePreApproval,
-  watchSettings,
   type PreApproval,
+  type WatchSettings,
 } from '../phases/validation.ts';
-import { acts, APPROVAL_FIELDS, collectionName, manualRestore, runPart, stamp, type Acts } from './qdrant-common.ts';
+import { acts, collectionInput, manualRestore, runPart, stamp, type Acts } from './qdrant-common.ts';
 import { takeBackup } from './qdrant-backup.ts';
 
 // ---------------------------------------------------------------- data recovery / point in time
-
-export interface AppRef {
-  containerName: string;
-  healthUrl: string;
-  /** How long the restarted application has to answer healthy (default 60 s). */
-  healthTimeoutSeconds?: number;
-}
-
-export interface QdrantRecoveryInput {
-  collection: string;
-  /** Which backup: a name, 'latest' (default), or the newest at or before an ISO time. */
-  backup?: string;
-  atOrBefore?: string;
-  /** The application whose writes must stop during the restore (the runbook's `systemctl stop cortex-mcp`). */
-  app?: AppRef;
-  reason: string;
-  requestedBy: string;
-  host?: string;
-  emergencyExport?: boolean;
-  monitor?: { durationSeconds?: number; intervalSeconds?: number; failureThreshold?: number };
-  approval?: { timeoutSeconds?: number; preApproved?: PreApproval };
-  stopTimeoutSeconds?: number;
-}
 
 export interface QdrantRecoveryResult {
   outcome: 'succeeded' | 'rejected' | 'approval-timed-out';
@@ -93,99 +73,89 @@ export interface BackupSelection {
   skipped: Array<{ name: string; createdAt: string; reason: string }>;
 }
 
-interface ValidRecovery {
+const appInput = scenarioInput({
+  containerName: checked<string>((v, f) => validateContainerName(v, f))
+    .describe('the application container, stopped during the restore and started after it')
+    .meta({ flag: 'app-container', value: 'NAME' }),
+  healthUrl: checked<string>((v, f) => validateHttpUrl(v, f))
+    .describe("the application's http(s) health endpoint, checked after the restart and watched")
+    .meta({ flag: 'app-health-url', value: 'URL' }),
+  healthTimeoutSeconds: int(1, 3600)
+    .default(60)
+    .describe('how long the restarted application has to answer healthy (seconds)')
+    .meta({ flag: 'app-health-timeout', value: 'S' }),
+})
+  .optional()
+  .describe("the application whose writes stop during the restore (the runbook's systemctl stop cortex-mcp)");
+
+export type AppRef = z.output<typeof appInput> & object;
+
+/** The fields Scenarios 1 and 3 share; each adds how the backup is chosen. */
+export function recoveryFields(emergencyExport: boolean) {
+  return {
+    collection: collectionInput('the collection (or alias) to restore'),
+    app: appInput,
+    ...whoFields,
+    host: hostInput(),
+    emergencyExport: bool()
+      .default(emergencyExport)
+      .describe('export every point to NDJSON before anything changes (--no-export skips it)')
+      .meta({ flag: 'export' }),
+    monitor: monitorInputLateDefault({ intervalSeconds: 30, failureThreshold: 3 }).describe(
+      "watch of the application's health after the restore (default 1800 s with app, else none)",
+    ),
+    approval: approvalInput('database'),
+    stopTimeoutSeconds: int(0, 240)
+      .default(10)
+      .describe('grace period when stopping the application (seconds)')
+      .meta({ flag: 'stop-timeout', value: 'S' }),
+  };
+}
+
+/** The watch's default length depends on the app (1800 s with one, none without), and a watch needs an app. */
+export function recoveryWatch<T extends { app?: AppRef; monitor: { durationSeconds?: number } }>(
+  i: T,
+  ctx: z.RefinementCtx,
+): T & { monitor: { durationSeconds: number } } {
+  const durationSeconds = i.monitor.durationSeconds ?? (i.app ? 1800 : 0);
+  const monitor = { ...i.monitor, durationSeconds };
+  checkWatch(monitor as WatchSettings, ctx, ['monitor']);
+  if (durationSeconds > 0 && !i.app)
+    ctx.addIssue({ code: 'custom', path: ['monitor'], message: 'a watch needs app.healthUrl' });
+  return { ...i, monitor };
+}
+
+export const qdrantRecoveryInput = scenarioInput({
+  ...recoveryFields(true),
+  backup: checked<string | undefined, string>((v, f) => validateBackupName(v, f))
+    .optional()
+    .describe("the backup to restore, by name; 'latest' (default): the newest that is not a pre-rollback backup")
+    .meta({ value: 'NAME|latest' }),
+  atOrBefore: refused('qdrantDataRecovery does not take a time: use pointInTimeRecovery'),
+}).transform(recoveryWatch);
+
+export type QdrantRecoveryInput = z.input<typeof qdrantRecoveryInput>;
+
+export const qdrantDataRecoveryScenario = defineScenario({
+  name: 'qdrant-data-recovery',
+  workflowType: 'qdrantDataRecovery',
+  category: 'database',
+  runbook: 'Database Rollback → Scenario 1: Data Corruption Recovery',
+  summary:
+    'restore a verified backup (by name, or the latest): emergency export, stop the writers, pre-rollback backup, restore, verify, restart, watch',
+  input: qdrantRecoveryInput,
+  workflowId: (i) => `rollback-database-${i.collection}`,
+});
+
+export interface ValidRecovery {
   collection: string;
   selector: { name: string } | { latest: true } | { atOrBefore: string };
   app?: AppRef;
-  reason: string;
-  requestedBy: string;
   host?: string;
   emergencyExport: boolean;
-  monitor: { durationSeconds: number; intervalSeconds: number; failureThreshold: number };
+  monitor: WatchSettings;
   approval: { timeoutSeconds: number; preApproved?: PreApproval };
   stopTimeoutSeconds: number;
-}
-
-const RECOVERY_FIELDS = [
-  'collection',
-  'app',
-  'reason',
-  'requestedBy',
-  'host',
-  'emergencyExport',
-  'monitor',
-  'approval',
-  'stopTimeoutSeconds',
-];
-
-// An ISO 8601 time with its zone: a zoneless time would be read in the worker's local zone.
-const ISO_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:\d\d)$/;
-
-function pointInTime(o: Record<string, unknown>): string {
-  const t = requireString(o, 'atOrBefore', 64);
-  const m = ISO_TIME.exec(t);
-  const ms = Date.parse(t);
-  const [y, mo, d] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
-  // Date.parse accepts 2026-02-30 (as 2 March): check the day exists
-  if (!m || Number.isNaN(ms) || mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) {
-    throw new InputError('atOrBefore', `${show(t)} is not an ISO 8601 time with a zone (e.g. 2026-11-28T17:45:00Z)`);
-  }
-  // a future time would silently mean "the latest backup": most likely a typo in the year
-  if (ms > Date.now() + 60_000) throw new InputError('atOrBefore', `${show(t)} is in the future`);
-  return new Date(ms).toISOString();
-}
-
-/** Input of qdrantDataRecovery (`pit` false) and pointInTimeRecovery (`pit` true). */
-export function validateRecovery(raw: unknown, type: RollbackType, pit: boolean): ValidRecovery {
-  const o = asObject(raw, 'input');
-  if (pit && 'backup' in o) {
-    throw new InputError(
-      'backup',
-      'pointInTimeRecovery chooses the backup by atOrBefore: use qdrantDataRecovery to name one',
-    );
-  }
-  if (!pit && 'atOrBefore' in o) {
-    throw new InputError('atOrBefore', 'qdrantDataRecovery does not take a time: use pointInTimeRecovery');
-  }
-  onlyKnownFields(o, [...RECOVERY_FIELDS, pit ? 'atOrBefore' : 'backup']);
-  const collection = collectionName(o);
-  let selector: ValidRecovery['selector'];
-  if (pit) {
-    selector = { atOrBefore: pointInTime(o) };
-  } else if (o.backup === undefined || o.backup === null || o.backup === 'latest') {
-    selector = { latest: true };
-  } else {
-    selector = { name: validateBackupName(o.backup, 'backup') };
-  }
-  let app: AppRef | undefined;
-  const ao = optionalObject(o, 'app', ['containerName', 'healthUrl', 'healthTimeoutSeconds']);
-  if (ao) {
-    app = {
-      containerName: validateContainerName(ao.containerName, 'app.containerName'),
-      healthUrl: validateHttpUrl(ao.healthUrl, 'app.healthUrl'),
-      healthTimeoutSeconds: optionalInt(ao, 'healthTimeoutSeconds', 60, 1, 3600, 'app.healthTimeoutSeconds'),
-    };
-  }
-  const monitor = watchSettings(o, { durationSeconds: app ? 1800 : 0, intervalSeconds: 30, failureThreshold: 3 });
-  if (monitor.durationSeconds > 0 && !app) throw new InputError('monitor', 'a watch needs app.healthUrl');
-  const ap = optionalObject(o, 'approval', APPROVAL_FIELDS);
-  const preApproved = validatePreApproval(type, ap?.preApproved, 'approval.preApproved');
-  const host = validateHost(o.host);
-  return {
-    collection,
-    selector,
-    ...(app ? { app } : {}),
-    reason: requireString(o, 'reason', 2000),
-    requestedBy: requireLine(o, 'requestedBy', 200),
-    ...(host ? { host } : {}),
-    emergencyExport: optionalBool(o, 'emergencyExport', !pit),
-    monitor,
-    approval: {
-      timeoutSeconds: optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds'),
-      ...(preApproved ? { preApproved } : {}),
-    },
-    stopTimeoutSeconds: optionalInt(o, 'stopTimeoutSeconds', 10, 0, 240),
-  };
 }
 
 /** Selection by name or 'latest' (a pre-rollback backup is never 'latest'): a corrupt one is refused. */
@@ -221,7 +191,10 @@ async function selectOld(
 }
 
 export function qdrantDataRecovery(raw: QdrantRecoveryInput): Promise<QdrantRecoveryResult> {
-  return recover(raw, false);
+  return recover(raw, (r) => {
+    const i = parseInput(qdrantRecoveryInput, r);
+    return { ...i, selector: i.backup === undefined || i.backup === 'latest' ? { latest: true } : { name: i.backup } };
+  });
 }
 
 export type PointInTimeSelector = (
@@ -232,10 +205,13 @@ export type PointInTimeSelector = (
   at: string,
 ) => Promise<{ chosen: BackupManifest; selection: BackupSelection }>;
 
-/** The restore procedure of Scenarios 1 and 3; `selectAt` chooses the backup for a point in time (Scenario 3). */
+/**
+ * The restore procedure of Scenarios 1 and 3: `parse` is the scenario's input validation, `selectAt` chooses the
+ * backup for a point in time (Scenario 3).
+ */
 export async function recover(
-  raw: QdrantRecoveryInput,
-  pit: boolean,
+  raw: { collection?: unknown } | undefined,
+  parse: (raw: unknown) => ValidRecovery,
   selectAt?: PointInTimeSelector,
 ): Promise<QdrantRecoveryResult> {
   const info = workflowInfo();
@@ -243,7 +219,7 @@ export async function recover(
   const gate = new ApprovalGate('database', progress.status.approvals);
   let input: ValidRecovery;
   try {
-    input = validateRecovery(raw, 'database', pit);
+    input = parse(raw);
   } catch (err) {
     throw invalidInput(progress, err);
   }

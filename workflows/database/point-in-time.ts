@@ -5,7 +5,16 @@ import { FailureType } from '../../common/failures.ts';
 import { fail } from '../phases/failures.ts';
 import type { Progress } from '../phases/progress.ts';
 import type { Acts } from './qdrant-common.ts';
-import { recover, type BackupSelection, type QdrantRecoveryInput, type QdrantRecoveryResult } from './data-recovery.ts';
+import { defineScenario } from '../phases/scenario.ts';
+import { checked, parseInput, refused, scenarioInput, type z } from '../phases/schema.ts';
+import { InputError, requireString, show } from '../phases/validation.ts';
+import {
+  recover,
+  recoveryFields,
+  recoveryWatch,
+  type BackupSelection,
+  type QdrantRecoveryResult,
+} from './data-recovery.ts';
 
 const isPreRollback = (b: BackupManifest): boolean => b.name.startsWith('pre-rollback-');
 
@@ -73,7 +82,52 @@ export async function selectPointInTime(
   );
 }
 
+// An ISO 8601 time with its zone: a zoneless time would be read in the worker's local zone.
+const ISO_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:\d\d)$/;
+
+/** An ISO 8601 time with a zone, of a day that exists, not in the future (workflow time in a workflow). */
+export function validatePointInTime(v: unknown, field: string): string {
+  const t = requireString({ v }, 'v', 64, field);
+  const m = ISO_TIME.exec(t);
+  const ms = Date.parse(t);
+  const [y, mo, d] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  // Date.parse accepts 2026-02-30 (as 2 March): check the day exists
+  if (!m || Number.isNaN(ms) || mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) {
+    throw new InputError(field, `${show(t)} is not an ISO 8601 time with a zone (e.g. 2026-11-28T17:45:00Z)`);
+  }
+  // a future time would silently mean "the latest backup": most likely a typo in the year
+  if (ms > Date.now() + 60_000) throw new InputError(field, `${show(t)} is in the future`);
+  return new Date(ms).toISOString();
+}
+
+export const pointInTimeInput = scenarioInput({
+  ...recoveryFields(false),
+  atOrBefore: checked<string>(validatePointInTime)
+    .describe('the time T to return to: the newest verified backup created at or before T is restored')
+    .meta({ flag: 'at', value: 'ISO_TIME', example: '2026-11-28T17:45:00Z' }),
+  backup: refused('pointInTimeRecovery chooses the backup by atOrBefore: use qdrantDataRecovery to name one'),
+}).transform(recoveryWatch);
+
+export type PointInTimeInput = z.input<typeof pointInTimeInput>;
+
+export const pointInTimeScenario = defineScenario({
+  name: 'qdrant-point-in-time',
+  workflowType: 'pointInTimeRecovery',
+  category: 'database',
+  runbook: 'Database Rollback → Scenario 3: Point-in-Time Recovery',
+  summary: 'restore the newest verified backup taken at or before a time, as the data recovery does',
+  input: pointInTimeInput,
+  workflowId: (i) => `rollback-database-${i.collection}`,
+});
+
 /** Runbook Database Scenario 3: the newest backup at or before `atOrBefore`. */
-export function pointInTimeRecovery(raw: QdrantRecoveryInput): Promise<QdrantRecoveryResult> {
-  return recover(raw, true, selectPointInTime);
+export function pointInTimeRecovery(raw: PointInTimeInput): Promise<QdrantRecoveryResult> {
+  return recover(
+    raw,
+    (r) => {
+      const i = parseInput(pointInTimeInput, r);
+      return { ...i, selector: { atOrBefore: i.atOrBefore } };
+    },
+    selectPointInTime,
+  );
 }

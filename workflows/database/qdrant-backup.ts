@@ -8,8 +8,10 @@ import type { BackupManifest } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
 import { fail, invalidInput, surfaced } from '../phases/failures.ts';
 import { Progress } from '../phases/progress.ts';
-import { asObject, InputError, onlyKnownFields, show, validateBackupName, validateHost } from '../phases/validation.ts';
-import { acts, collectionName, stamp, type Acts } from './qdrant-common.ts';
+import { validateBackupName } from '../phases/validation.ts';
+import { defineScenario } from '../phases/scenario.ts';
+import { checked, hostInput, oneOf, parseInput, scenarioInput, type z } from '../phases/schema.ts';
+import { acts, collectionInput, stamp, type Acts } from './qdrant-common.ts';
 
 export interface BackupResult {
   manifest: BackupManifest;
@@ -81,45 +83,43 @@ export async function takeBackup(
   return { manifest: v.manifest, verified: true };
 }
 
-export interface QdrantBackupInput {
-  collection: string;
-  mode?: 'backup' | 'verify';
-  /** backup: the name to give (default <collection>-<timestamp>); verify: the backup to check (default the newest). */
-  backupName?: string;
-  host?: string;
-}
+export const qdrantBackupInput = scenarioInput({
+  collection: collectionInput('the collection (or alias) to back up or whose backup to verify'),
+  mode: oneOf(['backup', 'verify'], "must be 'backup' or 'verify'")
+    .default('backup')
+    .describe('backup: take a verified backup; verify: re-check a stored backup against its checksum'),
+  backupName: checked<string | undefined, string>((v, f) => validateBackupName(v, f))
+    .optional()
+    .describe('backup: the name to give (default <collection>-<timestamp>); verify: the backup (default the newest)')
+    .meta({ value: 'NAME' }),
+  host: hostInput(),
+});
 
-export function validateBackupInput(raw: unknown): {
-  collection: string;
-  mode: 'backup' | 'verify';
-  backupName?: string;
-  host?: string;
-} {
-  const o = asObject(raw, 'input');
-  onlyKnownFields(o, ['collection', 'mode', 'backupName', 'host']);
-  const collection = collectionName(o);
-  const mode = o.mode ?? 'backup';
-  if (mode !== 'backup' && mode !== 'verify')
-    throw new InputError('mode', `must be 'backup' or 'verify', got ${show(mode)}`);
-  const backupName = o.backupName == null ? undefined : validateBackupName(o.backupName, 'backupName');
-  const host = validateHost(o.host);
-  return { collection, mode, ...(backupName ? { backupName } : {}), ...(host ? { host } : {}) };
-}
+export type QdrantBackupInput = z.input<typeof qdrantBackupInput>;
+
+export const qdrantBackupScenario = defineScenario({
+  name: 'qdrant-backup',
+  workflowType: 'qdrantBackup',
+  category: 'database',
+  runbook: 'Pre-Rollback Checklist → backups (ops:backup:manual, ops:backup:verify)',
+  summary: 'snapshot a collection to the backup directory with a checksum and known answers, or verify a backup',
+  input: qdrantBackupInput,
+  workflowId: (i) => `backup-qdrant-${i.collection}`,
+});
 
 export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult> {
   const progress = new Progress('backup', `qdrant:${String(raw?.collection)}`);
-  let collection: string;
-  let mode: 'backup' | 'verify';
-  let host: string | undefined;
+  let input: z.output<typeof qdrantBackupInput>;
   try {
-    ({ collection, mode, host } = validateBackupInput(raw));
+    input = parseInput(qdrantBackupInput, raw);
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  const { collection, mode, host, backupName } = input;
   const a = acts(host);
   if (mode === 'backup') {
     progress.setPhase('backing-up');
-    const name = raw.backupName ?? `${collection}-${stamp()}`;
+    const name = backupName ?? `${collection}-${stamp()}`;
     try {
       const r = await takeBackup(a, progress, collection, name);
       progress.setPhase('completed');
@@ -134,7 +134,7 @@ export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult
   const state = await a.q.qdrantInspect({ collection }).catch((e: unknown) => Promise.reject(surfaced(e)));
   const real = state.aliasOf ?? collection;
   const backups = await a.q.listBackups({ collection: real });
-  const chosen = raw.backupName ?? backups.at(-1)?.name;
+  const chosen = backupName ?? backups.at(-1)?.name;
   if (!chosen) throw fail(FailureType.NotFound, `no backups of '${collection}' found`);
   const v = await progress.step(`verify ${chosen}`, () =>
     a.long.verifyBackup({ collection: real, backupName: chosen }).catch((e: unknown) => Promise.reject(surfaced(e))),

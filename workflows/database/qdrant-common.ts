@@ -6,6 +6,7 @@ import type { Activities, BackupManifest } from '../../activities/index.ts';
 import { hostTaskQueue } from '../../common/config.ts';
 import { runSuffix } from '../../common/names.ts';
 import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.ts';
+import { checked } from '../phases/schema.ts';
 import { validateCollectionName } from '../phases/validation.ts';
 
 export function acts(host: string | undefined) {
@@ -20,11 +21,12 @@ export function acts(host: string | undefined) {
 }
 export type Acts = ReturnType<typeof acts>;
 
-export function collectionName(o: Record<string, unknown>, field = 'collection'): string {
-  return validateCollectionName(o[field], field);
+/** A Qdrant collection (or alias) name field. */
+export function collectionInput(description = 'the collection (or alias) to act on') {
+  return checked<string>((v, f) => validateCollectionName(v, f))
+    .describe(description)
+    .meta({ value: 'NAME' });
 }
-
-export const APPROVAL_FIELDS = ['timeoutSeconds', 'preApproved'];
 
 /** Names created by this run end with this part of its run id (older runs used the timestamp-like head). */
 export function runPart(runId: string): string {

@@ -10,37 +10,22 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
+import { defineScenario } from '../phases/scenario.ts';
 import {
-  asObject,
-  InputError,
-  onlyKnownFields,
-  optionalInt,
-  optionalObject,
-  requireLine,
-  requireString,
-  show,
-  validateHost,
-  validatePreApproval,
-  type PreApproval,
-} from '../phases/validation.ts';
-import { acts, aliasManual, APPROVAL_FIELDS, collectionName, manualRestore, runPart, stamp } from './qdrant-common.ts';
+  approvalInput,
+  checked,
+  hostInput,
+  int,
+  line,
+  oneOf,
+  parseInput,
+  scenarioInput,
+  whoFields,
+  type z,
+} from '../phases/schema.ts';
+import { InputError, requireLine } from '../phases/validation.ts';
+import { acts, aliasManual, collectionInput, manualRestore, runPart, stamp } from './qdrant-common.ts';
 import { takeBackup } from './qdrant-backup.ts';
-
-export interface QdrantSchemaRollbackInput {
-  /** The name the application uses; an alias in the default (non-destructive) mode. */
-  collection: string;
-  /** `vectorName`: the named vector to roll back (the other named vectors are carried); absent for an unnamed vector. */
-  target: { size: number; distance?: 'Cosine' | 'Dot' | 'Euclid' | 'Manhattan'; vectorName?: string };
-  /** 'alias' (default): build a new collection and switch the alias; 'recreate': the runbook's delete and recreate. */
-  mode?: 'alias' | 'recreate';
-  /** Re-embed from payload[contentField] with the worker's configured provider when the sizes differ. */
-  reembed?: { contentField: string };
-  batchSize?: number;
-  reason: string;
-  requestedBy: string;
-  host?: string;
-  approval?: { timeoutSeconds?: number; preApproved?: PreApproval };
-}
 
 export interface QdrantSchemaRollbackResult {
   outcome: 'succeeded' | 'rejected' | 'approval-timed-out';
@@ -58,72 +43,60 @@ export interface QdrantSchemaRollbackResult {
   timeline: StepRecord[];
 }
 
-interface ValidSchemaRollback {
-  collection: string;
-  target: VectorParams & { distance?: string; vectorName?: string };
-  mode: 'alias' | 'recreate';
-  reembed?: { contentField: string };
-  batchSize: number;
-  host?: string;
-  timeoutSeconds: number;
-  preApproved?: PreApproval;
-}
+export const qdrantSchemaRollbackInput = scenarioInput({
+  collection: collectionInput("the name the application uses; an alias in the default 'alias' mode"),
+  target: scenarioInput({
+    size: int(1, 65536).describe('the vector size to return to').meta({ flag: 'size' }),
+    distance: oneOf(['Cosine', 'Dot', 'Euclid', 'Manhattan'], 'must be Cosine, Dot, Euclid or Manhattan')
+      .optional()
+      .describe('the distance to return to (default: the current one)')
+      .meta({ flag: 'distance' }),
+    vectorName: checked<string | undefined, string>((v, f) => {
+      const n = requireLine({ v }, 'v', 255, f);
+      if (n !== v) throw new InputError(f, 'must not start or end with spaces');
+      return n;
+    })
+      .optional()
+      .describe('the named vector to roll back (the other named vectors are carried); absent for an unnamed vector')
+      .meta({ flag: 'vector-name', value: 'NAME' }),
+  }).describe('the vector params to return to'),
+  mode: oneOf(['alias', 'recreate'], "must be 'alias' or 'recreate'")
+    .default('alias')
+    .describe(
+      "alias: build a new collection and switch the alias (nothing deleted); recreate: the runbook's delete and recreate",
+    ),
+  reembed: scenarioInput({
+    contentField: line(200)
+      .describe("re-embed from payload[FIELD] with the worker's embeddings provider when the sizes differ")
+      .meta({ flag: 'reembed-field', value: 'FIELD' }),
+  })
+    .optional()
+    .describe('re-embedding, needed when the vector size changes'),
+  batchSize: int(1, 10000).default(256).describe('points per page when copying').meta({ flag: 'batch-size' }),
+  ...whoFields,
+  host: hostInput(),
+  approval: approvalInput('database'),
+});
 
-export function validateSchemaRollbackInput(raw: unknown): ValidSchemaRollback {
-  const o = asObject(raw, 'input');
-  onlyKnownFields(o, [
-    'collection',
-    'target',
-    'mode',
-    'reembed',
-    'batchSize',
-    'reason',
-    'requestedBy',
-    'host',
-    'approval',
-  ]);
-  const collection = collectionName(o);
-  const t = asObject(o.target, 'target');
-  onlyKnownFields(t, ['size', 'distance', 'vectorName'], 'target.');
-  const size = optionalInt(t, 'size', -1, 1, 65536, 'target.size');
-  if (size < 0) throw new InputError('target.size', 'is required');
-  const distance = t.distance ?? undefined;
-  if (distance !== undefined && !['Cosine', 'Dot', 'Euclid', 'Manhattan'].includes(distance as string)) {
-    throw new InputError('target.distance', `must be Cosine, Dot, Euclid or Manhattan, got ${show(distance)}`);
-  }
-  const vectorName = t.vectorName === undefined ? undefined : requireLine(t, 'vectorName', 255, 'target.vectorName');
-  if (vectorName !== undefined && vectorName !== t.vectorName)
-    throw new InputError('target.vectorName', 'must not start or end with spaces');
-  const mode = o.mode ?? 'alias';
-  if (mode !== 'alias' && mode !== 'recreate') {
-    throw new InputError('mode', `must be 'alias' or 'recreate', got ${show(mode)}`);
-  }
-  const re = optionalObject(o, 'reembed', ['contentField']);
-  const reembed = re ? { contentField: requireLine(re, 'contentField', 200, 'reembed.contentField') } : undefined;
-  const ap = optionalObject(o, 'approval', APPROVAL_FIELDS);
-  const preApproved = validatePreApproval('database', ap?.preApproved, 'approval.preApproved');
-  const host = validateHost(o.host);
-  requireString(o, 'reason', 2000);
-  requireLine(o, 'requestedBy', 200);
-  return {
-    collection,
-    target: { size, distance: (distance as string | undefined) ?? '', ...(vectorName ? { vectorName } : {}) },
-    mode,
-    ...(reembed ? { reembed } : {}),
-    batchSize: optionalInt(o, 'batchSize', 256, 1, 10000),
-    ...(host ? { host } : {}),
-    timeoutSeconds: optionalInt(ap, 'timeoutSeconds', 3600, 1, 7 * 86400, 'approval.timeoutSeconds'),
-    ...(preApproved ? { preApproved } : {}),
-  };
-}
+export type QdrantSchemaRollbackInput = z.input<typeof qdrantSchemaRollbackInput>;
+
+export const qdrantSchemaScenario = defineScenario({
+  name: 'qdrant-schema',
+  workflowType: 'qdrantSchemaRollback',
+  category: 'database',
+  runbook: 'Database Rollback → Scenario 2: Schema Migration Rollback',
+  summary: 'return a collection to earlier vector params: copy (or re-embed) into a new collection, verify, switch',
+  input: qdrantSchemaRollbackInput,
+  workflowId: (i) => `rollback-database-${i.collection}`,
+});
 
 export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
   const info = workflowInfo();
   const progress = new Progress('database', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('database', progress.status.approvals);
-  let v: ValidSchemaRollback;
+  let v: z.output<typeof qdrantSchemaRollbackInput>;
   try {
-    v = validateSchemaRollbackInput(raw);
+    v = parseInput(qdrantSchemaRollbackInput, raw);
   } catch (err) {
     throw invalidInput(progress, err);
   }
@@ -171,7 +144,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   // 2. Pre-rollback backup, then approval.
   progress.setPhase('backing-up-current');
   const preBackup = `pre-rollback-${runTag}`;
-  const decision = await awaitApproval(progress, gate, v.timeoutSeconds, v.preApproved);
+  const decision = await awaitApproval(progress, gate, v.approval.timeoutSeconds, v.approval.preApproved);
   const base = {
     collection: v.collection,
     from: { collection: source, vectors: current, pointsCount: state.pointsCount },
