@@ -108,7 +108,10 @@ export function scenarioHelp(s: Scenario): string {
   return [
     `cortex-rollback start ${s.name} — ${s.runbook}`,
     `  ${s.summary}`,
-    `  workflow ${s.workflowType}, id ${id}; approval by ${REQUIRED_ROLE[s.category]} or higher (${s.category} rollback)` +
+    `  workflow ${s.workflowType}, id ${id}` +
+      ('approval' in shapeAt(s.input, [])
+        ? `; approval by ${REQUIRED_ROLE[s.category]} or higher (${s.category} rollback)`
+        : '') +
       (old.length ? `; also started as: ${old.join(', ')}` : ''),
     '',
     ...rows.map((r) => `${r[0]!.padEnd(w)}${r[1]!.padEnd(ws)}${r[2]}`),

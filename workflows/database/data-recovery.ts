@@ -101,7 +101,7 @@ export function recoveryFields(emergencyExport: boolean) {
       .default(emergencyExport)
       .describe('export every point to NDJSON before anything changes (--no-export skips it)')
       .meta({ flag: 'export' }),
-    monitor: monitorInputLateDefault({ intervalSeconds: 30, failureThreshold: 3 }).describe(
+    monitor: monitorInputLateDefault({ intervalSeconds: 30, failureThreshold: 3 }, '1800 with app, else 0').describe(
       "watch of the application's health after the restore (default 1800 s with app, else none)",
     ),
     approval: approvalInput('database'),

@@ -37,6 +37,8 @@ export interface FieldMeta {
   format?: 'json' | 'approver:role';
   /** The value's name in help (`--container NAME`). */
   value?: string;
+  /** The default, in words, when it depends on other fields (help and docs). */
+  defaultText?: string;
   example?: string;
 }
 
@@ -129,8 +131,13 @@ export function monitorInput(defaults: { durationSeconds: number; intervalSecond
  * `monitor` for a scenario whose default watch length depends on other fields: durationSeconds stays undefined
  * when not given; the scenario fills it in and calls checkWatch itself.
  */
-export function monitorInputLateDefault(defaults: { intervalSeconds: number; failureThreshold: number }) {
-  return watchObject(durationField().optional(), defaults).prefault({}).describe('health watch after the change');
+export function monitorInputLateDefault(
+  defaults: { intervalSeconds: number; failureThreshold: number },
+  defaultText: string,
+) {
+  return watchObject(durationField().optional().meta({ defaultText }), defaults)
+    .prefault({})
+    .describe('health watch after the change');
 }
 
 const durationField = () =>
@@ -341,7 +348,7 @@ export function inputFields(schema: z.ZodType): InputField[] {
         meta.format ??
         (type === 'boolean' ? 'boolean' : type === 'number' ? 'integer' : type === 'enum' ? 'enum' : 'string');
       const values = kind === 'enum' ? (inner as unknown as { options: string[] }).options : undefined;
-      const def = defaultOf(f);
+      const def = meta.defaultText ?? defaultOf(f);
       out.push({
         path,
         flag: meta.flag ?? path.map(kebab).join('-'),
