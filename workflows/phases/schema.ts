@@ -1,6 +1,6 @@
 // Owns the one declaration of each scenario's input: a zod schema (zod runs inside the workflow sandbox). From it
 // come the TypeScript type (z.input / z.output), the validation the workflow runs first (parseInput), the CLI's
-// flags and `--help` (client/cli.ts reads `cliFlags`), and the README's input table (scripts/input-docs.ts).
+// flags and `--help` (client/cli.ts reads `inputFields`), and the README's input table (scripts/input-docs.ts).
 //
 // Conventions every scenario schema follows:
 //   - an object schema built with `scenarioInput({...})`: unknown fields are refused, with a did-you-mean;
@@ -12,7 +12,9 @@
 //     in help; `.meta({ example: '...' })` is shown in help and docs;
 //   - null counts as absent for an optional field (as it always has); a required field that is null is refused;
 //   - domain checks reuse the validators of validation.ts through `checked(fn)`, so messages stay the same
-//     ("invalid input: <field path>: <why>") whether a value came from the CLI, `temporal workflow start` or the UI.
+//     ("invalid input: <field path>: <why>") whether a value came from the CLI, `temporal workflow start` or the UI;
+//   - the fields most scenarios share come ready-made: whoFields (reason, requestedBy), hostInput(),
+//     monitorInput(defaults), approvalInput(rollbackType); text(), line(), int(), bool(), oneOf() for the rest.
 import { z } from 'zod';
 import type { RollbackType } from '../../common/roles.ts';
 import {
