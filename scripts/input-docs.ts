@@ -46,7 +46,7 @@ export function inputTables(): string {
       '',
       `#### \`${s.name}\` — ${s.runbook}`,
       '',
-      `${cell(s.summary)}. Workflow type \`${s.workflowType}\`` +
+      `${cell(s.summary.charAt(0).toUpperCase() + s.summary.slice(1))}. Workflow type \`${s.workflowType}\`` +
         ('approval' in shapeAt(s.input, []) ? `; approval by \`${REQUIRED_ROLE[s.category]}\` or higher.` : '.'),
       '',
       '| field | CLI flag | type | required / default | description |',
