@@ -1,4 +1,17 @@
 // Every scenario the CLI can start, in runbook order. A new scenario adds its defineScenario(...) export here.
 import type { Scenario } from './phases/scenario.ts';
+import { dockerContainerScenario } from './application/docker-container.ts';
+import { qdrantBackupScenario } from './database/qdrant-backup.ts';
+import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
+import { qdrantSchemaScenario } from './database/schema.ts';
+import { pointInTimeScenario } from './database/point-in-time.ts';
+import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 
-export const SCENARIOS: readonly Scenario[] = [];
+export const SCENARIOS: readonly Scenario[] = [
+  dockerContainerScenario,
+  qdrantBackupScenario,
+  qdrantDataRecoveryScenario,
+  qdrantSchemaScenario,
+  pointInTimeScenario,
+  qdrantConfigScenario,
+];
