@@ -8,9 +8,10 @@
 //    nothing removes a release folder this run did not create (a marker in its .git names the creating run).
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FailureType } from '../common/failures.ts';
 import { runSuffix } from '../common/names.ts';
+import { isValidGitRemote, isValidReleaseRoot, isValidReleaseTag } from '../common/release-names.ts';
 import { permanent, retryable } from './failures.ts';
 import { withHeartbeat } from './heartbeat.ts';
 import { execaRunner, type CommandRunner } from './systemd.ts';
@@ -63,7 +64,6 @@ export interface Swap {
 }
 
 const MARKER = 'cortex-rollback-run';
-const TAG = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' };
 
 function tail(s: string, n = 1500): string {
@@ -72,14 +72,14 @@ function tail(s: string, n = 1500): string {
 }
 
 function checkRoot(root: string): string {
-  if (!isAbsolute(root) || root.split('/').includes('..')) {
+  if (!isValidReleaseRoot(root)) {
     throw permanent(FailureType.InvalidInput, `release root '${root}' must be an absolute path without '..'`);
   }
   return resolve(root);
 }
 
 function checkTag(tag: string): string {
-  if (!TAG.test(tag) || tag.includes('..') || tag.endsWith('.lock')) {
+  if (!isValidReleaseTag(tag)) {
     throw permanent(FailureType.InvalidInput, `'${tag}' is not a release tag (letters, digits, '.', '_', '+', '-')`);
   }
   return tag;
@@ -140,7 +140,8 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
     /** The commit `tag` names in the git remote; an unknown tag is a permanent NotFound. */
     async releaseRemoteTag({ remote, tag }: { remote: string; tag: string }): Promise<RemoteTag> {
       checkTag(tag);
-      if (remote.startsWith('-')) throw permanent(FailureType.InvalidInput, `git remote '${remote}' is not a remote`);
+      if (!isValidGitRemote(remote))
+        throw permanent(FailureType.InvalidInput, `git remote '${remote}' is not a remote`);
       const ref = `refs/tags/${tag}`;
       const r = await git(['ls-remote', '--exit-code', remote, ref, `${ref}^{}`], `git ls-remote ${remote}`);
       if (r.exitCode === 2) throw permanent(FailureType.NotFound, `tag ${tag} does not exist in ${remote}`);
@@ -196,6 +197,7 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
     }): Promise<Checkout> {
       const root = checkRoot(a.root);
       const tag = checkTag(a.tag);
+      if (!isValidGitRemote(a.remote)) throw permanent(FailureType.InvalidInput, `'${a.remote}' is not a git remote`);
       const releases = join(root, 'releases');
       const dir = join(releases, tag);
       if (existsSync(dir)) {

@@ -6,6 +6,7 @@
 import { execa } from 'execa';
 import { lstat } from 'node:fs/promises';
 import { FailureType } from '../common/failures.ts';
+import { fullUnitName, isValidUnitName } from '../common/release-names.ts';
 import { permanent, retryable } from './failures.ts';
 import { withHeartbeat } from './heartbeat.ts';
 
@@ -69,7 +70,6 @@ export interface RestartResult {
   after: UnitState;
 }
 
-const UNIT = /^[a-zA-Z0-9:_.@\\-]{1,240}$/;
 const SHOW_PROPS = [
   'Id',
   'LoadState',
@@ -84,10 +84,8 @@ const SHOW_PROPS = [
 
 /** A unit name as systemd knows it: `cortex-mcp` → `cortex-mcp.service`. */
 export function unitName(unit: string): string {
-  if (!UNIT.test(unit) || unit.startsWith('-')) {
-    throw permanent(FailureType.InvalidInput, `invalid systemd unit name '${unit}'`);
-  }
-  return unit.includes('.') ? unit : `${unit}.service`;
+  if (!isValidUnitName(unit)) throw permanent(FailureType.InvalidInput, `invalid systemd unit name '${unit}'`);
+  return fullUnitName(unit);
 }
 
 /** `Sun 2026-11-29 06:50:03.046249 UTC` (systemctl --timestamp=us+utc) → ISO string; undefined when empty. */

@@ -185,3 +185,109 @@ export async function unitProps(m: SystemdMachine, unit: string): Promise<Record
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
 }
+
+/** How each tag of the fixture app behaves. */
+export const APP_TAGS = {
+  'v0.8.0': 'build-fails',
+  'v0.9.0': 'unhealthy',
+  'v1.0.0': 'healthy',
+  'v1.1.0': 'healthy',
+  'v1.2.0': 'unhealthy',
+} as const;
+export type AppTag = keyof typeof APP_TAGS;
+
+function appFiles(tag: AppTag): Record<string, string> {
+  const mode = APP_TAGS[tag];
+  return {
+    'package.json': JSON.stringify({
+      name: 'cortex-test-app',
+      version: tag.slice(1),
+      private: true,
+      scripts: { build: 'node build.js' },
+    }),
+    // npm ci works offline against a lockfile without dependencies
+    'package-lock.json': JSON.stringify({
+      name: 'cortex-test-app',
+      version: tag.slice(1),
+      lockfileVersion: 3,
+      requires: true,
+      packages: { '': { name: 'cortex-test-app', version: tag.slice(1) } },
+    }),
+    'build.js':
+      mode === 'build-fails'
+        ? `console.error('build ${tag}: cannot find module ./generated'); process.exit(1);\n`
+        : `require('fs').mkdirSync('dist', { recursive: true }); require('fs').writeFileSync('dist/build.txt', '${tag}\\n');\n`,
+    'server.js': [
+      `const fs = require('fs');`,
+      `const VERSION = '${tag}';`,
+      `const HEALTHY = ${mode === 'healthy'} && fs.existsSync(__dirname + '/dist/build.txt');`,
+      `require('http').createServer((req, res) => {`,
+      `  res.writeHead(HEALTHY ? 200 : 503, { 'content-type': 'application/json' });`,
+      `  res.end(JSON.stringify({ status: HEALTHY ? 'healthy' : 'unhealthy', version: VERSION }));`,
+      `}).listen(Number(process.env.PORT), '127.0.0.1', () => console.log('cortex-test-app ' + VERSION + ' listening on ' + process.env.PORT));`,
+      ``,
+    ].join('\n'),
+  };
+}
+
+/** A bare git repository at `<dir>/app.git` in the machine holding every APP_TAGS tag (v1.1.0 annotated). */
+export async function createAppRemote(m: SystemdMachine, dir: string): Promise<string> {
+  const src = `${dir}/app-src`;
+  const remote = `${dir}/app.git`;
+  let script =
+    `set -e; rm -rf ${src} ${remote}; mkdir -p ${src}; cd ${src}; git init -q -b main; ` +
+    `git config user.email test@cortex; git config user.name test; `;
+  for (const tag of Object.keys(APP_TAGS) as AppTag[]) {
+    for (const [file, content] of Object.entries(appFiles(tag))) {
+      script += `cat > ${file} <<'FILE'\n${content}\nFILE\n`;
+    }
+    script += `git add -A; git commit -qm 'release ${tag}'; `;
+    script += tag === 'v1.1.0' ? `git tag -a ${tag} -m ${tag}; ` : `git tag ${tag}; `;
+  }
+  script += `git clone -q --bare ${src} ${remote}`;
+  await m.must(script);
+  return remote;
+}
+
+export interface DeployedApp {
+  unit: string;
+  root: string;
+  port: number;
+  healthUrl: string;
+  /** While absent, the unit's ExecStartPre waits: a restart blocks in `activating`. */
+  gate: string;
+}
+
+/**
+ * Deploys `tag` as the runbook's layout expects: `<root>/releases/<tag>` (cloned, built), `<root>/current` → it,
+ * and a unit running `node <root>/current/server.js` on `port`, started and waited for.
+ */
+export async function deployApp(
+  m: SystemdMachine,
+  a: { unit: string; root: string; remote: string; tag: AppTag; port: number },
+): Promise<DeployedApp> {
+  const dir = `${a.root}/releases/${a.tag}`;
+  const gate = `/run/${a.unit}.gate`;
+  await m.must(
+    `set -e; rm -rf ${a.root}; mkdir -p ${a.root}/releases; ` +
+      `git -c advice.detachedHead=false clone -q --branch ${a.tag} ${a.remote} ${dir}; cd ${dir}; npm run -s build; ` +
+      `ln -s ${dir} ${a.root}/current; touch ${gate}`,
+  );
+  const unitText =
+    `[Unit]\nDescription=${a.unit} (cortex-rollback test)\n\n[Service]\nEnvironment=PORT=${a.port}\n` +
+    `ExecStartPre=/bin/sh -c 'while [ ! -e ${gate} ]; do sleep 0.05; done'\n` +
+    `ExecStart=/usr/bin/node ${a.root}/current/server.js\nRestart=no\n`;
+  await m.must(
+    `cat > /etc/systemd/system/${a.unit}.service <<'UNIT'\n${unitText}UNIT\n` +
+      `systemctl daemon-reload && systemctl start ${a.unit}`,
+  );
+  const healthUrl = `http://127.0.0.1:${a.port}/health`;
+  await waitFor(async () => (await fetch(healthUrl)).status > 0, 20_000, `${a.unit} listening on ${a.port}`);
+  return { unit: a.unit, root: a.root, port: a.port, healthUrl, gate };
+}
+
+/** Journal lines of a unit's starts ("Started <unit>.service …") so far. */
+export async function startCount(m: SystemdMachine, unit: string): Promise<number> {
+  const out = (await m.sh(`journalctl -u ${unit} -o cat --no-pager | grep -c '^Started ${unit}' || true`)).stdout;
+  return Number(out.trim() || 0);
+}
