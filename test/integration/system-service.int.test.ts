@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import proto from '@temporalio/proto';
 import Dockerode from 'dockerode';
 import { existsSync } from 'node:fs';
 import { createWorker } from '../../workers/worker.ts';
@@ -40,6 +41,15 @@ const HOST = `sysd-host-${process.pid}`;
 const BASE = `/srv/${PREFIX}`;
 const PRE = { preApproved: { approver: 'olga', role: 'on-call-engineer' } };
 const OFFLINE_BUILD = ['npm ci --omit=dev --no-audit --no-fund --offline', 'npm run build'];
+const EventType = proto.temporal.api.enums.v1.EventType;
+/** All a workflow that refuses its input may record: started, one workflow task, failed. */
+const REFUSAL_EVENTS = [
+  'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
+  'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED',
+  'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+  'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
+  'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED',
+];
 
 interface Snapshot {
   current: string;
@@ -267,5 +277,64 @@ describe('system service rollback on real systemd, host worker inside the machin
     assert.equal(swaps.length, 1);
     assert.equal(swaps[0]!.identity, `${MACHINE}-worker-1`);
     await ranInMachine(h);
+  });
+
+  it('bad input is refused before anything runs: no activity recorded, the service untouched', async () => {
+    const a = await app('v1.1.0');
+    const before = await snapshot(a);
+    // Not pre-approved: a refusal that were ever missed would stop at the approval gate, not change anything.
+    const valid: Record<string, unknown> = {
+      unit: a.unit,
+      releaseRoot: a.root,
+      gitRemote: remote,
+      targetTag: 'v1.0.0',
+      healthUrl: a.healthUrl,
+      reason: 'bad input',
+      requestedBy: 'test',
+      host: HOST,
+    };
+    const cases: Array<{ name: string; input?: unknown; over?: Record<string, unknown>; field: string }> = [
+      { name: 'null input', input: null, field: 'input' },
+      { name: 'unit with a shell command', over: { unit: `${a.unit}; rm -rf /` }, field: 'unit' },
+      { name: 'unit that is an option', over: { unit: '--now' }, field: 'unit' },
+      { name: 'relative releaseRoot', over: { releaseRoot: 'srv/app' }, field: 'releaseRoot' },
+      { name: "releaseRoot with '..'", over: { releaseRoot: `${a.root}/../..` }, field: 'releaseRoot' },
+      { name: 'gitRemote with credentials', over: { gitRemote: 'https://u:pw@git.example/r.git' }, field: 'gitRemote' },
+      { name: 'gitRemote that is an option', over: { gitRemote: '--upload-pack=touch /tmp/x' }, field: 'gitRemote' },
+      { name: 'targetTag escaping releases/', over: { targetTag: '../../etc' }, field: 'targetTag' },
+      { name: 'targetTag that is an option', over: { targetTag: '--help' }, field: 'targetTag' },
+      { name: 'targetTag with a space', over: { targetTag: 'v1.0.0 --force' }, field: 'targetTag' },
+      { name: 'healthUrl file://', over: { healthUrl: 'file:///etc/passwd' }, field: 'healthUrl' },
+      { name: 'no install command', over: { installCommands: [] }, field: 'installCommands' },
+      {
+        name: 'a two-line install command',
+        over: { installCommands: ['npm ci\nrm -rf /'] },
+        field: 'installCommands.0',
+      },
+      { name: 'a typo: targetTga', over: { targetTag: undefined, targetTga: 'v1.0.0' }, field: 'targetTga' },
+      { name: 'host with a space', over: { host: 'a b' }, field: 'host' },
+      {
+        name: 'pre-approved by an engineer',
+        over: { approval: { preApproved: { approver: 'e', role: 'engineer' } } },
+        field: 'approval.preApproved.role',
+      },
+      { name: 'monitor interval 0', over: { monitor: { intervalSeconds: 0 } }, field: 'monitor.intervalSeconds' },
+      { name: 'verifyTimeoutSeconds a word', over: { verifyTimeoutSeconds: 'soon' }, field: 'verifyTimeoutSeconds' },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const input: unknown = 'input' in c ? c.input : JSON.parse(JSON.stringify({ ...valid, ...c.over })); // drops undefined
+      const h = await env.client.workflow.start('systemServiceRollback', {
+        taskQueue,
+        workflowId: `bad-input-${a.unit}-${i}`,
+        args: [input],
+      });
+      const f = await workflowFailure(h.result());
+      assert.equal(f.type, 'InvalidInput', c.name);
+      assert.ok(f.message.startsWith(`invalid input: ${c.field}:`), `${c.name}: ${f.message}`);
+      const events = (await h.fetchHistory()).events ?? [];
+      const types = events.map((e) => EventType[e.eventType ?? 0] ?? String(e.eventType));
+      assert.deepEqual(types, REFUSAL_EVENTS, `${c.name}: nothing but the refusal was recorded`);
+    }
+    assert.deepEqual(await snapshot(a), before);
   });
 });

@@ -107,7 +107,8 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what = 
     throw new InputError(what, 'must be a JSON object');
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
+  // a typo first: "unknown field 'targetTga' (did you mean 'targetTag'?)" says more than "targetTag is missing"
+  const issue = r.error.issues.find((i) => i.code === 'unrecognized_keys') ?? r.error.issues[0]!;
   const path = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
     // Re-run the known-fields check for its did-you-mean message.
