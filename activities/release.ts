@@ -236,7 +236,8 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
     },
 
     /**
-     * Runs the install/build commands in a release folder, one after another (`sh -c`, so they read as typed).
+     * Runs the install/build commands in a release folder, one after another (`sh -c`, so they read as typed),
+     * each under `timeout` so a command that overruns is stopped with everything it started.
      * A command that fails or times out is a permanent CommandFailed carrying its output's tail.
      */
     async releaseBuild(a: {
@@ -252,9 +253,14 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
         async () => {
           for (const command of a.commands) {
             const started = Date.now();
-            const r = await run('sh', ['-c', command], { cwd: dir, timeout: a.timeoutSeconds * 1000 });
+            // coreutils timeout signals the command's whole process group (npm's children too), 124 when it did
+            const r = await run('timeout', ['-k', '5', String(a.timeoutSeconds), 'sh', '-c', command], {
+              cwd: dir,
+              timeout: (a.timeoutSeconds + 30) * 1000,
+            });
             if (r.failed) {
-              const why = r.timedOut ? `timed out after ${a.timeoutSeconds}s` : `exited ${r.exitCode ?? r.errorCode}`;
+              const timedOut = r.timedOut || r.exitCode === 124 || r.exitCode === 137;
+              const why = timedOut ? `timed out after ${a.timeoutSeconds}s` : `exited ${r.exitCode ?? r.errorCode}`;
               throw permanent(
                 FailureType.CommandFailed,
                 `'${command}' in ${dir} ${why}: ${tail(`${r.stdout}\n${r.stderr}`, 600)}`,
