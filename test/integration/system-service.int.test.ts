@@ -5,7 +5,8 @@
 // `current` points, the releases folder, the unit's InvocationID and its journal's "Started" lines.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
@@ -19,7 +20,7 @@ import type {
   SystemServiceResult,
   SystemServiceStatus,
 } from '../../workflows/application/system-service.ts';
-import { freePort } from '../helpers/docker.ts';
+import { freePort, waitFor } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 import { activityRuns, untilPending } from '../helpers/history.ts';
 import {
@@ -277,6 +278,30 @@ describe('system service rollback on real systemd, host worker inside the machin
     assert.equal(swaps.length, 1);
     assert.equal(swaps[0]!.identity, `${MACHINE}-worker-1`);
     await ranInMachine(h);
+  });
+
+  it('cancelled during the restart: the restart finishes, then current is swapped back and restarted', async () => {
+    const a = await app('v1.1.0');
+    const before = await snapshot(a);
+    await m.must(`rm -f ${a.gate}`);
+    const h = await start(a, 'v1.0.0');
+    await untilPending(h, 'systemdRestart', (p) => p.attempt === 1, 60_000);
+    await waitFor(async () => (await unitProps(m, a.unit)).ActiveState === 'activating', 10_000, 'restart held');
+    await h.cancel();
+    await m.must(`touch ${a.gate}`);
+    const err = await h.result().then(
+      () => assert.fail('expected the rollback to end cancelled'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+    const now = await snapshot(a);
+    assert.equal(now.current, before.current);
+    assert.equal(now.releases, 'v1.1.0', 'the release folder this rollback created is removed');
+    assert.equal(now.starts, before.starts + 2, 'restarted onto v1.0.0, then back');
+    assert.deepEqual(await health(a), { status: 200, version: 'v1.1.0' });
+    const status = await h.query(statusQuery);
+    assert.equal(status.phase, 'rolled-back-to-previous');
+    assert.match(status.error ?? '', /the rollback was cancelled\. Restored: current → .*releases\/v1\.1\.0 again/);
   });
 
   it('bad input is refused before anything runs: no activity recorded, the service untouched', async () => {

@@ -71,6 +71,12 @@ export const systemServiceInput = scenarioInput({
     .describe('the systemd unit that runs the service (".service" implied)')
     .meta({ example: 'cortex-mcp' }),
   releaseRoot: valid(isValidReleaseRoot, 'an absolute path without ".."')
+    .transform((p) =>
+      p
+        .replace(/\/(\.\/)+/g, '/')
+        .replace(/\/+/g, '/')
+        .replace(/(.)\/(\.)?$/, '$1'),
+    )
     .describe('the release layout on the host: <releaseRoot>/releases/<tag>/ and the <releaseRoot>/current symlink')
     .meta({ example: '/app/cortex-mcp' }),
   gitRemote: valid(isValidGitRemote, 'a git remote URL or absolute path without credentials')
@@ -229,7 +235,7 @@ export async function systemServiceRollback(raw: SystemServiceInput): Promise<Sy
 
   const startedAt = new Date().toISOString();
   const unit = fullUnitName(input.unit);
-  const root = input.releaseRoot.replace(/\/+$/, '');
+  const root = input.releaseRoot;
   const currentLink = `${root}/current`;
   const targetDir = `${root}/releases/${input.targetTag}`;
   const base = {
