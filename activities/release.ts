@@ -64,6 +64,7 @@ export interface Swap {
 }
 
 const MARKER = 'cortex-rollback-run';
+const LOCK_WAIT_S = 600;
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' };
 
 function tail(s: string, n = 1500): string {
@@ -237,7 +238,8 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
 
     /**
      * Runs the install/build commands in a release folder, one after another (`sh -c`, so they read as typed),
-     * each under `timeout` so a command that overruns is stopped with everything it started.
+     * each under `timeout` so a command that overruns is stopped with everything it started, and under a lock on
+     * the folder so a retry never builds alongside the orphaned build of a killed worker.
      * A command that fails or times out is a permanent CommandFailed carrying its output's tail.
      */
     async releaseBuild(a: {
@@ -248,16 +250,38 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
     }): Promise<CommandRun[]> {
       const dir = join(checkRoot(a.root), 'releases', checkTag(a.tag));
       if (!existsSync(dir)) throw permanent(FailureType.NotFound, `${dir} does not exist`);
+      const lockFile = join(dir, existsSync(join(dir, '.git')) ? '.git' : '', 'cortex-rollback-build.lock');
       const done: CommandRun[] = [];
       return withHeartbeat(
         async () => {
           for (const command of a.commands) {
             const started = Date.now();
-            // coreutils timeout signals the command's whole process group (npm's children too), 124 when it did
-            const r = await run('timeout', ['-k', '5', String(a.timeoutSeconds), 'sh', '-c', command], {
-              cwd: dir,
-              timeout: (a.timeoutSeconds + 30) * 1000,
-            });
+            // flock: a build left running by a killed worker finishes before this attempt's starts in the same
+            // folder; coreutils timeout signals the command's whole process group (npm's children too), exit 124.
+            const r = await run(
+              'flock',
+              [
+                '-w',
+                String(LOCK_WAIT_S),
+                '-E',
+                '75',
+                lockFile,
+                'timeout',
+                '-k',
+                '5',
+                String(a.timeoutSeconds),
+                'sh',
+                '-c',
+                command,
+              ],
+              { cwd: dir, timeout: (LOCK_WAIT_S + a.timeoutSeconds + 30) * 1000 },
+            );
+            if (r.exitCode === 75) {
+              throw retryable(
+                FailureType.Unavailable,
+                `${dir} is locked by another build for more than ${LOCK_WAIT_S}s`,
+              );
+            }
             if (r.failed) {
               const timedOut = r.timedOut || r.exitCode === 124 || r.exitCode === 137;
               const why = timedOut ? `timed out after ${a.timeoutSeconds}s` : `exited ${r.exitCode ?? r.errorCode}`;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { lstat, lutimes, mkdir, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -113,6 +113,14 @@ describe('release activities on a real git remote and folder', () => {
     assert.equal(f.type, 'CommandFailed');
     assert.equal(f.nonRetryable, true);
     assert.match(f.message, /exited 3: broken/);
+    // a build still running in the folder (a killed worker's orphan) holds the lock: this one waits for it
+    const out = join(root, 'releases', 'v1.0.0', 'order.txt');
+    const lock = join(root, 'releases', 'v1.0.0', '.git', 'cortex-rollback-build.lock');
+    const orphan = execa('flock', [lock, 'sh', '-c', `touch ${out}.held; sleep 0.5; echo orphan >> ${out}`]);
+    while (!existsSync(`${out}.held`)) await new Promise((r) => setTimeout(r, 20));
+    await a.releaseBuild({ root, tag: 'v1.0.0', commands: [`echo retry >> ${out}`], timeoutSeconds: 30 });
+    await orphan;
+    assert.equal(await readFile(out, 'utf8'), 'orphan\nretry\n');
     const slow = await activityFailure(
       a.releaseBuild({ root, tag: 'v1.0.0', commands: ['sleep 5'], timeoutSeconds: 1 }),
     );
