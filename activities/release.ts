@@ -14,7 +14,7 @@ import { runSuffix } from '../common/names.ts';
 import { isValidGitRemote, isValidReleaseRoot, isValidReleaseTag } from '../common/release-names.ts';
 import { permanent, retryable } from './failures.ts';
 import { withHeartbeat } from './heartbeat.ts';
-import { execaRunner, type CommandRunner } from './systemd.ts';
+import { execaRunner, type CommandOptions, type CommandResult, type CommandRunner } from './systemd.ts';
 
 export interface ReleaseState {
   root: string;
@@ -98,15 +98,31 @@ async function readLink(path: string): Promise<string | undefined> {
 }
 
 export function createReleaseActivities({ run = execaRunner }: { run?: CommandRunner } = {}) {
-  async function git(args: string[], what: string, cwd?: string, timeoutMs = 120_000) {
-    // never the worker's own directory: it may be a checkout itself
-    const r = await run('git', args, { env: GIT_ENV, timeout: timeoutMs, cwd: cwd ?? '/' });
+  /**
+   * `file args` holding an flock on `lock`: whatever an orphan of a killed worker still runs under the same lock
+   * (a clone, an archive, a build) finishes before this attempt starts over.
+   */
+  async function locked(lock: string, file: string, args: string[], options: CommandOptions): Promise<CommandResult> {
+    const r = await run('flock', ['-w', String(LOCK_WAIT_S), '-E', '75', lock, file, ...args], {
+      ...options,
+      timeout: (options.timeout ?? 0) + LOCK_WAIT_S * 1000,
+    });
+    if (r.exitCode === 75) {
+      throw retryable(FailureType.Unavailable, `${lock} is held by another process for more than ${LOCK_WAIT_S}s`);
+    }
+    return r;
+  }
+
+  async function git(args: string[], what: string, o: { cwd?: string; timeoutMs?: number; lock?: string } = {}) {
+    // never the worker's own directory as cwd: it may be a checkout itself
+    const options = { env: GIT_ENV, timeout: o.timeoutMs ?? 120_000, cwd: o.cwd ?? '/' };
+    const r = o.lock ? await locked(o.lock, 'git', args, options) : await run('git', args, options);
     if (r.errorCode === 'ENOENT') throw permanent(FailureType.Unavailable, `${what}: git is not installed here`);
     return r;
   }
 
   async function headCommit(dir: string): Promise<string | undefined> {
-    const r = await git(['rev-parse', 'HEAD'], `read the commit of ${dir}`, dir);
+    const r = await git(['rev-parse', 'HEAD'], `read the commit of ${dir}`, { cwd: dir });
     return r.failed ? undefined : r.stdout.trim();
   }
 
@@ -175,7 +191,9 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
       await mkdir(dir, { recursive: true });
       const tmp = `${archive}.tmp`;
       const r = await withHeartbeat(() =>
-        run('tar', ['-czf', tmp, '-C', dirname(s.path), basename(s.path)], { timeout: 30 * 60_000 }),
+        locked(`${archive}.lock`, 'tar', ['-czf', tmp, '-C', dirname(s.path), basename(s.path)], {
+          timeout: 30 * 60_000,
+        }),
       );
       if (r.failed) {
         await rm(tmp, { force: true });
@@ -213,13 +231,15 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
       }
       await mkdir(releases, { recursive: true });
       const tmp = `${dir}.tmp-${runSuffix(a.runId)}`;
-      await rm(tmp, { recursive: true, force: true }); // a clone cut short by a crash
+      const lock = join(releases, `.${tag}.lock`);
+      // a clone cut short by a crash: wait until it is no longer running (its lock is free), then start over
+      await withHeartbeat(() => locked(lock, 'true', [], { timeout: 10_000 }));
+      await rm(tmp, { recursive: true, force: true });
       const r = await withHeartbeat(() =>
         git(
           ['-c', 'advice.detachedHead=false', 'clone', '--quiet', '--depth', '1', '--branch', tag, '--', a.remote, tmp],
           `git clone ${tag}`,
-          undefined,
-          30 * 60_000,
+          { timeoutMs: 30 * 60_000, lock },
         ),
       );
       if (r.failed) {
