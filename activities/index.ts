@@ -3,21 +3,37 @@ import type Dockerode from 'dockerode';
 import { createDockerActivities } from './docker.ts';
 import { createHealthActivities } from './health.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
+import { createReleaseActivities } from './release.ts';
+import { createSystemdActivities, type CommandRunner } from './systemd.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
+  /** Runs host commands (systemctl, journalctl, git, tar, builds); default: execa. */
+  run?: CommandRunner;
+}
+
+/** What a host worker (workers/host.ts, inside the host) serves: systemd, releases, host-local health. */
+export function createHostActivities(deps: { run?: CommandRunner } = {}) {
+  return {
+    ...createSystemdActivities(deps),
+    ...createReleaseActivities(deps),
+    ...createHealthActivities(),
+  };
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDockerActivities({ docker: deps.docker }),
-    ...createHealthActivities(),
     ...createQdrantActivities(deps.qdrant),
+    ...createHostActivities(deps.run ? { run: deps.run } : {}),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { HealthSample, HealthWait } from './health.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
+export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
+export type { CommandResult, CommandRunner, RestartResult, UnitState } from './systemd.ts';

@@ -1,6 +1,7 @@
 // Every scenario the CLI can start, in runbook order. A new scenario adds its defineScenario(...) export here.
 import type { Scenario } from './phases/scenario.ts';
 import { dockerContainerScenario } from './application/docker-container.ts';
+import { systemServiceScenario } from './application/system-service.ts';
 import { qdrantBackupScenario } from './database/qdrant-backup.ts';
 import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
 import { qdrantSchemaScenario } from './database/schema.ts';
@@ -9,6 +10,7 @@ import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
+  systemServiceScenario,
   qdrantBackupScenario,
   qdrantDataRecoveryScenario,
   qdrantSchemaScenario,
