@@ -33,7 +33,6 @@ import {
   isValidReleaseTag,
   isValidUnitName,
 } from '../../common/release-names.ts';
-import { approvalRefusal } from '../../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
 import { failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
@@ -41,8 +40,19 @@ import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.t
 import { errorMessage, Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario } from '../phases/scenario.ts';
-import { checked, int, monitorInput, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
-import { InputError, validateHost, validateHttpUrl } from '../phases/validation.ts';
+import {
+  approvalInput,
+  checked,
+  hostInput,
+  int,
+  line,
+  monitorInput,
+  parseInput,
+  scenarioInput,
+  whoFields,
+  z,
+} from '../phases/schema.ts';
+import { InputError, validateHttpUrl } from '../phases/validation.ts';
 
 export const SYSTEM_SERVICE_DEFAULTS = {
   installCommands: ['npm ci --omit=dev', 'npm run build'],
@@ -50,15 +60,7 @@ export const SYSTEM_SERVICE_DEFAULTS = {
   verifyTimeoutSeconds: 60,
   journalLines: 20,
   monitor: { durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 },
-  approvalTimeoutSeconds: 3600,
 };
-
-/** One line of text (a person, a command): no line breaks or control characters. */
-function line(max: number) {
-  return text(max).refine((s) => !/[\r\n\u2028\u2029]/.test(s), {
-    error: 'must be a single line without control characters',
-  });
-}
 
 function valid(check: (v: unknown) => boolean, what: string) {
   return z
@@ -88,11 +90,8 @@ export const systemServiceInput = scenarioInput({
   healthUrl: checked((v, f) => validateHttpUrl(v, f))
     .describe('health endpoint, probed from the host: 2xx (and a JSON status of healthy/ok) means healthy')
     .meta({ example: 'http://127.0.0.1:3000/health' }),
-  reason: text(2000).describe('why the rollback is needed (kept in history and the report)'),
-  requestedBy: line(200).describe('who asks for it'),
-  host: checked((v, f) => validateHost(v, f)).describe(
-    "the host: every step runs on its worker (task queue cortex-rollback-host-<host>); default: the workflow's queue",
-  ),
+  ...whoFields,
+  host: hostInput(),
   installCommands: z
     .array(line(1000))
     .min(1, { error: 'needs at least one command' })
@@ -110,30 +109,12 @@ export const systemServiceInput = scenarioInput({
     .default(SYSTEM_SERVICE_DEFAULTS.journalLines)
     .describe('how many `journalctl -u <unit>` lines the status and the result carry'),
   monitor: monitorInput(SYSTEM_SERVICE_DEFAULTS.monitor),
-  approval: scenarioInput({
-    timeoutSeconds: int(1, 7 * 86400)
-      .default(SYSTEM_SERVICE_DEFAULTS.approvalTimeoutSeconds)
-      .describe('how long to wait for an on-call engineer to approve (seconds)'),
-    preApproved: scenarioInput({
-      approver: line(200).describe('who approved'),
-      role: z
-        .string()
-        .refine((r) => approvalRefusal('application', r) === undefined, {
-          error: (i) => approvalRefusal('application', i.input) ?? 'is not a role',
-        })
-        .describe('their role (on-call-engineer or higher)'),
-      comment: text(2000).optional().describe('approval comment'),
-    })
-      .optional()
-      .describe('an approval given up front (automation); same role policy as a signal')
-      .meta({ cli: false }),
-  })
-    .prefault({})
-    .describe('approval gate'),
+  approval: approvalInput('application'),
   searchAttributes: z
     .boolean()
     .default(false)
-    .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the namespace must have them registered)'),
+    .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
+    .meta({ cli: false }),
 });
 
 export type SystemServiceInput = z.input<typeof systemServiceInput>;
