@@ -75,7 +75,7 @@ export interface DeploymentState {
 
 export interface KubePlan {
   container: string;
-  current: DeploymentState & { image: string };
+  current: DeploymentState & { image: string; replicaSet: string };
   /** The revision to roll back to; absent when the deployment already runs the target. */
   target?: RevisionInfo & { image: string };
   alreadyOnTarget: boolean;
@@ -321,14 +321,15 @@ export function createKubernetesActivities({ kubectl }: { kubectl: Kubectl }) {
       const container = pickContainer(req, d, req.container);
       const rss = await replicaSets(req, d);
       const history = rss.map(revisionInfo);
-      const current = { ...stateOf(d, rss), image: images(d.spec.template)[container]! };
+      const state = stateOf(d, rss);
       const listing = history.map((h) => `${h.revision}: ${h.images[container] ?? '?'}`).join('; ');
-      if (d.spec.paused) {
+      if (!state.replicaSet) {
         throw permanent(
           FailureType.Conflict,
-          `deployment/${req.deployment} is paused: a rollback would not roll out (kubectl rollout resume first)`,
+          `deployment/${req.deployment} has no ReplicaSet for its revision ${state.revision} yet: nothing to go back to`,
         );
       }
+      const current = { ...state, replicaSet: state.replicaSet, image: state.images[container]! };
       let target: RevisionInfo | undefined;
       if (req.targetRevision !== undefined) {
         target = history.find((h) => h.revision === req.targetRevision);
@@ -352,6 +353,12 @@ export function createKubernetesActivities({ kubectl }: { kubectl: Kubectl }) {
       }
       if (target.revision === current.revision || sameImages(target.images, current.images)) {
         return { container, current, alreadyOnTarget: true, history };
+      }
+      if (d.spec.paused) {
+        throw permanent(
+          FailureType.Conflict,
+          `deployment/${req.deployment} is paused: a rollback would not roll out (kubectl rollout resume first)`,
+        );
       }
       return {
         container,

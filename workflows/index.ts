@@ -1,5 +1,6 @@
 // The workflows this project registers with its workers (one bundle).
 export { dockerContainerRollback } from './application/docker-container.ts';
+export { kubernetesRollback } from './application/kubernetes.ts';
 export {
   pointInTimeRecovery,
   qdrantBackup,
