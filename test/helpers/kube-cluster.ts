@@ -120,3 +120,36 @@ export function deploymentManifest(opts: {
     },
   });
 }
+
+/**
+ * A deployment with revision 1 = `first` and revision 2 = `second`, both rolled out. `firstNeverReady`: revision 1's
+ * pods never become Ready (revision 2 drops the label: a fixed release). `minReadySeconds` is set afterwards (not
+ * part of the pod template, so no new revision): only later rollouts wait for it.
+ */
+export async function deployTwoRevisions(
+  cluster: KubeCluster,
+  opts: {
+    namespace: string;
+    name: string;
+    first: string;
+    second: string;
+    firstNeverReady?: boolean;
+    minReadySeconds?: number;
+  },
+): Promise<void> {
+  const { namespace, name } = opts;
+  await cluster.apply(
+    deploymentManifest({ namespace, name, image: opts.first, neverReady: opts.firstNeverReady ?? false }),
+  );
+  if (opts.firstNeverReady) {
+    await cluster.apply(deploymentManifest({ namespace, name, image: opts.second }));
+  } else {
+    await cluster.k('-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=60s');
+    await cluster.k('-n', namespace, 'set', 'image', `deployment/${name}`, `app=${opts.second}`);
+  }
+  await cluster.k('-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=60s');
+  if (opts.minReadySeconds) {
+    const patch = JSON.stringify({ spec: { minReadySeconds: opts.minReadySeconds } });
+    await cluster.k('-n', namespace, 'patch', `deployment/${name}`, '--type=merge', '-p', patch);
+  }
+}

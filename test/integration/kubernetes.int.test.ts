@@ -18,7 +18,7 @@ import {
   type KubernetesRollbackInput,
   type KubernetesRollbackResult,
 } from '../../workflows/application/kubernetes.ts';
-import { deploymentManifest, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.ts';
+import { deployTwoRevisions, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.ts';
 import { activityRuns, pendingActivity, workflowTaskIdentities } from '../helpers/history.ts';
 import { waitFor } from '../helpers/docker.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
@@ -75,40 +75,7 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     second: string,
     opts: { firstNeverReady?: boolean; minReadySeconds?: number } = {},
   ): Promise<Observed> {
-    await cluster.apply(
-      deploymentManifest({
-        namespace: NS,
-        name,
-        image: first,
-        ...(opts.firstNeverReady ? { neverReady: true } : {}),
-      }),
-    );
-    if (opts.firstNeverReady) {
-      // revision 2: the image changes and the never-ready label goes (a fixed release)
-      await cluster.apply(
-        deploymentManifest({
-          namespace: NS,
-          name,
-          image: second,
-        }),
-      );
-    } else {
-      await cluster.k('-n', NS, 'rollout', 'status', `deployment/${name}`, '--timeout=60s');
-      await cluster.k('-n', NS, 'set', 'image', `deployment/${name}`, `app=${second}`);
-    }
-    await cluster.k('-n', NS, 'rollout', 'status', `deployment/${name}`, '--timeout=60s');
-    if (opts.minReadySeconds) {
-      // set after both rollouts (not part of the pod template: no new revision), so only the rollback waits
-      await cluster.k(
-        '-n',
-        NS,
-        'patch',
-        `deployment/${name}`,
-        '--type=merge',
-        '-p',
-        JSON.stringify({ spec: { minReadySeconds: opts.minReadySeconds } }),
-      );
-    }
+    await deployTwoRevisions(cluster, { namespace: NS, name, first, second, ...opts });
     const o = await observe(name);
     assert.equal(o.revision, 2);
     assert.equal(o.image, second);
