@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { FailureType } from '../common/failures.ts';
 import { permanent, retryable } from './failures.ts';
 import type { HealthSample } from './health.ts';
-import { withHeartbeat } from './heartbeat.ts';
+import { cancellationSignal, withHeartbeat } from './heartbeat.ts';
 
 export interface KubectlResult {
   exitCode: number;
@@ -21,7 +21,7 @@ export interface KubectlResult {
 }
 
 /** Runs kubectl with `args`; throws only when kubectl cannot be started (then `code` is set, e.g. ENOENT). */
-export type Kubectl = (args: string[], opts?: { timeoutMs?: number }) => Promise<KubectlResult>;
+export type Kubectl = (args: string[], opts?: { timeoutMs?: number; signal?: AbortSignal }) => Promise<KubectlResult>;
 
 /** kubectl from PATH (or `bin`), in this process's environment (KUBECONFIG) plus `env`. */
 export function execaKubectl(opts: { bin?: string; env?: Record<string, string> } = {}): Kubectl {
@@ -31,8 +31,10 @@ export function execaKubectl(opts: { bin?: string; env?: Record<string, string> 
       reject: false,
       ...(opts.env ? { env: opts.env } : {}),
       ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}),
+      ...(o.signal ? { cancelSignal: o.signal } : {}),
       stdin: 'ignore',
     });
+    if (r.isCanceled) throw new Error(`kubectl ${args.join(' ')} was cancelled`);
     if (r.exitCode === undefined && !r.timedOut) {
       const code = (r as { code?: string }).code;
       throw Object.assign(new Error(`cannot run '${bin}': ${code ?? r.message}`), { code });
@@ -169,9 +171,10 @@ export function createKubernetesActivities({ kubectl }: { kubectl: Kubectl }) {
   /** Runs kubectl for `ref`; a non-zero exit becomes a typed failure (`what` names the step). */
   async function run(ref: DeploymentRef, args: string[], what: string, timeoutMs = 30_000): Promise<string> {
     const full = [...(ref.context ? ['--context', ref.context] : []), '--namespace', ref.namespace, ...args];
+    const signal = cancellationSignal();
     let r: KubectlResult;
     try {
-      r = await kubectl(full, { timeoutMs });
+      r = await kubectl(full, { timeoutMs, ...(signal ? { signal } : {}) });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ENOENT' || code === 'EACCES') {

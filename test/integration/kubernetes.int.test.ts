@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createKubernetesActivities, execaKubectl } from '../../activities/kubernetes.ts';
+import { renderReport } from '../../client/report.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { approveSignal } from '../../workflows/phases/approval.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
@@ -192,8 +193,8 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
       status.steps.map((s) => s.name),
       [
         'validate-input',
-        'read-rollout-history',
-        'record-current-revision',
+        'assess-rollout-history',
+        'backup-current-revision',
         'approval',
         'rollout-undo',
         'rollout-status',
@@ -201,6 +202,15 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
         'monitor',
       ],
     );
+
+    const md = renderReport(status, { ok: true, result: r });
+    const [fromRs, toRs] = [rsOf(before, V2)[0], rsOf(before, V1)[0]];
+    assert.ok(md.includes(`- **Version**: ${V2} (revision 2, ReplicaSet ${fromRs})`), md);
+    assert.ok(md.includes(`- **Version**: ${V1} (revision 1, now revision 3, ReplicaSet ${toRs})`), md);
+    for (const line of ['Impact assessment completed', 'Backup created', 'Approved', 'Health / data verified']) {
+      assert.ok(md.includes(`[x] ${line}`), `${line} ticked:\n${md}`);
+    }
+    assert.ok(md.includes('[x] Monitoring stable (2 samples, 0 failed)'), md);
 
     // Idempotency of the activity itself: a retried undo sees the target running and does nothing.
     const a = createKubernetesActivities({ kubectl: cluster.kubectl });
@@ -270,6 +280,33 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     assert.deepEqual(after.readyPods, [V2, V2]);
     assert.equal(after.pods, 2, 'the never-ready v1 pod is gone');
     assert.equal((await h.query(statusQuery)).phase, 'rolled-back-to-previous');
+  });
+
+  it('cancelled while waiting for the rollout: the compensation puts the replaced revision back', async () => {
+    const name = 'web-cancelled';
+    const before = await twoRevisions(name, V1, V2, { firstNeverReady: true });
+    const h = await start(input(name, { rolloutTimeoutSeconds: 120 }));
+    await waitFor(
+      async () => (await pendingActivity(h, 'waitRollout')) !== undefined,
+      30_000,
+      'rollout status running',
+    );
+    assert.equal((await observe(name)).revision, 3, 'the undo to v1 was applied');
+    await h.cancel();
+    const err = await h.result().then(
+      () => assert.fail('the workflow should have been cancelled'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+    const status = await h.query(statusQuery);
+    assert.equal(status.phase, 'rolled-back-to-previous');
+    assert.match(
+      status.error ?? '',
+      /^the rollback was cancelled\. Restored: .* runs cortex-memory-mcp:v2\.1\.0 again/,
+    );
+    const after = await observe(name);
+    assert.deepEqual([after.image, after.revision, after.readyPods, after.pods], [V2, 4, [V2, V2], 2]);
+    assert.deepEqual(after.replicaSets, { [rsOf(before, V1)[0]]: [3, V1], [rsOf(before, V2)[0]]: [4, V2] });
   });
 
   it('a worker SIGKILLed between the undo and its rollout status is replaced; the undo happened once', async () => {

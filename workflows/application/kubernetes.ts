@@ -209,7 +209,7 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
   let plan: KubePlan;
   try {
     plan = await progress.step(
-      'read-rollout-history',
+      'assess-rollout-history',
       () =>
         q.planKubernetesRollback({
           ...ref,
@@ -260,7 +260,7 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
     return finish({ outcome: 'already-on-target' });
   }
   progress.note(
-    'record-current-revision',
+    'backup-current-revision',
     'completed',
     `backup: revision ${from.revision} = ReplicaSet ${from.replicaSet} (${Object.entries(from.images)
       .map(([c, i]) => `${c}=${i}`)
