@@ -29,9 +29,15 @@ pids=()
 stop() {
   local rc=$?
   trap - EXIT INT TERM
-  # reverse start order: the kubelet stand-in and controllers first, etcd last
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # reverse start order, each gone before the next: the API server stops in a second with etcd still up, but
+  # takes half a minute once etcd is gone; whatever has not stopped within 10 s is killed
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    local p=${pids[i]} n=0
+    kill "$p" 2>/dev/null || continue
+    while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   [ "$OWN_DIR" = 1 ] && rm -rf "$DIR"
   exit "$rc"
 }

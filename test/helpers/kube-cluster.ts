@@ -78,15 +78,20 @@ export async function startKubeCluster(timeoutMs = 120_000): Promise<KubeCluster
   };
 }
 
+/** SIGTERM to the script (it stops its processes in order); after 30 s SIGKILL to its whole process group. */
 async function stopGroup(proc: ResultPromise): Promise<void> {
-  if (proc.exitCode === null && proc.pid !== undefined) {
+  const pid = proc.pid;
+  if (proc.exitCode !== null || pid === undefined) return;
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => {
     try {
-      process.kill(-proc.pid, 'SIGTERM'); // the script and everything it started: they share its process group
+      process.kill(-pid, 'SIGKILL');
     } catch {
       // already gone
     }
-  }
+  }, 30_000);
   await proc;
+  clearTimeout(timer);
 }
 
 /** A Deployment manifest whose pods land on the kwok node; `neverReady` makes its pods never Ready. */
