@@ -309,6 +309,33 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     assert.deepEqual(after.replicaSets, { [rsOf(before, V1)[0]]: [3, V1], [rsOf(before, V2)[0]]: [4, V2] });
   });
 
+  it('by revision number; a watch that sees the deployment changed under it ends breached, left for a human', async () => {
+    const name = 'web-breach';
+    await twoRevisions(name, V1, V2);
+    const h = await start(
+      input(name, {
+        targetImage: undefined,
+        targetRevision: 1,
+        monitor: { durationSeconds: 30, intervalSeconds: 1, failureThreshold: 1 },
+      }),
+    );
+    await waitFor(async () => (await h.query(statusQuery)).phase === 'monitoring', 30_000, 'the watch');
+    assert.deepEqual([(await observe(name)).image, (await observe(name)).revision], [V1, 3]);
+    // someone deploys over the rollback while it is watched
+    await cluster.k('-n', NS, 'set', 'image', `deployment/${name}`, 'app=cortex-memory-mcp:v2.2.0');
+    const f = await failure(h);
+    assert.equal(f.type, 'MonitoringBreach');
+    assert.match(
+      f.message,
+      /failed 2 consecutive ready checks during the watch on cortex-memory-mcp:v2\.0\.0; left as it is/,
+    );
+    const result = f.details?.[0] as KubernetesRollbackResult;
+    assert.deepEqual([result.to?.revision, result.to?.newRevision], [1, 3]);
+    assert.ok(result.monitoring!.failed.every((s) => /runs cortex-memory-mcp:v2\.2\.0, not/.test(s.error ?? '')));
+    const after = await observe(name);
+    assert.deepEqual([after.image, after.revision], ['cortex-memory-mcp:v2.2.0', 4], 'not undone by the workflow');
+  });
+
   it('a worker SIGKILLed between the undo and its rollout status is replaced; the undo happened once', async () => {
     const name = 'web-crash';
     // minReadySeconds keeps `rollout status` waiting ~6 s after the undo: the window the kill lands in
