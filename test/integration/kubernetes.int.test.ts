@@ -255,6 +255,24 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     assert.deepEqual(await activityRuns(h, 'rolloutUndo'), []);
   });
 
+  it('someone deploys while the rollback awaits approval: the undo refuses (Conflict), nothing changed', async () => {
+    const name = 'web-conflict';
+    await twoRevisions(name, V1, V2);
+    const h = await start(input(name, { approval: {} }));
+    await waitFor(async () => (await h.query(statusQuery)).phase === 'awaiting-approval', 30_000, 'approval');
+    await cluster.k('-n', NS, 'set', 'image', `deployment/${name}`, 'app=cortex-memory-mcp:v2.2.0');
+    await cluster.k('-n', NS, 'rollout', 'status', `deployment/${name}`, '--timeout=60s');
+    const before = await observe(name);
+    await h.signal(approveSignal, OC);
+    const f = await failure(h);
+    assert.equal(f.type, 'Conflict');
+    assert.match(f.message, /now runs app=cortex-memory-mcp:v2\.2\.0, neither what this rollback replaces/);
+    assert.match(f.message, /Nothing had been changed\.$/);
+    assert.deepEqual(await observe(name), before, 'revision 3 (v2.2.0) untouched: no undo, no compensation');
+    const steps = (await h.query(statusQuery)).steps.map((s) => s.name);
+    assert.ok(!steps.some((s) => s.startsWith('undo:')), steps.join(','));
+  });
+
   it('a rollout that never completes is compensated: back on the replaced revision, proven on the cluster', async () => {
     const name = 'web-broken-v1';
     // revision 1 (v1) has pods that never become Ready: rolling back to it cannot complete

@@ -37,6 +37,8 @@ import { defineScenario } from '../phases/scenario.ts';
 import { checked, int, monitorInput, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
 import { InputError, requireLine, show, validateImageRef, validatePreApproval } from '../phases/validation.ts';
 
+const REFUSED_BEFORE_CHANGE: string[] = [FailureType.Conflict, FailureType.NotFound, FailureType.InvalidInput];
+
 export const KUBERNETES_ROLLBACK_DEFAULTS = {
   rolloutTimeoutSeconds: 300,
   monitor: { durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 },
@@ -302,7 +304,13 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
     });
     undo = await progress.step(
       'rollout-undo',
-      () => op.rolloutUndo({ ...ref, toReplicaSet: target.replicaSet, fromImages: from.images }),
+      () =>
+        op.rolloutUndo({ ...ref, toReplicaSet: target.replicaSet, fromImages: from.images }).catch((err: unknown) => {
+          // refused before kubectl ran (someone else changed the deployment, the revision is gone, access
+          // denied): nothing to undo, and undoing "back" would fight whoever changed it
+          if (REFUSED_BEFORE_CHANGE.includes(innerFailure(err)?.type ?? '')) undos.pop();
+          throw err;
+        }),
       (u) =>
         u.applied
           ? `revision ${u.toRevision} is now revision ${u.revision} (${target.image})`
@@ -385,19 +393,23 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
     progress.setPhase('compensating');
     const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
     let after: DeploymentCheck | undefined;
-    if (failedUndos.length === 0) {
+    if (failedUndos.length === 0 && undos.length > 0) {
       after = await progress
         .step('verify-restored', () => q.checkDeployment({ ...ref, container: plan.container, image: from.image }))
         .catch(() => undefined);
     }
     const summary =
-      failedUndos.length > 0
-        ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-          `The replaced revision was ${from.revision} (ReplicaSet ${from.replicaSet}, ${from.image}). ` +
-          `Do by hand: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-        : `${what}. Restored: ${where} runs ${from.image} again (ReplicaSet ${from.replicaSet}, now revision ` +
-          `${after?.revision ?? '?'}; ${after ? `${after.ready}/${after.desired} ready` : 'readiness unknown'}).`;
-    progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
+      undos.length === 0
+        ? `${what}. Nothing had been changed.`
+        : failedUndos.length > 0
+          ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
+            `The replaced revision was ${from.revision} (ReplicaSet ${from.replicaSet}, ${from.image}). ` +
+            `Do by hand: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
+          : `${what}. Restored: ${where} runs ${from.image} again (ReplicaSet ${from.replicaSet}, now revision ` +
+            `${after?.revision ?? '?'}; ${after ? `${after.ready}/${after.desired} ready` : 'readiness unknown'}).`;
+    progress.setPhase(
+      failedUndos.length > 0 ? 'compensation-failed' : undos.length === 0 ? 'failed' : 'rolled-back-to-previous',
+    );
     progress.status.error = summary;
     if (cancelled) throw err;
     const type =
