@@ -2,6 +2,7 @@
 import type Dockerode from 'dockerode';
 import { createDockerActivities } from './docker.ts';
 import { createHealthActivities } from './health.ts';
+import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities, type CommandRunner } from './systemd.ts';
@@ -11,6 +12,8 @@ export interface ActivityDeps {
   qdrant: QdrantDeps;
   /** Runs host commands (systemctl, journalctl, git, tar, builds); default: execa. */
   run?: CommandRunner;
+  /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
+  kubectl?: Kubectl;
 }
 
 /** What a host worker (workers/host.ts, inside the host) serves: systemd, releases, host-local health. */
@@ -27,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDockerActivities({ docker: deps.docker }),
     ...createQdrantActivities(deps.qdrant),
     ...createHostActivities(deps.run ? { run: deps.run } : {}),
+    ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
   };
 }
 
@@ -34,6 +38,7 @@ export type Activities = ReturnType<typeof createActivities>;
 export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
 export type { CommandResult, CommandRunner, RestartResult, UnitState } from './systemd.ts';

@@ -2,8 +2,8 @@
 // dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach), the
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
-// --only=<name>,<name>` records chosen Qdrant histories), and systemServiceRollback on a real systemd machine with
-// the host worker inside it (`--systemd-only`).
+// --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
+// the host worker inside it (`--systemd-only`), and kubernetesRollback on a real control plane (`--kube-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -35,6 +35,8 @@ import {
 import { freePort, waitFor } from '../test/helpers/docker.ts';
 import type { SystemServiceInput } from '../workflows/application/system-service.ts';
 import Dockerode from 'dockerode';
+import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-cluster.ts';
+import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -413,9 +415,106 @@ async function recordSystemd(dir: string): Promise<void> {
   }
 }
 
+/**
+ * kubernetesRollback on a real control plane (test/helpers/kube-cluster.ts) and the real dev server: approved and
+ * watched, rejected, target never deployed, already on target, a rollout that never completes (compensated), and
+ * a worker SIGKILLed between the undo and its rollout status (crash-and-resume).
+ */
+async function recordKubernetes(dir: string): Promise<void> {
+  const [cluster, env] = await Promise.all([startKubeCluster(), localEnv()]);
+  const ns = 'record';
+  const V1 = 'cortex-memory-mcp:v2.0.0';
+  const V2 = 'cortex-memory-mcp:v2.1.0';
+  const OC = { approver: 'olivia', role: 'on-call-engineer' };
+  const taskQueue = 'record-kubernetes';
+  const input = (deployment: string, over: Partial<KubernetesRollbackInput> = {}): KubernetesRollbackInput => ({
+    namespace: ns,
+    deployment,
+    targetImage: V1,
+    reason: 'v2.1.0 fails its readiness checks',
+    requestedBy: 'recorder',
+    rolloutTimeoutSeconds: 60,
+    monitor: { durationSeconds: 0 },
+    approval: { preApproved: OC },
+    ...over,
+  });
+  const start = (name: string, i: KubernetesRollbackInput, queue = taskQueue) =>
+    env.client.workflow.start('kubernetesRollback', {
+      taskQueue: queue,
+      workflowId: `rollback-kubernetes-${name}`,
+      args: [i],
+    });
+  try {
+    await cluster.k('create', 'namespace', ns);
+    const { worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue },
+      connection: env.nativeConnection,
+      deps: { kubectl: cluster.kubectl },
+    });
+    await worker.runUntil(async () => {
+      const runs: Array<[string, KubernetesRollbackInput, 'approve' | 'reject' | undefined, boolean?]> = [
+        [
+          'kubernetes-approved-watched',
+          input('watched', { approval: {}, monitor: { durationSeconds: 3, intervalSeconds: 1 } }),
+          'approve',
+        ],
+        ['kubernetes-rejected', input('rejected', { approval: {} }), 'reject'],
+        ['kubernetes-unknown-target', input('unknown', { targetImage: 'cortex-memory-mcp:v1.9.9' }), undefined],
+        ['kubernetes-already-on-target', input('on-target', { targetImage: V2 }), undefined],
+        ['kubernetes-compensated', input('broken', { rolloutTimeoutSeconds: 3 }), undefined, true],
+      ];
+      for (const [name, i, signal, firstNeverReady] of runs) {
+        if (kept(dir, name)) continue;
+        await deployTwoRevisions(cluster, {
+          namespace: ns,
+          name: i.deployment,
+          first: V1,
+          second: V2,
+          firstNeverReady: firstNeverReady ?? false,
+        });
+        const h = await start(name, i);
+        if (signal === 'approve') await h.signal(approveSignal, OC);
+        if (signal === 'reject')
+          await h.signal(rejectSignal, { approver: 'erin', role: 'engineering-manager', reason: 'fix forward' });
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+
+    const name = 'kubernetes-crash-resumed';
+    if (!kept(dir, name)) {
+      // minReadySeconds keeps rollout status waiting after the undo: the worker is killed in that window
+      await deployTwoRevisions(cluster, { namespace: ns, name: 'crash', first: V1, second: V2, minReadySeconds: 6 });
+      const queue = 'record-kubernetes-crash';
+      const extra = { KUBECONFIG: cluster.kubeconfig };
+      const first = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await first.ready;
+      const h = await start(name, input('crash'), queue);
+      await untilPending(h, 'waitRollout', () => true, 60_000);
+      const [undo] = await activityRuns(h, 'rolloutUndo');
+      assert.ok(undo?.completed, 'the undo completed before the kill');
+      await first.kill();
+      const second = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await second.ready;
+      await h.result();
+      await second.kill();
+      const [wait] = await activityRuns(h, 'waitRollout');
+      assert.ok(wait && wait.attempt >= 2, 'waitRollout was interrupted and retried');
+      await save(dir, name, h.workflowId, env.address);
+    }
+  } finally {
+    await env.teardown();
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--systemd-only')) {
     await recordSystemd(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--kube-only')) {
+    await recordKubernetes(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
   if (process.argv.includes('--qdrant-only')) {
@@ -459,6 +558,7 @@ async function main(): Promise<void> {
   await recordQdrant(dir);
   await recordCrashes(dir);
   await recordSystemd(dir);
+  await recordKubernetes(dir);
 }
 
 main().catch((err: unknown) => {

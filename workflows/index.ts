@@ -1,6 +1,7 @@
 // The workflows this project registers with its workers (one bundle). One line per scenario.
 export { dockerContainerRollback } from './application/docker-container.ts';
 export { systemServiceRollback } from './application/system-service.ts';
+export { kubernetesRollback } from './application/kubernetes.ts';
 export { qdrantBackup } from './database/qdrant-backup.ts';
 export { qdrantDataRecovery } from './database/data-recovery.ts';
 export { qdrantSchemaRollback } from './database/schema.ts';

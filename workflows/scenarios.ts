@@ -2,6 +2,7 @@
 import type { Scenario } from './phases/scenario.ts';
 import { dockerContainerScenario } from './application/docker-container.ts';
 import { systemServiceScenario } from './application/system-service.ts';
+import { kubernetesScenario } from './application/kubernetes.ts';
 import { qdrantBackupScenario } from './database/qdrant-backup.ts';
 import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
 import { qdrantSchemaScenario } from './database/schema.ts';
@@ -11,6 +12,7 @@ import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
   systemServiceScenario,
+  kubernetesScenario,
   qdrantBackupScenario,
   qdrantDataRecoveryScenario,
   qdrantSchemaScenario,

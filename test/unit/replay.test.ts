@@ -26,6 +26,7 @@ describe('replay of committed workflow histories', () => {
       'docker-crash-resumed.json',
       'qdrant-copy-crash-resumed.json',
       'system-service-crash-resumed.json',
+      'kubernetes-crash-resumed.json',
     ]) {
       assert.ok(files.includes(file), `${file} is missing`);
       const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
