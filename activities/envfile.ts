@@ -309,30 +309,8 @@ async function untilConnected(
   });
 }
 
-export function createEnvFileActivities({ docker }: { docker: Dockerode }) {
-  const dockerActivities = createDockerActivities({ docker });
-
-  async function inspectById(id: string, label: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
-    try {
-      return await docker.getContainer(id).inspect();
-    } catch (err) {
-      if (isStatus(err, 404)) return undefined;
-      throw dockerFailure(err, `inspect container '${label}'`);
-    }
-  }
-
-  async function validFile(path: string, requiredKeys: readonly string[]): Promise<LoadedFile> {
-    const f = await loadEnvFile(path, requiredKeys);
-    if (f.parsed.problems.length > 0) {
-      throw permanent(
-        FailureType.InvalidInput,
-        `env file ${path} is not valid: ${describeProblems(f.parsed.problems)}`,
-        { problems: f.parsed.problems },
-      );
-    }
-    return f;
-  }
-
+/** File, process and host-network activities: what a host worker serves (no Docker needed). */
+export function createEnvFileActivities() {
   return {
     /** Reads an env file: digest, owner, mode, key names with value digests, and every problem by line. */
     async inspectEnvFile({ path, requiredKeys = [] }: { path: string; requiredKeys?: string[] }): Promise<EnvFileInfo> {
@@ -402,6 +380,73 @@ export function createEnvFileActivities({ docker }: { docker: Dockerode }) {
       return { replaced: true, sha256: a.sourceSha256 };
     },
 
+    /**
+     * The connection test from the service's host, with QDRANT_URL and QDRANT_API_KEY as systemd reads them from
+     * `envFile` (for a unit, which shares the host's network).
+     */
+    async hostConnectionTest({
+      envFile,
+      timeoutSeconds,
+    }: {
+      envFile: string;
+      timeoutSeconds: number;
+    }): Promise<ConnectionCheck> {
+      const entries = (await loadEnvFile(envFile)).parsed.entries;
+      const get = (k: string) => {
+        const e = entries.find((x) => x.key === k);
+        return e ? (systemdValue(e.value) ?? e.value) : undefined;
+      };
+      return untilConnected('the service host', timeoutSeconds, () =>
+        qdrantRequest(get('QDRANT_URL'), get('QDRANT_API_KEY')),
+      );
+    },
+
+    /** Digests of a running process's environment (/proc/<pid>/environ), e.g. a unit's main process. */
+    async processEnv({ pid }: { pid: number }): Promise<EnvKeyDigest[]> {
+      let data: Buffer;
+      try {
+        data = await readFile(`/proc/${pid}/environ`);
+      } catch (err) {
+        throw fileFailure(err, `read the environment of process ${pid}`);
+      }
+      return data
+        .toString('utf8')
+        .split('\0')
+        .filter((e) => e !== '')
+        .map((e) => {
+          const eq = e.indexOf('=');
+          return { key: eq === -1 ? e : e.slice(0, eq), sha256: sha256(eq === -1 ? '' : e.slice(eq + 1)) };
+        });
+    },
+  };
+}
+
+/** The Docker side of an env-file rollback: container env digests, recreate with a file, the in-container test. */
+export function createEnvFileDockerActivities({ docker }: { docker: Dockerode }) {
+  const dockerActivities = createDockerActivities({ docker });
+
+  async function inspectById(id: string, label: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
+    try {
+      return await docker.getContainer(id).inspect();
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw dockerFailure(err, `inspect container '${label}'`);
+    }
+  }
+
+  async function validFile(path: string, requiredKeys: readonly string[]): Promise<LoadedFile> {
+    const f = await loadEnvFile(path, requiredKeys);
+    if (f.parsed.problems.length > 0) {
+      throw permanent(
+        FailureType.InvalidInput,
+        `env file ${path} is not valid: ${describeProblems(f.parsed.problems)}`,
+        { problems: f.parsed.problems },
+      );
+    }
+    return f;
+  }
+
+  return {
     /** A container's identity and the digests of its env (what `docker inspect` shows, values never returned). */
     async inspectContainerEnv({ name }: { name: string }): Promise<ContainerEnv> {
       const c = await inspectById(name, name);
@@ -542,45 +587,6 @@ export function createEnvFileActivities({ docker }: { docker: Dockerode }) {
         const exit = (await exec.inspect()).ExitCode;
         return { error: `the test did not run in the container (exit ${exit ?? '?'})` };
       });
-    },
-
-    /**
-     * The connection test from the service's host, with QDRANT_URL and QDRANT_API_KEY as systemd reads them from
-     * `envFile` (for a unit, which shares the host's network).
-     */
-    async hostConnectionTest({
-      envFile,
-      timeoutSeconds,
-    }: {
-      envFile: string;
-      timeoutSeconds: number;
-    }): Promise<ConnectionCheck> {
-      const entries = (await loadEnvFile(envFile)).parsed.entries;
-      const get = (k: string) => {
-        const e = entries.find((x) => x.key === k);
-        return e ? (systemdValue(e.value) ?? e.value) : undefined;
-      };
-      return untilConnected('the service host', timeoutSeconds, () =>
-        qdrantRequest(get('QDRANT_URL'), get('QDRANT_API_KEY')),
-      );
-    },
-
-    /** Digests of a running process's environment (/proc/<pid>/environ), e.g. a unit's main process. */
-    async processEnv({ pid }: { pid: number }): Promise<EnvKeyDigest[]> {
-      let data: Buffer;
-      try {
-        data = await readFile(`/proc/${pid}/environ`);
-      } catch (err) {
-        throw fileFailure(err, `read the environment of process ${pid}`);
-      }
-      return data
-        .toString('utf8')
-        .split('\0')
-        .filter((e) => e !== '')
-        .map((e) => {
-          const eq = e.indexOf('=');
-          return { key: eq === -1 ? e : e.slice(0, eq), sha256: sha256(eq === -1 ? '' : e.slice(eq + 1)) };
-        });
     },
   };
 }

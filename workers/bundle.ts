@@ -13,10 +13,10 @@ function sourceHash(): string {
   const h = createHash('sha256');
   // the SDK is bundled too: a new @temporalio/workflow version means a new bundle
   h.update(readFileSync(join(PROJECT_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
-  // every .ts below the source dirs: the scenarios and shared phases live in subfolders
   for (const dir of SOURCE_DIRS) {
-    const files = readdirSync(join(PROJECT_ROOT, dir), { recursive: true, encoding: 'utf8' });
-    for (const f of files.filter((x) => x.endsWith('.ts')).sort()) {
+    // recursive: scenarios live in subfolders (workflows/application/, workflows/phases/, ...)
+    for (const f of readdirSync(join(PROJECT_ROOT, dir), { recursive: true, encoding: 'utf8' }).sort()) {
+      if (!f.endsWith('.ts')) continue;
       h.update(`${dir}/${f}\0`).update(readFileSync(join(PROJECT_ROOT, dir, f)));
     }
   }

@@ -33,6 +33,7 @@ export async function createWorker(
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
+    ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
   });
   const common = {
     connection,

@@ -1,5 +1,23 @@
 // Every scenario the CLI can start, in runbook order. A new scenario adds its defineScenario(...) export here.
 import type { Scenario } from './phases/scenario.ts';
+import { dockerContainerScenario } from './application/docker-container.ts';
+import { systemServiceScenario } from './application/system-service.ts';
+import { kubernetesScenario } from './application/kubernetes.ts';
+import { qdrantBackupScenario } from './database/qdrant-backup.ts';
+import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
+import { qdrantSchemaScenario } from './database/schema.ts';
+import { pointInTimeScenario } from './database/point-in-time.ts';
 import { envFileScenario } from './configuration/env-file.ts';
+import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 
-export const SCENARIOS: readonly Scenario[] = [envFileScenario];
+export const SCENARIOS: readonly Scenario[] = [
+  dockerContainerScenario,
+  systemServiceScenario,
+  kubernetesScenario,
+  qdrantBackupScenario,
+  qdrantDataRecoveryScenario,
+  qdrantSchemaScenario,
+  pointInTimeScenario,
+  envFileScenario,
+  qdrantConfigScenario,
+];

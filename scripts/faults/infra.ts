@@ -125,8 +125,25 @@ export class OwnDockerd {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.launch();
+    } catch (err) {
+      // Once seen: the new daemon timed out on its containerd. Kill whatever is left and try once more.
+      console.error(`[faults] harness dockerd did not start (${String(err)}); cleaning up and retrying once`);
+      this.proc?.kill('SIGKILL');
+      await this.proc?.catch(() => undefined);
+      this.proc = undefined;
+      await this.stopContainerd('SIGKILL');
+      await this.launch();
+    }
+  }
+
+  private async launch(): Promise<void> {
     await this.stopLeftover();
     rmSync(this.pidFile, { force: true }); // a killed dockerd leaves it behind and the next refuses to start
+    // A daemon's managed containerd can outlive it: the next daemon then waits on a dying containerd and gives up
+    // after 60 s ("timeout waiting for containerd to start"). Make sure none is left.
+    await this.stopContainerd('SIGTERM');
     await this.unmountStale();
     const args = [
       '--host',
@@ -147,7 +164,7 @@ export class OwnDockerd {
     proc.all?.pipe(log);
     this.proc = proc;
     const launched = Date.now();
-    await until('the harness dockerd', 60_000, async () => {
+    await until('the harness dockerd', 90_000, async () => {
       if (proc.exitCode !== null) throw new Error(`dockerd exited with ${proc.exitCode} (see ${this.dir}/dockerd.log)`);
       await this.docker.ping();
       return true;
@@ -181,6 +198,7 @@ export class OwnDockerd {
       const t = setTimeout(() => p.kill('SIGKILL'), 40_000);
       await p;
       clearTimeout(t);
+      await this.stopContainerd('SIGTERM');
     }
     this.generation += 1;
     this.stream?.destroy();
@@ -189,6 +207,28 @@ export class OwnDockerd {
   async restart(): Promise<void> {
     await this.stop();
     await this.start();
+  }
+
+  /** The containerd our daemon started (its pid file under our exec root), stopped and waited for. */
+  private async stopContainerd(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    const pidFile = join(this.dir, 'exec', 'containerd', 'containerd.pid');
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      rmSync(pidFile, { force: true });
+      return;
+    }
+    if (!cmdline.startsWith('containerd') || !cmdline.includes(this.dir)) return;
+    process.kill(pid, signal);
+    const gone = () => Promise.resolve(!existsSync(`/proc/${pid}`));
+    await until('the harness containerd to exit', 20_000, gone).catch(async () => {
+      process.kill(pid, 'SIGKILL');
+      await until('the harness containerd to die', 10_000, gone);
+    });
+    rmSync(pidFile, { force: true });
   }
 
   /** A dockerd on our socket left by an earlier harness run that died: ours by its command line, so stopped. */
