@@ -28,9 +28,14 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { startDockerGate } from '../helpers/docker-gate.ts';
 import { activityRuns, workflowTaskIdentities } from '../helpers/history.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { freePort } from '../helpers/docker.ts';
+import { startSystemdMachine, unitProps, type MachineWorker, type SystemdMachine } from '../helpers/systemd-host.ts';
+import { PROJECT_ROOT } from '../../common/tools.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const RUN_ID_LABEL = 'cortex-rollback.run-id';
+const MACHINE = `envfile-systemd-${process.pid}`;
+const HOST = `envfile-host-${process.pid}`;
 const secret = (tag: string) => `${tag}-${randomBytes(12).toString('hex')}`;
 
 describe('environmentConfigRollback: env file restored, service restarted on it, verified, undone on failure', () => {
@@ -46,18 +51,24 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
   const names: string[] = [];
   const handles: WorkflowHandle[] = [];
   const workers: WorkerProcess[] = [];
+  let m: SystemdMachine;
+  let hostWorker: MachineWorker | undefined;
 
   before(async () => {
     await ensureImages();
     dir = await mkdtemp(join(tmpdir(), 'envfile-it-'));
     qdrant = await startQdrantDouble({ dataDir: join(dir, 'qdrant'), apiKey: qdrantKey });
-    env = await localEnv();
+    [env, m] = await Promise.all([localEnv(), startSystemdMachine(MACHINE)]);
+    hostWorker = m.startWorker({ address: env.address, host: HOST, identity: `${MACHINE}-worker` });
     rc = testClient(env, uniqueQueue('envfile'));
     ({ worker } = await createWorker({ settings: rc.settings, connection: env.nativeConnection }));
     running = worker.run();
+    await hostWorker.ready;
   });
   after(async () => {
     for (const w of workers) w.proc.kill('SIGKILL');
+    await hostWorker?.kill().catch(() => undefined);
+    await m?.remove();
     for (const n of names) await removeByPrefix(n);
     worker?.shutdown();
     await running;
@@ -343,6 +354,113 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
     }
   });
 
+  /** A unit on the systemd machine running the demo app with `EnvironmentFile=<dir>/.env` (root:cortex 0640). */
+  async function unitService(tag: string, current: string[]) {
+    const unit = `envfile-${tag}-${Date.now().toString(36)}`;
+    const d = `/srv/${unit}`;
+    const port = await freePort();
+    const heredoc = (path: string, lines: string[]) => `cat > ${path} <<'ENV'\n${lines.join('\n')}\nENV\n`;
+    await m.must(
+      // the demo app as CommonJS (the checkout's package.json makes .js an ES module)
+      `set -e; mkdir -p ${d}; cp ${PROJECT_ROOT}/images/cortex-mcp/server.js ${d}/server.cjs\n` +
+        `${heredoc(`${d}/.env`, current)}chown 0:1234 ${d}/.env; chmod 640 ${d}/.env\n` +
+        `cat > /etc/systemd/system/${unit}.service <<'UNIT'\n[Unit]\nDescription=${unit}\n\n[Service]\n` +
+        `Environment=PORT=${port}\nEnvironmentFile=${d}/.env\n` +
+        `ExecStart=/usr/bin/node ${d}/server.cjs\nRestart=no\nUNIT\n` +
+        `systemctl daemon-reload; systemctl start ${unit}`,
+    );
+    const healthUrl = `http://127.0.0.1:${port}/health`;
+    await waitForHttp(healthUrl).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${(await m.sh(`journalctl -u ${unit} --no-pager | tail -20`)).stdout}`);
+    });
+    const writeGood = (lines: string[]) => m.must(`${heredoc(`${d}/good.env`, lines)}`);
+    const file = async (path: string) => (await m.must(`sha256sum ${path}; stat -c '%u %g %a' ${path}`)).trim();
+    const backups = async () => (await m.must(`ls -1a ${d}`)).split('\n').filter((f) => f.startsWith('.env.backup-'));
+    const procEnv = async () => {
+      const pid = (await unitProps(m, unit)).MainPID;
+      return (await m.must(`tr '\\0' '\\n' < /proc/${pid}/environ`)).split('\n');
+    };
+    const input = (): EnvFileRollbackInput => ({
+      envFile: `${d}/.env`,
+      knownGoodFile: `${d}/good.env`,
+      target: { kind: 'systemd', unit, healthUrl },
+      host: HOST,
+      reason: 'bad env deployed',
+      requestedBy: 'envfile-test',
+      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      monitor: { durationSeconds: 0 },
+      verifyTimeoutSeconds: 5,
+    });
+    return { unit, dir: d, healthUrl, writeGood, file, backups, procEnv, input };
+  }
+
+  it('systemd (real, host worker inside the machine): the unit restarted on the known-good file, its process env has it, healthy, Qdrant reached', async () => {
+    const u = await unitService('sd-good', envLines({ health: 'unhealthy' }));
+    const good = envLines({ extra: ['CORTEX_FEATURE_FLAGS=memory-v2'] });
+    await u.writeGood(good);
+    const before = await unitProps(m, u.unit);
+    const oldFile = await u.file(`${u.dir}/.env`);
+    const t0 = Date.now();
+    const workflowId = await start(u.input());
+    const r = await waitResult<EnvFileRollbackResult>(rc, workflowId);
+    console.log(`systemd applied in ${Date.now() - t0} ms`);
+    assert.ok(r.ok, JSON.stringify(r));
+    const after = await unitProps(m, u.unit);
+    assert.notEqual(after.InvocationID, before.InvocationID, 'restarted: a new invocation');
+    assert.equal(after.ActiveState, 'active');
+    assert.deepEqual(r.result.unit, {
+      name: `${u.unit}.service`,
+      invocationBefore: before.InvocationID,
+      invocationAfter: after.InvocationID,
+      restarted: true,
+    });
+    const pe = await u.procEnv();
+    for (const l of good.filter((x) => x.includes('=')))
+      assert.ok(pe.includes(l), `process env has ${l.split('=')[0]}`);
+    assert.equal((await health(u.healthUrl)).status, 200);
+    const [goodSha] = (await u.file(`${u.dir}/good.env`)).split(' ');
+    const now = await u.file(`${u.dir}/.env`);
+    assert.ok(now.startsWith(goodSha!) && now.endsWith('0 1234 640'), `replaced, owner and mode kept: ${now}`);
+    const [backup] = await u.backups();
+    assert.equal(r.result.backup?.path, `${u.dir}/${backup}`);
+    assert.equal(
+      (await u.file(r.result.backup.path)).split('\n')[1],
+      oldFile.split('\n')[1],
+      'backup keeps owner and mode',
+    );
+    assert.equal(
+      (await u.file(r.result.backup.path)).split(' ')[0],
+      oldFile.split(' ')[0],
+      'backup holds the old bytes',
+    );
+    assert.equal(r.result.verification?.connection.via, 'the service host');
+    assert.equal(r.result.verification?.connection.httpStatus, 200);
+    const h = env.client.workflow.getHandle(workflowId);
+    const hist = (await h.fetchHistory()).events ?? [];
+    const ids = hist.map((e) => e.activityTaskStartedEventAttributes?.identity).filter(Boolean);
+    assert.ok(ids.length > 0 && ids.every((i) => i === `${MACHINE}-worker`), 'every activity ran inside the machine');
+  });
+
+  it('systemd: unhealthy on the known-good file → old file restored and the unit restarted on it, healthy', async () => {
+    const u = await unitService('sd-undo', envLines());
+    await u.writeGood(envLines({ health: 'unhealthy' }));
+    const oldFile = await u.file(`${u.dir}/.env`);
+    const before = await unitProps(m, u.unit);
+    const workflowId = await start(u.input());
+    const r = await waitResult(rc, workflowId);
+    assert.ok(!r.ok && r.type === 'VerificationFailed', JSON.stringify(r));
+    assert.match(
+      r.message,
+      new RegExp(`Restored: ${u.dir}/\\.env from .*; ${u.unit}\\.service restarted on it \\(healthy\\)`),
+    );
+    assert.equal(await u.file(`${u.dir}/.env`), oldFile, 'old bytes, owner and mode');
+    const after = await unitProps(m, u.unit);
+    assert.equal(after.ActiveState, 'active');
+    assert.notEqual(after.InvocationID, before.InvocationID);
+    assert.ok((await u.procEnv()).includes('CORTEX_HEALTH=healthy'), 'runs on the old env again');
+    assert.equal((await health(u.healthUrl)).status, 200);
+  });
+
   it('refuses bad input before any activity', async () => {
     const s = {
       envFile: '/srv/a/.env',
@@ -362,7 +480,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       ],
       [{ ...ok, target: { kind: 'k8s', healthUrl: 'http://127.0.0.1:1/' } }, 'target.kind'],
       [{ ...ok, envFiel: '/x' }, 'envFiel'],
-      [{ ...ok, approval: { preApproved: { approver: 'a', role: 'engineer' } } }, 'approval.preApproved'],
+      [{ ...ok, approval: { preApproved: { approver: 'a', role: 'engineer' } } }, 'approval.preApproved.role'],
     ];
     for (const [bad, field] of cases) {
       const h = await env.client.workflow.start('environmentConfigRollback', {
@@ -394,6 +512,21 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
 interface DockerEvent {
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
+}
+
+async function waitForHttp(url: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (Date.now() < end) {
+    if (
+      await fetch(url).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} never answered`);
 }
 
 async function containerEvents(since: number): Promise<DockerEvent[]> {

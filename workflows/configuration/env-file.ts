@@ -28,6 +28,7 @@ import type {
   EnvKeyDigest,
   HealthSample,
   HealthWait,
+  RestartResult,
 } from '../../activities/index.ts';
 import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
@@ -39,16 +40,21 @@ import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario } from '../phases/scenario.ts';
-import { checked, int, monitorInput, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
 import {
-  InputError,
-  requireLine,
-  show,
-  validateContainerName,
-  validateHost,
-  validateHttpUrl,
-  validatePreApproval,
-} from '../phases/validation.ts';
+  approvalInput,
+  bool,
+  checked,
+  hostInput,
+  int,
+  monitorInput,
+  oneOf,
+  parseInput,
+  scenarioInput,
+  whoFields,
+  type z,
+} from '../phases/schema.ts';
+import { InputError, show, validateContainerName, validateHttpUrl } from '../phases/validation.ts';
+import { fullUnitName, isValidUnitName } from '../../common/release-names.ts';
 
 /** The keys the runbook's step 3 checks in the known-good file. */
 export const RUNBOOK_REQUIRED_KEYS = ['QDRANT_URL', 'OPENAI_API_KEY'];
@@ -61,7 +67,6 @@ export const ENV_FILE_DEFAULTS = {
 };
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const UNIT = /^[a-zA-Z0-9:_.@\\-]{1,240}$/;
 // eslint-disable-next-line no-control-regex -- a path with control characters is refused, not cleaned
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -89,37 +94,24 @@ function requiredKeyList(v: unknown, field: string): string[] {
   return [...new Set(list as string[])];
 }
 
-// A nested field's own name is kept in the message: checked() reports every problem under the field it wraps.
-function preApproval(v: unknown, field: string) {
-  try {
-    return validatePreApproval('configuration', v, field);
-  } catch (err) {
-    if (!(err instanceof InputError) || err.field === field) throw err;
-    const sub = err.field.slice(field.length + 1);
-    throw new InputError(field, `${sub}: ${err.message.slice(`invalid input: ${err.field}: `.length)}`);
-  }
-}
-
-const line = (max: number) => checked((v, f) => requireLine({ [f]: v }, f, max));
-
 export const envFileTarget = scenarioInput({
-  kind: z
-    .enum(['docker', 'systemd'], { error: (i) => `must be 'docker' or 'systemd', got ${show(i.input)}` })
-    .describe("what runs the service: 'docker' (a container) or 'systemd' (a unit with EnvironmentFile=)"),
-  containerName: checked((v, f) => validateContainerName(v, f))
+  kind: oneOf(['docker', 'systemd'], "must be 'docker' or 'systemd'")
+    .describe("what runs the service: 'docker' (a container) or 'systemd' (a unit with EnvironmentFile=)")
+    .meta({ flag: 'target' }),
+  containerName: checked<string, string>((v, f) => validateContainerName(v, f))
     .optional()
     .describe('docker: the container to recreate with the env file (same image and configuration)')
-    .meta({ example: 'cortex-mcp' }),
-  unit: checked((v, f) => {
-    if (typeof v !== 'string' || !UNIT.test(v)) throw new InputError(f, `${show(v)} is not a systemd unit name`);
-    return v;
+    .meta({ flag: 'container', value: 'NAME', example: 'cortex-mcp' }),
+  unit: checked<string, string>((v, f) => {
+    if (!isValidUnitName(v)) throw new InputError(f, `${show(v)} is not a systemd unit name`);
+    return fullUnitName(v as string);
   })
     .optional()
-    .describe('systemd: the unit to restart (it reads the env file through EnvironmentFile=)')
-    .meta({ example: 'cortex-mcp.service' }),
-  healthUrl: checked((v, f) => validateHttpUrl(v, f))
+    .describe('systemd: the unit to restart (it reads the env file through EnvironmentFile=; ".service" implied)')
+    .meta({ flag: 'unit', value: 'UNIT', example: 'cortex-mcp' }),
+  healthUrl: checked<string, string>((v, f) => validateHttpUrl(v, f))
     .describe("the service's health endpoint, checked after the restart and during the watch")
-    .meta({ example: 'http://127.0.0.1:3000/health' }),
+    .meta({ flag: 'health-url', value: 'URL', example: 'http://127.0.0.1:3000/health' }),
 }).superRefine((t, ctx) => {
   const need = t.kind === 'docker' ? 'containerName' : 'unit';
   const other = t.kind === 'docker' ? 'unit' : 'containerName';
@@ -131,44 +123,30 @@ export const envFileTarget = scenarioInput({
 });
 
 export const envFileInput = scenarioInput({
-  envFile: checked(absolutePath)
+  envFile: checked<string, string>(absolutePath)
     .describe('the env file the service reads, on the host where it runs (replaced atomically, backed up first)')
-    .meta({ example: '/app/.env' }),
-  knownGoodFile: checked(absolutePath)
+    .meta({ value: 'PATH', example: '/app/.env' }),
+  knownGoodFile: checked<string, string>(absolutePath)
     .describe('the last known-good env file on the same host (validated before anything changes)')
-    .meta({ example: '/app/config/production.env.backup' }),
-  requiredKeys: checked(requiredKeyList)
+    .meta({ value: 'PATH', example: '/app/config/production.env.backup' }),
+  requiredKeys: checked<string[], string[] | string>(requiredKeyList)
     .default([...RUNBOOK_REQUIRED_KEYS])
     .describe(
-      `keys the known-good file must set, non-empty (default: the runbook's ${RUNBOOK_REQUIRED_KEYS.join(', ')})`,
+      `keys the known-good file must set, non-empty: a list, or one comma-separated string (default: the runbook's ${RUNBOOK_REQUIRED_KEYS.join(', ')})`,
     )
-    .meta({ example: 'QDRANT_URL,OPENAI_API_KEY' }),
+    .meta({ value: 'KEY,KEY', example: 'QDRANT_URL,OPENAI_API_KEY' }),
   target: envFileTarget.describe('the service that reads the env file'),
-  host: checked((v, f) => validateHost(v, f))
-    .optional()
-    .describe('run the file, Docker and systemd steps on this host (task queue cortex-rollback-host-<host>)'),
-  reason: text(2000).describe('why the configuration is rolled back (in the status and the report)'),
-  requestedBy: line(200).describe('who asks for the rollback'),
+  host: hostInput(),
+  ...whoFields,
   stopTimeoutSeconds: int(0, 240)
     .default(ENV_FILE_DEFAULTS.stopTimeoutSeconds)
-    .describe('docker: grace period when stopping the current container'),
+    .describe('docker: grace period when stopping the current container (seconds)'),
   verifyTimeoutSeconds: int(1, 3600)
     .default(ENV_FILE_DEFAULTS.verifyTimeoutSeconds)
-    .describe('how long the restarted service may take to answer healthy and reach Qdrant'),
+    .describe('how long the restarted service may take to answer healthy and reach Qdrant (seconds)'),
   monitor: monitorInput(ENV_FILE_DEFAULTS.monitor),
-  approval: scenarioInput({
-    timeoutSeconds: int(1, 7 * 86400)
-      .default(ENV_FILE_DEFAULTS.approvalTimeoutSeconds)
-      .describe('how long to wait for an on-call engineer (or higher) to approve'),
-    preApproved: checked(preApproval)
-      .optional()
-      .describe('approval given up front by automation: {approver, role, comment?}')
-      .meta({ flag: 'pre-approve', example: 'ci:on-call-engineer' }),
-  })
-    .prefault({})
-    .describe('the approval gate'),
-  searchAttributes: z
-    .boolean({ error: (i) => `must be true or false, got ${show(i.input)}` })
+  approval: approvalInput('configuration'),
+  searchAttributes: bool()
     .default(false)
     .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the namespace must have them)'),
 }).superRefine((i, ctx) => {
@@ -222,6 +200,8 @@ export interface EnvFileRollbackResult {
   changes: { added: string[]; removed: string[]; changed: string[] };
   backup?: { path: string; sha256: string };
   container?: { previousId: string; newId?: string; preservedName: string; preservedRemoved?: boolean };
+  /** systemd: the unit's invocation before and after the restart (a new InvocationID proves the restart). */
+  unit?: { name: string; invocationBefore: string; invocationAfter?: string; restarted: boolean };
   verification?: { health: HealthWait; appliedKeys: number; connection: ConnectionCheck };
   monitoring?: MonitorSummary;
   approvals: ApprovalRecord[];
@@ -305,7 +285,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
 
   // 1–3. Identify the current configuration and the known-good one, and validate the latter (read-only).
   progress.setPhase('assessing');
-  const [current, good, container, before] = await beforeAnyChange(progress, async () => {
+  const [current, good, container, before, unitBefore] = await beforeAnyChange(progress, async () => {
     const settled = await Promise.allSettled([
       progress.step(
         'assess-current-env-file',
@@ -325,7 +305,11 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
             () => q.inspectContainerEnv({ name }),
             (c) => `${c.image} (${c.id.slice(0, 12)}), ${c.state}, ${c.env.length} env keys`,
           )
-        : Promise.resolve(undefined),
+        : progress.step(
+            'assess-current-unit',
+            () => q.systemdUnitState({ unit: name }),
+            (u) => `${u.unit} ${u.activeState}/${u.subState}, pid ${u.mainPid}, invocation ${u.invocationId}`,
+          ),
       progress.step(
         'assess-current-health',
         () => sample.probeHealth({ url: t.healthUrl }),
@@ -334,7 +318,14 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
     ]);
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     const v = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
-    return [v(settled[0]), v(settled[1]), v(settled[2]), v(settled[3])] as const;
+    const running = v(settled[2]);
+    return [
+      v(settled[0]),
+      v(settled[1]),
+      'env' in running ? running : undefined,
+      v(settled[3]),
+      'env' in running ? undefined : running,
+    ] as const;
   });
   if (good.problems.length > 0) {
     const message =
@@ -366,7 +357,14 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
     ...r,
     endedAt: new Date().toISOString(),
   });
-  if (current.sha256 === good.sha256 && container && notApplied(good, container.env, false).length === 0) {
+  const runningEnv = container
+    ? container.env
+    : unitBefore && unitBefore.mainPid > 0 && current.sha256 === good.sha256
+      ? await beforeAnyChange(progress, () =>
+          progress.step('assess-unit-env', () => q.processEnv({ pid: unitBefore.mainPid })),
+        )
+      : undefined;
+  if (current.sha256 === good.sha256 && runningEnv && notApplied(good, runningEnv, !docker).length === 0) {
     progress.setPhase('completed');
     progress.note('rollback', 'skipped', `${input.envFile} already is the known-good file and '${name}' runs with it`);
     return finish({ outcome: 'already-applied' });
@@ -382,6 +380,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
   const undos: Undo[] = [];
   const backupPath = `${input.envFile}.backup-${backupStamp(new Date())}-${runSuffix(info.runId)}`;
   let newId: string | undefined;
+  let restart: RestartResult | undefined;
   let verification: EnvFileRollbackResult['verification'];
   try {
     progress.setPhase('rolling-back');
@@ -393,15 +392,20 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
     );
     // 5. Restore the known-good configuration (atomically).
     undos.push({
-      name: `restore ${input.envFile} from ${backupPath}`,
-      run: () =>
-        op.installEnvFile({
+      name: `restore ${input.envFile} from ${backupPath}${docker ? '' : ` and restart ${name}`}`,
+      run: async () => {
+        await op.installEnvFile({
           path: input.envFile,
           sourcePath: backupPath,
           sourceSha256: current.sha256,
           tag: `undo-${runSuffix(info.runId)}`,
-        }),
-      manual: `cp -p ${backupPath} ${input.envFile}${where} (sha256 ${current.sha256})`,
+        });
+        // a unit reads its env file only when it starts: restart it on the restored file
+        if (!docker) await op.systemdRestart({ unit: name, after: input.envFile });
+      },
+      manual:
+        `cp -p ${backupPath} ${input.envFile}${where} (sha256 ${current.sha256})` +
+        (docker ? '' : ` && systemctl restart ${name}`),
     });
     await progress.step(
       'replace-env-file',
@@ -419,7 +423,17 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
 
     // 6. Restart the service with the new configuration.
     if (docker) newId = await recreateContainer(container!);
-    else throw fail(FailureType.InvalidInput, 'the systemd target is not built yet');
+    else {
+      // Skipped on a retry when the unit already started after the file was replaced (systemdRestart's rule).
+      restart = await progress.step(
+        'restart-unit',
+        () => op.systemdRestart({ unit: name, after: input.envFile }),
+        (r) =>
+          r.restarted
+            ? `${r.after.unit} ${r.after.activeState}, invocation ${r.after.invocationId}, pid ${r.after.mainPid}`
+            : (r.skipped ?? 'not restarted'),
+      );
+    }
 
     // 7–8. Verify: healthy, the file's env applied, and the connection test.
     progress.setPhase('verifying');
@@ -436,18 +450,27 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
           `known-good env file (last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       );
     }
+    // The runbook's "verify configuration applied": the env the running process really has (docker inspect, or
+    // /proc/<MainPID>/environ of the unit) holds every key of the file with the same value digest.
     const running = await progress.step(
       'verify-env-applied',
-      () => q.inspectContainerEnv({ name }),
-      (c) => `${c.env.length} env keys in ${c.id.slice(0, 12)}`,
+      async () => {
+        if (docker) return (await q.inspectContainerEnv({ name })).env;
+        const u = await q.systemdUnitState({ unit: name });
+        return u.mainPid > 0 ? q.processEnv({ pid: u.mainPid }) : [];
+      },
+      (env) => `${env.length} env keys in the running ${docker ? 'container' : 'main process'}`,
     );
-    const missing = notApplied(good, running.env, false);
+    const missing = notApplied(good, running, !docker);
     if (missing.length > 0) {
       throw fail(FailureType.VerificationFailed, `'${name}' does not run with the file's ${missing.join(', ')}`);
     }
     const connection = await progress.step(
       'connection-test',
-      () => wait.containerConnectionTest({ name, timeoutSeconds: input.verifyTimeoutSeconds }),
+      () =>
+        docker
+          ? wait.containerConnectionTest({ name, timeoutSeconds: input.verifyTimeoutSeconds })
+          : wait.hostConnectionTest({ envFile: input.envFile, timeoutSeconds: input.verifyTimeoutSeconds }),
       (c) => `${c.request} from ${c.via}: ${c.httpStatus ?? c.error}`,
     );
     if (!connection.ok) {
@@ -493,6 +516,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
           outcome: 'succeeded',
           backup: { path: backupPath, sha256: current.sha256 },
           ...(container ? { container: { previousId: container.id, newId, preservedName } } : {}),
+          ...unitResult(),
           verification,
           monitoring,
         }),
@@ -514,9 +538,22 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
     outcome: 'succeeded',
     backup: { path: backupPath, sha256: current.sha256 },
     ...(container ? { container: { previousId: container.id, newId, preservedName, preservedRemoved } } : {}),
+    ...unitResult(),
     verification,
     ...(monitoring ? { monitoring } : {}),
   });
+
+  function unitResult(): Pick<EnvFileRollbackResult, 'unit'> {
+    if (!unitBefore) return {};
+    return {
+      unit: {
+        name: unitBefore.unit,
+        invocationBefore: unitBefore.invocationId,
+        ...(restart ? { invocationAfter: restart.after.invocationId } : {}),
+        restarted: restart?.restarted ?? false,
+      },
+    };
+  }
 
   /** The Docker rollback's preserve → stop → run, with the env of the known-good file. */
   async function recreateContainer(c: ContainerEnv): Promise<string> {
@@ -578,7 +615,9 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
         : undos.length === 0
           ? `${what}. Nothing had been changed.`
           : `${what}. Restored: ${input.envFile} from ${backupPath} (sha256 ${short(current.sha256)})` +
-            (docker ? `; '${name}' runs its previous container ${container!.id.slice(0, 12)} again` : '') +
+            (docker
+              ? `; '${name}' runs its previous container ${container!.id.slice(0, 12)} again`
+              : `; ${name} restarted on it`) +
             ` (${restoredHealth}).`;
     progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
     progress.status.error = summary;
