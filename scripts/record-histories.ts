@@ -3,13 +3,16 @@
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
 // --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
-// the host worker inside it (`--systemd-only`), and kubernetesRollback on a real control plane (`--kube-only`).
+// the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`), and
+// environmentConfigRollback on real Docker and a real systemd machine (`--envfile-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { Worker } from '@temporalio/worker';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
 import { workflowBundle } from '../workers/bundle.ts';
@@ -35,6 +38,7 @@ import {
 import { freePort, waitFor } from '../test/helpers/docker.ts';
 import type { SystemServiceInput } from '../workflows/application/system-service.ts';
 import Dockerode from 'dockerode';
+import { startQdrantDouble } from '../test/qdrant-double/server.ts';
 import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-cluster.ts';
 import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
 
@@ -508,7 +512,197 @@ async function recordKubernetes(dir: string): Promise<void> {
   }
 }
 
+/**
+ * environmentConfigRollback with the real activities: Docker targets (the demo app run with a file's env) and a unit
+ * on a real systemd machine (host worker inside it), the Qdrant double with an API key for the connection test.
+ * Every env file holds random secrets; a recorded history holding one is refused.
+ */
+async function recordEnvFile(dir: string): Promise<void> {
+  const names = [
+    'envfile-docker-approved-watched',
+    'envfile-docker-rejected',
+    'envfile-docker-invalid-known-good',
+    'envfile-docker-already-applied',
+    'envfile-docker-compensated',
+    'envfile-docker-crash-resumed',
+    'envfile-systemd-applied',
+  ];
+  if (names.every((n) => kept(dir, n))) return;
+  await ensureImages();
+  const tmp = mkdtempSync(join(tmpdir(), 'record-envfile-'));
+  const qdrantKey = `qk-${randomBytes(12).toString('hex')}`;
+  const secrets = [qdrantKey];
+  const q = await startQdrantDouble({ dataDir: join(tmp, 'qdrant'), apiKey: qdrantKey });
+  const host = 'record-envfile-host';
+  const [env, m] = await Promise.all([localEnv(), startSystemdMachine(`cortex-envfile-record-${process.pid}`)]);
+  const taskQueue = 'record-envfile';
+  const { worker } = await createWorker({
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    connection: env.nativeConnection,
+  });
+  const hostWorker = m.startWorker({ address: env.address, host, identity: 'record-envfile-host-worker' });
+  const envText = (health = 'healthy', extra: string[] = []) => {
+    const openai = `sk-${randomBytes(12).toString('hex')}`;
+    secrets.push(openai);
+    return [
+      `QDRANT_URL=${q.url}`,
+      `QDRANT_API_KEY=${qdrantKey}`,
+      `OPENAI_API_KEY=${openai}`,
+      `CORTEX_HEALTH=${health}`,
+      ...extra,
+    ];
+  };
+  const saveChecked = async (name: string, workflowId: string) => {
+    await save(dir, name, workflowId, env.address);
+    const text = readFileSync(join(dir, `${name}.json`), 'utf8');
+    const decoded = [...text.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)]
+      .map((x) => Buffer.from(x[1]!, 'base64').toString('utf8'))
+      .join('\n');
+    for (const v of secrets)
+      assert.ok(!text.includes(v) && !decoded.includes(v), `${name}: a secret is in its history`);
+  };
+  const docker = async (name: string, current: string[], good: string[]) => {
+    const container = name.replace('envfile-docker-', 'rec-env-');
+    const d = join(tmp, container);
+    mkdirSync(d);
+    writeFileSync(join(d, '.env'), `${current.join('\n')}\n`, { mode: 0o640 });
+    writeFileSync(join(d, 'good.env'), `${good.join('\n')}\n`, { mode: 0o600 });
+    const app = await startApp(container, GOOD, current);
+    return {
+      container,
+      input: (over: Record<string, unknown> = {}) => ({
+        envFile: join(d, '.env'),
+        knownGoodFile: join(d, 'good.env'),
+        target: { kind: 'docker', containerName: container, healthUrl: app.healthUrl },
+        reason: 'record',
+        requestedBy: 'recorder',
+        approval: pre,
+        monitor: { durationSeconds: 0 },
+        verifyTimeoutSeconds: 3,
+        ...over,
+      }),
+    };
+  };
+  const workflowId = (container: string) => `rollback-configuration-env-docker-${container}`;
+  const made: string[] = [];
+  try {
+    await hostWorker.ready;
+    await worker.runUntil(async () => {
+      const run = async (
+        name: string,
+        current: string[],
+        good: string[],
+        over: Record<string, unknown> = {},
+        during?: (h: Awaited<ReturnType<typeof env.client.workflow.start>>) => Promise<void>,
+      ) => {
+        if (kept(dir, name)) return;
+        const s = await docker(name, current, good);
+        made.push(s.container);
+        const h = await env.client.workflow.start('environmentConfigRollback', {
+          taskQueue,
+          workflowId: workflowId(s.container),
+          args: [s.input(over)],
+        });
+        await during?.(h);
+        await h.result().catch(() => undefined);
+        await saveChecked(name, h.workflowId);
+      };
+      const same = envText();
+      await run(
+        'envfile-docker-approved-watched',
+        envText('unhealthy'),
+        envText('healthy', ['CORTEX_FEATURE_FLAGS=memory-v2']),
+        { approval: {}, monitor: { durationSeconds: 3, intervalSeconds: 1 } },
+        (h) => h.signal(approveSignal, { approver: 'alice', role: 'on-call-engineer' }),
+      );
+      await run('envfile-docker-rejected', envText('unhealthy'), envText(), { approval: {} }, (h) =>
+        h.signal(rejectSignal, { approver: 'erin', role: 'engineering-manager', reason: 'fix forward' }),
+      );
+      await run('envfile-docker-invalid-known-good', envText('unhealthy'), [...envText(), 'QDRANT_URL=x', 'junk']);
+      await run('envfile-docker-already-applied', same, same);
+      await run('envfile-docker-compensated', envText(), envText('unhealthy'));
+
+      if (!kept(dir, 'envfile-systemd-applied')) {
+        const unit = 'rec-env-unit';
+        const d = `/srv/${unit}`;
+        const port = await freePort();
+        const heredoc = (path: string, lines: string[]) => `cat > ${path} <<'ENV'\n${lines.join('\n')}\nENV\n`;
+        await m.must(
+          `set -e; mkdir -p ${d}; cp ${PROJECT_ROOT}/images/cortex-mcp/server.js ${d}/server.cjs\n` +
+            `${heredoc(`${d}/.env`, envText('unhealthy'))}${heredoc(`${d}/good.env`, envText())}chmod 640 ${d}/.env\n` +
+            `cat > /etc/systemd/system/${unit}.service <<'UNIT'\n[Unit]\nDescription=${unit}\n\n[Service]\n` +
+            `Environment=PORT=${port}\nEnvironmentFile=${d}/.env\nExecStart=/usr/bin/node ${d}/server.cjs\n` +
+            `Restart=no\nUNIT\nsystemctl daemon-reload; systemctl start ${unit}`,
+        );
+        const healthUrl = `http://127.0.0.1:${port}/health`;
+        await waitFor(async () => (await fetch(healthUrl)).status > 0, 20_000, `${unit} listening`);
+        const h = await env.client.workflow.start('environmentConfigRollback', {
+          taskQueue,
+          workflowId: `rollback-configuration-env-${host}-systemd-${unit}.service`,
+          args: [
+            {
+              envFile: `${d}/.env`,
+              knownGoodFile: `${d}/good.env`,
+              target: { kind: 'systemd', unit, healthUrl },
+              host,
+              reason: 'record',
+              requestedBy: 'recorder',
+              approval: pre,
+              monitor: { durationSeconds: 2, intervalSeconds: 1 },
+              verifyTimeoutSeconds: 3,
+            },
+          ],
+        });
+        await h.result();
+        await saveChecked('envfile-systemd-applied', h.workflowId);
+      }
+    });
+
+    if (!kept(dir, 'envfile-docker-crash-resumed')) {
+      // Worker processes through the Docker gate: SIGKILLed while the recreated container's start is held (the
+      // file already replaced), a replacement finishes; the recreate completes on attempt 2.
+      const gate = await startDockerGate();
+      const s = await docker('envfile-docker-crash-resumed', envText('unhealthy'), envText());
+      made.push(s.container);
+      const crashQueue = 'record-envfile-crash';
+      const extra = { DOCKER_HOST: gate.host };
+      try {
+        const first = spawnWorker({ address: env.address, taskQueue: crashQueue, extra });
+        await first.ready;
+        const held = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/start\b/, mode: 'hold' });
+        const h = await env.client.workflow.start('environmentConfigRollback', {
+          taskQueue: crashQueue,
+          workflowId: workflowId(s.container),
+          args: [s.input()],
+        });
+        await held;
+        await first.kill();
+        const second = spawnWorker({ address: env.address, taskQueue: crashQueue, extra });
+        await second.ready;
+        await h.result();
+        await second.kill();
+        const [run] = await activityRuns(h, 'recreateContainerWithEnvFile');
+        assert.ok(run && run.attempt >= 2, 'recreateContainerWithEnvFile was interrupted and retried');
+        await saveChecked('envfile-docker-crash-resumed', h.workflowId);
+      } finally {
+        await gate.close();
+      }
+    }
+  } finally {
+    await hostWorker.kill().catch(() => undefined);
+    for (const c of made) await removeByPrefix(c);
+    await m.remove();
+    await env.teardown();
+    await q.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--envfile-only')) {
+    await recordEnvFile(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
   if (process.argv.includes('--systemd-only')) {
     await recordSystemd(join(PROJECT_ROOT, 'test', 'histories'));
     return;
@@ -559,6 +753,7 @@ async function main(): Promise<void> {
   await recordCrashes(dir);
   await recordSystemd(dir);
   await recordKubernetes(dir);
+  await recordEnvFile(dir);
 }
 
 main().catch((err: unknown) => {
