@@ -30,7 +30,8 @@ import { activityRuns, workflowTaskIdentities } from '../helpers/history.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { freePort } from '../helpers/docker.ts';
 import { startSystemdMachine, unitProps, type MachineWorker, type SystemdMachine } from '../helpers/systemd-host.ts';
-import { PROJECT_ROOT } from '../../common/tools.ts';
+import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
+import { execa } from 'execa';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const RUN_ID_LABEL = 'cortex-rollback.run-id';
@@ -209,7 +210,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
     for (const v of secrets) assert.ok(!shown.includes(v), 'a secret reached the status, result or report');
   });
 
-  it('refuses a bad known-good file by line number before anything changes (missing key, duplicate, malformed line)', async () => {
+  it('refuses a bad known-good file by line number before anything changes (missing key, duplicate, malformed line, no file)', async () => {
     const current = envLines();
     const s = await service('badfile', current);
     const cases: Array<[string, string[], RegExp]> = [
@@ -244,6 +245,10 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       const done = (await activityRuns(env.client.workflow.getHandle(workflowId), 'installEnvFile')).length;
       assert.equal(done, 0, `${what}: nothing installed`);
     }
+    await rm(s.knownGoodFile);
+    const missing = await waitResult(rc, await start(input(s)));
+    assert.ok(!missing.ok && missing.type === 'NotFound', JSON.stringify(missing));
+    assert.match(missing.message, /production\.env\.backup: does not exist \(nothing was changed\)/);
     assert.deepEqual(await readFile(s.envFile), bytes, 'file bytes unchanged');
     assert.equal((await stat(s.envFile)).mtimeMs, mtime, 'file mtime unchanged');
     assert.deepEqual(await backups(s.dir), [], 'no backup made');
@@ -461,6 +466,94 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
     assert.equal((await health(u.healthUrl)).status, 200);
   });
 
+  it('runs from `cortex-rollback start env-file` flags and from `temporal workflow start --input` JSON (the README commands)', async () => {
+    const s = await service('cli', envLines({ health: 'unhealthy' }));
+    await writeEnv(s.knownGoodFile, envLines());
+    const cli = await execa(
+      'node',
+      [
+        join(PROJECT_ROOT, 'client', 'bin.js'),
+        'start',
+        'env-file',
+        '--env-file',
+        s.envFile,
+        '--known-good-file',
+        s.knownGoodFile,
+        '--target',
+        'docker',
+        '--container',
+        s.name,
+        '--health-url',
+        s.app.healthUrl,
+        '--reason',
+        'bad env deployed',
+        '--requested-by',
+        'alice',
+        '--pre-approve',
+        'ci:on-call-engineer',
+        '--watch-seconds',
+        '0',
+        '--verify-timeout-seconds',
+        '5',
+        '--wait',
+        '--json',
+      ],
+      { reject: false, env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: rc.settings.taskQueue } },
+    );
+    assert.equal(cli.exitCode, 0, `${cli.stdout}\n${cli.stderr}`);
+    const out = JSON.parse(String(cli.stdout)) as { result?: EnvFileRollbackResult } & Partial<EnvFileRollbackResult>;
+    const res = out.result ?? (out as EnvFileRollbackResult);
+    assert.equal(res.outcome, 'succeeded');
+    assert.equal(res.workflowId, `rollback-configuration-env-docker-${s.name}`);
+    handles.push(env.client.workflow.getHandle(res.workflowId));
+    assert.equal((await health(s.app.healthUrl)).status, 200);
+
+    // the same service back to the other file, through the plain temporal CLI and a signal
+    await writeEnv(s.knownGoodFile, envLines({ extra: ['CORTEX_FEATURE_FLAGS=off'] }));
+    const workflowId = `rollback-configuration-env-docker-${s.name}-tctl`;
+    const json = JSON.stringify({
+      envFile: s.envFile,
+      knownGoodFile: s.knownGoodFile,
+      target: { kind: 'docker', containerName: s.name, healthUrl: s.app.healthUrl },
+      reason: 'bad env deployed',
+      requestedBy: 'alice',
+      monitor: { durationSeconds: 0 },
+    });
+    const t = (args: string[]) =>
+      execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
+    const started = await t([
+      'workflow',
+      'start',
+      '--type',
+      'environmentConfigRollback',
+      '--task-queue',
+      rc.settings.taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      json,
+    ]);
+    assert.equal(started.exitCode, 0, String(started.stderr));
+    const h = env.client.workflow.getHandle(workflowId);
+    handles.push(h);
+    await waitForPhase(h, 'awaiting-approval');
+    const signal = await t([
+      'workflow',
+      'signal',
+      '--workflow-id',
+      workflowId,
+      '--name',
+      'approve',
+      '--input',
+      '{"approver":"bob","role":"on-call-engineer"}',
+    ]);
+    assert.equal(signal.exitCode, 0, String(signal.stderr));
+    const r = (await h.result()) as EnvFileRollbackResult;
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(r.changes.added, ['CORTEX_FEATURE_FLAGS']);
+    assert.ok((await docker.getContainer(s.name).inspect()).Config.Env?.includes('CORTEX_FEATURE_FLAGS=off'));
+  });
+
   it('refuses bad input before any activity', async () => {
     const s = {
       envFile: '/srv/a/.env',
@@ -512,6 +605,15 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
 interface DockerEvent {
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
+}
+
+async function waitForPhase(h: WorkflowHandle, phase: string): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (Date.now() < end) {
+    if ((await h.query(statusQuery).catch(() => undefined))?.phase === phase) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${h.workflowId} never reached ${phase}`);
 }
 
 async function waitForHttp(url: string): Promise<void> {

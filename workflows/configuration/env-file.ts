@@ -490,18 +490,31 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
   let monitoring: MonitorSummary | undefined;
   if (input.monitor.durationSeconds > 0) {
     progress.setPhase('monitoring');
-    monitoring = await progress.step(
-      'monitor',
-      () =>
-        watchHealth(
-          input.monitor,
-          (): Promise<HealthSample> => sample.probeHealth({ url: t.healthUrl }),
-          (live) => {
-            progress.status.monitoring = live;
-          },
-        ),
-      (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
-    );
+    try {
+      monitoring = await progress.step(
+        'monitor',
+        () =>
+          watchHealth(
+            input.monitor,
+            (): Promise<HealthSample> => sample.probeHealth({ url: t.healthUrl }),
+            (live) => {
+              progress.status.monitoring = live;
+            },
+          ),
+        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
+      );
+    } catch (err) {
+      // Cancelling the watch ends the watch only: the verified configuration stays; the backup (and the previous
+      // container) are kept so a human can still go back.
+      if (isCancellation(err)) {
+        progress.setPhase('watch-cancelled');
+        progress.status.error =
+          `the watch was cancelled; '${name}' keeps running with the known-good env file (verified), ` +
+          `the previous file is ${backupPath}` +
+          (docker ? `, the previous container is kept as '${preservedName}' (stopped)` : '');
+      }
+      throw err;
+    }
     if (monitoring.breached) {
       progress.setPhase('monitoring-breached');
       progress.status.error =
