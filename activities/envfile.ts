@@ -350,15 +350,18 @@ export function createEnvFileActivities() {
     /**
      * Atomically replaces `path` with the bytes of `sourcePath`, keeping `path`'s mode and owner. The source must
      * have `sourceSha256` (what was validated, or the backup); with `expectCurrentSha256`, `path` must still hold
-     * it (nobody changed it meanwhile). Already holding the source's bytes is success (`replaced: false`).
+     * it (nobody changed it meanwhile). Already holding the source's bytes is success (`replaced: false`). An undo
+     * passes `onlyIfCurrentSha256` so that a file the rollback never replaced (its replace was refused) is left alone.
      */
     async installEnvFile(a: {
       path: string;
       sourcePath: string;
       sourceSha256: string;
       expectCurrentSha256?: string;
+      /** An undo: act only when `path` holds this (what the rollback installed); anything else is not ours. */
+      onlyIfCurrentSha256?: string;
       tag: string;
-    }): Promise<{ replaced: boolean; sha256: string }> {
+    }): Promise<{ replaced: boolean; sha256: string; notOurs?: boolean }> {
       const source = await readFile(a.sourcePath).catch((err: unknown) => {
         throw fileFailure(err, `read ${a.sourcePath}`);
       });
@@ -371,8 +374,15 @@ export function createEnvFileActivities() {
       } catch (err) {
         throw fileFailure(err, `env file ${a.path}`);
       }
-      const current = sha256(await readFile(a.path));
+      const current = sha256(
+        await readFile(a.path).catch((err: unknown) => {
+          throw fileFailure(err, `read ${a.path}`);
+        }),
+      );
       if (current === a.sourceSha256) return { replaced: false, sha256: current };
+      if (a.onlyIfCurrentSha256 && current !== a.onlyIfCurrentSha256) {
+        return { replaced: false, sha256: current, notOurs: true };
+      }
       if (a.expectCurrentSha256 && current !== a.expectCurrentSha256) {
         throw permanent(FailureType.Conflict, `${a.path} was changed by someone else during the rollback`);
       }

@@ -554,6 +554,24 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
     assert.ok((await docker.getContainer(s.name).inspect()).Config.Env?.includes('CORTEX_FEATURE_FLAGS=off'));
   });
 
+  it('a file edited by someone else while approval was pending is left as they made it (Conflict, nothing changed)', async () => {
+    const s = await service('edited', envLines({ health: 'unhealthy' }));
+    await writeEnv(s.knownGoodFile, envLines());
+    const workflowId = await start(input(s, { approval: {} }));
+    const h = env.client.workflow.getHandle(workflowId);
+    await waitForPhase(h, 'awaiting-approval');
+    const theirs = envLines({ extra: ['HOTFIX=1'] });
+    await writeEnv(s.envFile, theirs);
+    const bytes = await readFile(s.envFile);
+    await h.signal('approve', { approver: 'bob', role: 'on-call-engineer' });
+    const r = await waitResult(rc, workflowId);
+    assert.ok(!r.ok && r.type === 'Conflict', JSON.stringify(r));
+    assert.match(r.message, /changed since it was assessed/);
+    assert.deepEqual(await readFile(s.envFile), bytes, 'their edit is kept');
+    assert.deepEqual(await backups(s.dir), []);
+    assert.equal((await docker.getContainer(s.name).inspect()).Id, s.app.id);
+  });
+
   it('refuses bad input before any activity', async () => {
     const s = {
       envFile: '/srv/a/.env',

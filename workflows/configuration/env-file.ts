@@ -394,14 +394,16 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
     undos.push({
       name: `restore ${input.envFile} from ${backupPath}${docker ? '' : ` and restart ${name}`}`,
       run: async () => {
-        await op.installEnvFile({
+        // Pushed before the replace (a cancelled replace may still have happened), so it acts only on our file.
+        const r = await op.installEnvFile({
           path: input.envFile,
           sourcePath: backupPath,
           sourceSha256: current.sha256,
+          onlyIfCurrentSha256: good.sha256,
           tag: `undo-${runSuffix(info.runId)}`,
         });
         // a unit reads its env file only when it starts: restart it on the restored file
-        if (!docker) await op.systemdRestart({ unit: name, after: input.envFile });
+        if (!docker && !r.notOurs) await op.systemdRestart({ unit: name, after: input.envFile });
       },
       manual:
         `cp -p ${backupPath} ${input.envFile}${where} (sha256 ${current.sha256})` +
