@@ -33,6 +33,7 @@ export async function createWorker(
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
+    terraform: setup.deps?.terraform ?? terraformFromEnv(),
   });
   const common = {
     connection,
@@ -58,4 +59,9 @@ export function qdrantFromEnv(): ActivityDeps['qdrant'] {
     backupRoot: q.backupRoot,
     ...(q.embeddings ? { embeddings: q.embeddings } : {}),
   };
+}
+
+/** Terraform/OpenTofu work files (checkouts, plans, state backups): $CORTEX_TERRAFORM_DIR or .data/terraform. */
+export function terraformFromEnv(): ActivityDeps['terraform'] {
+  return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
 }
