@@ -13,8 +13,11 @@ export interface TfWorld {
   /** An empty CLI configuration: this machine's TF_CLI_CONFIG_FILE points at a file that does not exist. */
   cliConfig: string;
   env: Record<string, string>;
-  /** Commits: A (stable), B (deployed: x changed, one resource more), N (A plus a resource that never converges). */
-  commits: { A: string; B: string; N: string };
+  /**
+   * Commits: A (stable), B (deployed: x changed, one resource more), N (A plus a resource that never converges),
+   * F and F2 (A and B plus a resource whose postcondition fails at apply: apply fails half-way).
+   */
+  commits: { A: string; B: string; N: string; F: string; F2: string };
   tofu: string;
   close(): void;
 }
@@ -28,6 +31,9 @@ export const CONFIG = {
   N:
     `resource "terraform_data" "x" {\n  input = "a"\n}\n\nresource "terraform_data" "clock" {\n  input = timestamp()\n}\n\n` +
     `output "x" {\n  value = terraform_data.x.output\n}\n`,
+  bad:
+    `resource "terraform_data" "bad" {\n  input = "z"\n  lifecycle {\n    postcondition {\n` +
+    `      condition     = self.output == "never"\n      error_message = "bad is never right"\n    }\n  }\n}\n`,
 };
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
@@ -53,6 +59,9 @@ export async function tfWorld(prefix: string): Promise<TfWorld> {
   const B = await commit(CONFIG.B, 'add extra, x = b');
   await git(repo, 'checkout', '-q', '-b', 'never-converges');
   const N = await commit(CONFIG.N, 'x = a plus a clock');
+  await git(repo, 'checkout', '-q', '-b', 'fails', A);
+  const F = await commit(CONFIG.A + CONFIG.bad, 'A plus a failing postcondition');
+  const F2 = await commit(CONFIG.B + CONFIG.bad, 'B plus a failing postcondition');
   await git(repo, 'checkout', '-q', 'main');
   const env = { TF_CLI_CONFIG_FILE: cliConfig, TF_IN_AUTOMATION: '1' };
   return {
@@ -60,7 +69,7 @@ export async function tfWorld(prefix: string): Promise<TfWorld> {
     repo,
     cliConfig,
     env,
-    commits: { A, B, N },
+    commits: { A, B, N, F, F2 },
     tofu: iacBinaryPath('tofu'),
     close: () => rmSync(root, { recursive: true, force: true }),
   };

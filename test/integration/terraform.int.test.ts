@@ -22,7 +22,15 @@ import { statusQuery, type RollbackStatus } from '../../workflows/phases/progres
 import { waitFor } from '../helpers/docker.ts';
 import { activityRuns, untilPending, workflowTaskIdentities } from '../helpers/history.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
-import { applyCommit, holdingTofu, inputs, readState, tfWorld, type TfWorld } from '../helpers/terraform.ts';
+import {
+  applyCommit,
+  holdingTofu,
+  inputs,
+  readState,
+  tfWorld,
+  type StateFile,
+  type TfWorld,
+} from '../helpers/terraform.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const DIRECTOR = { approver: 'dora', role: 'director-of-engineering' };
@@ -248,6 +256,31 @@ describe('terraformRollback on OpenTofu with local state', () => {
     const status = await handle.query(statusQuery);
     assert.equal(status.phase, 'rolled-back-to-previous');
     assert.ok(status.steps.some((x) => x.name === 'apply previous' && x.state === 'completed'));
+  });
+
+  it('apply fails half-way: the previous commit is applied again; if that fails too, the manual steps name the state backup', async () => {
+    const stateFile = await stateAtB();
+    const bSerial = readState(stateFile).serial;
+    const handle = await start(input(stateFile, { commit: w.commits.F, previousCommit: w.commits.B }), 'halfway');
+    await sendDecision(rc, handle.workflowId, { approve: { ...DIRECTOR, planId: (await pendingPlan(handle)).id } });
+    const r = await waitResult(rc, handle.workflowId);
+    assert.ok(!r.ok);
+    assert.equal(r.type, 'CommandFailed', r.message);
+    assert.match(r.message, /apply failed .*bad is never right.*Restored: the configuration of/s);
+    assert.deepEqual(inputs(readState(stateFile)), { x: 'b', extra: 'e' }, 'B is back, the half-applied resource gone');
+
+    const stateFile2 = await stateAtB();
+    const h2 = await start(input(stateFile2, { commit: w.commits.F, previousCommit: w.commits.F2 }), 'manual');
+    await sendDecision(rc, h2.workflowId, { approve: { ...DIRECTOR, planId: (await pendingPlan(h2)).id } });
+    const r2 = await waitResult<never>(rc, h2.workflowId);
+    assert.ok(!r2.ok);
+    assert.equal(r2.type, 'CompensationFailed', r2.message);
+    const backup = (r2.details as { stateBackup: { path: string; serial: number } }).stateBackup;
+    assert.equal(backup.serial, bSerial);
+    assert.ok(r2.message.includes(`state push -force ${backup.path}`), r2.message);
+    assert.deepEqual(inputs(JSON.parse(readFileSync(backup.path, 'utf8')) as StateFile), { x: 'b', extra: 'e' });
+    assert.ok(readState(stateFile2).serial > bSerial, 'the state did change half-way');
+    assert.equal((await h2.query(statusQuery)).phase, 'compensation-failed');
   });
 
   it('a worker SIGKILLed after apply, before verification, is replaced: the apply happened once', async () => {
