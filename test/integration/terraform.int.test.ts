@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { sendDecision, startWorkflow, waitResult, type RollbackClient } from '../../client/client.ts';
+import { renderReport } from '../../client/report.ts';
 import { createWorker } from '../../workers/worker.ts';
 import type { PlanSummary } from '../../activities/index.ts';
 import {
@@ -127,6 +128,11 @@ describe('terraformRollback on OpenTofu with local state', () => {
     const status = await handle.query(statusQuery);
     assert.equal(status.pendingApproval?.requiredRole, 'director-of-engineering');
     assert.deepEqual(status.plan, plan, 'the status shows the plan too');
+    // the Web UI's "current details" of the workflow show the plan and the signal that approves it
+    const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(meta.currentDetails ?? '', /Awaiting approval by director-of-engineering/);
+    assert.match(meta.currentDetails ?? '', /\| `terraform_data\.extra` \| delete \|/);
+    assert.ok(meta.currentDetails?.includes(`"planId": "${plan.id}"`), meta.currentDetails);
 
     // an on-call engineer may not approve infrastructure, an approval of another plan does not count
     await handle.signal(approveSignal, { approver: 'oscar', role: 'on-call-engineer' });
@@ -170,6 +176,9 @@ describe('terraformRollback on OpenTofu with local state', () => {
       true,
       'shared checkout untouched',
     );
+    const report = renderReport(await handle.query(statusQuery), r);
+    assert.ok(report.includes(`- **Commit**: ${w.commits.A} "stable deployment"`), report);
+    assert.ok(report.includes('  - terraform_data.extra: delete'), report);
     console.log(`rollback to A: ${Date.now() - t0} ms`);
   });
 

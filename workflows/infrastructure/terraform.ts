@@ -16,6 +16,7 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
@@ -317,7 +318,13 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
         return finish({ outcome: 'already-on-target', plan: plan.summary, planRounds: round });
       }
 
+      setCurrentDetails(approvalDetails(plan.summary, target, round, gate.requiredRole));
       const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, undefined, plan.summary);
+      setCurrentDetails(
+        decision.decision === 'timed-out'
+          ? `Plan \`${plan.summary.id}\`: no decision in time.`
+          : `Plan \`${plan.summary.id}\` ${decision.decision} by ${decision.by.approver}.`,
+      );
       if (decision.decision !== 'approved') {
         await cleanup();
         const outcome = decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out';
@@ -464,6 +471,25 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
       details: [{ restored: done, failedUndos: failed, stateBackup: backup, restoredState: restored }],
     });
   }
+}
+
+/** The Web UI's "current details" (Markdown) while a plan waits: what changes, and the signal that approves it. */
+function approvalDetails(plan: PlanResult['summary'], target: CommitInfo, round: number, role: string): string {
+  const rows = plan.changes.map((c) => `| \`${c.address}\` | ${c.action} |`);
+  const outputs = plan.outputChanges.map((o) => `| output \`${o.name}\` | ${o.action} |`);
+  const signal = (extra: string) => `\`{"approver": "<you>", "role": "${role}"${extra}}\``;
+  return [
+    `**Awaiting approval by ${role}** of plan \`${plan.id}\`${round > 1 ? ` (round ${round}: the earlier plan went stale)` : ''}:`,
+    `apply commit \`${short(target.sha)}\` "${target.subject}" to the state at serial ${plan.state.serial}.`,
+    '',
+    '| address | action |',
+    '|---|---|',
+    ...rows,
+    ...outputs,
+    '',
+    `Approve: signal \`approve\` with ${signal(`, "planId": "${plan.id}"`)}. ` +
+      `Reject: signal \`reject\` with ${signal(', "reason": "..."')}.`,
+  ].join('\n');
 }
 
 function isStale(err: unknown): boolean {
