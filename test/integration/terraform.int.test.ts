@@ -10,8 +10,11 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { sendDecision, startWorkflow, waitResult, type RollbackClient } from '../../client/client.ts';
+import { execa } from 'execa';
 import { renderReport } from '../../client/report.ts';
+import { temporalCliPath } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
+import { createTerraformActivities } from '../../activities/terraform.ts';
 import type { PlanSummary } from '../../activities/index.ts';
 import {
   terraformRollbackWorkflowId,
@@ -25,6 +28,7 @@ import { activityRuns, untilPending, workflowTaskIdentities } from '../helpers/h
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import {
   applyCommit,
+  CONFIG,
   holdingTofu,
   inputs,
   readState,
@@ -180,6 +184,69 @@ describe('terraformRollback on OpenTofu with local state', () => {
     assert.ok(report.includes(`- **Commit**: ${w.commits.A} "stable deployment"`), report);
     assert.ok(report.includes('  - terraform_data.extra: delete'), report);
     console.log(`rollback to A: ${Date.now() - t0} ms`);
+  });
+
+  it('starts, shows its plan and is approved from the plain temporal CLI with JSON input', async () => {
+    const stateFile = await stateAtB();
+    const workflowId = `rollback-terraform-infra-temporal-cli-${seq}`;
+    const temporal = (...args: string[]) =>
+      execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default']);
+    await temporal(
+      'workflow',
+      'start',
+      '--type',
+      'terraformRollback',
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify(input(stateFile)),
+    );
+    const handle = env.client.workflow.getHandle(workflowId);
+    await pendingPlan(handle);
+    const shown = await temporal('workflow', 'query', '--workflow-id', workflowId, '--type', 'status', '-o', 'json');
+    const status = (JSON.parse(shown.stdout) as { queryResult: RollbackStatus[] }).queryResult[0]!;
+    const plan = status.pendingApproval!.plan!;
+    assert.deepEqual(countsOf(plan), { create: 0, update: 1, delete: 1, replace: 0, read: 0 });
+    await temporal(
+      'workflow',
+      'signal',
+      '--workflow-id',
+      workflowId,
+      '--name',
+      'approve',
+      '--input',
+      JSON.stringify({ ...DIRECTOR, planId: plan.id }),
+    );
+    const r = await waitResult<TerraformRollbackResult>(rc, workflowId);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(inputs(readState(stateFile)), { x: 'a' });
+  });
+
+  it('reads a remote repository through a mirror of its own (a file:// URL here), never a checkout', async () => {
+    const acts = createTerraformActivities({ workRoot: join(w.root, 'work-remote'), env: w.env });
+    const repo = `file://${w.repo}`;
+    const c = await acts.tfResolveCommits({ repo, directory: 'infra', commit: 'main~1' });
+    assert.deepEqual([c.target.sha, c.previous.sha], [w.commits.A, w.commits.B]);
+    const p = await acts.tfPrepare({
+      repo,
+      directory: 'infra',
+      commit: c.target.sha,
+      runKey: 'remote',
+      purpose: 't',
+      tool: 'tofu',
+    });
+    assert.equal(readFileSync(join(p.workdir, 'main.tf'), 'utf8'), CONFIG.A);
+    const again = await acts.tfPrepare({
+      repo,
+      directory: 'infra',
+      commit: c.target.sha,
+      runKey: 'remote',
+      purpose: 't',
+      tool: 'tofu',
+    });
+    assert.equal(again.reused, true, 'a retry reuses the checkout');
   });
 
   it('refuses an unknown commit, a missing directory and bad input before anything changes', async () => {
