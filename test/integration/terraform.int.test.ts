@@ -249,6 +249,19 @@ describe('terraformRollback on OpenTofu with local state', () => {
     assert.equal(again.reused, true, 'a retry reuses the checkout');
   });
 
+  it('asks nobody and applies nothing when the state already matches the stable commit', async () => {
+    seq += 1;
+    const stateFile = join(w.root, `state-${seq}-at-a.tfstate`);
+    await applyCommit(w, w.commits.A, stateFile);
+    const bytes = readFileSync(stateFile);
+    const handle = await start(input(stateFile), 'noop');
+    const r = await waitResult<TerraformRollbackResult>(rc, handle.workflowId);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.result.outcome, 'already-on-target');
+    assert.deepEqual(r.result.approvals, []);
+    assert.deepEqual(readFileSync(stateFile), bytes);
+  });
+
   it('refuses an unknown commit, a missing directory and bad input before anything changes', async () => {
     const stateFile = await stateAtB();
     const bytes = readFileSync(stateFile);
