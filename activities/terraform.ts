@@ -9,7 +9,8 @@
 //    the configuration's own backend with the worker's environment (credentials never pass through history);
 //  - apply applies exactly the approved plan file; if the state moved since the plan, tofu refuses it ("Saved plan
 //    is stale") and so do we — unless the state already converged to the approved configuration (a retry after
-//    a worker died once apply was done), which counts as applied, so an apply happens once;
+//    a worker died once apply was done), which counts as applied, so an apply happens once; a retry of an apply
+//    that had started (its heartbeat says so) and left changes is a half-way failure, not a stale plan;
 //  - a state backup is written aside and renamed, and is never deleted by cleanup.
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
@@ -19,7 +20,7 @@ import { isAbsolute, join } from 'node:path';
 import { FailureType } from '../common/failures.ts';
 import { iacBinaryPath } from '../common/tools.ts';
 import { permanent, retryable } from './failures.ts';
-import { withHeartbeat } from './heartbeat.ts';
+import { previousHeartbeat, withHeartbeat } from './heartbeat.ts';
 
 export interface CommandResult {
   exitCode?: number | undefined;
@@ -394,6 +395,8 @@ export function createTerraformActivities(deps: TerraformDeps) {
      */
     async tfApply(a: { workdir: string; tool: IacTool; planFile: string; expect: StateRef }): Promise<ApplyResult> {
       const before = (await pullState(a.tool, a.workdir)).ref;
+      // an earlier attempt that reached `apply` may have changed the state itself before its worker died
+      const interrupted = previousHeartbeat<{ applying?: boolean }>()?.applying === true;
       const staleOrDone = async (why: string): Promise<ApplyResult> => {
         const now = (await pullState(a.tool, a.workdir)).ref;
         const moved = now.lineage === a.expect.lineage && now.serial > a.expect.serial;
@@ -406,6 +409,14 @@ export function createTerraformActivities(deps: TerraformDeps) {
             outputs: await outputs(a.tool, a.workdir),
           };
         }
+        if (interrupted && moved) {
+          throw permanent(
+            FailureType.CommandFailed,
+            `apply was interrupted (its worker died) and left the state part-way (serial ${a.expect.serial} → ` +
+              `${now.serial}, changes remain)`,
+            { halfway: true, before: a.expect, after: now },
+          );
+        }
         throw permanent(
           FailureType.Conflict,
           `the plan is stale: ${why} (planned at serial ${a.expect.serial}, state now at serial ${now.serial}` +
@@ -415,8 +426,10 @@ export function createTerraformActivities(deps: TerraformDeps) {
       };
       if (!sameState(before, a.expect)) return staleOrDone('the state changed since planning');
       const bin = program(a.tool);
-      const r = await withHeartbeat(() =>
-        run(bin, ['apply', '-input=false', '-no-color', a.planFile], { cwd: a.workdir, env, timeout: 3_600_000 }),
+      const r = await withHeartbeat(
+        () => run(bin, ['apply', '-input=false', '-no-color', a.planFile], { cwd: a.workdir, env, timeout: 3_600_000 }),
+        1000,
+        () => ({ applying: true }),
       );
       if (r.exitCode !== 0) {
         const out = tail(r.stderr || r.stdout);

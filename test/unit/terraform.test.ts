@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import {
   createTerraformActivities,
   stateRefOf,
@@ -133,6 +134,20 @@ describe('tfApply through an injected runner', () => {
       assert.deepEqual((e.details?.[0] as { stale?: boolean }).stale, true);
       return /the plan is stale/.test(e.message);
     });
+    assert.ok(!calls.includes('apply'));
+  });
+  it('a retry of an apply that had started and left changes is a half-way failure (compensate), not a stale plan', async () => {
+    const { run, calls } = runner([7, 7], 2, { exitCode: 0, stderr: '' });
+    const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { applying: true } });
+    const acts = createTerraformActivities({ run, workRoot, binary: () => '/bin/false' });
+    await assert.rejects(
+      retry.run(() => acts.tfApply({ workdir: workRoot, tool: 'tofu', planFile: 'p.tfplan', expect })),
+      (e: ApplicationFailure) => {
+        assert.equal(e.type, 'CommandFailed');
+        assert.deepEqual((e.details?.[0] as { halfway?: boolean }).halfway, true);
+        return /interrupted/.test(e.message);
+      },
+    );
     assert.ok(!calls.includes('apply'));
   });
   it('tofu refusing the saved plan as stale is a Conflict too; any other apply error is CommandFailed', async () => {
