@@ -327,6 +327,25 @@ describe('terraformRollback on OpenTofu with local state', () => {
     assert.equal(r.result.stateBackup?.serial, moved);
   });
 
+  it('stops with Conflict, nothing applied, when plans keep going stale (maxPlanRounds)', async () => {
+    const stateFile = await stateAtB();
+    const handle = await start(input(stateFile, { maxPlanRounds: 1 }), 'stale-limit');
+    const plan = await pendingPlan(handle);
+    await applyCommit(w, w.commits.B, stateFile, ['-replace=terraform_data.extra']);
+    const bytes = readFileSync(stateFile);
+    await sendDecision(rc, handle.workflowId, { approve: { ...DIRECTOR, planId: plan.id } });
+    const r = await waitResult(rc, handle.workflowId);
+    assert.ok(!r.ok);
+    assert.equal(r.type, 'Conflict');
+    assert.match(r.message, /1 plan\(s\) went stale, the limit is 1: nothing was applied/);
+    assert.deepEqual(readFileSync(stateFile), bytes, 'the state is as the other change left it');
+    assert.deepEqual(
+      readdirSync(join(w.root, 'work', 'runs')).filter((d) => d.startsWith(handle.workflowId)),
+      [],
+      'plan files removed',
+    );
+  });
+
   it('does not verify (a resource that never converges): the previous commit is applied again', async () => {
     const stateFile = await stateAtB();
     const bSerial = readState(stateFile).serial;

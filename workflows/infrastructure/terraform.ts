@@ -398,7 +398,11 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
       );
     }
   } catch (err) {
-    if (undos.length === 0) throw err; // nothing was applied: the failure already says so
+    if (undos.length === 0) {
+      // nothing was applied (the failure already says so); plan files may hold secrets: remove them
+      if (!isCancellation(err)) await cleanup().catch(() => undefined);
+      throw err;
+    }
     await CancellationScope.nonCancellable(() => compensate(err));
     throw err; // unreachable: compensate always throws
   }
