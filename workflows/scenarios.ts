@@ -8,6 +8,7 @@ import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
 import { qdrantSchemaScenario } from './database/schema.ts';
 import { pointInTimeScenario } from './database/point-in-time.ts';
 import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
+import { terraformScenario } from './infrastructure/terraform.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -18,4 +19,5 @@ export const SCENARIOS: readonly Scenario[] = [
   qdrantSchemaScenario,
   pointInTimeScenario,
   qdrantConfigScenario,
+  terraformScenario,
 ];
