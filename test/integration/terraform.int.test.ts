@@ -97,6 +97,12 @@ describe('terraformRollback on OpenTofu with local state', () => {
     return env.client.workflow.getHandle(workflowId);
   }
 
+  /** As `temporal workflow start --input` does: no client-side validation, the workflow itself must refuse. */
+  async function startRaw(i: Record<string, unknown>, tag: string) {
+    const workflowId = `${terraformRollbackWorkflowId({ repo: w.repo, directory: 'infra' })}-${tag}-${seq}`;
+    return env.client.workflow.start('terraformRollback', { taskQueue, workflowId, args: [i] });
+  }
+
   async function pendingPlan(handle: ReturnType<typeof env.client.workflow.getHandle>, notId?: string) {
     let status: RollbackStatus | undefined;
     await waitFor(
@@ -276,7 +282,12 @@ describe('terraformRollback on OpenTofu with local state', () => {
       ['nostate', { stateFile: join(w.root, 'missing.tfstate') }, 'NotFound', /does not exist/],
     ];
     for (const [tag, extra, type, message] of cases) {
-      const handle = await start({ ...input(stateFile), ...extra }, `bad-${tag}`);
+      const raw = { ...input(stateFile), ...extra };
+      if (type === 'InvalidInput' && tag !== 'same') {
+        // the CLI and client refuse it before starting anything, with the same message ('same' needs the repo)
+        await assert.rejects(start(raw, `bad-${tag}-client`), message, tag);
+      }
+      const handle = await startRaw(raw, `bad-${tag}`);
       const r = await waitResult(rc, handle.workflowId);
       assert.ok(!r.ok, `${tag}: must fail`);
       assert.equal(r.type, type, `${tag}: ${r.message}`);
