@@ -7,23 +7,29 @@ import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubern
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities, type CommandRunner } from './systemd.ts';
+import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
+  terraform: TerraformDeps;
   /** Runs host commands (systemctl, journalctl, git, tar, builds); default: execa. */
   run?: CommandRunner;
   /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
   kubectl?: Kubectl;
 }
 
-/** What a host worker (workers/host.ts, inside the host) serves: systemd, releases, env files, host-local health. */
-export function createHostActivities(deps: { run?: CommandRunner } = {}) {
+/**
+ * What a host worker (workers/host.ts, on the host) serves: systemd, releases, env files, host-local health, and
+ * Terraform (plan files and state backups stay on the host that planned).
+ */
+export function createHostActivities(deps: { run?: CommandRunner; terraform: TerraformDeps }) {
   return {
-    ...createSystemdActivities(deps),
-    ...createReleaseActivities(deps),
+    ...createSystemdActivities(deps.run ? { run: deps.run } : {}),
+    ...createReleaseActivities(deps.run ? { run: deps.run } : {}),
     ...createHealthActivities(),
     ...createEnvFileActivities(),
+    ...createTerraformActivities(deps.terraform),
   };
 }
 
@@ -32,7 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDockerActivities({ docker: deps.docker }),
     ...createEnvFileDockerActivities({ docker: deps.docker }),
     ...createQdrantActivities(deps.qdrant),
-    ...createHostActivities(deps.run ? { run: deps.run } : {}),
+    ...createHostActivities({ ...(deps.run ? { run: deps.run } : {}), terraform: deps.terraform }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
   };
 }
@@ -46,3 +52,13 @@ export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kuber
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
 export type { CommandResult, CommandRunner, RestartResult, UnitState } from './systemd.ts';
+export type {
+  ApplyResult,
+  CommitInfo,
+  PlanResult,
+  PlanSummary,
+  StateBackup,
+  StateRef,
+  TerraformDeps,
+  Verification,
+} from './terraform.ts';

@@ -3,50 +3,16 @@
 // Invariants: reads never change anything; a restart is idempotent — it is skipped when the unit's current
 // invocation already began after the change it follows (the `after` path's last change), so a retry after a
 // worker crash does not restart the service twice.
-import { execa } from 'execa';
 import { lstat } from 'node:fs/promises';
 import { FailureType } from '../common/failures.ts';
 import { fullUnitName, isValidUnitName } from '../common/release-names.ts';
 import { permanent, retryable } from './failures.ts';
 import { withHeartbeat } from './heartbeat.ts';
+import type { CommandResult, CommandRunner } from './command.ts';
+import { execaRunner } from './command.ts';
 
-export interface CommandResult {
-  exitCode?: number | undefined;
-  stdout: string;
-  stderr: string;
-  failed: boolean;
-  timedOut?: boolean;
-  /** Set when the program could not be run at all, e.g. 'ENOENT' (not installed). */
-  errorCode?: string;
-}
-
-export interface CommandOptions {
-  cwd?: string;
-  /** Milliseconds; the command is killed after it. */
-  timeout?: number;
-  env?: Record<string, string>;
-}
-
-/** Runs a program without a shell and never throws for a non-zero exit (execa with `reject: false`). */
-export type CommandRunner = (file: string, args: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
-
-export const execaRunner: CommandRunner = async (file, args, options = {}) => {
-  const r = await execa(file, args, {
-    reject: false,
-    stdin: 'ignore',
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-    ...(options.timeout ? { timeout: options.timeout } : {}),
-    ...(options.env ? { env: options.env } : {}),
-  });
-  return {
-    exitCode: r.exitCode,
-    stdout: String(r.stdout ?? ''),
-    stderr: String(r.stderr ?? ''),
-    failed: r.failed,
-    timedOut: r.timedOut,
-    ...((r as { code?: string }).code ? { errorCode: (r as { code?: string }).code } : {}),
-  };
-};
+export type { CommandOptions, CommandResult, CommandRunner } from './command.ts';
+export { execaRunner } from './command.ts';
 
 export interface UnitState {
   unit: string;

@@ -3,8 +3,9 @@
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
 // --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
-// the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`), and
-// environmentConfigRollback on real Docker and a real systemd machine (`--envfile-only`).
+// the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`),
+// terraformRollback on real OpenTofu (`--terraform-only`) and environmentConfigRollback on real Docker and a
+// real systemd machine (`--envfile-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -41,6 +42,8 @@ import Dockerode from 'dockerode';
 import { startQdrantDouble } from '../test/qdrant-double/server.ts';
 import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-cluster.ts';
 import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
+import { applyCommit, holdingTofu, tfWorld } from '../test/helpers/terraform.ts';
+import { statusQuery } from '../workflows/phases/progress.ts';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -698,6 +701,106 @@ async function recordEnvFile(dir: string): Promise<void> {
   }
 }
 
+/**
+ * terraformRollback on the real OpenTofu binary with local state: approved, rejected, a stale plan re-made and
+ * re-approved, compensated (a target that never converges), and a worker SIGKILLed after apply (the `tofu`
+ * wrapper holds once apply is done) with a replacement finishing.
+ */
+async function recordTerraform(dir: string): Promise<void> {
+  const names = ['terraform-approved', 'terraform-rejected', 'terraform-stale-replanned', 'terraform-compensated'];
+  const crashName = 'terraform-crash-resumed';
+  if ([...names, crashName].every((n) => kept(dir, n))) return;
+  const env = await localEnv();
+  const w = await tfWorld('record-tofu');
+  const taskQueue = 'record-terraform';
+  const { worker } = await createWorker({
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    connection: env.nativeConnection,
+    deps: { terraform: { workRoot: join(w.root, 'work'), env: w.env } },
+  });
+  const director = { approver: 'dora', role: 'director-of-engineering' };
+  let n = 0;
+  const start = async (name: string, extra: Record<string, unknown>, queue = taskQueue) => {
+    n += 1;
+    const stateFile = join(w.root, `state-${n}.tfstate`);
+    await applyCommit(w, w.commits.B, stateFile);
+    const input = {
+      repo: w.repo,
+      directory: 'infra',
+      commit: w.commits.A,
+      stateFile,
+      reason: 'record',
+      requestedBy: 'recorder',
+      ...extra,
+    };
+    const h = await env.client.workflow.start('terraformRollback', {
+      taskQueue: queue,
+      workflowId: `rollback-${name}`,
+      args: [input],
+    });
+    return { h, stateFile };
+  };
+  const plan = async (h: Awaited<ReturnType<typeof start>>['h'], notId?: string) => {
+    let id = '';
+    await waitFor(
+      async () => {
+        id = (await h.query(statusQuery)).pendingApproval?.plan?.id ?? '';
+        return id !== '' && id !== notId;
+      },
+      60_000,
+      'a plan awaiting approval',
+    );
+    return id;
+  };
+  try {
+    await worker.runUntil(async () => {
+      for (const name of names) {
+        if (kept(dir, name)) continue;
+        const { h, stateFile } = await start(
+          name,
+          name === 'terraform-compensated' ? { commit: w.commits.N, previousCommit: w.commits.B } : {},
+        );
+        const first = await plan(h);
+        if (name === 'terraform-rejected') {
+          await h.signal(rejectSignal, { ...director, reason: 'fix forward' });
+        } else if (name === 'terraform-stale-replanned') {
+          await applyCommit(w, w.commits.B, stateFile, ['-replace=terraform_data.extra']);
+          await h.signal(approveSignal, { ...director, planId: first });
+          await h.signal(approveSignal, { ...director, planId: await plan(h, first) });
+        } else {
+          await h.signal(approveSignal, { ...director, planId: first });
+        }
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+    if (!kept(dir, crashName)) {
+      const holdDir = join(w.root, 'hold');
+      const extra = { ...w.env, TOFU_BIN: holdingTofu(w, holdDir), CORTEX_TERRAFORM_DIR: join(w.root, 'work-crash') };
+      const queue = 'record-terraform-crash';
+      const first = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await first.ready;
+      const { h } = await start(crashName, {}, queue);
+      await h.signal(approveSignal, { ...director, planId: await plan(h) });
+      await waitFor(() => Promise.resolve(existsSync(join(holdDir, 'applied'))), 60_000, 'apply done');
+      await untilPending(h, 'tfApply', (a) => a.attempt === 1, 10_000);
+      await first.kill();
+      process.kill(Number(readFileSync(join(holdDir, 'applied'), 'utf8').split(' ')[0]), 'SIGKILL');
+      rmSync(join(holdDir, 'hold'));
+      const second = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await second.ready;
+      await h.result();
+      await second.kill();
+      const [run] = await activityRuns(h, 'tfApply');
+      assert.ok(run && run.attempt >= 2, 'tfApply was interrupted and retried');
+      await save(dir, crashName, h.workflowId, env.address);
+    }
+  } finally {
+    await env.teardown();
+    w.close();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--envfile-only')) {
     await recordEnvFile(join(PROJECT_ROOT, 'test', 'histories'));
@@ -705,6 +808,10 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--systemd-only')) {
     await recordSystemd(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--terraform-only')) {
+    await recordTerraform(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
   if (process.argv.includes('--kube-only')) {
@@ -754,6 +861,7 @@ async function main(): Promise<void> {
   await recordSystemd(dir);
   await recordKubernetes(dir);
   await recordEnvFile(dir);
+  await recordTerraform(dir);
 }
 
 main().catch((err: unknown) => {

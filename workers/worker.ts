@@ -34,6 +34,7 @@ export async function createWorker(
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
+    terraform: setup.deps?.terraform ?? terraformFromEnv(),
   });
   const common = {
     connection,
@@ -59,4 +60,9 @@ export function qdrantFromEnv(): ActivityDeps['qdrant'] {
     backupRoot: q.backupRoot,
     ...(q.embeddings ? { embeddings: q.embeddings } : {}),
   };
+}
+
+/** Terraform/OpenTofu work files (checkouts, plans, state backups): $CORTEX_TERRAFORM_DIR or .data/terraform. */
+export function terraformFromEnv(): ActivityDeps['terraform'] {
+  return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
 }

@@ -8,3 +8,4 @@ export { qdrantSchemaRollback } from './database/schema.ts';
 export { pointInTimeRecovery } from './database/point-in-time.ts';
 export { environmentConfigRollback } from './configuration/env-file.ts';
 export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
+export { terraformRollback } from './infrastructure/terraform.ts';

@@ -9,6 +9,7 @@ import { qdrantSchemaScenario } from './database/schema.ts';
 import { pointInTimeScenario } from './database/point-in-time.ts';
 import { envFileScenario } from './configuration/env-file.ts';
 import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
+import { terraformScenario } from './infrastructure/terraform.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly Scenario[] = [
   pointInTimeScenario,
   envFileScenario,
   qdrantConfigScenario,
+  terraformScenario,
 ];
