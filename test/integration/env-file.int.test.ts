@@ -475,7 +475,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
         join(PROJECT_ROOT, 'client', 'bin.js'),
         'start',
         'env-file',
-        '--env-file',
+        '--file',
         s.envFile,
         '--known-good-file',
         s.knownGoodFile,
@@ -552,6 +552,36 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
     assert.equal(r.outcome, 'succeeded');
     assert.deepEqual(r.changes.added, ['CORTEX_FEATURE_FLAGS']);
     assert.ok((await docker.getContainer(s.name).inspect()).Config.Env?.includes('CORTEX_FEATURE_FLAGS=off'));
+
+    // bad flags: exit 2 naming the field, nothing started
+    for (const [args, field] of [
+      [['--file', 'relative/.env'], 'envFile'],
+      [['--unit', 'x'], 'target.unit'],
+      [['--required-keys', 'QDRANT URL'], 'requiredKeys'],
+    ] as const) {
+      const base: Record<string, string> = {
+        '--file': s.envFile,
+        '--known-good-file': s.knownGoodFile,
+        '--target': 'docker',
+        '--container': `${s.name}-x`,
+        '--health-url': s.app.healthUrl,
+        '--reason': 'r',
+        '--requested-by': 'a',
+      };
+      base[args[0]] = args[1];
+      const bad = await execa(
+        'node',
+        [join(PROJECT_ROOT, 'client', 'bin.js'), 'start', 'env-file', ...Object.entries(base).flat()],
+        {
+          reject: false,
+          env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: rc.settings.taskQueue },
+        },
+      );
+      assert.equal(bad.exitCode, 2, `${field}: ${bad.stderr}`);
+      assert.match(String(bad.stderr), new RegExp(field.replace('.', '\\.')));
+    }
+    const listed = await env.client.workflow.count(`WorkflowId = "rollback-configuration-env-docker-${s.name}-x"`);
+    assert.equal(listed.count, 0, 'nothing started');
   });
 
   it('a file edited by someone else while approval was pending is left as they made it (Conflict, nothing changed)', async () => {

@@ -125,7 +125,8 @@ export const envFileTarget = scenarioInput({
 export const envFileInput = scenarioInput({
   envFile: checked<string, string>(absolutePath)
     .describe('the env file the service reads, on the host where it runs (replaced atomically, backed up first)')
-    .meta({ value: 'PATH', example: '/app/.env' }),
+    // not --env-file: Node 20 takes that flag from anywhere on its command line and exits when the path is missing
+    .meta({ flag: 'file', value: 'PATH', example: '/app/.env' }),
   knownGoodFile: checked<string, string>(absolutePath)
     .describe('the last known-good env file on the same host (validated before anything changes)')
     .meta({ value: 'PATH', example: '/app/config/production.env.backup' }),
