@@ -14,7 +14,8 @@ function sourceHash(): string {
   // the SDK is bundled too: a new @temporalio/workflow version means a new bundle
   h.update(readFileSync(join(PROJECT_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json')));
   for (const dir of SOURCE_DIRS) {
-    for (const f of readdirSync(join(PROJECT_ROOT, dir)).sort()) {
+    // recursive: scenarios live in subfolders (workflows/application/, workflows/phases/, ...)
+    for (const f of readdirSync(join(PROJECT_ROOT, dir), { recursive: true, encoding: 'utf8' }).sort()) {
       if (!f.endsWith('.ts')) continue;
       h.update(`${dir}/${f}\0`).update(readFileSync(join(PROJECT_ROOT, dir, f)));
     }
