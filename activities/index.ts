@@ -2,11 +2,17 @@
 import type Dockerode from 'dockerode';
 import { createDockerActivities } from './docker.ts';
 import { createHealthActivities } from './health.ts';
+import type { CommandRunner } from './command.ts';
+import { createIptablesActivities } from './iptables.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
+  /** Runs host programs (iptables, docker compose); default: execa. */
+  run?: CommandRunner;
+  /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
+  networkBackupRoot?: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -14,10 +20,15 @@ export function createActivities(deps: ActivityDeps) {
     ...createDockerActivities({ docker: deps.docker }),
     ...createHealthActivities(),
     ...createQdrantActivities(deps.qdrant),
+    ...createIptablesActivities({
+      ...(deps.run ? { run: deps.run } : {}),
+      ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}),
+    }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';

@@ -33,6 +33,8 @@ export async function createWorker(
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
+    ...(setup.deps?.run ? { run: setup.deps.run } : {}),
+    ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
   const common = {
     connection,

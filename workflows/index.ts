@@ -7,3 +7,4 @@ export {
   qdrantDataRecovery,
   qdrantSchemaRollback,
 } from './qdrant.ts';
+export { networkRollback } from './infrastructure/network.ts';

@@ -24,6 +24,8 @@ export interface RollbackStatus {
   steps: StepRecord[];
   approvals: ApprovalRecord[];
   pendingApproval?: ApprovalRequest;
+  /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */
+  waitingFor?: { signal: string; deadline: string; what: string };
   monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
   error?: string;
 }
