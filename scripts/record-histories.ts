@@ -2,7 +2,8 @@
 // dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach), the
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
-// --only=<name>,<name>` records chosen Qdrant histories).
+// --only=<name>,<name>` records chosen Qdrant histories), and networkRollback on real iptables in a network
+// namespace of its own (`--network-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -24,6 +25,12 @@ import { startDockerGate } from '../test/helpers/docker-gate.ts';
 import { activityRuns, untilPending } from '../test/helpers/history.ts';
 import { testClient } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';
+import { BAD_RULES, BLOCKING_RULES, createNetns, HEALTH_URL, TARGET_RULES } from '../test/helpers/netns.ts';
+import { confirmSignal } from '../workflows/infrastructure/network.ts';
+import { statusQuery } from '../workflows/phases/progress.ts';
+import { waitFor } from '../test/helpers/docker.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -295,7 +302,93 @@ async function recordCrashes(dir: string): Promise<void> {
   }
 }
 
+/** networkRollback on real iptables in a namespace of its own: confirmed, refused, reverted twice, crash-resumed. */
+async function recordNetwork(dir: string): Promise<void> {
+  const env = await localEnv();
+  const ns = await createNetns();
+  const backups = mkdtempSync(join(tmpdir(), 'record-network-'));
+  const taskQueue = 'record-network';
+  const base = {
+    netns: ns.name,
+    healthUrls: [HEALTH_URL],
+    reason: 'record',
+    requestedBy: 'recorder',
+    approval: { preApproved: { approver: 'dora', role: 'director-of-engineering' } },
+  };
+  try {
+    const { worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue },
+      connection: env.nativeConnection,
+      deps: { networkBackupRoot: backups },
+    });
+    await worker.runUntil(async () => {
+      const runs: Array<[string, Record<string, unknown>, boolean]> = [
+        ['network-confirmed', { rulesFile: ns.file('t.rules', TARGET_RULES), confirmSeconds: 60 }, true],
+        ['network-bad-rules-refused', { rulesFile: ns.file('bad.rules', BAD_RULES) }, false],
+        [
+          'network-unhealthy-reverted',
+          { rulesFile: ns.file('b.rules', BLOCKING_RULES), verifyTimeoutSeconds: 2 },
+          false,
+        ],
+        ['network-unconfirmed-reverted', { rulesFile: ns.file('u.rules', TARGET_RULES), confirmSeconds: 5 }, false],
+      ];
+      for (const [name, input, confirm] of runs) {
+        if (kept(dir, name)) continue;
+        const h = await env.client.workflow.start('networkRollback', {
+          taskQueue,
+          workflowId: `rollback-${name}`,
+          args: [{ ...base, ...input }],
+        });
+        if (confirm) {
+          await waitFor(async () => (await h.query(statusQuery)).phase === 'awaiting-confirmation', 60_000, 'waiting');
+          await h.signal(confirmSignal, { by: 'recorder' });
+        }
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+    if (!kept(dir, 'network-crash-reverted')) {
+      const crashQueue = 'record-network-crash';
+      const first = spawnWorker({ address: env.address, taskQueue: crashQueue });
+      await first.ready;
+      ns.pause();
+      const h = await env.client.workflow.start('networkRollback', {
+        taskQueue: crashQueue,
+        workflowId: 'rollback-network-crash-reverted',
+        args: [{ ...base, rulesFile: ns.file('c.rules', TARGET_RULES), confirmSeconds: 5 }],
+      });
+      await untilPending(h, 'networkHealth', (a) => a.attempt === 1 && a.heartbeat !== undefined, 60_000).catch(
+        async (err: unknown) => {
+          const events = (await h.fetchHistory()).events ?? [];
+          console.error(first.output(), JSON.stringify(events.slice(-3), null, 1).slice(0, 3000));
+          throw err;
+        },
+      );
+      await first.kill();
+      ns.resume();
+      const second = spawnWorker({ address: env.address, taskQueue: crashQueue });
+      await second.ready;
+      const r = await h.result().then(
+        () => 'succeeded',
+        (err: unknown) => String(err),
+      );
+      await second.kill();
+      const [run] = await activityRuns(h, 'networkHealth');
+      assert.ok(run && run.attempt >= 2, `networkHealth was interrupted and retried (${r})`);
+      await save(dir, 'network-crash-reverted', h.workflowId, env.address);
+    }
+  } finally {
+    await ns.close();
+    rmSync(backups, { recursive: true, force: true });
+    await env.teardown();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--network-only')) {
+    await recordNetwork(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
   if (process.argv.includes('--qdrant-only')) {
     await recordQdrant(join(PROJECT_ROOT, 'test', 'histories'));
     return;
@@ -336,6 +429,7 @@ async function main(): Promise<void> {
   }
   await recordQdrant(dir);
   await recordCrashes(dir);
+  await recordNetwork(dir);
 }
 
 main().catch((err: unknown) => {
