@@ -3,6 +3,7 @@ import type Dockerode from 'dockerode';
 import { createDockerActivities } from './docker.ts';
 import { createHealthActivities } from './health.ts';
 import type { CommandRunner } from './command.ts';
+import { createComposeActivities } from './compose.ts';
 import { createIptablesActivities } from './iptables.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 
@@ -16,19 +17,29 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
+  const hostDeps = {
+    ...(deps.run ? { run: deps.run } : {}),
+    ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}),
+  };
   return {
     ...createDockerActivities({ docker: deps.docker }),
     ...createHealthActivities(),
     ...createQdrantActivities(deps.qdrant),
-    ...createIptablesActivities({
-      ...(deps.run ? { run: deps.run } : {}),
-      ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}),
-    }),
+    ...createIptablesActivities(hostDeps),
+    ...createComposeActivities(hostDeps),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type {
+  ComposeBackup,
+  ComposeCheck,
+  ComposeContainer,
+  ComposeFileInfo,
+  ComposeState,
+  ExpectedNetwork,
+} from './compose.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';

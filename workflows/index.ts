@@ -8,3 +8,4 @@ export {
   qdrantSchemaRollback,
 } from './qdrant.ts';
 export { networkRollback } from './infrastructure/network.ts';
+export { dockerNetworkRollback } from './infrastructure/docker-network.ts';

@@ -114,7 +114,7 @@ export type NetworkRollbackInput = z.input<typeof networkRollbackInput>;
 type ValidInput = z.output<typeof networkRollbackInput>;
 
 export function networkRollbackWorkflowId(i: { host?: string | undefined; netns?: string | undefined }): string {
-  return `rollback-network-${i.host ?? 'local'}${i.netns ? `-${i.netns}` : ''}`;
+  return `rollback-network-iptables-${i.host ?? 'local'}${i.netns ? `-${i.netns}` : ''}`;
 }
 
 export const networkScenario = defineScenario({
