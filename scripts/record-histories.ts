@@ -3,7 +3,7 @@
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
 // --only=<name>,<name>` records chosen Qdrant histories), and networkRollback on real iptables in a network
-// namespace of its own (`--network-only`).
+// namespace of its own and dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -28,6 +28,7 @@ import { spawnWorker } from '../test/helpers/worker-process.ts';
 import { BAD_RULES, BLOCKING_RULES, createNetns, HEALTH_URL, TARGET_RULES } from '../test/helpers/netns.ts';
 import { confirmSignal } from '../workflows/infrastructure/network.ts';
 import { statusQuery } from '../workflows/phases/progress.ts';
+import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp } from '../test/helpers/compose.ts';
 import { waitFor } from '../test/helpers/docker.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -384,9 +385,92 @@ async function recordNetwork(dir: string): Promise<void> {
   }
 }
 
+/** dockerNetworkRollback on Compose v2: succeeded, refused, lost alias repaired, reverted, crash-resumed. */
+async function recordDockerNetwork(dir: string): Promise<void> {
+  await ensureProbeImage();
+  const env = await localEnv();
+  const backups = mkdtempSync(join(tmpdir(), 'record-docker-network-'));
+  const projects: Array<Awaited<ReturnType<typeof createProject>>> = [];
+  const who = {
+    reason: 'record',
+    requestedBy: 'recorder',
+    approval: { preApproved: { approver: 'dora', role: 'director-of-engineering' } },
+  };
+  const input = (p: (typeof projects)[number], extra: Record<string, unknown> = {}) => ({
+    project: p.name,
+    composeFile: p.current,
+    knownGoodFile: p.good,
+    healthUrls: [p.healthUrl],
+    ...who,
+    ...extra,
+  });
+  try {
+    const runs: Array<[string, (p: (typeof projects)[number]) => Record<string, unknown>, boolean]> = [
+      ['docker-network-succeeded', (p) => input(p), false],
+      ['docker-network-refused', (p) => input(p, { knownGoodFile: join(p.dir, 'missing.yml') }), false],
+      ['docker-network-alias-recovered', (p) => input(p), true],
+      [
+        'docker-network-reverted',
+        (p) => input(p, { verifyTimeoutSeconds: 2, resolveServices: ['api', 'cache'] }),
+        false,
+      ],
+    ];
+    for (const [name, make, fault] of runs) {
+      if (kept(dir, name)) continue;
+      const p = await createProject('rec');
+      projects.push(p);
+      const taskQueue = `record-${name}`;
+      const { worker } = await createWorker({
+        settings: { address: env.address, namespace: 'default', taskQueue },
+        connection: env.nativeConnection,
+        deps: { networkBackupRoot: backups, ...(fault ? { run: recreateNetworkAfterFirstUp(p).run } : {}) },
+      });
+      await worker.runUntil(async () => {
+        const h = await env.client.workflow.start('dockerNetworkRollback', {
+          taskQueue,
+          workflowId: `rollback-${name}`,
+          args: [make(p)],
+        });
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      });
+    }
+    if (!kept(dir, 'docker-network-crash-resumed')) {
+      const p = await createProject('rec-crash');
+      projects.push(p);
+      const taskQueue = 'record-docker-network-crash';
+      const first = spawnWorker({ address: env.address, taskQueue });
+      await first.ready;
+      p.hold();
+      const h = await env.client.workflow.start('dockerNetworkRollback', {
+        taskQueue,
+        workflowId: 'rollback-docker-network-crash-resumed',
+        args: [input(p)],
+      });
+      await untilPending(h, 'composeVerify', (a) => a.attempt === 1 && a.heartbeat !== undefined, 90_000);
+      await first.kill();
+      p.release();
+      const second = spawnWorker({ address: env.address, taskQueue });
+      await second.ready;
+      const r = (await h.result()) as { backup?: { filePath: string; configPath?: string } };
+      await second.kill();
+      // worker processes keep backups in the project's .data: remove this run's
+      for (const f of [r.backup?.filePath, r.backup?.configPath]) if (f) rmSync(f, { force: true });
+      const [run] = await activityRuns(h, 'composeVerify');
+      assert.ok(run && run.attempt >= 2, 'composeVerify was interrupted and retried');
+      await save(dir, 'docker-network-crash-resumed', h.workflowId, env.address);
+    }
+  } finally {
+    for (const p of projects) await p.close();
+    rmSync(backups, { recursive: true, force: true });
+    await env.teardown();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--network-only')) {
     await recordNetwork(join(PROJECT_ROOT, 'test', 'histories'));
+    await recordDockerNetwork(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
   if (process.argv.includes('--qdrant-only')) {
@@ -430,6 +514,7 @@ async function main(): Promise<void> {
   await recordQdrant(dir);
   await recordCrashes(dir);
   await recordNetwork(dir);
+  await recordDockerNetwork(dir);
 }
 
 main().catch((err: unknown) => {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execaRunner, type CommandRunner } from '../../activities/command.ts';
 import { freePort } from './docker.ts';
 
 export const PROBE_IMAGE = 'cortex-compose-probe:local';
@@ -175,4 +176,28 @@ export async function createProject(tag: string): Promise<Project> {
     throw new Error(`compose up of ${name}: ${up.stderr}`);
   }
   return p;
+}
+
+/**
+ * Docker 20.10's lost alias, produced the way it happens: right after the workflow's first `up -d`, Compose
+ * recreates the project's network twice (another subnet, then the known-good one again, as a concurrent deploy
+ * would). The containers come back on the right subnet, but `db` no longer resolves inside `api`.
+ */
+export function recreateNetworkAfterFirstUp(p: Project): { run: CommandRunner; aliasLost: () => boolean | undefined } {
+  let lost: boolean | undefined;
+  const other = join(p.dir, 'other-subnet.yml');
+  writeFileSync(other, readFileSync(p.current, 'utf8'));
+  const compose = (file: string, args: string[]) =>
+    execa('docker', ['compose', '-p', p.name, '-f', file, ...args], { cwd: p.dir });
+  const run: CommandRunner = async (file, args, options) => {
+    const r = await execaRunner(file, args, options);
+    if (lost === undefined && args.includes(p.name) && args.includes('up') && r.exitCode === 0) {
+      lost = false;
+      await compose(other, ['up', '-d']);
+      await compose(p.good, ['up', '-d']);
+      lost = !(await p.resolves('api', 'db'));
+    }
+    return r;
+  };
+  return { run, aliasLost: () => lost };
 }

@@ -14,7 +14,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { execaRunner, type CommandRunner } from '../../activities/command.ts';
+import type { CommandRunner } from '../../activities/command.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
 import {
@@ -22,7 +22,7 @@ import {
   type DockerNetworkRollbackInput,
   type DockerNetworkRollbackResult,
 } from '../../workflows/infrastructure/docker-network.ts';
-import { ensureProbeImage, createProject, type Project } from '../helpers/compose.ts';
+import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp, type Project } from '../helpers/compose.ts';
 import { activityRuns, untilPending } from '../helpers/history.ts';
 import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker } from '../helpers/worker-process.ts';
@@ -33,30 +33,6 @@ function failureOf(err: unknown): ApplicationFailure {
   assert.ok(err instanceof WorkflowFailedError, `expected a workflow failure, got ${String(err)}`);
   assert.ok(err.cause instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err.cause)}`);
   return err.cause;
-}
-
-/**
- * Docker 20.10's lost alias, produced the way it happens: right after the workflow's first `up -d`, Compose
- * recreates the project's network twice (another subnet, then the known-good one again, as a concurrent deploy
- * would). The containers come back on the right subnet, but `db` no longer resolves inside `api`.
- */
-function recreateNetworkAfterFirstUp(p: Project): { run: CommandRunner; aliasLost: () => boolean | undefined } {
-  let lost: boolean | undefined;
-  const other = join(p.dir, 'other-subnet.yml');
-  writeFileSync(other, readFileSync(p.current, 'utf8'));
-  const compose = (file: string, args: string[]) =>
-    execa('docker', ['compose', '-p', p.name, '-f', file, ...args], { cwd: p.dir });
-  const run: CommandRunner = async (file, args, options) => {
-    const r = await execaRunner(file, args, options);
-    if (lost === undefined && args.includes(p.name) && args.includes('up') && r.exitCode === 0) {
-      lost = false;
-      await compose(other, ['up', '-d']);
-      await compose(p.good, ['up', '-d']);
-      lost = !(await p.resolves('api', 'db'));
-    }
-    return r;
-  };
-  return { run, aliasLost: () => lost };
 }
 
 describe('dockerNetworkRollback on Docker Compose v2 and the real engine', () => {
