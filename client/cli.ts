@@ -13,6 +13,7 @@ import {
   startWorkflow,
   connect,
   getStatus,
+  sendConfirm,
   sendDecision,
   startDockerRollback,
   validateStartInput,
@@ -39,6 +40,7 @@ const USAGE = `usage:
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
+  cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
@@ -83,6 +85,7 @@ const options = {
   cron: { type: 'string' },
   role: { type: 'string' },
   comment: { type: 'string' },
+  by: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -474,6 +477,14 @@ export async function run(argv: string[]): Promise<number> {
           await sendDecision(rc, id, { reject: { approver, role, reason: need(v.reason, 'reason') } });
         }
         console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
+        return 0;
+      }
+      case 'confirm': {
+        const id = need(arg, 'WORKFLOW_ID');
+        const by = need(v.by, 'by');
+        rc = await connect();
+        await sendConfirm(rc, id, { by, ...(v.comment ? { comment: v.comment } : {}) });
+        console.log(json ? JSON.stringify({ sent: 'confirm', workflowId: id }) : `confirm sent to ${id}`);
         return 0;
       }
       case 'status': {

@@ -12,6 +12,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { execa } from 'execa';
+import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { canonicalRules } from '../../activities/iptables.ts';
 import { createWorker } from '../../workers/worker.ts';
 import {
@@ -124,6 +126,63 @@ describe('networkRollback on real iptables in a network namespace', () => {
         'await-confirmation',
       ],
     );
+  });
+
+  it('the README path: `temporal workflow start` with JSON input, `cortex-rollback confirm` (refused before the wait, sent during it)', async () => {
+    await ns.setRules(BASELINE_RULES);
+    const workflowId = `${networkRollbackWorkflowId({ netns: ns.name })}-cli`;
+    const input = {
+      rulesFile: ns.file('target-cli.rules', TARGET_RULES),
+      netns: ns.name,
+      healthUrls: [HEALTH_URL],
+      confirmSeconds: 120,
+      reason: 'bad firewall change',
+      requestedBy: 'alice',
+    };
+    const temporal = (args: string[]) =>
+      execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
+    const cli = (args: string[]) =>
+      execa('node', [join(PROJECT_ROOT, 'client', 'bin.js'), ...args], {
+        reject: false,
+        env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: taskQueue },
+      });
+    const started = await temporal([
+      'workflow',
+      'start',
+      '--type',
+      'networkRollback',
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify(input),
+    ]);
+    assert.equal(started.exitCode, 0, started.stderr);
+    const h = env.client.workflow.getHandle(workflowId);
+    await untilPhase(h, 'awaiting-approval');
+    const early = await cli(['confirm', workflowId, '--by', 'alice']);
+    assert.equal(early.exitCode, 2, 'a confirm before the wait is refused by the CLI');
+    assert.match(early.stderr, /not waiting for a confirmation \(phase awaiting-approval\)/);
+    const approved = await temporal([
+      'workflow',
+      'signal',
+      '--workflow-id',
+      workflowId,
+      '--name',
+      'approve',
+      '--input',
+      JSON.stringify(DIRECTOR),
+    ]);
+    assert.equal(approved.exitCode, 0, approved.stderr);
+    await untilPhase(h, 'awaiting-confirmation');
+    const confirmed = await cli(['confirm', workflowId, '--by', 'alice', '--comment', 'ssh fine']);
+    assert.equal(confirmed.exitCode, 0, confirmed.stderr);
+    const r = (await h.result()) as NetworkRollbackResult;
+    assert.equal(r.outcome, 'confirmed');
+    assert.equal(r.approvals[0]?.role, 'director-of-engineering');
+    assert.equal(r.confirmation?.comment, 'ssh fine');
+    assert.equal(await ns.canonical(), targetCanonical);
   });
 
   it('refuses bad input before anything changes: a rules file that does not parse, a missing file, a missing namespace, a relative path, a too-junior pre-approval', async () => {
