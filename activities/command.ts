@@ -1,6 +1,5 @@
 // Owns running host programs for activities: an execa-style runner that never throws for a non-zero exit, injected
-// into activity factories so tests can pass a fake or a namespaced runner. (Same shape as h-systemd's runner in
-// activities/systemd.ts: one of the two becomes the other's import when both land.)
+// into activity factories (systemd, releases, iptables, compose) so tests can pass a fake or a wrapping runner.
 import { execa } from 'execa';
 
 export interface CommandResult {
@@ -29,7 +28,7 @@ export const execaRunner: CommandRunner = async (file, args, options = {}) => {
     stdin: 'ignore',
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.timeout ? { timeout: options.timeout } : {}),
-    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    ...(options.env ? { env: options.env } : {}),
   });
   return {
     exitCode: r.exitCode,

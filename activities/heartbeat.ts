@@ -33,3 +33,8 @@ export async function withHeartbeat<T>(fn: () => Promise<T>, everyMs = 1000, det
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Aborted when Temporal cancels the running activity (seen through heartbeats); undefined outside an activity. */
+export function cancellationSignal(): AbortSignal | undefined {
+  return currentContext()?.cancellationSignal;
+}

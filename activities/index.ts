@@ -1,38 +1,57 @@
 // Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
 import type Dockerode from 'dockerode';
-import { createDockerActivities } from './docker.ts';
-import { createHealthActivities } from './health.ts';
 import type { CommandRunner } from './command.ts';
 import { createComposeActivities } from './compose.ts';
+import { createDockerActivities } from './docker.ts';
+import { createHealthActivities } from './health.ts';
 import { createIptablesActivities } from './iptables.ts';
+import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
+import { createReleaseActivities } from './release.ts';
+import { createSystemdActivities } from './systemd.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
-  /** Runs host programs (iptables, docker compose); default: execa. */
+  /** Runs host commands (systemctl, journalctl, git, tar, builds, iptables, docker compose); default: execa. */
   run?: CommandRunner;
+  /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
+  kubectl?: Kubectl;
   /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
   networkBackupRoot?: string;
 }
 
-export function createActivities(deps: ActivityDeps) {
-  const hostDeps = {
-    ...(deps.run ? { run: deps.run } : {}),
-    ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}),
+/**
+ * What a host worker (workers/host.ts, inside the host) serves: systemd, releases, iptables, compose, host-local
+ * health.
+ */
+export function createHostActivities(deps: { run?: CommandRunner; networkBackupRoot?: string } = {}) {
+  const run = deps.run ? { run: deps.run } : {};
+  const network = { ...run, ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}) };
+  return {
+    ...createSystemdActivities(run),
+    ...createReleaseActivities(run),
+    ...createIptablesActivities(network),
+    ...createComposeActivities(network),
+    ...createHealthActivities(),
   };
+}
+
+export function createActivities(deps: ActivityDeps) {
   return {
     ...createDockerActivities({ docker: deps.docker }),
-    ...createHealthActivities(),
     ...createQdrantActivities(deps.qdrant),
-    ...createIptablesActivities(hostDeps),
-    ...createComposeActivities(hostDeps),
+    ...createHostActivities({
+      ...(deps.run ? { run: deps.run } : {}),
+      ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
+    }),
+    ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
-export type { HealthSample, HealthWait } from './health.ts';
+export type HostActivities = ReturnType<typeof createHostActivities>;
+export type { CommandResult, CommandRunner } from './command.ts';
 export type {
   ComposeBackup,
   ComposeCheck,
@@ -41,5 +60,10 @@ export type {
   ComposeState,
   ExpectedNetwork,
 } from './compose.ts';
+export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
+export type { HealthSample, HealthWait } from './health.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
+export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
+export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
+export type { RestartResult, UnitState } from './systemd.ts';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { QdrantClient } from '@qdrant/js-client-rest';
-import type { QdrantSchemaRollbackResult } from '../workflows/qdrant.ts';
+import type { QdrantSchemaRollbackResult } from '../workflows/database/schema.ts';
 import { startTestQdrant, vectorFor, type TestQdrant } from '../test/helpers/qdrant.ts';
 import { localEnv, uniqueQueue } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';

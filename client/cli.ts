@@ -1,11 +1,16 @@
-// The `cortex-rollback` CLI: start / approve / reject / status / result. Exit codes: 0 a successful rollback
-// (or a start without --wait, or a sent decision); 1 the rollback failed; 2 bad usage or input (nothing
-// started); 3 not approved (rejected or timed out); 4 a rollback of that target is already running.
+// The `cortex-rollback` CLI: start / scenarios / approve / reject / status / result / report. `start <scenario>`
+// takes its flags, their parsing and its --help from the scenario's input schema (workflows/scenarios.ts): a new
+// scenario needs no code here. Exit codes: 0 a successful rollback (or a start without --wait, or a sent
+// decision); 1 the rollback failed; 2 bad usage or input (nothing started); 3 not approved (rejected or timed
+// out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { renderReport } from './report.ts';
-import { InputError, show, validateCollectionName } from '../workflows/phases/validation.ts';
-import type { DockerRollbackInput } from '../workflows/application/docker-container.ts';
+import { REQUIRED_ROLE } from '../common/roles.ts';
+import { InputError, onlyKnownFields, show } from '../workflows/phases/validation.ts';
+import type { Scenario } from '../workflows/phases/scenario.ts';
+import { inputFields, parseInput, shapeAt, type InputField } from '../workflows/phases/schema.ts';
+import { SCENARIOS } from '../workflows/scenarios.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import {
   AlreadyRunningError,
@@ -15,28 +20,32 @@ import {
   getStatus,
   sendConfirm,
   sendDecision,
-  startDockerRollback,
-  validateStartInput,
   waitResult,
   type ResultOrFailure,
   type RollbackClient,
 } from './client.ts';
 
-const USAGE = `usage:
-  cortex-rollback start docker --container NAME --image IMAGE:TAG --health-url URL --reason TEXT --requested-by WHO
-        [--host HOST] [--stop-timeout S] [--verify-timeout S] [--watch-seconds S] [--interval S]
-        [--failure-threshold N] [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--pull] [--wait] [--json]
-  cortex-rollback start qdrant-backup   --collection C [--backup-name N] [--host H] [--wait]
-  cortex-rollback start qdrant-verify   --collection C [--backup-name N] [--host H] [--wait]
-  cortex-rollback start qdrant-recovery --collection C [--backup NAME|latest | --at ISO_TIME_WITH_ZONE] [--app-container NAME
-        --app-health-url URL] [--no-export] [--stop-timeout S] [--watch-seconds S] [--interval S] [--failure-threshold N]
-        --reason TEXT --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
-  cortex-rollback start qdrant-schema   --collection ALIAS --size N [--distance Cosine|Dot|Euclid|Manhattan]
-        [--vector-name NAME] [--mode alias|recreate] [--reembed-field FIELD] [--batch-size N] --reason TEXT
-        --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
-  cortex-rollback start qdrant-config   --collection C --target-json '{"optimizers_config":{…}}' --reason TEXT
-        --requested-by WHO [--approval-timeout S] [--pre-approve APPROVER:ROLE] [--wait]
-  (every start also takes --host H, --workflow-id ID, --wait, --json; a flag another kind reads is refused)
+class UsageError extends Error {}
+
+/**
+ * Old subcommand names: a scenario, preset input fields, and a flag that switches to another scenario
+ * (`qdrant-recovery --at T` was always a point-in-time recovery).
+ */
+const LEGACY: Record<string, { scenario: string; preset?: Record<string, unknown>; switchOn?: [string, string] }> = {
+  docker: { scenario: 'docker-container' },
+  'qdrant-verify': { scenario: 'qdrant-backup', preset: { mode: 'verify' } },
+  'qdrant-recovery': { scenario: 'qdrant-data-recovery', switchOn: ['at', 'qdrant-point-in-time'] },
+};
+
+/** Flags every `start` takes besides its scenario's own. */
+const START_FLAGS = {
+  'workflow-id': { type: 'string' },
+  wait: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what start can start, with the runbook place of each)
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
@@ -46,278 +55,220 @@ const USAGE = `usage:
   cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
-class UsageError extends Error {}
+function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
+
+function flagUsage(f: InputField): string {
+  return f.kind === 'boolean' ? `--${f.flag}` : `--${f.flag} ${f.value}`;
+}
+
+/** The usage text, generated from the registry: one line per scenario with its required flags. */
+export function usage(): string {
+  const lines = SCENARIOS.map((s) => {
+    const required = inputFields(s.input)
+      .filter((f) => f.alwaysRequired)
+      .map(flagUsage);
+    return `  cortex-rollback start ${s.name} ${required.join(' ')} [options]`;
+  });
+  const legacy = Object.entries(LEGACY).map(([old, l]) => `${old} = ${l.scenario}`);
+  return [
+    'usage:',
+    ...lines,
+    `  (every start also takes --workflow-id ID, --wait, --json; 'cortex-rollback start <scenario> --help' lists its`,
+    `   options; old names: ${legacy.join(', ')})`,
+    OTHER_COMMANDS,
+  ].join('\n');
+}
+
+/** `start <scenario> --help`: the runbook place, the summary and every flag with its description and default. */
+export function scenarioHelp(s: Scenario): string {
+  const fields = inputFields(s.input);
+  const sample = Object.fromEntries(fields.filter((f) => f.required).map((f) => [f.path.at(-1)!, `<${f.flag}>`]));
+  let id: string;
+  try {
+    id = s.workflowId(sample);
+  } catch {
+    id = '(from the input)';
+  }
+  const rows = fields.map((f) => {
+    const state = f.alwaysRequired
+      ? 'required'
+      : f.default !== undefined
+        ? `default ${typeof f.default === 'string' ? f.default : JSON.stringify(f.default)}`
+        : f.required
+          ? `required with --${fields.find((o) => o.path[0] === f.path[0] && o !== f)?.flag ?? f.path[0]}`
+          : 'optional';
+    const neg = f.kind === 'boolean' ? ` (--no-${f.flag})` : '';
+    return [`  ${flagUsage(f)}${neg}`, state, f.description + (f.example ? ` (e.g. ${f.example})` : '')];
+  });
+  const w = Math.max(...rows.map((r) => r[0]!.length)) + 2;
+  const ws = Math.max(...rows.map((r) => r[1]!.length)) + 2;
+  const old = Object.entries(LEGACY)
+    .filter(([, l]) => l.scenario === s.name || l.switchOn?.[1] === s.name)
+    .map(([n]) => n);
+  return [
+    `cortex-rollback start ${s.name} — ${s.runbook}`,
+    `  ${s.summary}`,
+    `  workflow ${s.workflowType}, id ${id}` +
+      ('approval' in shapeAt(s.input, [])
+        ? `; approval by ${REQUIRED_ROLE[s.category]} or higher (${s.category} rollback)`
+        : '') +
+      (old.length ? `; also started as: ${old.join(', ')}` : ''),
+    '',
+    ...rows.map((r) => `${r[0]!.padEnd(w)}${r[1]!.padEnd(ws)}${r[2]}`),
+    '',
+    '  --workflow-id ID, --wait (stream phases and steps, then the result), --json: every start',
+  ].join('\n');
+}
+
+function scenarioList(): string {
+  const w = Math.max(...SCENARIOS.map((s) => s.name.length)) + 2;
+  const t = Math.max(...SCENARIOS.map((s) => s.workflowType.length)) + 2;
+  return SCENARIOS.map(
+    (s) => `${s.name.padEnd(w)}${s.workflowType.padEnd(t)}${s.runbook}\n${' '.repeat(w + t)}${s.summary}`,
+  ).join('\n');
+}
+
+function setAt(o: Record<string, unknown>, path: string[], v: unknown): void {
+  let cur = o;
+  for (const k of path.slice(0, -1)) {
+    if (typeof cur[k] !== 'object' || cur[k] === null) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[path.at(-1)!] = v;
+}
+
+function flagValue(f: InputField, v: string): unknown {
+  switch (f.kind) {
+    case 'integer':
+      if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--${f.flag} must be a whole number, got ${show(v)}`);
+      return Number(v);
+    case 'json':
+      try {
+        return JSON.parse(v) as unknown;
+      } catch (err) {
+        throw new UsageError(`--${f.flag} is not JSON: ${(err as Error).message}`);
+      }
+    case 'approver:role': {
+      const m = /^(.+):([^:]+)$/.exec(v); // the role is after the last colon (approvers may contain one)
+      if (!m) throw new UsageError(`--${f.flag} takes APPROVER:ROLE, got ${show(v)}`);
+      return { approver: m[1]!, role: m[2]! };
+    }
+    default:
+      return v;
+  }
+}
+
+export interface StartRequest {
+  scenario: Scenario;
+  input: Record<string, unknown>;
+  workflowId: string;
+  flags: { wait: boolean; json: boolean; help: boolean };
+}
+
+/**
+ * `start <scenario> [flags]` → the scenario, its input (validated by its schema: an InputError names the field)
+ * and its business-key workflow ID. Every flag comes from the scenario's schema; a flag it does not have is
+ * refused, never ignored.
+ */
+export function startFromArgs(argv: string[]): StartRequest {
+  const [name, ...rest] = argv;
+  const legacy = LEGACY[name ?? ''];
+  let scenario = findScenario(legacy?.scenario ?? name ?? '');
+  if (!scenario)
+    throw new UsageError(
+      `unknown scenario '${name ?? ''}' (${[...SCENARIOS.map((s) => s.name), ...Object.keys(LEGACY)].join(', ')})`,
+    );
+  const switchOn = legacy?.switchOn;
+  if (switchOn && rest.some((a) => a === `--${switchOn[0]}` || a.startsWith(`--${switchOn[0]}=`)))
+    scenario = findScenario(switchOn[1])!;
+  const fields = inputFields(scenario.input);
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    ...START_FLAGS,
+  };
+  for (const f of fields) {
+    options[f.flag] = {
+      type: f.kind === 'boolean' ? 'boolean' : 'string',
+      ...(f.kind === 'list' ? { multiple: true } : {}),
+    };
+    if (f.kind === 'boolean') options[`no-${f.flag}`] = { type: 'boolean' };
+  }
+  const { values, tokens } = parseArgs({ args: rest, options, strict: false, allowPositionals: true, tokens: true });
+  const where = `'start ${name ?? ''}'${scenario.name === name ? '' : ` (${scenario.name})`}`;
+  for (const t of tokens) {
+    if (t.kind === 'positional') throw new UsageError(`unexpected argument ${show(t.value)} to ${where}`);
+    if (t.kind !== 'option' || t.name in options) continue;
+    const elsewhere = SCENARIOS.some((s) => inputFields(s.input).some((f) => f.flag === t.name));
+    const near = Object.keys(options).find((o) => o !== 'h' && similar(o, t.name));
+    throw new UsageError(
+      elsewhere
+        ? `--${t.name} does not apply to ${where}`
+        : `unknown flag --${t.name} for ${where}${near ? ` (did you mean --${near}?)` : ''}`,
+    );
+  }
+  const flags = { wait: values.wait === true, json: values.json === true, help: values.help === true };
+  const input: Record<string, unknown> = structuredClone(legacy?.preset ?? {});
+  if (flags.help) return { scenario, input, workflowId: '', flags };
+  for (const f of fields) {
+    const v = values[f.flag];
+    if (f.kind === 'boolean') {
+      if (v === true) setAt(input, f.path, true);
+      if (values[`no-${f.flag}`] === true) setAt(input, f.path, false);
+      continue;
+    }
+    if (v === undefined) continue;
+    if (f.kind === 'list') {
+      if (!Array.isArray(v) || v.some((e) => typeof e !== 'string')) throw new UsageError(`--${f.flag} needs a value`);
+      setAt(input, f.path, v);
+      continue;
+    }
+    if (typeof v !== 'string') throw new UsageError(`--${f.flag} needs a value`);
+    setAt(input, f.path, flagValue(f, v));
+  }
+  for (const f of fields) {
+    const given = f.path.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], input);
+    if (f.alwaysRequired && given === undefined) throw new UsageError(`--${f.flag} is required`);
+  }
+  if ('searchAttributes' in shapeAt(scenario.input, [])) {
+    input.searchAttributes = process.env.CORTEX_SEARCH_ATTRIBUTES !== '0';
+  }
+  const valid = parseInput(scenario.input, input);
+  const workflowId = typeof values['workflow-id'] === 'string' ? values['workflow-id'] : scenario.workflowId(valid);
+  return { scenario, input, workflowId, flags };
+}
+
+/** A flag one typo away (a swapped, missing, extra or wrong letter). */
+function similar(a: string, b: string): boolean {
+  try {
+    onlyKnownFields({ [b]: 1 }, [a]);
+    return true;
+  } catch (err) {
+    return err instanceof InputError && err.message.includes('did you mean');
+  }
+}
 
 const options = {
-  container: { type: 'string' },
-  image: { type: 'string' },
-  'health-url': { type: 'string' },
-  reason: { type: 'string' },
-  'requested-by': { type: 'string' },
-  host: { type: 'string' },
-  'stop-timeout': { type: 'string' },
-  'verify-timeout': { type: 'string' },
-  'watch-seconds': { type: 'string' },
-  interval: { type: 'string' },
-  'failure-threshold': { type: 'string' },
-  'approval-timeout': { type: 'string' },
-  'pre-approve': { type: 'string' },
-  'workflow-id': { type: 'string' },
-  pull: { type: 'boolean' },
-  wait: { type: 'boolean' },
-  json: { type: 'boolean' },
   approver: { type: 'string' },
-  collection: { type: 'string' },
-  'backup-name': { type: 'string' },
-  backup: { type: 'string' },
-  at: { type: 'string' },
-  'app-container': { type: 'string' },
-  'app-health-url': { type: 'string' },
-  'no-export': { type: 'boolean' },
-  size: { type: 'string' },
-  distance: { type: 'string' },
-  'vector-name': { type: 'string' },
-  mode: { type: 'string' },
-  'reembed-field': { type: 'string' },
-  'batch-size': { type: 'string' },
-  'target-json': { type: 'string' },
-  every: { type: 'string' },
-  cron: { type: 'string' },
   role: { type: 'string' },
   comment: { type: 'string' },
+  reason: { type: 'string' },
+  collection: { type: 'string' },
+  every: { type: 'string' },
+  cron: { type: 'string' },
+  host: { type: 'string' },
+  json: { type: 'boolean' },
   by: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--${flag} must be a whole number, got ${show(v)}`);
-  return Number(v);
-}
 
 function need(v: string | undefined, flag: string): string {
   if (!v) throw new UsageError(`--${flag} is required`);
   return v;
 }
 
-type Values = ReturnType<typeof parse>['values'];
 function parse(argv: string[]) {
   return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-}
-
-export function dockerInputFromFlags(v: Values): DockerRollbackInput {
-  const watch = int(v['watch-seconds'], 'watch-seconds');
-  const interval = int(v.interval, 'interval');
-  const threshold = int(v['failure-threshold'], 'failure-threshold');
-  const approvalTimeout = int(v['approval-timeout'], 'approval-timeout');
-  let preApproved: { approver: string; role: string } | undefined;
-  if (v['pre-approve']) {
-    const m = /^(.+):([^:]+)$/.exec(v['pre-approve']); // the role is after the last colon (approvers may contain one)
-    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got ${show(v['pre-approve'])}`);
-    preApproved = { approver: m[1]!, role: m[2]! };
-  }
-  const stop = int(v['stop-timeout'], 'stop-timeout');
-  const verify = int(v['verify-timeout'], 'verify-timeout');
-  return {
-    containerName: need(v.container, 'container'),
-    targetImage: need(v.image, 'image'),
-    healthUrl: need(v['health-url'], 'health-url'),
-    reason: need(v.reason, 'reason'),
-    requestedBy: need(v['requested-by'], 'requested-by'),
-    ...(v.host ? { host: v.host } : {}),
-    ...(stop !== undefined ? { stopTimeoutSeconds: stop } : {}),
-    ...(verify !== undefined ? { verifyTimeoutSeconds: verify } : {}),
-    ...(v.pull ? { pull: true } : {}),
-    ...(watch !== undefined || interval !== undefined || threshold !== undefined
-      ? {
-          monitor: {
-            ...(watch !== undefined ? { durationSeconds: watch } : {}),
-            ...(interval !== undefined ? { intervalSeconds: interval } : {}),
-            ...(threshold !== undefined ? { failureThreshold: threshold } : {}),
-          },
-        }
-      : {}),
-    ...(approvalTimeout !== undefined || preApproved
-      ? {
-          approval: {
-            ...(approvalTimeout !== undefined ? { timeoutSeconds: approvalTimeout } : {}),
-            ...(preApproved ? { preApproved } : {}),
-          },
-        }
-      : {}),
-    searchAttributes: process.env.CORTEX_SEARCH_ATTRIBUTES !== '0',
-  };
-}
-
-function approvalFromFlags(v: Values): {
-  approval?: { timeoutSeconds?: number; preApproved?: { approver: string; role: string } };
-} {
-  const timeout = int(v['approval-timeout'], 'approval-timeout');
-  let preApproved: { approver: string; role: string } | undefined;
-  if (v['pre-approve']) {
-    const m = /^(.+):([^:]+)$/.exec(v['pre-approve']);
-    if (!m) throw new UsageError(`--pre-approve takes APPROVER:ROLE, got ${show(v['pre-approve'])}`);
-    preApproved = { approver: m[1]!, role: m[2]! };
-  }
-  if (timeout === undefined && !preApproved) return {};
-  return {
-    approval: {
-      ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}),
-      ...(preApproved ? { preApproved } : {}),
-    },
-  };
-}
-
-const ANY_KIND = ['workflow-id', 'wait', 'json', 'help', 'host'];
-const APPROVAL_FLAGS = ['reason', 'requested-by', 'approval-timeout', 'pre-approve'];
-const WATCH_FLAGS = ['watch-seconds', 'interval', 'failure-threshold'];
-/** The flags each kind of `start` reads: any other is refused rather than silently ignored. */
-const KIND_FLAGS: Record<string, string[]> = {
-  docker: [
-    'container',
-    'image',
-    'health-url',
-    'stop-timeout',
-    'verify-timeout',
-    'pull',
-    ...WATCH_FLAGS,
-    ...APPROVAL_FLAGS,
-  ],
-  'qdrant-backup': ['collection', 'backup-name'],
-  'qdrant-verify': ['collection', 'backup-name'],
-  'qdrant-recovery': [
-    'collection',
-    'backup',
-    'at',
-    'app-container',
-    'app-health-url',
-    'no-export',
-    'stop-timeout',
-    ...WATCH_FLAGS,
-    ...APPROVAL_FLAGS,
-  ],
-  'qdrant-schema': [
-    'collection',
-    'size',
-    'distance',
-    'mode',
-    'vector-name',
-    'reembed-field',
-    'batch-size',
-    ...APPROVAL_FLAGS,
-  ],
-  'qdrant-config': ['collection', 'target-json', ...APPROVAL_FLAGS],
-};
-
-function onlyKindFlags(kind: string | undefined, v: Values): void {
-  const allowed = KIND_FLAGS[kind ?? ''];
-  if (!allowed) return; // an unknown kind is reported by its own message
-  for (const flag of Object.keys(v)) {
-    if (!allowed.includes(flag) && !ANY_KIND.includes(flag)) {
-      throw new UsageError(`--${flag} does not apply to 'start ${kind}'`);
-    }
-  }
-}
-
-/** Input and business-key workflow ID for the Qdrant kinds of `start`. */
-export function qdrantStartFromFlags(
-  kind: string | undefined,
-  v: Values,
-): { type: string; input: unknown; workflowId: string } {
-  onlyKindFlags(kind, v);
-  const collection = validateCollectionName(need(v.collection, 'collection'));
-  const host = v.host ? { host: v.host } : {};
-  const who = () => ({ reason: need(v.reason, 'reason'), requestedBy: need(v['requested-by'], 'requested-by') });
-  switch (kind) {
-    case 'qdrant-backup':
-    case 'qdrant-verify':
-      return {
-        type: 'qdrantBackup',
-        input: {
-          collection,
-          mode: kind === 'qdrant-verify' ? 'verify' : 'backup',
-          ...(v['backup-name'] ? { backupName: v['backup-name'] } : {}),
-          ...host,
-        },
-        workflowId: `backup-qdrant-${collection}`,
-      };
-    case 'qdrant-recovery': {
-      const app =
-        v['app-container'] || v['app-health-url']
-          ? {
-              app: {
-                containerName: need(v['app-container'], 'app-container'),
-                healthUrl: need(v['app-health-url'], 'app-health-url'),
-              },
-            }
-          : {};
-      if (v.at && v.backup) throw new UsageError('give --backup NAME or --at TIME, not both');
-      const watch = int(v['watch-seconds'], 'watch-seconds');
-      const interval = int(v.interval, 'interval');
-      const threshold = int(v['failure-threshold'], 'failure-threshold');
-      const stop = int(v['stop-timeout'], 'stop-timeout');
-      const input = {
-        collection,
-        ...(v.at ? { atOrBefore: v.at } : v.backup ? { backup: v.backup } : {}),
-        ...app,
-        ...(v['no-export'] ? { emergencyExport: false } : {}),
-        ...(stop !== undefined ? { stopTimeoutSeconds: stop } : {}),
-        ...(watch !== undefined || interval !== undefined || threshold !== undefined
-          ? {
-              monitor: {
-                ...(watch !== undefined ? { durationSeconds: watch } : {}),
-                ...(interval !== undefined ? { intervalSeconds: interval } : {}),
-                ...(threshold !== undefined ? { failureThreshold: threshold } : {}),
-              },
-            }
-          : {}),
-        ...who(),
-        ...host,
-        ...approvalFromFlags(v),
-      };
-      return {
-        type: v.at ? 'pointInTimeRecovery' : 'qdrantDataRecovery',
-        input,
-        workflowId: `rollback-database-${collection}`,
-      };
-    }
-    case 'qdrant-schema': {
-      const size = int(need(v.size, 'size'), 'size');
-      const batch = int(v['batch-size'], 'batch-size');
-      const input = {
-        collection,
-        target: {
-          size,
-          ...(v.distance ? { distance: v.distance } : {}),
-          ...(v['vector-name'] ? { vectorName: v['vector-name'] } : {}),
-        },
-        ...(v.mode ? { mode: v.mode } : {}),
-        ...(v['reembed-field'] ? { reembed: { contentField: v['reembed-field'] } } : {}),
-        ...(batch !== undefined ? { batchSize: batch } : {}),
-        ...who(),
-        ...host,
-        ...approvalFromFlags(v),
-      };
-      return { type: 'qdrantSchemaRollback', input, workflowId: `rollback-database-${collection}` };
-    }
-    case 'qdrant-config': {
-      let target: unknown;
-      try {
-        target = JSON.parse(need(v['target-json'], 'target-json'));
-      } catch (err) {
-        throw new UsageError(`--target-json is not JSON: ${(err as Error).message}`);
-      }
-      return {
-        type: 'qdrantConfigRollback',
-        input: { collection, target, ...who(), ...host, ...approvalFromFlags(v) },
-        workflowId: `rollback-configuration-qdrant-${collection}`,
-      };
-    }
-    default:
-      throw new UsageError(
-        `unknown kind '${kind ?? ''}' (docker, qdrant-backup, qdrant-verify, qdrant-recovery, qdrant-schema, qdrant-config)`,
-      );
-  }
 }
 
 /** Streams phase and step changes to stderr until the workflow closes. */
@@ -391,7 +342,9 @@ function report(r: ResultOrFailure, json: boolean): number {
     // a Qdrant workflow: outcome (or a backup manifest) and the rest as JSON
     const other = r.result as unknown as { outcome?: string };
     if (!json) console.log(JSON.stringify(other, null, 2));
-    return other.outcome === undefined || other.outcome === 'succeeded' ? 0 : 3;
+    return other.outcome === undefined || other.outcome === 'succeeded' || other.outcome === 'already-on-target'
+      ? 0
+      : 3;
   }
   const res = r.result;
   if (!json) {
@@ -408,23 +361,62 @@ function report(r: ResultOrFailure, json: boolean): number {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const { values: v, positionals: p } = parsed;
-  if (v.help || p.length === 0) {
-    console.log(USAGE);
-    return v.help ? 0 : 2;
-  }
-  const json = v.json === true;
   let rc: RollbackClient | undefined;
+  let json = argv.includes('--json');
   try {
+    if (argv[0] === 'start') {
+      if (argv.length === 1 || argv[1] === '--help' || argv[1] === '-h') {
+        console.log(`${usage()}\n\nscenarios:\n${scenarioList()}`);
+        return argv.length === 1 ? 2 : 0;
+      }
+      const req = startFromArgs(argv.slice(1));
+      if (req.flags.help) {
+        console.log(scenarioHelp(req.scenario));
+        return 0;
+      }
+      json = req.flags.json;
+      rc = await connect();
+      const started = await startWorkflow(rc, req.scenario.workflowType, req.input, req.workflowId);
+      if (!req.flags.wait) {
+        console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
+        return 0;
+      }
+      process.stderr.write(`started ${started.workflowId} (run ${started.runId})\n`);
+      await follow(rc, started.workflowId);
+      return report(await waitResult(rc, started.workflowId), json);
+    }
+    let parsed: ReturnType<typeof parse>;
+    try {
+      parsed = parse(argv);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const { values: v, positionals: p } = parsed;
+    if (v.help || p.length === 0) {
+      console.log(usage());
+      return v.help ? 0 : 2;
+    }
+    json = v.json === true;
     const [cmd, arg] = p;
     switch (cmd) {
+      case 'scenarios': {
+        console.log(
+          json
+            ? JSON.stringify(
+                SCENARIOS.map((s) => ({
+                  name: s.name,
+                  workflowType: s.workflowType,
+                  category: s.category,
+                  runbook: s.runbook,
+                  summary: s.summary,
+                })),
+                null,
+                2,
+              )
+            : scenarioList(),
+        );
+        return 0;
+      }
       case 'schedule': {
         if (arg !== 'backup') throw new UsageError(`unknown schedule '${arg ?? ''}' (supported: backup)`);
         rc = await connect();
@@ -442,28 +434,6 @@ export async function run(argv: string[]): Promise<number> {
               : `schedule ${r.scheduleId} already exists and was left unchanged (temporal schedule update/delete --schedule-id ${r.scheduleId})`,
         );
         return 0;
-      }
-      case 'start': {
-        let started: { workflowId: string; runId: string };
-        if (arg === 'docker') {
-          onlyKindFlags('docker', v);
-          const input = dockerInputFromFlags(v);
-          validateStartInput('dockerContainerRollback', input);
-          rc = await connect();
-          started = await startDockerRollback(rc, input, v['workflow-id'] ? { workflowId: v['workflow-id'] } : {});
-        } else {
-          const { type, input, workflowId } = qdrantStartFromFlags(arg, v);
-          validateStartInput(type, input);
-          rc = await connect();
-          started = await startWorkflow(rc, type, input, v['workflow-id'] ?? workflowId);
-        }
-        if (!v.wait) {
-          console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
-          return 0;
-        }
-        process.stderr.write(`started ${started.workflowId} (run ${started.runId})\n`);
-        await follow(rc, started.workflowId);
-        return report(await waitResult(rc, started.workflowId), json);
       }
       case 'approve':
       case 'reject': {
@@ -508,7 +478,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError) {
-      console.error(`${err.message}${err instanceof UsageError ? `\n${USAGE}` : ''}`);
+      console.error(`${err.message}${err instanceof UsageError ? `\n${usage()}` : ''}`);
       return 2;
     }
     if (err instanceof AlreadyRunningError) {

@@ -13,32 +13,20 @@ import { approvalRefusal, type RollbackType } from '../common/roles.ts';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
 import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/phases/approval.ts';
 import {
+  dockerRollbackInput,
   dockerRollbackWorkflowId,
-  validateDockerRollbackInput,
   type DockerRollbackInput,
   type DockerRollbackResult,
 } from '../workflows/application/docker-container.ts';
 import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.ts';
 import { confirmSignal, type ConfirmSignal } from '../workflows/infrastructure/network.ts';
-import {
-  validateBackupInput,
-  validateConfigRollbackInput,
-  validateRecovery,
-  validateSchemaRollbackInput,
-} from '../workflows/qdrant.ts';
+import { parseInput } from '../workflows/phases/schema.ts';
+import { SCENARIOS } from '../workflows/scenarios.ts';
 
-/** The workflows' own input validation, run before a start is sent (the workflow runs it again, first thing). */
-const VALIDATORS: Record<string, (input: unknown) => unknown> = {
-  dockerContainerRollback: validateDockerRollbackInput,
-  qdrantBackup: validateBackupInput,
-  qdrantDataRecovery: (i) => validateRecovery(i, 'database', false),
-  pointInTimeRecovery: (i) => validateRecovery(i, 'database', true),
-  qdrantSchemaRollback: validateSchemaRollbackInput,
-  qdrantConfigRollback: validateConfigRollbackInput,
-};
-
+/** The workflows' own input validation (their schema), run before a start is sent (the workflow runs it again). */
 export function validateStartInput(workflowType: string, input: unknown): void {
-  VALIDATORS[workflowType]?.(input);
+  const scenario = SCENARIOS.find((s) => s.workflowType === workflowType);
+  if (scenario) parseInput(scenario.input, input);
 }
 
 export class AlreadyRunningError extends Error {
@@ -63,7 +51,7 @@ export async function startDockerRollback(
   input: DockerRollbackInput,
   opts: { workflowId?: string } = {},
 ): Promise<{ workflowId: string; runId: string }> {
-  const valid = validateDockerRollbackInput(input);
+  const valid = parseInput(dockerRollbackInput, input);
   const workflowId = opts.workflowId ?? dockerRollbackWorkflowId(valid.containerName, valid.host);
   return startWorkflow(rc, 'dockerContainerRollback', input, workflowId);
 }

@@ -6,6 +6,10 @@ import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import type { ResultOrFailure } from './client.ts';
 
 const box = (done: boolean) => (done ? '[x]' : '[ ]');
+/** A version's identity: the image id (Docker) or the rollout revision and its ReplicaSet (Kubernetes). */
+const identity = (v: { imageId?: string; revision?: number; newRevision?: number; replicaSet?: string }) =>
+  v.imageId ??
+  `revision ${v.revision ?? '?'}${v.newRevision ? `, now revision ${v.newRevision}` : ''}${v.replicaSet ? `, ReplicaSet ${v.replicaSet}` : ''}`;
 
 export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<unknown>): string {
   const steps = status.steps;
@@ -32,9 +36,9 @@ export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<un
   if (r?.from && r.to) {
     lines.push(
       '### Source Version',
-      `- **Version**: ${r.from.image} (${r.from.imageId})`,
+      `- **Version**: ${r.from.image} (${identity(r.from)})`,
       '### Target Version',
-      `- **Version**: ${r.to.image} (${r.to.imageId})${r.to.version ? `, ${r.to.version}` : ''}`,
+      `- **Version**: ${r.to.image} (${identity(r.to)})${r.to.version ? `, ${r.to.version}` : ''}`,
     );
   } else {
     lines.push('(see the workflow result for the versions or backups involved)');

@@ -10,6 +10,8 @@ export const FailureType = {
   Conflict: 'Conflict',
   /** A dependency is unreachable or overloaded (Docker socket, HTTP 5xx): retryable. */
   Unavailable: 'Unavailable',
+  /** A command run on a host (install, build) failed; running it again would fail the same way. */
+  CommandFailed: 'CommandFailed',
   /** The target did not become healthy; compensation ran. */
   VerificationFailed: 'VerificationFailed',
   /** The post-rollback watch saw more consecutive failures than allowed. */
@@ -24,6 +26,7 @@ export const PERMANENT_FAILURES: string[] = [
   FailureType.InvalidInput,
   FailureType.NotFound,
   FailureType.Conflict,
+  FailureType.CommandFailed,
   FailureType.VerificationFailed,
   FailureType.MonitoringBreach,
   FailureType.CompensationFailed,

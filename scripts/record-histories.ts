@@ -2,14 +2,16 @@
 // dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach), the
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
-// --only=<name>,<name>` records chosen Qdrant histories), and networkRollback on real iptables in a network
+// --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
+// the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`), networkRollback on real iptables in a network
 // namespace of its own and dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { Worker } from '@temporalio/worker';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
 import { workflowBundle } from '../workers/bundle.ts';
@@ -25,13 +27,22 @@ import { startDockerGate } from '../test/helpers/docker-gate.ts';
 import { activityRuns, untilPending } from '../test/helpers/history.ts';
 import { testClient } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';
+import {
+  createAppRemote,
+  deployApp,
+  startSystemdMachine,
+  unitProps,
+  type AppTag,
+} from '../test/helpers/systemd-host.ts';
+import { freePort, waitFor } from '../test/helpers/docker.ts';
+import type { SystemServiceInput } from '../workflows/application/system-service.ts';
+import Dockerode from 'dockerode';
+import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-cluster.ts';
+import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
 import { BAD_RULES, BLOCKING_RULES, createNetns, HEALTH_URL, TARGET_RULES } from '../test/helpers/netns.ts';
 import { confirmSignal } from '../workflows/infrastructure/network.ts';
 import { statusQuery } from '../workflows/phases/progress.ts';
 import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp } from '../test/helpers/compose.ts';
-import { waitFor } from '../test/helpers/docker.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -303,6 +314,206 @@ async function recordCrashes(dir: string): Promise<void> {
   }
 }
 
+/**
+ * systemServiceRollback on a real systemd machine (test/helpers/systemd-host.ts), its steps on a host worker inside
+ * it: each path once (approved by signal and watched, rejected, already on target, unknown tag, failing build,
+ * unhealthy target undone, and the host worker SIGKILLed during the restart with a replacement finishing).
+ */
+async function recordSystemd(dir: string): Promise<void> {
+  const names = [
+    'system-service-approved-watched',
+    'system-service-rejected',
+    'system-service-already-on-target',
+    'system-service-unknown-tag',
+    'system-service-build-failed',
+    'system-service-compensated',
+    'system-service-crash-resumed',
+  ];
+  if (names.every((n) => kept(dir, n))) return;
+  const host = 'record-host';
+  const base = '/srv/record';
+  const [m, env] = await Promise.all([startSystemdMachine(`cortex-systemd-record-${process.pid}`), localEnv()]);
+  const taskQueue = 'record-systemd';
+  const { worker } = await createWorker({
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    connection: env.nativeConnection,
+    deps: { docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) },
+  });
+  let hostWorker = m.startWorker({ address: env.address, host, identity: 'record-host-worker-1' });
+  try {
+    await hostWorker.ready;
+    const remote = await createAppRemote(m, base);
+    await worker.runUntil(async () => {
+      const run = async (
+        name: string,
+        from: AppTag,
+        targetTag: string,
+        over: Partial<SystemServiceInput> = {},
+        during?: (h: Awaited<ReturnType<typeof env.client.workflow.start>>, gate: string) => Promise<void>,
+      ): Promise<void> => {
+        if (kept(dir, name)) return;
+        const unit = name.replace('system-service-', 'rec-');
+        const app = await deployApp(m, { unit, root: `${base}/${unit}`, remote, tag: from, port: await freePort() });
+        if (during) await m.must(`rm -f ${app.gate}`);
+        const input: SystemServiceInput = {
+          unit,
+          releaseRoot: app.root,
+          gitRemote: remote,
+          targetTag,
+          healthUrl: app.healthUrl,
+          reason: 'record',
+          requestedBy: 'recorder',
+          host,
+          installCommands: ['npm ci --omit=dev --no-audit --no-fund --offline', 'npm run build'],
+          verifyTimeoutSeconds: 3,
+          monitor: { durationSeconds: 0 },
+          approval: pre,
+          ...over,
+        };
+        const h = await env.client.workflow.start('systemServiceRollback', {
+          taskQueue,
+          workflowId: `rollback-system-service-${host}-${unit}`,
+          args: [input],
+        });
+        await during?.(h, app.gate);
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      };
+      await run(
+        'system-service-approved-watched',
+        'v1.2.0',
+        'v1.0.0',
+        { approval: {}, monitor: { durationSeconds: 3, intervalSeconds: 1 } },
+        async (h, gate) => {
+          await m.must(`touch ${gate}`);
+          await h.signal(approveSignal, { approver: 'alice', role: 'on-call-engineer' });
+        },
+      );
+      await run('system-service-rejected', 'v1.2.0', 'v1.0.0', { approval: {} }, async (h, gate) => {
+        await m.must(`touch ${gate}`);
+        await h.signal(rejectSignal, { approver: 'erin', role: 'engineering-manager', reason: 'fix forward' });
+      });
+      await run('system-service-already-on-target', 'v1.0.0', 'v1.0.0');
+      await run('system-service-unknown-tag', 'v1.1.0', 'v7.7.7');
+      await run('system-service-build-failed', 'v1.1.0', 'v0.8.0');
+      await run('system-service-compensated', 'v1.1.0', 'v0.9.0');
+      await run('system-service-crash-resumed', 'v1.2.0', 'v1.0.0', {}, async (h, gate) => {
+        await untilPending(h, 'systemdRestart', (a) => a.attempt === 1, 60_000);
+        const unit = 'rec-crash-resumed';
+        await waitFor(
+          async () => (await unitProps(m, unit)).ActiveState === 'activating',
+          20_000,
+          `${unit} restarting (held in ExecStartPre)`,
+        );
+        await hostWorker.kill();
+        hostWorker = m.startWorker({ address: env.address, host, identity: 'record-host-worker-2' });
+        await hostWorker.ready;
+        await m.must(`touch ${gate}`);
+        await h.result();
+        const [restart] = await activityRuns(h, 'systemdRestart');
+        assert.ok(restart && restart.attempt >= 2, 'systemdRestart was interrupted and retried');
+      });
+    });
+  } finally {
+    await hostWorker.kill().catch(() => undefined);
+    await env.teardown();
+    await m.remove();
+  }
+}
+
+/**
+ * kubernetesRollback on a real control plane (test/helpers/kube-cluster.ts) and the real dev server: approved and
+ * watched, rejected, target never deployed, already on target, a rollout that never completes (compensated), and
+ * a worker SIGKILLed between the undo and its rollout status (crash-and-resume).
+ */
+async function recordKubernetes(dir: string): Promise<void> {
+  const [cluster, env] = await Promise.all([startKubeCluster(), localEnv()]);
+  const ns = 'record';
+  const V1 = 'cortex-memory-mcp:v2.0.0';
+  const V2 = 'cortex-memory-mcp:v2.1.0';
+  const OC = { approver: 'olivia', role: 'on-call-engineer' };
+  const taskQueue = 'record-kubernetes';
+  const input = (deployment: string, over: Partial<KubernetesRollbackInput> = {}): KubernetesRollbackInput => ({
+    namespace: ns,
+    deployment,
+    targetImage: V1,
+    reason: 'v2.1.0 fails its readiness checks',
+    requestedBy: 'recorder',
+    rolloutTimeoutSeconds: 60,
+    monitor: { durationSeconds: 0 },
+    approval: { preApproved: OC },
+    ...over,
+  });
+  const start = (name: string, i: KubernetesRollbackInput, queue = taskQueue) =>
+    env.client.workflow.start('kubernetesRollback', {
+      taskQueue: queue,
+      workflowId: `rollback-kubernetes-${name}`,
+      args: [i],
+    });
+  try {
+    await cluster.k('create', 'namespace', ns);
+    const { worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue },
+      connection: env.nativeConnection,
+      deps: { kubectl: cluster.kubectl },
+    });
+    await worker.runUntil(async () => {
+      const runs: Array<[string, KubernetesRollbackInput, 'approve' | 'reject' | undefined, boolean?]> = [
+        [
+          'kubernetes-approved-watched',
+          input('watched', { approval: {}, monitor: { durationSeconds: 3, intervalSeconds: 1 } }),
+          'approve',
+        ],
+        ['kubernetes-rejected', input('rejected', { approval: {} }), 'reject'],
+        ['kubernetes-unknown-target', input('unknown', { targetImage: 'cortex-memory-mcp:v1.9.9' }), undefined],
+        ['kubernetes-already-on-target', input('on-target', { targetImage: V2 }), undefined],
+        ['kubernetes-compensated', input('broken', { rolloutTimeoutSeconds: 3 }), undefined, true],
+      ];
+      for (const [name, i, signal, firstNeverReady] of runs) {
+        if (kept(dir, name)) continue;
+        await deployTwoRevisions(cluster, {
+          namespace: ns,
+          name: i.deployment,
+          first: V1,
+          second: V2,
+          firstNeverReady: firstNeverReady ?? false,
+        });
+        const h = await start(name, i);
+        if (signal === 'approve') await h.signal(approveSignal, OC);
+        if (signal === 'reject')
+          await h.signal(rejectSignal, { approver: 'erin', role: 'engineering-manager', reason: 'fix forward' });
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+
+    const name = 'kubernetes-crash-resumed';
+    if (!kept(dir, name)) {
+      // minReadySeconds keeps rollout status waiting after the undo: the worker is killed in that window
+      await deployTwoRevisions(cluster, { namespace: ns, name: 'crash', first: V1, second: V2, minReadySeconds: 6 });
+      const queue = 'record-kubernetes-crash';
+      const extra = { KUBECONFIG: cluster.kubeconfig };
+      const first = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await first.ready;
+      const h = await start(name, input('crash'), queue);
+      await untilPending(h, 'waitRollout', () => true, 60_000);
+      const [undo] = await activityRuns(h, 'rolloutUndo');
+      assert.ok(undo?.completed, 'the undo completed before the kill');
+      await first.kill();
+      const second = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await second.ready;
+      await h.result();
+      await second.kill();
+      const [wait] = await activityRuns(h, 'waitRollout');
+      assert.ok(wait && wait.attempt >= 2, 'waitRollout was interrupted and retried');
+      await save(dir, name, h.workflowId, env.address);
+    }
+  } finally {
+    await env.teardown();
+    await cluster.stop();
+  }
+}
+
 /** networkRollback on real iptables in a namespace of its own: confirmed, refused, reverted twice, crash-resumed. */
 async function recordNetwork(dir: string): Promise<void> {
   const env = await localEnv();
@@ -473,6 +684,14 @@ async function main(): Promise<void> {
     await recordDockerNetwork(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
+  if (process.argv.includes('--systemd-only')) {
+    await recordSystemd(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--kube-only')) {
+    await recordKubernetes(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
   if (process.argv.includes('--qdrant-only')) {
     await recordQdrant(join(PROJECT_ROOT, 'test', 'histories'));
     return;
@@ -513,6 +732,8 @@ async function main(): Promise<void> {
   }
   await recordQdrant(dir);
   await recordCrashes(dir);
+  await recordSystemd(dir);
+  await recordKubernetes(dir);
   await recordNetwork(dir);
   await recordDockerNetwork(dir);
 }

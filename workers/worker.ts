@@ -34,6 +34,7 @@ export async function createWorker(
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
     ...(setup.deps?.run ? { run: setup.deps.run } : {}),
+    ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
     ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
   const common = {

@@ -1,11 +1,11 @@
-// The workflows this project registers with its workers (one bundle).
+// The workflows this project registers with its workers (one bundle). One line per scenario.
 export { dockerContainerRollback } from './application/docker-container.ts';
-export {
-  pointInTimeRecovery,
-  qdrantBackup,
-  qdrantConfigRollback,
-  qdrantDataRecovery,
-  qdrantSchemaRollback,
-} from './qdrant.ts';
+export { systemServiceRollback } from './application/system-service.ts';
+export { kubernetesRollback } from './application/kubernetes.ts';
+export { qdrantBackup } from './database/qdrant-backup.ts';
+export { qdrantDataRecovery } from './database/data-recovery.ts';
+export { qdrantSchemaRollback } from './database/schema.ts';
+export { pointInTimeRecovery } from './database/point-in-time.ts';
+export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
 export { networkRollback } from './infrastructure/network.ts';
 export { dockerNetworkRollback } from './infrastructure/docker-network.ts';

@@ -1,6 +1,25 @@
 // Every scenario the CLI can start, in runbook order. A new scenario adds its defineScenario(...) export here.
 import type { Scenario } from './phases/scenario.ts';
-import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
+import { dockerContainerScenario } from './application/docker-container.ts';
+import { systemServiceScenario } from './application/system-service.ts';
+import { kubernetesScenario } from './application/kubernetes.ts';
+import { qdrantBackupScenario } from './database/qdrant-backup.ts';
+import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
+import { qdrantSchemaScenario } from './database/schema.ts';
+import { pointInTimeScenario } from './database/point-in-time.ts';
+import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 import { networkScenario } from './infrastructure/network.ts';
+import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
 
-export const SCENARIOS: readonly Scenario[] = [networkScenario, dockerNetworkScenario];
+export const SCENARIOS: readonly Scenario[] = [
+  dockerContainerScenario,
+  systemServiceScenario,
+  kubernetesScenario,
+  qdrantBackupScenario,
+  qdrantDataRecoveryScenario,
+  qdrantSchemaScenario,
+  pointInTimeScenario,
+  qdrantConfigScenario,
+  networkScenario,
+  dockerNetworkScenario,
+];

@@ -107,7 +107,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
     assert.equal(await ns.canonical(), targetCanonical, 'the target rules are live while waiting');
     await h.signal(confirmSignal, { by: 'alice', comment: 'ssh and /health fine' });
     const r = (await h.result()) as NetworkRollbackResult;
-    assert.equal(r.outcome, 'confirmed');
+    assert.equal(r.outcome, 'succeeded');
     assert.equal(r.confirmation?.by, 'alice');
     assert.equal(await ns.canonical(), targetCanonical);
     assert.ok(await ns.healthy());
@@ -179,7 +179,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
     const confirmed = await cli(['confirm', workflowId, '--by', 'alice', '--comment', 'ssh fine']);
     assert.equal(confirmed.exitCode, 0, confirmed.stderr);
     const r = (await h.result()) as NetworkRollbackResult;
-    assert.equal(r.outcome, 'confirmed');
+    assert.equal(r.outcome, 'succeeded');
     assert.equal(r.approvals[0]?.role, 'director-of-engineering');
     assert.equal(r.confirmation?.comment, 'ssh fine');
     assert.equal(await ns.canonical(), targetCanonical);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Schemas } from '@qdrant/js-client-rest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { QdrantSchemaRollbackResult } from '../../workflows/qdrant.ts';
+import type { QdrantSchemaRollbackResult } from '../../workflows/database/schema.ts';
 import { embedText } from '../helpers/embeddings.ts';
 import { vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';

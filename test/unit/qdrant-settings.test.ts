@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Schemas } from '@qdrant/js-client-rest';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { createQdrantActivities } from '../../activities/qdrant.ts';
-import { qdrantStartFromFlags } from '../../client/cli.ts';
+import { startFromArgs } from '../../client/cli.ts';
 import { planCarry } from '../../activities/qdrant-settings.ts';
 import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
 import { activityFailure } from '../helpers/failures.ts';
@@ -155,15 +155,24 @@ describe('qdrantEnsureCollection like another collection', () => {
 
 describe('the CLI', () => {
   it('passes --vector-name as target.vectorName of a schema rollback', () => {
-    const start = qdrantStartFromFlags('qdrant-schema', {
-      collection: 'schema-cli',
-      size: '4',
-      'vector-name': 'text',
-      'reembed-field': 'content',
-      reason: 'r',
-      'requested-by': 'w',
-    });
-    assert.equal(start.type, 'qdrantSchemaRollback');
-    assert.deepEqual((start.input as { target: unknown }).target, { size: 4, vectorName: 'text' });
+    const start = startFromArgs([
+      'qdrant-schema',
+      '--collection',
+      'schema-cli',
+      '--size',
+      '4',
+      '--vector-name',
+      'text',
+      '--reembed-field',
+      'content',
+      '--reason',
+      'r',
+      '--requested-by',
+      'w',
+    ]);
+    assert.equal(start.scenario.workflowType, 'qdrantSchemaRollback');
+    assert.deepEqual(start.input.target, { size: 4, vectorName: 'text' });
+    assert.deepEqual(start.input.reembed, { contentField: 'content' });
+    assert.equal(start.workflowId, 'rollback-database-schema-cli');
   });
 });

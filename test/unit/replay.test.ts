@@ -22,7 +22,12 @@ describe('replay of committed workflow histories', () => {
     assert.ok(files.length >= 14, `expected at least 14 histories in ${dir}, found ${files.length}`);
   });
   it('has crash-and-resume histories: an activity interrupted by a worker kill and completed on a retry', () => {
-    for (const file of ['docker-crash-resumed.json', 'qdrant-copy-crash-resumed.json']) {
+    for (const file of [
+      'docker-crash-resumed.json',
+      'qdrant-copy-crash-resumed.json',
+      'system-service-crash-resumed.json',
+      'kubernetes-crash-resumed.json',
+    ]) {
       assert.ok(files.includes(file), `${file} is missing`);
       const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
       const retried = (history.events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 0) >= 2);

@@ -24,42 +24,68 @@ import { runUndos, type Undo } from '../phases/saga.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { defineScenario } from '../phases/scenario.ts';
 import {
-  asObject,
-  InputError,
-  onlyKnownFields,
-  optionalBool,
-  optionalInt,
-  optionalObject,
-  requireLine,
-  requireString,
-  validateContainerName,
-  validateHost,
-  validateHttpUrl,
-  validateImageRef,
-  validatePreApproval,
-  watchSettings,
-  type PreApproval,
-} from '../phases/validation.ts';
+  approvalInput,
+  bool,
+  checked,
+  hostInput,
+  int,
+  monitorInput,
+  parseInput,
+  scenarioInput,
+  whoFields,
+  type z,
+} from '../phases/schema.ts';
+import { InputError, validateContainerName, validateHttpUrl, validateImageRef } from '../phases/validation.ts';
 
-export interface DockerRollbackInput {
-  containerName: string;
-  targetImage: string;
-  healthUrl: string;
-  reason: string;
-  requestedBy: string;
-  /** Run host activities on this host's worker (task queue cortex-rollback-host-<host>). */
-  host?: string;
-  stopTimeoutSeconds?: number;
-  /** How long the target may take to answer healthy after it starts. */
-  verifyTimeoutSeconds?: number;
-  /** Pull the target image when it is not on the host (needs a reachable registry). */
-  pull?: boolean;
-  monitor?: { durationSeconds?: number; intervalSeconds?: number; failureThreshold?: number };
-  approval?: { timeoutSeconds?: number; preApproved?: PreApproval };
-  /** Upsert RollbackType/RollbackTarget/RollbackPhase (the namespace must have them registered). */
-  searchAttributes?: boolean;
+/** The input, declared once: type, validation (first act of the workflow), CLI flags and README table. */
+export const dockerRollbackInput = scenarioInput({
+  containerName: checked<string>((v, f) => validateContainerName(v, f))
+    .describe('the running container to roll back')
+    .meta({ flag: 'container', value: 'NAME' }),
+  targetImage: checked<string>((v, f) => validateImageRef(v, f))
+    .describe('the image to roll back to: name:tag or name@sha256:digest, not latest')
+    .meta({ flag: 'image', value: 'IMAGE:TAG', example: 'cortex-memory-mcp:v2.0.0' }),
+  healthUrl: checked<string>((v, f) => validateHttpUrl(v, f))
+    .describe('http(s) health endpoint of the service (2xx and a healthy JSON status count as healthy)')
+    .meta({ value: 'URL', example: 'http://127.0.0.1:3000/health' }),
+  ...whoFields,
+  host: hostInput(),
+  stopTimeoutSeconds: int(0, 240)
+    .default(10)
+    .describe('grace period when stopping the current container (seconds)')
+    .meta({ flag: 'stop-timeout', value: 'S' }),
+  verifyTimeoutSeconds: int(1, 3600)
+    .default(60)
+    .describe('how long the target may take to answer healthy after it starts (seconds)')
+    .meta({ flag: 'verify-timeout', value: 'S' }),
+  pull: bool().default(false).describe('pull the target image when it is not on the host (needs a registry)'),
+  monitor: monitorInput({ durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 }),
+  approval: approvalInput('application'),
+  searchAttributes: bool()
+    .default(false)
+    .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
+    .meta({ cli: false }),
+});
+
+export type DockerRollbackInput = z.input<typeof dockerRollbackInput>;
+export type ValidDockerRollbackInput = z.output<typeof dockerRollbackInput>;
+
+/** Business key: a second rollback of the same container cannot run while one does. */
+export function dockerRollbackWorkflowId(containerName: string, host?: string): string {
+  return host ? `rollback-docker-${host}-${containerName}` : `rollback-docker-${containerName}`;
 }
+
+export const dockerContainerScenario = defineScenario({
+  name: 'docker-container',
+  workflowType: 'dockerContainerRollback',
+  category: 'application',
+  runbook: 'Application Rollback → Scenario 1: Docker Container Rollback',
+  summary: 'run the previous image under the same name and configuration, verify health, watch; undo on failure',
+  input: dockerRollbackInput,
+  workflowId: (i) => dockerRollbackWorkflowId(i.containerName, i.host),
+});
 
 export type DockerRollbackOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
 
@@ -83,89 +109,6 @@ export interface DockerRollbackResult {
   endedAt: string;
 }
 
-export interface ValidDockerRollbackInput {
-  containerName: string;
-  targetImage: string;
-  healthUrl: string;
-  reason: string;
-  requestedBy: string;
-  host?: string;
-  stopTimeoutSeconds: number;
-  verifyTimeoutSeconds: number;
-  pull: boolean;
-  monitor: { durationSeconds: number; intervalSeconds: number; failureThreshold: number };
-  approval: { timeoutSeconds: number; preApproved?: PreApproval };
-  searchAttributes: boolean;
-}
-
-export const DOCKER_ROLLBACK_DEFAULTS = {
-  stopTimeoutSeconds: 10,
-  verifyTimeoutSeconds: 60,
-  monitor: { durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 },
-  approvalTimeoutSeconds: 3600,
-};
-
-/** Business key: a second rollback of the same container cannot run while one does. */
-export function dockerRollbackWorkflowId(containerName: string, host?: string): string {
-  return host ? `rollback-docker-${host}-${containerName}` : `rollback-docker-${containerName}`;
-}
-
-const DOCKER_ROLLBACK_FIELDS: (keyof DockerRollbackInput)[] = [
-  'containerName',
-  'targetImage',
-  'healthUrl',
-  'reason',
-  'requestedBy',
-  'host',
-  'stopTimeoutSeconds',
-  'verifyTimeoutSeconds',
-  'pull',
-  'monitor',
-  'approval',
-  'searchAttributes',
-];
-
-export function validateDockerRollbackInput(raw: unknown): ValidDockerRollbackInput {
-  const o = asObject(raw, 'input');
-  onlyKnownFields(o, DOCKER_ROLLBACK_FIELDS);
-  const containerName = validateContainerName(o.containerName);
-  const targetImage = validateImageRef(o.targetImage);
-  const healthUrl = validateHttpUrl(o.healthUrl, 'healthUrl');
-  const reason = requireString(o, 'reason', 2000);
-  const requestedBy = requireLine(o, 'requestedBy', 200);
-  const host = validateHost(o.host);
-  const d = DOCKER_ROLLBACK_DEFAULTS;
-  const stopTimeoutSeconds = optionalInt(o, 'stopTimeoutSeconds', d.stopTimeoutSeconds, 0, 240);
-  const verifyTimeoutSeconds = optionalInt(o, 'verifyTimeoutSeconds', d.verifyTimeoutSeconds, 1, 3600);
-  const pull = optionalBool(o, 'pull', false);
-  const searchAttributes = optionalBool(o, 'searchAttributes', false);
-  const monitor = watchSettings(o, d.monitor);
-  const a = optionalObject(o, 'approval', ['timeoutSeconds', 'preApproved']);
-  const timeoutSeconds = optionalInt(
-    a,
-    'timeoutSeconds',
-    d.approvalTimeoutSeconds,
-    1,
-    7 * 86400,
-    'approval.timeoutSeconds',
-  );
-  const preApproved = validatePreApproval('application', a?.preApproved, 'approval.preApproved');
-  return {
-    containerName,
-    targetImage,
-    healthUrl,
-    reason,
-    requestedBy,
-    ...(host ? { host } : {}),
-    stopTimeoutSeconds,
-    verifyTimeoutSeconds,
-    pull,
-    monitor,
-    approval: { timeoutSeconds, ...(preApproved ? { preApproved } : {}) },
-    searchAttributes,
-  };
-}
-
 export async function dockerContainerRollback(raw: DockerRollbackInput): Promise<DockerRollbackResult> {
   const info = workflowInfo();
   const container = typeof raw?.containerName === 'string' ? raw.containerName : '?';
@@ -175,7 +118,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
 
   let input: ValidDockerRollbackInput;
   try {
-    input = validateDockerRollbackInput(raw);
+    input = parseInput(dockerRollbackInput, raw);
   } catch (err) {
     progress.note('validate-input', 'failed', errorMessage(err));
     progress.status.phase = 'failed';

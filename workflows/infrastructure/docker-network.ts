@@ -27,8 +27,8 @@ import { dockerOp, longWait, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario } from '../phases/scenario.ts';
-import { checked, int, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
-import { InputError, show, validateHost, validateHttpUrl, validatePreApproval } from '../phases/validation.ts';
+import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
+import { InputError, show, validateHttpUrl } from '../phases/validation.ts';
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -58,7 +58,7 @@ function subnet(v: unknown, field: string): string {
   return v as string;
 }
 
-export const DOCKER_NETWORK_DEFAULTS = { verifyTimeoutSeconds: 60, approvalTimeoutSeconds: 3600 };
+export const DOCKER_NETWORK_DEFAULTS = { verifyTimeoutSeconds: 60 };
 
 export const dockerNetworkRollbackInput = scenarioInput({
   project: checked(projectName).describe('the compose project name (`docker compose -p`)'),
@@ -83,33 +83,27 @@ export const dockerNetworkRollbackInput = scenarioInput({
     .array(checked(serviceName))
     .max(50)
     .optional()
-    .describe('service names that must resolve inside every container (default: every service of the file)')
+    .describe(
+      'service names that must resolve inside every container (default: every service of the file; repeat the flag for several)',
+    )
     .meta({ flag: 'resolve' }),
   healthUrls: z
     .array(checked(validateHttpUrl))
     .min(1, { error: 'needs at least one health URL' })
     .max(20, { error: 'takes at most 20 health URLs' })
-    .describe('health URLs that must answer after the change')
+    .describe('health URLs that must answer after the change (repeat the flag for several)')
     .meta({ flag: 'health-url', example: 'http://127.0.0.1:3000/health' }),
   verifyTimeoutSeconds: int(1, 3600)
     .default(DOCKER_NETWORK_DEFAULTS.verifyTimeoutSeconds)
     .describe('how long the checks may take to pass after `up`'),
-  reason: text(2000).describe('why the rollback is done'),
-  requestedBy: text(200)
-    .refine((s) => !CONTROL_OR_NEWLINE.test(s), { error: 'must be a single line without control characters' })
-    .describe('who asks for it'),
-  host: checked(validateHost).optional().describe('run the compose steps on this host (its worker queue)'),
-  approval: scenarioInput({
-    timeoutSeconds: int(1, 7 * 86400)
-      .default(DOCKER_NETWORK_DEFAULTS.approvalTimeoutSeconds)
-      .describe('how long to wait for an approval'),
-    preApproved: checked((v, f) => validatePreApproval('infrastructure', v, f))
-      .optional()
-      .describe('approval given up front by automation {approver, role, comment?}')
-      .meta({ cli: false }),
-  })
-    .prefault({})
-    .describe('approval gate'),
+  ...whoFields,
+  host: hostInput(),
+  approval: approvalInput('infrastructure'),
+  searchAttributes: z
+    .boolean()
+    .default(false)
+    .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
+    .meta({ cli: false }),
 });
 
 export type DockerNetworkRollbackInput = z.input<typeof dockerNetworkRollbackInput>;
@@ -171,6 +165,8 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
       err instanceof InputError ? { field: err.field } : undefined,
     );
   }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes();
   progress.note('validate-input', 'completed');
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};

@@ -36,8 +36,8 @@ import { dockerOp, longWait, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario } from '../phases/scenario.ts';
-import { checked, int, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
-import { InputError, show, validateHost, validateHttpUrl, validatePreApproval } from '../phases/validation.ts';
+import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
+import { InputError, show, validateHttpUrl } from '../phases/validation.ts';
 
 export interface ConfirmSignal {
   /** Who checked that the service (and their own access) still works. */
@@ -71,7 +71,7 @@ function netnsName(v: unknown, field: string): string {
   return v;
 }
 
-export const NETWORK_DEFAULTS = { confirmSeconds: 300, verifyTimeoutSeconds: 60, approvalTimeoutSeconds: 3600 };
+export const NETWORK_DEFAULTS = { confirmSeconds: 300, verifyTimeoutSeconds: 60 };
 
 export const networkRollbackInput = scenarioInput({
   rulesFile: checked(absolutePath)
@@ -84,7 +84,9 @@ export const networkRollbackInput = scenarioInput({
     .array(checked(validateHttpUrl))
     .min(1, { error: 'needs at least one health URL' })
     .max(20, { error: 'takes at most 20 health URLs' })
-    .describe('health URLs that must answer after the change (probed from the namespace when one is given)')
+    .describe(
+      'health URLs that must answer after the change, probed from the namespace when one is given (repeat the flag for several)',
+    )
     .meta({ flag: 'health-url', example: 'http://127.0.0.1:3000/health' }),
   confirmSeconds: int(5, 86400)
     .default(NETWORK_DEFAULTS.confirmSeconds)
@@ -92,22 +94,14 @@ export const networkRollbackInput = scenarioInput({
   verifyTimeoutSeconds: int(1, 3600)
     .default(NETWORK_DEFAULTS.verifyTimeoutSeconds)
     .describe('how long the health URLs may take to answer after the change'),
-  reason: text(2000).describe('why the rollback is done'),
-  requestedBy: text(200)
-    .refine((s) => !CONTROL_OR_NEWLINE.test(s), { error: 'must be a single line without control characters' })
-    .describe('who asks for it'),
-  host: checked(validateHost).optional().describe('run the iptables steps on this host (its worker queue)'),
-  approval: scenarioInput({
-    timeoutSeconds: int(1, 7 * 86400)
-      .default(NETWORK_DEFAULTS.approvalTimeoutSeconds)
-      .describe('how long to wait for an approval'),
-    preApproved: checked((v, f) => validatePreApproval('infrastructure', v, f))
-      .optional()
-      .describe('approval given up front by automation {approver, role, comment?}')
-      .meta({ cli: false }),
-  })
-    .prefault({})
-    .describe('approval gate'),
+  ...whoFields,
+  host: hostInput(),
+  approval: approvalInput('infrastructure'),
+  searchAttributes: z
+    .boolean()
+    .default(false)
+    .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
+    .meta({ cli: false }),
 });
 
 export type NetworkRollbackInput = z.input<typeof networkRollbackInput>;
@@ -128,7 +122,7 @@ export const networkScenario = defineScenario({
 });
 
 /** 'reverted' appears only in a failure's details: the change was undone (unhealthy, unconfirmed or cancelled). */
-export type NetworkRollbackOutcome = 'confirmed' | 'reverted' | 'rejected' | 'approval-timed-out' | 'already-on-target';
+export type NetworkRollbackOutcome = 'succeeded' | 'reverted' | 'rejected' | 'approval-timed-out' | 'already-on-target';
 
 export interface NetworkRollbackResult {
   outcome: NetworkRollbackOutcome;
@@ -192,6 +186,8 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
       err instanceof InputError ? { field: err.field } : undefined,
     );
   }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes();
   progress.note('validate-input', 'completed');
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
@@ -321,7 +317,7 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
   }
 
   progress.setPhase('completed');
-  return finish({ outcome: 'confirmed', target, before, backup, applied, verification, confirmation: confirmed! });
+  return finish({ outcome: 'succeeded', target, before, backup, applied, verification, confirmation: confirmed! });
 
   async function compensate(err: unknown): Promise<never> {
     const what = isCancellation(err) ? 'the rollback was cancelled' : errorMessage(err);

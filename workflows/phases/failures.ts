@@ -4,6 +4,7 @@
 import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import { FailureType } from '../../common/failures.ts';
 import { errorMessage, type Progress } from './progress.ts';
+import { InputError } from './validation.ts';
 
 export function fail(type: FailureType, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({
@@ -37,4 +38,16 @@ export function failedBeforeAnyChange(progress: Progress, err: unknown): unknown
   progress.setPhase('failed');
   progress.status.error = failure.message;
   return failure;
+}
+
+/** Invalid input: recorded in the status, and the non-retryable InvalidInput failure naming the field to throw. */
+export function invalidInput(progress: Progress, err: unknown): ApplicationFailure {
+  progress.note('validate-input', 'failed', errorMessage(err));
+  progress.setPhase('failed');
+  progress.status.error = errorMessage(err);
+  return fail(
+    FailureType.InvalidInput,
+    errorMessage(err),
+    err instanceof InputError ? { field: err.field } : undefined,
+  );
 }

@@ -50,3 +50,11 @@ export const localProbe: LocalActivityOptions = {
   startToCloseTimeout: '15s',
   retry: { maximumAttempts: 3, initialInterval: '500ms', nonRetryableErrorTypes: PERMANENT_FAILURES },
 };
+
+/** kubectl mutations (rollout undo): heartbeating like dockerOp; a retry is safe (the activity checks first). */
+export const kubectlOp: ActivityOptions = {
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '2s',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};

@@ -1,5 +1,8 @@
 // Owns running a rollback's undo stack: undos run in reverse, each as a visible step; an undo that fails is
 // collected and reported, never swallowed (the saga sample's flaw we do not copy). Deterministic.
+import { isCancellation } from '@temporalio/workflow';
+import { FailureType } from '../../common/failures.ts';
+import { fail, innerFailure } from './failures.ts';
 import { errorMessage, type Progress } from './progress.ts';
 
 export interface Undo {
@@ -26,4 +29,38 @@ export async function runUndos(
     }
   }
   return { restored, failed, manual };
+}
+
+/**
+ * Runs the undos after `err` and throws the failure to report: what failed and what was restored (`restoredText`),
+ * or, when an undo failed, CompensationFailed with the manual steps in order. A cancellation is rethrown as is.
+ */
+export async function compensate(
+  progress: Progress,
+  undos: Undo[],
+  err: unknown,
+  restoredText: string,
+): Promise<never> {
+  const what = isCancellation(err)
+    ? 'the rollback was cancelled'
+    : errorMessage((err as { cause?: unknown }).cause ?? err);
+  progress.setPhase('compensating');
+  const { failed, manual } = await runUndos(progress, undos);
+  const summary =
+    failed.length > 0
+      ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}. ` +
+        `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
+      : undos.length === 0
+        ? `${what}. Nothing had been changed.`
+        : `${what}. Restored: ${restoredText}.`;
+  progress.setPhase(failed.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
+  progress.status.error = summary;
+  if (isCancellation(err)) throw err;
+  const inner = innerFailure(err);
+  throw fail(
+    failed.length > 0
+      ? FailureType.CompensationFailed
+      : ((inner?.type as FailureType | undefined) ?? FailureType.VerificationFailed),
+    summary,
+  );
 }

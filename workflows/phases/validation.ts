@@ -1,6 +1,7 @@
-// Owns input validation for rollback workflows. Runs in the workflow (first thing, before any activity) and in
-// the CLI (before a start is even sent), so bad input is refused with a message naming the field and nothing
-// changes. Pure and deterministic.
+// Owns the domain validators behind the scenario input schemas (schema.ts calls them through checked()): names,
+// images, URLs, hosts, roles, free text, known fields with a did-you-mean. They run in the workflow (first thing,
+// before any activity) and in the CLI (before a start is even sent), so bad input is refused with a message naming
+// the field and nothing changes. Pure and deterministic.
 import { isValidHostName } from '../../common/config.ts';
 import { isValidBackupName, isValidCollectionName } from '../../common/names.ts';
 import { approvalRefusal, type RollbackType } from '../../common/roles.ts';
@@ -52,29 +53,6 @@ export function requireString(obj: Record<string, unknown>, field: string, max =
 export function requireLine(obj: Record<string, unknown>, field: string, max = 200, path = field): string {
   const v = requireString(obj, field, max, path);
   if (CONTROL_OR_NEWLINE.test(v)) throw new InputError(path, 'must be a single line without control characters');
-  return v;
-}
-
-export function optionalBool(obj: Record<string, unknown> | undefined, field: string, def: boolean, path = field) {
-  const v = obj?.[field];
-  if (v === undefined || v === null) return def;
-  if (typeof v !== 'boolean') throw new InputError(path, `must be true or false, got ${show(v)}`);
-  return v;
-}
-
-export function optionalInt(
-  obj: Record<string, unknown> | undefined,
-  field: string,
-  def: number,
-  min: number,
-  max: number,
-  path = field,
-): number {
-  const v = obj?.[field];
-  if (v === undefined || v === null) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new InputError(path, `must be an integer from ${min} to ${max}, got ${show(v)}`);
-  }
   return v;
 }
 
@@ -204,20 +182,6 @@ export function asObject(raw: unknown, what: string): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
-/** An optional nested object (null counts as absent) whose fields must all be in `known`. */
-export function optionalObject(
-  obj: Record<string, unknown>,
-  field: string,
-  known: readonly string[],
-  path = field,
-): Record<string, unknown> | undefined {
-  const v = obj[field];
-  if (v === undefined || v === null) return undefined;
-  const o = asObject(v, path);
-  onlyKnownFields(o, known, `${path}.`);
-  return o;
-}
-
 /** Keeps a watch's history far below Temporal's per-workflow event limit (about 11 events a sample at worst). */
 export const MAX_WATCH_SAMPLES = 2000;
 
@@ -225,23 +189,4 @@ export interface WatchSettings {
   durationSeconds: number;
   intervalSeconds: number;
   failureThreshold: number;
-}
-
-/** The optional `monitor` object of a rollback: bounded, and at most MAX_WATCH_SAMPLES samples. */
-export function watchSettings(obj: Record<string, unknown>, defaults: WatchSettings): WatchSettings {
-  const m = optionalObject(obj, 'monitor', ['durationSeconds', 'intervalSeconds', 'failureThreshold']);
-  const d = defaults;
-  const durationSeconds = optionalInt(m, 'durationSeconds', d.durationSeconds, 0, 7 * 86400, 'monitor.durationSeconds');
-  const intervalSeconds = optionalInt(m, 'intervalSeconds', d.intervalSeconds, 1, 3600, 'monitor.intervalSeconds');
-  const failureThreshold = optionalInt(m, 'failureThreshold', d.failureThreshold, 0, 1000, 'monitor.failureThreshold');
-  if (durationSeconds / intervalSeconds > MAX_WATCH_SAMPLES) {
-    throw new InputError(
-      'monitor.intervalSeconds',
-      `${durationSeconds}s at ${intervalSeconds}s is more than ${MAX_WATCH_SAMPLES} samples; sample less often`,
-    );
-  }
-  if (durationSeconds > 0 && intervalSeconds > durationSeconds) {
-    throw new InputError('monitor.intervalSeconds', `must not exceed monitor.durationSeconds (${durationSeconds})`);
-  }
-  return { durationSeconds, intervalSeconds, failureThreshold };
 }
