@@ -121,6 +121,49 @@ describe('dockerNetworkRollback on Docker Compose v2 and the real engine', () =>
     assert.equal(r.verification?.resolution.filter((x) => x.ok).length, 4, '2 names × 2 containers');
   });
 
+  it('cortex-rollback start docker-network --wait (repeated --health-url/--resolve flags, search attributes on) exits 0 with the result', async () => {
+    const p = await project('cli');
+    const r = await execa(
+      'node',
+      [
+        join(PROJECT_ROOT, 'client', 'bin.js'),
+        'start',
+        'docker-network',
+        '--project',
+        p.name,
+        '--compose-file',
+        p.current,
+        '--known-good-file',
+        p.good,
+        '--resolve',
+        'api',
+        '--resolve',
+        'db',
+        '--health-url',
+        p.healthUrl,
+        '--health-url',
+        p.healthUrl,
+        '--reason',
+        'subnet change broke the backend',
+        '--requested-by',
+        'alice',
+        '--pre-approve',
+        'ci:director-of-engineering',
+        '--wait',
+        '--json',
+      ],
+      {
+        reject: false,
+        env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: taskQueue },
+      },
+    );
+    assert.equal(r.exitCode, 0, `${r.stderr}\n${r.stdout}`);
+    const out = JSON.parse(r.stdout) as { ok: boolean; result: DockerNetworkRollbackResult };
+    assert.equal(out.result.workflowId, `rollback-network-compose-${p.name}`);
+    assert.equal(out.result.outcome, 'succeeded');
+    assert.deepEqual(await p.subnets(), [p.goodSubnet]);
+  });
+
   it('refuses bad input before anything changes: a known-good file that does not validate, a missing file, a bad project name', async () => {
     const p = await project('bad');
     const before = await p.containers();
