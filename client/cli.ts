@@ -293,6 +293,12 @@ async function follow(rc: RollbackClient, workflowId: string): Promise<void> {
               `  cortex-rollback approve ${workflowId} --approver <you> --role ${s.pendingApproval.requiredRole}\n`,
           );
         }
+        if (s.waitingFor) {
+          process.stderr.write(
+            `  waiting for '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}):\n` +
+              `  cortex-rollback ${s.waitingFor.signal} ${workflowId} --by <you>\n`,
+          );
+        }
       }
       for (const step of s.steps) {
         const key = `${step.name}|${step.startedAt}|${step.state}`;
@@ -316,6 +322,12 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   console.log(`phase: ${s.phase}${s.error ? `\nerror: ${s.error}` : ''}`);
   if (s.pendingApproval)
     console.log(`waiting for: ${s.pendingApproval.requiredRole} until ${s.pendingApproval.deadline}`);
+  if (s.waitingFor) {
+    console.log(
+      `waiting for: signal '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}): ` +
+        `cortex-rollback ${s.waitingFor.signal} ${s.workflowId} --by <you>`,
+    );
+  }
   for (const st of s.steps) {
     console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
   }

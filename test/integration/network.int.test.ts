@@ -176,6 +176,9 @@ describe('networkRollback on real iptables in a network namespace', () => {
     ]);
     assert.equal(approved.exitCode, 0, approved.stderr);
     await untilPhase(h, 'awaiting-confirmation');
+    const status = await cli(['status', workflowId]);
+    assert.equal(status.exitCode, 0, status.stderr);
+    assert.match(status.stdout, /waiting for: signal 'confirm' until .*: cortex-rollback confirm rollback-network-/);
     const confirmed = await cli(['confirm', workflowId, '--by', 'alice', '--comment', 'ssh fine']);
     assert.equal(confirmed.exitCode, 0, confirmed.stderr);
     const r = (await h.result()) as NetworkRollbackResult;
