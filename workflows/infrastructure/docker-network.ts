@@ -9,7 +9,7 @@
 //    resolves from inside every running container, every health URL answers. A name that does not resolve (Docker
 //    20.10 can drop a container's service alias when Compose recreates a network) is repaired by one more down/up,
 //    then verified again; anything still failing restores the saved file and says so.
-import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   ComposeBackup,
@@ -22,26 +22,18 @@ import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
 import { dockerOp, longWait, quick } from '../phases/profiles.ts';
-import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
-import { runUndos, type Undo } from '../phases/saga.ts';
+import { Progress, type StepRecord } from '../phases/progress.ts';
+import { compensate, type Undo } from '../phases/saga.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
-import { InputError, show, validateHttpUrl } from '../phases/validation.ts';
+import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/; // Compose's own rule for project names
 const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const SUBNET = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
-function absolutePath(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v === '') throw new InputError(field, `is required (an absolute path), got ${show(v)}`);
-  if (!v.startsWith('/') || v.length > 4096 || CONTROL_OR_NEWLINE.test(v))
-    throw new InputError(field, `${show(v)} is not an absolute path`);
-  return v;
-}
 function projectName(v: unknown, field: string): string {
   if (typeof v !== 'string' || !PROJECT.test(v))
     throw new InputError(field, `${show(v)} is not a compose project name (lowercase letters, digits, _ and -)`);
@@ -62,10 +54,10 @@ export const DOCKER_NETWORK_DEFAULTS = { verifyTimeoutSeconds: 60 };
 
 export const dockerNetworkRollbackInput = scenarioInput({
   project: checked(projectName).describe('the compose project name (`docker compose -p`)'),
-  composeFile: checked(absolutePath)
+  composeFile: checked(validateAbsolutePath)
     .describe('the compose file the project runs from now (replaced by the known-good one), an absolute path')
     .meta({ example: '/srv/cortex/docker-compose.yml' }),
-  knownGoodFile: checked(absolutePath)
+  knownGoodFile: checked(validateAbsolutePath)
     .describe('the known-good compose file, an absolute path')
     .meta({ example: '/srv/cortex/known-good/docker-compose.yml' }),
   networks: z
@@ -156,14 +148,7 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
   try {
     input = parseInput(dockerNetworkRollbackInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.setPhase('failed');
-    progress.status.error = errorMessage(err);
-    throw fail(
-      FailureType.InvalidInput,
-      errorMessage(err),
-      err instanceof InputError ? { field: err.field } : undefined,
-    );
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();
@@ -291,7 +276,27 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
       );
     }
   } catch (err) {
-    await CancellationScope.nonCancellable(() => compensate(err));
+    await CancellationScope.nonCancellable(() =>
+      compensate(
+        progress,
+        undos,
+        err,
+        () =>
+          `${composeFile} from ${backup!.filePath}, project ${project} up again ` +
+          `(${restored?.containers.map((c) => `${c.name} ${c.state}`).join(', ') ?? '?'})`,
+        () => ({
+          result: finish({
+            outcome: 'reverted',
+            knownGood,
+            before,
+            ...(backup ? { backup } : {}),
+            ...(verification ? { verification } : {}),
+            ...(recovered ? { recovered } : {}),
+            ...(restored ? { restored } : {}),
+          }),
+        }),
+      ),
+    );
     throw err; // unreachable: compensate always throws
   }
 
@@ -305,40 +310,6 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
     verification,
     ...(recovered ? { recovered } : {}),
   });
-
-  async function compensate(err: unknown): Promise<never> {
-    const what = isCancellation(err) ? 'the rollback was cancelled' : errorMessage(err);
-    progress.setPhase('compensating');
-    const { restored: done, failed, manual } = await runUndos(progress, undos);
-    const summary =
-      failed.length > 0
-        ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}. ` +
-          `Do by hand: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-        : undos.length === 0
-          ? `${what}. Nothing had been changed.`
-          : `${what}. Restored: ${composeFile} from ${backup!.filePath}, project ${project} up again ` +
-            `(${restored?.containers.map((c) => `${c.name} ${c.state}`).join(', ') ?? '?'}).`;
-    progress.setPhase(failed.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
-    progress.status.error = summary;
-    if (isCancellation(err)) throw err;
-    const type =
-      failed.length > 0
-        ? FailureType.CompensationFailed
-        : ((innerFailure(err)?.type as FailureType | undefined) ?? FailureType.VerificationFailed);
-    throw fail(type, summary, {
-      restoredSteps: done,
-      failedUndos: failed,
-      result: finish({
-        outcome: 'reverted',
-        knownGood,
-        before,
-        ...(backup ? { backup } : {}),
-        ...(verification ? { verification } : {}),
-        ...(recovered ? { recovered } : {}),
-        ...(restored ? { restored } : {}),
-      }),
-    });
-  }
 }
 
 function groupSubnets(list: Array<{ name: string; subnet: string }>): Array<{ name: string; subnets: string[] }> {

@@ -14,7 +14,6 @@ import {
   CancellationScope,
   condition,
   defineSignal,
-  isCancellation,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -31,13 +30,13 @@ import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
 import { dockerOp, longWait, quick } from '../phases/profiles.ts';
-import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
-import { runUndos, type Undo } from '../phases/saga.ts';
+import { Progress, type StepRecord } from '../phases/progress.ts';
+import { compensate, type Undo } from '../phases/saga.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
-import { InputError, show, validateHttpUrl } from '../phases/validation.ts';
+import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
 export interface ConfirmSignal {
   /** Who checked that the service (and their own access) still works. */
@@ -58,13 +57,6 @@ export interface ConfirmRecord {
 const NETNS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/; // eslint-disable-line no-control-regex
 
-function absolutePath(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v === '') throw new InputError(field, `is required (an absolute path), got ${show(v)}`);
-  if (!v.startsWith('/') || v.length > 4096 || CONTROL_OR_NEWLINE.test(v))
-    throw new InputError(field, `${show(v)} is not an absolute path`);
-  return v;
-}
-
 function netnsName(v: unknown, field: string): string {
   if (typeof v !== 'string' || !NETNS.test(v))
     throw new InputError(field, `${show(v)} is not a network namespace name`);
@@ -74,7 +66,7 @@ function netnsName(v: unknown, field: string): string {
 export const NETWORK_DEFAULTS = { confirmSeconds: 300, verifyTimeoutSeconds: 60 };
 
 export const networkRollbackInput = scenarioInput({
-  rulesFile: checked(absolutePath)
+  rulesFile: checked(validateAbsolutePath)
     .describe('the known-good rules (iptables-save output) on the host, an absolute path')
     .meta({ example: '/etc/iptables/rules.v4.known-good' }),
   netns: checked(netnsName)
@@ -177,14 +169,7 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
   try {
     input = parseInput(networkRollbackInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.setPhase('failed');
-    progress.status.error = errorMessage(err);
-    throw fail(
-      FailureType.InvalidInput,
-      errorMessage(err),
-      err instanceof InputError ? { field: err.field } : undefined,
-    );
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();
@@ -312,58 +297,45 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
   } catch (err) {
     awaitingConfirmation = false;
     delete progress.status.waitingFor;
-    await CancellationScope.nonCancellable(() => compensate(err));
+    let after: NetworkHealth | undefined;
+    await CancellationScope.nonCancellable(() =>
+      compensate(
+        progress,
+        undos,
+        err,
+        async () => {
+          after = await progress
+            .step('verify-restored-health', () =>
+              wait.networkHealth({
+                urls: input.healthUrls,
+                timeoutSeconds: Math.min(input.verifyTimeoutSeconds, 30),
+                ...ns,
+              }),
+            )
+            .catch(() => undefined);
+          return (
+            `the previous rules from ${backup!.path} (${restored?.rules ?? '?'} rules` +
+            `${restored?.removedTables.length ? `; removed tables ${restored.removedTables.join(', ')}` : ''}; ` +
+            `live rules equal the backup), health ${after?.healthy ? 'OK' : 'NOT OK'}`
+          );
+        },
+        () => ({
+          result: finish({
+            outcome: 'reverted',
+            target,
+            before,
+            ...(backup ? { backup } : {}),
+            ...(applied ? { applied } : {}),
+            ...(verification ? { verification } : {}),
+            ...(restored ? { restored } : {}),
+          }),
+          restoredHealth: after,
+        }),
+      ),
+    );
     throw err; // unreachable: compensate always throws
   }
 
   progress.setPhase('completed');
   return finish({ outcome: 'succeeded', target, before, backup, applied, verification, confirmation: confirmed! });
-
-  async function compensate(err: unknown): Promise<never> {
-    const what = isCancellation(err) ? 'the rollback was cancelled' : errorMessage(err);
-    progress.setPhase('compensating');
-    const { restored: done, failed, manual } = await runUndos(progress, undos);
-    let after: NetworkHealth | undefined;
-    if (failed.length === 0 && undos.length > 0) {
-      after = await progress
-        .step('verify-restored-health', () =>
-          wait.networkHealth({
-            urls: input.healthUrls,
-            timeoutSeconds: Math.min(input.verifyTimeoutSeconds, 30),
-            ...ns,
-          }),
-        )
-        .catch(() => undefined);
-    }
-    const summary =
-      failed.length > 0
-        ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}. ` +
-          `Do by hand: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-        : undos.length === 0
-          ? `${what}. Nothing had been changed.`
-          : `${what}. Restored: the previous rules from ${backup!.path} (${restored?.rules ?? '?'} rules` +
-            `${restored?.removedTables.length ? `; removed tables ${restored.removedTables.join(', ')}` : ''}; ` +
-            `live rules equal the backup), health ${after?.healthy ? 'OK' : 'NOT OK'}.`;
-    progress.setPhase(failed.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
-    progress.status.error = summary;
-    if (isCancellation(err)) throw err;
-    const type =
-      failed.length > 0
-        ? FailureType.CompensationFailed
-        : ((innerFailure(err)?.type as FailureType | undefined) ?? FailureType.VerificationFailed);
-    throw fail(type, summary, {
-      restoredSteps: done,
-      failedUndos: failed,
-      result: finish({
-        outcome: 'reverted',
-        target,
-        before,
-        ...(backup ? { backup } : {}),
-        ...(applied ? { applied } : {}),
-        ...(verification ? { verification } : {}),
-        ...(restored ? { restored } : {}),
-      }),
-      restoredHealth: after,
-    });
-  }
 }
