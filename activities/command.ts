@@ -1,5 +1,5 @@
-// Owns running host programs for activities: an execa-style runner that never throws for a non-zero exit, injected
-// into activity factories (systemd, releases, iptables, compose) so tests can pass a fake or a wrapping runner.
+// Owns how activities run a program: without a shell, never throwing for a non-zero exit, injectable so tests
+// can pass a runner that runs inside a machine or holds a command at a chosen point.
 import { execa } from 'execa';
 
 export interface CommandResult {
@@ -40,7 +40,7 @@ export const execaRunner: CommandRunner = async (file, args, options = {}) => {
   };
 };
 
-/** The last non-empty line of a program's stderr (or stdout), for an error message. */
+/** The line of a program's output that says what went wrong (else its last line), for an error message. */
 export function lastLine(r: CommandResult): string {
   const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => l.trim() !== '');
   return lines.find((l) => /error|invalid|unknown|not found|failed/i.test(l))?.trim() ?? lines.at(-1)?.trim() ?? '';

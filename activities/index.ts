@@ -9,10 +9,12 @@ import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubern
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities } from './systemd.ts';
+import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
+  terraform: TerraformDeps;
   /** Runs host commands (systemctl, journalctl, git, tar, builds, iptables, docker compose); default: execa. */
   run?: CommandRunner;
   /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
@@ -22,18 +24,24 @@ export interface ActivityDeps {
 }
 
 /**
- * What a host worker (workers/host.ts, inside the host) serves: systemd, releases, iptables, compose, host-local
- * health.
+ * What a host worker (workers/host.ts, on the host) serves: systemd, releases, host-local health, Terraform
+ * (plan files and state backups stay on the host that planned), iptables and Docker Compose (their backups stay
+ * on the host too).
  */
-export function createHostActivities(deps: { run?: CommandRunner; networkBackupRoot?: string } = {}) {
+export function createHostActivities(deps: {
+  run?: CommandRunner;
+  terraform: TerraformDeps;
+  networkBackupRoot?: string;
+}) {
   const run = deps.run ? { run: deps.run } : {};
   const network = { ...run, ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}) };
   return {
     ...createSystemdActivities(run),
     ...createReleaseActivities(run),
+    ...createHealthActivities(),
+    ...createTerraformActivities(deps.terraform),
     ...createIptablesActivities(network),
     ...createComposeActivities(network),
-    ...createHealthActivities(),
   };
 }
 
@@ -43,6 +51,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createQdrantActivities(deps.qdrant),
     ...createHostActivities({
       ...(deps.run ? { run: deps.run } : {}),
+      terraform: deps.terraform,
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
@@ -51,7 +60,6 @@ export function createActivities(deps: ActivityDeps) {
 
 export type Activities = ReturnType<typeof createActivities>;
 export type HostActivities = ReturnType<typeof createHostActivities>;
-export type { CommandResult, CommandRunner } from './command.ts';
 export type {
   ComposeBackup,
   ComposeCheck,
@@ -66,4 +74,14 @@ export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
-export type { RestartResult, UnitState } from './systemd.ts';
+export type { CommandResult, CommandRunner, RestartResult, UnitState } from './systemd.ts';
+export type {
+  ApplyResult,
+  CommitInfo,
+  PlanResult,
+  PlanSummary,
+  StateBackup,
+  StateRef,
+  TerraformDeps,
+  Verification,
+} from './terraform.ts';

@@ -6,12 +6,13 @@
 import { lstat } from 'node:fs/promises';
 import { FailureType } from '../common/failures.ts';
 import { fullUnitName, isValidUnitName } from '../common/release-names.ts';
-import { execaRunner, type CommandResult, type CommandRunner } from './command.ts';
 import { permanent, retryable } from './failures.ts';
 import { withHeartbeat } from './heartbeat.ts';
+import type { CommandResult, CommandRunner } from './command.ts';
+import { execaRunner } from './command.ts';
 
-// The runner lives in command.ts (shared with iptables and compose); re-exported for existing importers.
-export { execaRunner, type CommandOptions, type CommandResult, type CommandRunner } from './command.ts';
+export type { CommandOptions, CommandResult, CommandRunner } from './command.ts';
+export { execaRunner } from './command.ts';
 
 export interface UnitState {
   unit: string;

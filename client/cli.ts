@@ -47,7 +47,7 @@ const START_FLAGS = {
 
 const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what start can start, with the runbook place of each)
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
-  cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT]
+  cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT] [--plan-id ID (a Terraform plan)]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
   cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
@@ -252,6 +252,7 @@ const options = {
   approver: { type: 'string' },
   role: { type: 'string' },
   comment: { type: 'string' },
+  'plan-id': { type: 'string' },
   reason: { type: 'string' },
   collection: { type: 'string' },
   every: { type: 'string' },
@@ -454,7 +455,10 @@ export async function run(argv: string[]): Promise<number> {
         const role = need(v.role, 'role');
         rc = await connect();
         if (cmd === 'approve') {
-          await sendDecision(rc, id, { approve: { approver, role, ...(v.comment ? { comment: v.comment } : {}) } });
+          const planId = v['plan-id'];
+          await sendDecision(rc, id, {
+            approve: { approver, role, ...(v.comment ? { comment: v.comment } : {}), ...(planId ? { planId } : {}) },
+          });
         } else {
           await sendDecision(rc, id, { reject: { approver, role, reason: need(v.reason, 'reason') } });
         }

@@ -2,6 +2,7 @@
 // result or failure and its status. Facts only from the workflow; the sections a human must write (impact, root
 // cause, lessons) are left as headed placeholders.
 import type { DockerRollbackResult } from '../workflows/application/docker-container.ts';
+import type { TerraformRollbackResult } from '../workflows/infrastructure/terraform.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import type { ResultOrFailure } from './client.ts';
 
@@ -33,7 +34,15 @@ export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<un
     '',
     '## Rollback Details',
   ];
-  if (r?.from && r.to) {
+  const commits = outcome.ok ? (outcome.result as Partial<TerraformRollbackResult>) : undefined;
+  if (commits?.from?.sha && commits.to?.sha) {
+    lines.push(
+      '### Source Version',
+      `- **Commit**: ${commits.from.sha} "${commits.from.subject}"`,
+      '### Target Version',
+      `- **Commit**: ${commits.to.sha} "${commits.to.subject}"`,
+    );
+  } else if (r?.from && r.to) {
     lines.push(
       '### Source Version',
       `- **Version**: ${r.from.image} (${identity(r.from)})`,
@@ -55,6 +64,13 @@ export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<un
       (s) =>
         `- ${box(s.state === 'completed')} ${s.name} — ${s.state}${s.detail ? `: ${s.detail}` : ''} (${s.startedAt})`,
     ),
+    ...(status.plan
+      ? [
+          '### Plan',
+          `- plan ${status.plan.id} of ${status.plan.commit} (from state serial ${status.plan.state.serial}):`,
+          ...status.plan.changes.map((c) => `  - ${c.address}: ${c.action}`),
+        ]
+      : []),
     '### Approvals',
     ...(status.approvals.length
       ? status.approvals.map(

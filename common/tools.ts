@@ -31,3 +31,18 @@ function resolveBinary(envVar: string, name: string): string {
 
 export const temporalCliPath = (): string => resolveBinary('TEMPORAL_CLI', 'temporal');
 export const temporalTestServerPath = (): string => resolveBinary('TEMPORAL_TEST_SERVER', 'temporal-test-server');
+
+/** Where provisioning caches the binaries it builds (scripts/provision-systems.sh), outside the clone. */
+export const SYSTEMS_CACHE_BIN = '/var/cache/cortex-rollback/bin';
+
+/**
+ * The infrastructure-as-code program a worker runs: $TOFU_BIN / $TERRAFORM_BIN, then (for OpenTofu) the cached
+ * build, .tools/bin, PATH.
+ */
+export function iacBinaryPath(tool: 'tofu' | 'terraform'): string {
+  const envVar = tool === 'tofu' ? 'TOFU_BIN' : 'TERRAFORM_BIN';
+  if (!process.env[envVar] && tool === 'tofu' && executable(join(SYSTEMS_CACHE_BIN, 'tofu'))) {
+    return join(SYSTEMS_CACHE_BIN, 'tofu');
+  }
+  return resolveBinary(envVar, tool);
+}

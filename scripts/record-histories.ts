@@ -3,14 +3,15 @@
 // Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
 // --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
-// the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`), networkRollback on real iptables in a network
-// namespace of its own and dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`).
+// the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`),
+// terraformRollback on real OpenTofu (`--terraform-only`), networkRollback on real iptables in a network namespace
+// of its own and dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { Worker } from '@temporalio/worker';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
@@ -39,9 +40,10 @@ import type { SystemServiceInput } from '../workflows/application/system-service
 import Dockerode from 'dockerode';
 import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-cluster.ts';
 import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
+import { applyCommit, holdingTofu, tfWorld } from '../test/helpers/terraform.ts';
+import { statusQuery } from '../workflows/phases/progress.ts';
 import { BAD_RULES, BLOCKING_RULES, createNetns, HEALTH_URL, TARGET_RULES } from '../test/helpers/netns.ts';
 import { confirmSignal } from '../workflows/infrastructure/network.ts';
-import { statusQuery } from '../workflows/phases/progress.ts';
 import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp } from '../test/helpers/compose.ts';
 
 const base: DockerRollbackInput = {
@@ -514,6 +516,106 @@ async function recordKubernetes(dir: string): Promise<void> {
   }
 }
 
+/**
+ * terraformRollback on the real OpenTofu binary with local state: approved, rejected, a stale plan re-made and
+ * re-approved, compensated (a target that never converges), and a worker SIGKILLed after apply (the `tofu`
+ * wrapper holds once apply is done) with a replacement finishing.
+ */
+async function recordTerraform(dir: string): Promise<void> {
+  const names = ['terraform-approved', 'terraform-rejected', 'terraform-stale-replanned', 'terraform-compensated'];
+  const crashName = 'terraform-crash-resumed';
+  if ([...names, crashName].every((n) => kept(dir, n))) return;
+  const env = await localEnv();
+  const w = await tfWorld('record-tofu');
+  const taskQueue = 'record-terraform';
+  const { worker } = await createWorker({
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    connection: env.nativeConnection,
+    deps: { terraform: { workRoot: join(w.root, 'work'), env: w.env } },
+  });
+  const director = { approver: 'dora', role: 'director-of-engineering' };
+  let n = 0;
+  const start = async (name: string, extra: Record<string, unknown>, queue = taskQueue) => {
+    n += 1;
+    const stateFile = join(w.root, `state-${n}.tfstate`);
+    await applyCommit(w, w.commits.B, stateFile);
+    const input = {
+      repo: w.repo,
+      directory: 'infra',
+      commit: w.commits.A,
+      stateFile,
+      reason: 'record',
+      requestedBy: 'recorder',
+      ...extra,
+    };
+    const h = await env.client.workflow.start('terraformRollback', {
+      taskQueue: queue,
+      workflowId: `rollback-${name}`,
+      args: [input],
+    });
+    return { h, stateFile };
+  };
+  const plan = async (h: Awaited<ReturnType<typeof start>>['h'], notId?: string) => {
+    let id = '';
+    await waitFor(
+      async () => {
+        id = (await h.query(statusQuery)).pendingApproval?.plan?.id ?? '';
+        return id !== '' && id !== notId;
+      },
+      60_000,
+      'a plan awaiting approval',
+    );
+    return id;
+  };
+  try {
+    await worker.runUntil(async () => {
+      for (const name of names) {
+        if (kept(dir, name)) continue;
+        const { h, stateFile } = await start(
+          name,
+          name === 'terraform-compensated' ? { commit: w.commits.N, previousCommit: w.commits.B } : {},
+        );
+        const first = await plan(h);
+        if (name === 'terraform-rejected') {
+          await h.signal(rejectSignal, { ...director, reason: 'fix forward' });
+        } else if (name === 'terraform-stale-replanned') {
+          await applyCommit(w, w.commits.B, stateFile, ['-replace=terraform_data.extra']);
+          await h.signal(approveSignal, { ...director, planId: first });
+          await h.signal(approveSignal, { ...director, planId: await plan(h, first) });
+        } else {
+          await h.signal(approveSignal, { ...director, planId: first });
+        }
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+    if (!kept(dir, crashName)) {
+      const holdDir = join(w.root, 'hold');
+      const extra = { ...w.env, TOFU_BIN: holdingTofu(w, holdDir), CORTEX_TERRAFORM_DIR: join(w.root, 'work-crash') };
+      const queue = 'record-terraform-crash';
+      const first = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await first.ready;
+      const { h } = await start(crashName, {}, queue);
+      await h.signal(approveSignal, { ...director, planId: await plan(h) });
+      await waitFor(() => Promise.resolve(existsSync(join(holdDir, 'applied'))), 60_000, 'apply done');
+      await untilPending(h, 'tfApply', (a) => a.attempt === 1, 10_000);
+      await first.kill();
+      process.kill(Number(readFileSync(join(holdDir, 'applied'), 'utf8').split(' ')[0]), 'SIGKILL');
+      rmSync(join(holdDir, 'hold'));
+      const second = spawnWorker({ address: env.address, taskQueue: queue, extra });
+      await second.ready;
+      await h.result();
+      await second.kill();
+      const [run] = await activityRuns(h, 'tfApply');
+      assert.ok(run && run.attempt >= 2, 'tfApply was interrupted and retried');
+      await save(dir, crashName, h.workflowId, env.address);
+    }
+  } finally {
+    await env.teardown();
+    w.close();
+  }
+}
+
 /** networkRollback on real iptables in a namespace of its own: confirmed, refused, reverted twice, crash-resumed. */
 async function recordNetwork(dir: string): Promise<void> {
   const env = await localEnv();
@@ -688,6 +790,10 @@ async function main(): Promise<void> {
     await recordSystemd(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
+  if (process.argv.includes('--terraform-only')) {
+    await recordTerraform(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
   if (process.argv.includes('--kube-only')) {
     await recordKubernetes(join(PROJECT_ROOT, 'test', 'histories'));
     return;
@@ -734,6 +840,7 @@ async function main(): Promise<void> {
   await recordCrashes(dir);
   await recordSystemd(dir);
   await recordKubernetes(dir);
+  await recordTerraform(dir);
   await recordNetwork(dir);
   await recordDockerNetwork(dir);
 }

@@ -1,12 +1,13 @@
 // Host worker entry point: `node --import tsx workers/host.ts --host <name> [--identity <id>]`, run ON the host it
 // names (e.g. as a systemd service there). It serves only that host's activities (systemd, release folders,
-// host-local health) on task queue cortex-rollback-host-<name>; the workflows run on the main workers.
+// host-local health, Terraform) on task queue cortex-rollback-host-<name>; the workflows run on the main workers.
 // Connects to TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE; drains in-flight tasks on SIGINT/SIGTERM.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createHostActivities } from '../activities/index.ts';
 import { hostTaskQueue, loadTemporalSettings } from '../common/config.ts';
+import { terraformFromEnv } from './worker.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { host: { type: 'string' }, identity: { type: 'string' } } });
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
       connection,
       namespace: settings.namespace,
       taskQueue,
-      activities: createHostActivities(),
+      activities: createHostActivities({ terraform: terraformFromEnv() }),
       shutdownGraceTime: '10s',
       identity: values.identity ?? `host-worker:${host}:${process.pid}@${hostname()}`,
     });

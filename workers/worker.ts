@@ -35,6 +35,7 @@ export async function createWorker(
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
     ...(setup.deps?.run ? { run: setup.deps.run } : {}),
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
+    terraform: setup.deps?.terraform ?? terraformFromEnv(),
     ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
   const common = {
@@ -61,4 +62,9 @@ export function qdrantFromEnv(): ActivityDeps['qdrant'] {
     backupRoot: q.backupRoot,
     ...(q.embeddings ? { embeddings: q.embeddings } : {}),
   };
+}
+
+/** Terraform/OpenTofu work files (checkouts, plans, state backups): $CORTEX_TERRAFORM_DIR or .data/terraform. */
+export function terraformFromEnv(): ActivityDeps['terraform'] {
+  return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
 }

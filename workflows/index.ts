@@ -7,5 +7,6 @@ export { qdrantDataRecovery } from './database/data-recovery.ts';
 export { qdrantSchemaRollback } from './database/schema.ts';
 export { pointInTimeRecovery } from './database/point-in-time.ts';
 export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
+export { terraformRollback } from './infrastructure/terraform.ts';
 export { networkRollback } from './infrastructure/network.ts';
 export { dockerNetworkRollback } from './infrastructure/docker-network.ts';

@@ -8,6 +8,7 @@ import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
 import { qdrantSchemaScenario } from './database/schema.ts';
 import { pointInTimeScenario } from './database/point-in-time.ts';
 import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
+import { terraformScenario } from './infrastructure/terraform.ts';
 import { networkScenario } from './infrastructure/network.ts';
 import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
 
@@ -20,6 +21,7 @@ export const SCENARIOS: readonly Scenario[] = [
   qdrantSchemaScenario,
   pointInTimeScenario,
   qdrantConfigScenario,
+  terraformScenario,
   networkScenario,
   dockerNetworkScenario,
 ];

@@ -2,8 +2,10 @@
 // from the Web UI, the temporal CLI and our CLI), the role policy check, and the wait with a timeout.
 // Invariants: a signal that arrives before the workflow reaches the gate still counts (handlers are set at
 // construction); a signal from a role that may not approve is recorded as refused and does not decide;
-// the first authorised decision wins.
+// the first authorised decision wins. A plan-bound gate (Terraform) counts an approval only while a plan awaits
+// it and, when the signal names a plan (`planId`), only for that plan; `reopen()` asks again after a re-plan.
 import { condition, defineSignal, setHandler } from '@temporalio/workflow';
+import type { PlanSummary } from '../../activities/index.ts';
 import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
 import type { Progress } from './progress.ts';
 
@@ -11,6 +13,8 @@ export interface ApproveSignal {
   approver: string;
   role: string;
   comment?: string;
+  /** The plan approved (its id in the status' pending request); a plan-bound gate refuses another plan's. */
+  planId?: string;
 }
 export interface RejectSignal {
   approver: string;
@@ -31,12 +35,16 @@ export interface ApprovalRecord {
   via: 'signal' | 'pre-approval';
   /** Why a signal did not count. */
   refusal?: string;
+  /** The plan that was awaiting this decision (plan-bound gates). */
+  planId?: string;
 }
 
 export interface ApprovalRequest {
   requiredRole: Role;
   rollbackType: RollbackType;
   deadline: string;
+  /** What the approver approves: the saved plan's changes (plan-bound gates). */
+  plan?: PlanSummary;
 }
 
 export type GateOutcome =
@@ -46,13 +54,21 @@ export type GateOutcome =
 
 export class ApprovalGate {
   private decided?: ApprovalRecord;
+  private pendingPlan?: string;
 
   constructor(
     private readonly rollbackType: RollbackType,
     private readonly log: ApprovalRecord[],
+    private readonly opts: { planBound?: boolean } = {},
   ) {
-    setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment));
+    setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment, s?.planId));
     setHandler(rejectSignal, (s) => this.receive('rejected', s?.approver, s?.role, s?.reason));
+  }
+
+  /** Asks again (a new plan replaced the approved one): the earlier decision no longer counts. */
+  reopen(): void {
+    this.decided = undefined;
+    this.pendingPlan = undefined;
   }
 
   get requiredRole(): Role {
@@ -68,12 +84,18 @@ export class ApprovalGate {
   }
 
   /** Waits for the first authorised decision, at most `timeoutSeconds`. */
-  async wait(timeoutSeconds: number, onPending: (req: ApprovalRequest | undefined) => void): Promise<GateOutcome> {
+  async wait(
+    timeoutSeconds: number,
+    onPending: (req: ApprovalRequest | undefined) => void,
+    plan?: PlanSummary,
+  ): Promise<GateOutcome> {
+    if (plan) this.pendingPlan = plan.id;
     if (!this.decided) {
       onPending({
         requiredRole: this.requiredRole,
         rollbackType: this.rollbackType,
         deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
+        ...(plan ? { plan } : {}),
       });
       await condition(() => this.decided !== undefined, timeoutSeconds * 1000);
       onPending(undefined);
@@ -88,8 +110,14 @@ export class ApprovalGate {
     return approvalRefusal(this.rollbackType, role);
   }
 
-  private receive(decision: 'approved' | 'rejected', approver: unknown, role: unknown, text: unknown): void {
-    const refusal = this.check(approver, role);
+  private receive(
+    decision: 'approved' | 'rejected',
+    approver: unknown,
+    role: unknown,
+    text: unknown,
+    planId?: unknown,
+  ): void {
+    const refusal = this.check(approver, role) ?? this.planRefusal(decision, planId);
     const base = { approver: text_(approver), role: text_(role), at: nowIso(), via: 'signal' as const };
     const comment = typeof text === 'string' && text !== '' ? { comment: text } : {};
     if (refusal) {
@@ -100,7 +128,16 @@ export class ApprovalGate {
       this.log.push({ ...base, ...comment, decision: 'refused', refusal: `already ${this.decided.decision}` });
       return;
     }
-    this.decide({ ...base, ...comment, decision });
+    this.decide({ ...base, ...comment, decision, ...(this.pendingPlan ? { planId: this.pendingPlan } : {}) });
+  }
+
+  private planRefusal(decision: 'approved' | 'rejected', planId: unknown): string | undefined {
+    if (!this.opts.planBound || decision !== 'approved' || this.decided) return undefined;
+    if (!this.pendingPlan) return 'no plan is awaiting approval yet';
+    if (planId !== undefined && planId !== this.pendingPlan) {
+      return `approves plan ${text_(planId)}, but the plan awaiting approval is ${this.pendingPlan}`;
+    }
+    return undefined;
   }
 
   private decide(record: ApprovalRecord): void {
@@ -129,16 +166,21 @@ export function awaitApproval(
   gate: ApprovalGate,
   timeoutSeconds: number,
   preApproved?: { approver: string; role: string; comment?: string },
+  plan?: PlanSummary,
 ): Promise<GateOutcome> {
   progress.setPhase('awaiting-approval');
   if (preApproved) gate.preApprove(preApproved.approver, preApproved.role, preApproved.comment);
   return progress.step(
     'approval',
     () =>
-      gate.wait(timeoutSeconds, (req) => {
-        if (req) progress.status.pendingApproval = req;
-        else delete progress.status.pendingApproval;
-      }),
+      gate.wait(
+        timeoutSeconds,
+        (req) => {
+          if (req) progress.status.pendingApproval = req;
+          else delete progress.status.pendingApproval;
+        },
+        plan,
+      ),
     (o) =>
       o.decision === 'timed-out'
         ? `no decision within ${o.waitedSeconds}s`

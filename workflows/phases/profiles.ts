@@ -58,3 +58,14 @@ export const kubectlOp: ActivityOptions = {
   retry,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
+
+/**
+ * Terraform/OpenTofu commands (init, plan, apply): heartbeating while the program runs, so a killed worker is
+ * noticed within seconds; retries are safe (see activities/terraform.ts). Cancellation waits for the command.
+ */
+export const iacOp: ActivityOptions = {
+  startToCloseTimeout: '1h',
+  heartbeatTimeout: '5s',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};

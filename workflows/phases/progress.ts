@@ -2,6 +2,7 @@
 // workflow-clock timestamps, plus the current phase (also upserted as the RollbackPhase search attribute so the
 // Web UI can list rollbacks by phase). Deterministic: only @temporalio/workflow.
 import { defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { PlanSummary } from '../../activities/index.ts';
 import type { ApprovalRecord, ApprovalRequest } from './approval.ts';
 
 export type StepState = 'running' | 'completed' | 'failed' | 'skipped' | 'compensated';
@@ -24,6 +25,8 @@ export interface RollbackStatus {
   steps: StepRecord[];
   approvals: ApprovalRecord[];
   pendingApproval?: ApprovalRequest;
+  /** The latest plan of a plan-based rollback (Terraform): what would change, per address. */
+  plan?: PlanSummary;
   /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */
   waitingFor?: { signal: string; deadline: string; what: string };
   monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
