@@ -34,7 +34,7 @@ import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
@@ -257,15 +257,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
   try {
     input = parseInput(envFileInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.status.phase = 'failed';
-    progress.status.error = errorMessage(err);
-    throw ApplicationFailure.create({
-      type: FailureType.InvalidInput,
-      message: errorMessage(err),
-      nonRetryable: true,
-      details: err instanceof InputError ? [{ field: err.field }] : [],
-    });
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();
