@@ -8,6 +8,8 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
 } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { dataConverter } from '../common/codec.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { approvalRefusal, type RollbackType } from '../common/roles.ts';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
@@ -39,9 +41,17 @@ export interface RollbackClient {
   close(): Promise<void>;
 }
 
-export async function connect(settings: TemporalSettings = loadTemporalSettings()): Promise<RollbackClient> {
+/** Payloads go through the codec of CORTEX_CODEC_KEYS (common/codec.ts) unless a data converter is given. */
+export async function connect(
+  settings: TemporalSettings = loadTemporalSettings(),
+  opts: { dataConverter?: DataConverter } = {},
+): Promise<RollbackClient> {
   const connection = await Connection.connect({ address: settings.address });
-  const client = new Client({ connection, namespace: settings.namespace });
+  const client = new Client({
+    connection,
+    namespace: settings.namespace,
+    dataConverter: opts.dataConverter ?? dataConverter(),
+  });
   return { client, settings, close: () => connection.close() };
 }
 
