@@ -110,6 +110,7 @@ export const networkScenario = defineScenario({
   runbook: 'Infrastructure Rollback → Scenario 1: network configuration',
   summary: 'restore known-good iptables rules, verify health, revert automatically unless confirmed in time',
   input: networkRollbackInput,
+  summarize: (i) => `restore iptables rules from ${i.rulesFile}`,
   workflowId: networkRollbackWorkflowId,
 });
 
