@@ -30,7 +30,7 @@ import {
 class UsageError extends Error {}
 
 /** An operator waiting at a terminal: a server that does not answer within 5 s is not coming (exit 5). */
-const connectCli = () => connect(undefined, { connectTimeout: '5s' });
+const connectCli = () => connect(undefined, { connectTimeoutMs: 5000 });
 
 /**
  * Old subcommand names: a scenario, preset input fields, and a flag that switches to another scenario
@@ -336,7 +336,10 @@ function printStatus(s: RollbackStatus, json: boolean): void {
     );
   }
   for (const st of s.steps) {
-    console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
+    // the time the step reached its state: an approval step shows when the decision came
+    console.log(
+      `  ${st.endedAt ?? st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`,
+    );
   }
   for (const a of s.approvals) {
     console.log(

@@ -10,7 +10,6 @@ import {
 } from '@temporalio/client';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { approvalRefusal, REQUIRED_ROLE, type RollbackType } from '../common/roles.ts';
-import type { Duration } from '@temporalio/common';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
 import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/phases/approval.ts';
 import {
@@ -95,13 +94,13 @@ export class ServerUnreachableError extends Error {
 
 export async function connect(
   settings: TemporalSettings = loadTemporalSettings(),
-  opts: { connectTimeout?: Duration } = {},
+  opts: { connectTimeoutMs?: number } = {},
 ): Promise<RollbackClient> {
   let connection: Connection;
   try {
     connection = await Connection.connect({
       address: settings.address,
-      ...(opts.connectTimeout !== undefined ? { connectTimeout: opts.connectTimeout } : {}),
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeout: opts.connectTimeoutMs } : {}),
     });
   } catch (err) {
     throw new ServerUnreachableError(
