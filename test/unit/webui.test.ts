@@ -1,6 +1,6 @@
 // What an operator sees without our CLI: the start's static summary/details from the scenario registry, the
 // current details the workflow keeps up to date, the handler descriptions the Web UI's Send a Signal dialog shows
-// (the SDK's metadata query), timer summaries; and what the CLI says when no server answers (exit 5) and when the
+// (the SDK's metadata query), timer and activity summaries; and what the CLI says when no server answers (exit 5) and when the
 // approval was decided. On the time-skipping test server with stubbed activities.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -154,6 +154,12 @@ describe('the Web UI explains a rollback (time-skipping, stubbed activities)', (
       assert.equal(cli.value, 0, cli.err);
       const line = cli.out.split('\n').find((l) => / approval: approved by bob/.test(l) && /completed/.test(l));
       assert.ok(line?.includes(step.endedAt!), `the status line shows the decision time:\n${cli.out}`);
+      const scheduled = (await h.fetchHistory()).events?.filter((e) => e.activityTaskScheduledEventAttributes) ?? [];
+      const labels = scheduled.map((e) =>
+        e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : '',
+      );
+      assert.ok(labels.includes('stop-current-container: stopContainer'), labels.join(', '));
+      assert.ok(labels.includes('run-target-image: runContainer'), labels.join(', '));
       const final = await h.query<WorkflowMetadata>('__temporal_workflow_metadata');
       assert.match(final.currentDetails ?? '', /\*\*phase:\*\* completed/);
       assert.doesNotMatch(final.currentDetails ?? '', /waiting for/);

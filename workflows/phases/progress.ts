@@ -109,6 +109,7 @@ export class Progress {
   ): Promise<T> {
     const record: StepRecord = { name, state: 'running', startedAt: now() };
     this.status.steps.push(record);
+    this.refreshDetails(); // before fn: the activities it schedules are labelled with this step (summaries.ts)
     try {
       const running = fn();
       // fn ran up to its first await: a wait it announced (pending approval, waitingFor) is in the status now
