@@ -126,7 +126,9 @@ describe('the Web UI explains a rollback (time-skipping, stubbed activities)', (
       const pending = (await h.query(statusQuery)).pendingApproval;
       assert.ok(pending);
       assert.match(meta.currentDetails ?? '', /\*\*phase:\*\* awaiting-approval/);
-      assert.ok(meta.currentDetails?.includes(`approval by a on-call-engineer (or higher) until ${pending.deadline}`));
+      assert.ok(
+        meta.currentDetails?.includes(`approval by the role on-call-engineer (or higher) until ${pending.deadline}`),
+      );
       assert.match(meta.currentDetails ?? '', /\*\*step:\*\* approval, running since/);
       const signals = new Map(meta.definition?.signalDefinitions?.map((s) => [s.name, s.description]));
       assert.match(signals.get('approve') ?? '', /Input: \{"approver":"bob","role":"on-call-engineer"/);

@@ -142,7 +142,7 @@ export function currentDetails(s: RollbackStatus): string {
   const p = s.pendingApproval;
   if (p) {
     lines.push(
-      `**waiting for:** approval by a ${p.requiredRole} (or higher) until ${p.deadline} — Send a Signal ` +
+      `**waiting for:** approval by the role ${p.requiredRole} (or higher) until ${p.deadline} — Send a Signal ` +
         `\`approve\` with \`{"approver":"<you>","role":"${p.requiredRole}"}\` or \`reject\` with ` +
         `\`{"approver":"<you>","role":"${p.requiredRole}","reason":"<why>"}\``,
     );
