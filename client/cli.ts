@@ -2,7 +2,8 @@
 // takes its flags, their parsing and its --help from the scenario's input schema (workflows/scenarios.ts): a new
 // scenario needs no code here. Exit codes: 0 a successful rollback (or a start without --wait, or a sent
 // decision); 1 the rollback failed; 2 bad usage or input (nothing started); 3 not approved (rejected or timed
-// out); 4 a rollback of that target is already running.
+// out); 4 a rollback of that target is already running; 5 no Temporal server answers (the message names the address
+// tried and what to run).
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { renderReport } from './report.ts';
@@ -14,6 +15,7 @@ import { SCENARIOS } from '../workflows/scenarios.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import {
   AlreadyRunningError,
+  ServerUnreachableError,
   scheduleQdrantBackups,
   startWorkflow,
   connect,
@@ -26,6 +28,9 @@ import {
 } from './client.ts';
 
 class UsageError extends Error {}
+
+/** An operator waiting at a terminal: a server that does not answer within 5 s is not coming (exit 5). */
+const connectCli = () => connect(undefined, { connectTimeoutMs: 5000 });
 
 /**
  * Old subcommand names: a scenario, preset input fields, and a flag that switches to another scenario
@@ -53,6 +58,7 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
+exit codes: 0 ok, 1 rollback failed, 2 bad usage or input, 3 not approved, 4 already running, 5 no server answers
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
 function findScenario(name: string): Scenario | undefined {
@@ -330,7 +336,10 @@ function printStatus(s: RollbackStatus, json: boolean): void {
     );
   }
   for (const st of s.steps) {
-    console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
+    // the time the step reached its state: an approval step shows when the decision came
+    console.log(
+      `  ${st.endedAt ?? st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`,
+    );
   }
   for (const a of s.approvals) {
     console.log(
@@ -388,7 +397,7 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       json = req.flags.json;
-      rc = await connect();
+      rc = await connectCli();
       const started = await startWorkflow(rc, req.scenario.workflowType, req.input, req.workflowId);
       if (!req.flags.wait) {
         console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
@@ -432,7 +441,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'schedule': {
         if (arg !== 'backup') throw new UsageError(`unknown schedule '${arg ?? ''}' (supported: backup)`);
-        rc = await connect();
+        rc = await connectCli();
         const r = await scheduleQdrantBackups(rc, {
           collection: need(v.collection, 'collection'),
           ...(v.every ? { every: v.every } : {}),
@@ -453,7 +462,7 @@ export async function run(argv: string[]): Promise<number> {
         const id = need(arg, 'WORKFLOW_ID');
         const approver = need(v.approver, 'approver');
         const role = need(v.role, 'role');
-        rc = await connect();
+        rc = await connectCli();
         if (cmd === 'approve') {
           const planId = v['plan-id'];
           await sendDecision(rc, id, {
@@ -468,25 +477,25 @@ export async function run(argv: string[]): Promise<number> {
       case 'confirm': {
         const id = need(arg, 'WORKFLOW_ID');
         const by = need(v.by, 'by');
-        rc = await connect();
+        rc = await connectCli();
         await sendConfirm(rc, id, { by, ...(v.comment ? { comment: v.comment } : {}) });
         console.log(json ? JSON.stringify({ sent: 'confirm', workflowId: id }) : `confirm sent to ${id}`);
         return 0;
       }
       case 'status': {
-        rc = await connect();
+        rc = await connectCli();
         printStatus(await getStatus(rc, need(arg, 'WORKFLOW_ID')), json);
         return 0;
       }
       case 'report': {
         const id = need(arg, 'WORKFLOW_ID');
-        rc = await connect();
+        rc = await connectCli();
         const status = await getStatus(rc, id);
         console.log(renderReport(status, await waitResult<unknown>(rc, id)));
         return 0;
       }
       case 'result': {
-        rc = await connect();
+        rc = await connectCli();
         return report(await waitResult(rc, need(arg, 'WORKFLOW_ID')), json);
       }
       default:
@@ -500,6 +509,10 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof AlreadyRunningError) {
       console.error(err.message);
       return 4;
+    }
+    if (err instanceof ServerUnreachableError) {
+      console.error(err.message);
+      return 5;
     }
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     return 1;

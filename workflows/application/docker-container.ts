@@ -84,6 +84,7 @@ export const dockerContainerScenario = defineScenario({
   runbook: 'Application Rollback → Scenario 1: Docker Container Rollback',
   summary: 'run the previous image under the same name and configuration, verify health, watch; undo on failure',
   input: dockerRollbackInput,
+  summarize: (i) => `roll back docker:${i.containerName}${i.host ? `@${i.host}` : ''} → ${i.targetImage}`,
   workflowId: (i) => dockerRollbackWorkflowId(i.containerName, i.host),
 });
 

@@ -134,6 +134,8 @@ export const kubernetesScenario = defineScenario({
   runbook: 'Application Rollback → Scenario 3: Cloud Deployment Rollback',
   summary: 'roll a Kubernetes Deployment back to the revision that ran an image (rollout undo, status, ready check)',
   input: kubernetesRollbackInput,
+  summarize: (i) =>
+    `roll back deployment ${i.namespace}/${i.deployment} → ${i.targetImage ?? (i.targetRevision !== undefined ? `revision ${i.targetRevision}` : 'the previous revision')}`,
   workflowId: kubernetesRollbackWorkflowId,
 });
 

@@ -133,6 +133,7 @@ export const systemServiceScenario = defineScenario({
   runbook: 'Application Rollback → Scenario 2: System Service Rollback',
   summary: 'roll a systemd service back to a git tag: new release folder, build, atomic `current` swap, restart',
   input: systemServiceInput,
+  summarize: (i) => `roll back systemd:${i.unit} → ${i.targetTag}`,
   workflowId: systemServiceWorkflowId,
 });
 

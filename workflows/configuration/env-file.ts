@@ -174,6 +174,7 @@ export const envFileScenario = defineScenario({
   summary:
     "restore a service's env file from its known-good copy (validated, backed up, replaced atomically), restart the container or unit, verify health and the Qdrant connection",
   input: envFileInput,
+  summarize: (i) => `restore ${i.envFile} from ${i.knownGoodFile} (${i.target.kind})`,
   workflowId: envFileRollbackWorkflowId,
 });
 

@@ -112,6 +112,7 @@ export const dockerNetworkScenario = defineScenario({
   runbook: 'Infrastructure Rollback → Scenario 2: Docker network',
   summary: 'bring a compose project back to its known-good file; verify networks, subnets, names, health',
   input: dockerNetworkRollbackInput,
+  summarize: (i) => `roll back compose project ${i.project} → ${i.knownGoodFile}`,
   workflowId: dockerNetworkRollbackWorkflowId,
 });
 

@@ -110,6 +110,7 @@ export const networkScenario = defineScenario({
   runbook: 'Infrastructure Rollback → Scenario 1: network configuration',
   summary: 'restore known-good iptables rules, verify health, revert automatically unless confirmed in time',
   input: networkRollbackInput,
+  summarize: (i) => `restore iptables rules from ${i.rulesFile}`,
   workflowId: networkRollbackWorkflowId,
 });
 
@@ -147,23 +148,32 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
   const confirmations: ConfirmRecord[] = [];
   let awaitingConfirmation = false;
   let confirmed: ConfirmRecord | undefined;
-  setHandler(confirmSignal, (s) => {
-    const by = typeof s?.by === 'string' ? s.by.trim() : '';
-    const rec: ConfirmRecord = {
-      by: by || JSON.stringify(s?.by ?? ''),
-      at: new Date().toISOString(),
-      ...(typeof s?.comment === 'string' && s.comment !== '' ? { comment: s.comment.slice(0, 500) } : {}),
-      accepted: false,
-    };
-    if (by === '' || CONTROL_OR_NEWLINE.test(by)) rec.refusal = 'by is required (one line)';
-    else if (confirmed) rec.refusal = 'already confirmed';
-    else if (!awaitingConfirmation) rec.refusal = 'not waiting for a confirmation (only after the change is verified)';
-    else {
-      rec.accepted = true;
-      confirmed = rec;
-    }
-    confirmations.push(rec);
-  });
+  setHandler(
+    confirmSignal,
+    (s) => {
+      const by = typeof s?.by === 'string' ? s.by.trim() : '';
+      const rec: ConfirmRecord = {
+        by: by || JSON.stringify(s?.by ?? ''),
+        at: new Date().toISOString(),
+        ...(typeof s?.comment === 'string' && s.comment !== '' ? { comment: s.comment.slice(0, 500) } : {}),
+        accepted: false,
+      };
+      if (by === '' || CONTROL_OR_NEWLINE.test(by)) rec.refusal = 'by is required (one line)';
+      else if (confirmed) rec.refusal = 'already confirmed';
+      else if (!awaitingConfirmation)
+        rec.refusal = 'not waiting for a confirmation (only after the change is verified)';
+      else {
+        rec.accepted = true;
+        confirmed = rec;
+      }
+      confirmations.push(rec);
+    },
+    {
+      description:
+        'Keep the new iptables rules (the dead-man switch): without it in time they are reverted. ' +
+        'Input: {"by":"bob","comment":"reachable from the office"} — comment optional.',
+    },
+  );
 
   let input: ValidInput;
   try {
@@ -286,7 +296,10 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
     awaitingConfirmation = true;
     const got = await progress.step(
       'await-confirmation',
-      () => condition(() => confirmed !== undefined, input.confirmSeconds * 1000),
+      () =>
+        condition(() => confirmed !== undefined, input.confirmSeconds * 1000, {
+          summary: `dead-man switch: confirm until ${deadline}, or the rules are reverted`,
+        }),
       (ok) => (ok ? `confirmed by ${confirmed!.by}` : `no confirmation within ${input.confirmSeconds}s`),
     );
     awaitingConfirmation = false;

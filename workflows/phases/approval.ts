@@ -22,6 +22,15 @@ export interface RejectSignal {
   reason: string;
 }
 
+// What the Web UI's Send a Signal dialog shows (the SDK answers its metadata query with these).
+const APPROVE_DESCRIPTION =
+  'Approve the rollback. Input: {"approver":"bob","role":"on-call-engineer","comment":"go"} — role: engineer, ' +
+  'on-call-engineer, engineering-manager or director-of-engineering, at least the one the pending approval names ' +
+  '(status query); comment optional; planId (a Terraform plan) optional. A role too junior is recorded as refused.';
+const REJECT_DESCRIPTION =
+  'Reject the rollback: nothing (more) is changed and it ends as rejected. Input: ' +
+  '{"approver":"erin","role":"engineering-manager","reason":"fix forward instead"} — same roles as approve.';
+
 export const approveSignal = defineSignal<[ApproveSignal]>('approve');
 export const rejectSignal = defineSignal<[RejectSignal]>('reject');
 
@@ -61,8 +70,12 @@ export class ApprovalGate {
     private readonly log: ApprovalRecord[],
     private readonly opts: { planBound?: boolean } = {},
   ) {
-    setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment, s?.planId));
-    setHandler(rejectSignal, (s) => this.receive('rejected', s?.approver, s?.role, s?.reason));
+    setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment, s?.planId), {
+      description: APPROVE_DESCRIPTION,
+    });
+    setHandler(rejectSignal, (s) => this.receive('rejected', s?.approver, s?.role, s?.reason), {
+      description: REJECT_DESCRIPTION,
+    });
   }
 
   /** Asks again (a new plan replaced the approved one): the earlier decision no longer counts. */
@@ -97,7 +110,11 @@ export class ApprovalGate {
         deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
         ...(plan ? { plan } : {}),
       });
-      await condition(() => this.decided !== undefined, timeoutSeconds * 1000);
+      const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
+      // user metadata on the timer (the Web UI's label for it), not part of the command: replay is unaffected
+      await condition(() => this.decided !== undefined, timeoutSeconds * 1000, {
+        summary: `approval window: ${this.requiredRole} until ${deadline}`,
+      });
       onPending(undefined);
     }
     const d = this.decided;
@@ -185,5 +202,6 @@ export function awaitApproval(
       o.decision === 'timed-out'
         ? `no decision within ${o.waitedSeconds}s`
         : `${o.decision} by ${o.by.approver} (${o.by.role})`,
+    (o) => (o.decision === 'timed-out' ? undefined : o.by.at), // when the decision came
   );
 }
