@@ -126,7 +126,8 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
       await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
       const dialog = page.locator('dialog[open]');
       await dialog.getByTestId('signal-select-button').click();
-      await dialog.getByRole('option', { name: 'approve', exact: true }).click();
+      // the option's name is the signal's name followed by its description (workflows/phases/approval.ts)
+      await dialog.getByRole('option', { name: /^approve\b/ }).click();
       const input = { approver: 'ui-operator', role: 'on-call-engineer', comment: 'approved in the Web UI' };
       // Written already pretty-printed: the editor re-formats on blur, which would move the Submit button.
       await dialog.getByRole('textbox', { name: 'Data' }).fill(JSON.stringify(input, null, 2));
