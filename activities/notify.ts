@@ -13,7 +13,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailureType } from '../common/failures.ts';
 import { permanent, retryable } from './failures.ts';
-import { heartbeat, previousHeartbeat } from './heartbeat.ts';
+import { heartbeat, previousHeartbeat, withHeartbeat } from './heartbeat.ts';
 
 export const NOTIFY_EVENTS = [
   'started',
@@ -178,13 +178,19 @@ export function createNotifyActivities(settings: NotifySettings) {
       const key = notificationKey(n);
       const before = previousHeartbeat<Progress>();
       const progress: Progress = { key, ...(before?.key === key && before.slack ? { slack: before.slack } : {}) };
+      const send = (url: string, body: unknown, what: string) =>
+        withHeartbeat(
+          () => post(url, body, what),
+          1000,
+          () => progress,
+        );
 
       let slack: ChannelOutcome = 'not-configured';
       if (settings.slackWebhookUrl) {
         if (progress.slack === 'delivered' || (await slackDelivered(settings.stateDir, key))) {
           slack = 'already-delivered';
         } else {
-          await post(settings.slackWebhookUrl, slackMessage(n), 'Slack webhook');
+          await send(settings.slackWebhookUrl, slackMessage(n), 'Slack webhook');
           await rememberSlack(settings.stateDir, key);
           slack = 'delivered';
         }
@@ -197,7 +203,7 @@ export function createNotifyActivities(settings: NotifySettings) {
       if (settings.pagerDuty && !severity) pagerDuty = 'not-routed';
       else if (settings.pagerDuty && severity) {
         // PagerDuty deduplicates on dedup_key: a retry repeats the same key and opens no second incident.
-        await post(
+        await send(
           settings.pagerDuty.url,
           { routing_key: settings.pagerDuty.routingKey, ...pagerDutyEvent(n, severity) },
           'PagerDuty Events API',

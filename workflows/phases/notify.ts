@@ -10,7 +10,7 @@ import { errorMessage, type Progress } from './progress.ts';
 /** About a minute of retries; heartbeats carry what was delivered so a retry on another worker skips it. */
 export const notifyOp: ActivityOptions = {
   startToCloseTimeout: '30s',
-  heartbeatTimeout: '10s',
+  heartbeatTimeout: '5s',
   retry: {
     initialInterval: '200ms',
     backoffCoefficient: 2,
