@@ -2,11 +2,13 @@
 import type Dockerode from 'dockerode';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createApprovalPolicyActivities } from './approval-policy.ts';
 import { createDockerActivities } from './docker.ts';
 import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
 import { createHealthActivities } from './health.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
 import { createNotifyActivities, type NotifySettings } from './notify.ts';
+import { PROJECT_ROOT } from '../common/tools.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities, type CommandRunner } from './systemd.ts';
@@ -22,6 +24,8 @@ export interface ActivityDeps {
   kubectl?: Kubectl;
   /** Notification channels (worker configuration); none configured unless given. */
   notify?: NotifySettings;
+  /** The approval policy file (worker configuration); default config/approval-policy.json. */
+  approvalPolicyPath?: string;
 }
 
 /**
@@ -38,6 +42,9 @@ export function createHostActivities(deps: { run?: CommandRunner; terraform: Ter
   };
 }
 
+/** The committed policy encoding the runbook (Rollback Classification, Appendix B). */
+export const DEFAULT_APPROVAL_POLICY = join(PROJECT_ROOT, 'config', 'approval-policy.json');
+
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDockerActivities({ docker: deps.docker }),
@@ -46,6 +53,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createHostActivities({ ...(deps.run ? { run: deps.run } : {}), terraform: deps.terraform }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
     ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
+    ...createApprovalPolicyActivities({ path: deps.approvalPolicyPath ?? DEFAULT_APPROVAL_POLICY }),
   };
 }
 

@@ -5,7 +5,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';
 import { join } from 'node:path';
-import { createActivities, type ActivityDeps } from '../activities/index.ts';
+import { createActivities, DEFAULT_APPROVAL_POLICY, type ActivityDeps } from '../activities/index.ts';
 import {
   hostTaskQueue,
   loadNotifySettings,
@@ -43,6 +43,7 @@ export async function createWorker(
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
     terraform: setup.deps?.terraform ?? terraformFromEnv(),
     notify: setup.deps?.notify ?? notifyFromEnv(),
+    approvalPolicyPath: setup.deps?.approvalPolicyPath ?? approvalPolicyFromEnv(),
   });
   const common = {
     connection,
@@ -78,4 +79,9 @@ export function terraformFromEnv(): ActivityDeps['terraform'] {
 /** Slack / PagerDuty channels from CORTEX_SLACK_WEBHOOK_URL, CORTEX_PAGERDUTY_URL, CORTEX_PAGERDUTY_ROUTING_KEY. */
 export function notifyFromEnv(): ActivityDeps['notify'] {
   return loadNotifySettings(join(PROJECT_ROOT, '.data'), DEFAULT_PAGERDUTY_URL);
+}
+
+/** The approval policy file: $CORTEX_APPROVAL_POLICY or the committed config/approval-policy.json. */
+export function approvalPolicyFromEnv(): string {
+  return process.env.CORTEX_APPROVAL_POLICY?.trim() || DEFAULT_APPROVAL_POLICY;
 }

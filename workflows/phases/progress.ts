@@ -3,7 +3,7 @@
 // Web UI can list rollbacks by phase). Deterministic: only @temporalio/workflow.
 import { defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { PlanSummary } from '../../activities/index.ts';
-import type { ApprovalRecord, ApprovalRequest } from './approval.ts';
+import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
 
 export type StepState = 'running' | 'completed' | 'failed' | 'skipped' | 'compensated';
 
@@ -25,6 +25,8 @@ export interface RollbackStatus {
   steps: StepRecord[];
   approvals: ApprovalRecord[];
   pendingApproval?: ApprovalRequest;
+  /** The approval policy this run decides under: its file, digest and the rules resolved for this rollback. */
+  approvalPolicy?: ApprovalPolicyRecord;
   /** The latest plan of a plan-based rollback (Terraform): what would change, per address. */
   plan?: PlanSummary;
   monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
