@@ -411,6 +411,22 @@ export class ApprovalGate {
   }
 }
 
+/** One line per record, for the CLI's status and the report. */
+export function approvalLine(a: ApprovalRecord): string {
+  if (a.decision === 'escalated' && a.escalation) {
+    const e = a.escalation;
+    const widened = [...e.addPeople, ...e.addRoles.map((r) => `role ${r}`)];
+    return (
+      `escalated at ${a.at}: no decision within ${e.afterSeconds}s; told ${e.notified.join(', ')} (${e.notification})` +
+      `${widened.length ? `; may now also decide: ${widened.join(', ')}` : ''}; ${e.windowSeconds}s more`
+    );
+  }
+  return (
+    `${a.decision} by ${a.approver} (${a.role}) via ${a.via} at ${a.at}` +
+    `${a.comment ? ` "${a.comment}"` : ''}${a.refusal ? ` — ${a.refusal}` : ''}`
+  );
+}
+
 function text_(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v ?? '');
 }
