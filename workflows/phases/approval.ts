@@ -326,7 +326,10 @@ export class ApprovalGate {
   ): void {
     if (this.policyMode) {
       const s: EarlySignal = { decision, approver, role, text, planId, at: nowIso() };
-      if (this.loaded) this.judgeSignal(s);
+      // an approval sent while no plan awaited one never approves a plan made later
+      const noPlanYet = this.loaded ? undefined : this.planRefusal(decision, planId);
+      if (noPlanYet) this.log.push({ ...this.signalBase(s), decision: 'refused', refusal: noPlanYet });
+      else if (this.loaded) this.judgeSignal(s);
       else this.early.push(s);
       return;
     }
@@ -350,12 +353,20 @@ export class ApprovalGate {
     for (const s of early) this.judgeSignal(s);
   }
 
+  private signalBase(s: EarlySignal) {
+    return {
+      approver: text_(s.approver),
+      role: text_(s.role),
+      at: s.at,
+      via: 'signal' as const,
+      ...(typeof s.text === 'string' && s.text !== '' ? { comment: s.text } : {}),
+    };
+  }
+
   private judgeSignal(s: EarlySignal): void {
     const refusal = this.policyRefusal(s.decision, s.approver, s.role, s.planId);
-    const base = { approver: text_(s.approver), role: text_(s.role), at: s.at, via: 'signal' as const };
-    const comment = typeof s.text === 'string' && s.text !== '' ? { comment: s.text } : {};
-    if (refusal) this.log.push({ ...base, ...comment, decision: 'refused', refusal });
-    else this.decide({ ...base, ...comment, decision: s.decision, ...this.planField() });
+    if (refusal) this.log.push({ ...this.signalBase(s), decision: 'refused', refusal });
+    else this.decide({ ...this.signalBase(s), decision: s.decision, ...this.planField() });
   }
 
   /** The update's validator: throwing rejects the update before it is written to history. */
