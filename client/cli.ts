@@ -2,8 +2,9 @@
 // takes its flags, their parsing and its --help from the scenario's input schema (workflows/scenarios.ts): a new
 // scenario needs no code here. Exit codes: 0 a successful rollback (or a start without --wait, or a sent
 // decision); 1 the rollback failed; 2 bad usage or input (nothing started), or a decision the workflow refused
-// (approve/reject go through the `decide` update: nothing recorded); 3 not approved (rejected or timed
-// out); 4 a rollback of that target is already running.
+// (approve/reject go through the `decide` update: nothing recorded); 3 not approved (rejected or timed out); 4 a
+// rollback of that target is already running; 5 no Temporal server answers (the message names the address tried
+// and what to run).
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { renderReport } from './report.ts';
@@ -16,18 +17,23 @@ import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { approvalLine } from '../workflows/phases/approval.ts';
 import {
   AlreadyRunningError,
+  ServerUnreachableError,
   scheduleQdrantBackups,
   startWorkflow,
   connect,
   decide,
   DecisionRefusedError,
   getStatus,
+  sendConfirm,
   waitResult,
   type ResultOrFailure,
   type RollbackClient,
 } from './client.ts';
 
 class UsageError extends Error {}
+
+/** An operator waiting at a terminal: a server that does not answer within 5 s is not coming (exit 5). */
+const connectCli = () => connect(undefined, { connectTimeoutMs: 5000 });
 
 /**
  * Old subcommand names: a scenario, preset input fields, and a flag that switches to another scenario
@@ -51,9 +57,11 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT] [--plan-id ID (a Terraform plan)]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
+  cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
+exit codes: 0 ok, 1 rollback failed, 2 bad usage or input, 3 not approved, 4 already running, 5 no server answers
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
 function findScenario(name: string): Scenario | undefined {
@@ -185,9 +193,14 @@ export function startFromArgs(argv: string[]): StartRequest {
   if (switchOn && rest.some((a) => a === `--${switchOn[0]}` || a.startsWith(`--${switchOn[0]}=`)))
     scenario = findScenario(switchOn[1])!;
   const fields = inputFields(scenario.input);
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...START_FLAGS };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    ...START_FLAGS,
+  };
   for (const f of fields) {
-    options[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
+    options[f.flag] = {
+      type: f.kind === 'boolean' ? 'boolean' : 'string',
+      ...(f.kind === 'list' ? { multiple: true } : {}),
+    };
     if (f.kind === 'boolean') options[`no-${f.flag}`] = { type: 'boolean' };
   }
   const { values, tokens } = parseArgs({ args: rest, options, strict: false, allowPositionals: true, tokens: true });
@@ -214,6 +227,11 @@ export function startFromArgs(argv: string[]): StartRequest {
       continue;
     }
     if (v === undefined) continue;
+    if (f.kind === 'list') {
+      if (!Array.isArray(v) || v.some((e) => typeof e !== 'string')) throw new UsageError(`--${f.flag} needs a value`);
+      setAt(input, f.path, v);
+      continue;
+    }
     if (typeof v !== 'string') throw new UsageError(`--${f.flag} needs a value`);
     setAt(input, f.path, flagValue(f, v));
   }
@@ -250,6 +268,7 @@ const options = {
   cron: { type: 'string' },
   host: { type: 'string' },
   json: { type: 'boolean' },
+  by: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -284,6 +303,12 @@ async function follow(rc: RollbackClient, workflowId: string): Promise<void> {
               `  cortex-rollback approve ${workflowId} --approver <you> --role ${s.pendingApproval.requiredRole}\n`,
           );
         }
+        if (s.waitingFor) {
+          process.stderr.write(
+            `  waiting for '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}):\n` +
+              `  cortex-rollback ${s.waitingFor.signal} ${workflowId} --by <you>\n`,
+          );
+        }
       }
       for (const step of s.steps) {
         const key = `${step.name}|${step.startedAt}|${step.state}`;
@@ -315,8 +340,17 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   if (s.approvalPolicy) {
     console.log(`approval policy: ${s.approvalPolicy.path} (sha256 ${s.approvalPolicy.sha256.slice(0, 12)})`);
   }
+  if (s.waitingFor) {
+    console.log(
+      `waiting for: signal '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}): ` +
+        `cortex-rollback ${s.waitingFor.signal} ${s.workflowId} --by <you>`,
+    );
+  }
   for (const st of s.steps) {
-    console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
+    // the time the step reached its state: an approval step shows when the decision came
+    console.log(
+      `  ${st.endedAt ?? st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`,
+    );
   }
   for (const a of s.approvals) console.log(`  approval: ${approvalLine(a)}`);
   if (s.monitoring) {
@@ -337,7 +371,9 @@ function report(r: ResultOrFailure, json: boolean): number {
     // a Qdrant workflow: outcome (or a backup manifest) and the rest as JSON
     const other = r.result as unknown as { outcome?: string };
     if (!json) console.log(JSON.stringify(other, null, 2));
-    return other.outcome === undefined || other.outcome === 'succeeded' ? 0 : 3;
+    return other.outcome === undefined || other.outcome === 'succeeded' || other.outcome === 'already-on-target'
+      ? 0
+      : 3;
   }
   const res = r.result;
   if (!json) {
@@ -368,7 +404,7 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       json = req.flags.json;
-      rc = await connect();
+      rc = await connectCli();
       const started = await startWorkflow(rc, req.scenario.workflowType, req.input, req.workflowId);
       if (!req.flags.wait) {
         console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
@@ -412,7 +448,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'schedule': {
         if (arg !== 'backup') throw new UsageError(`unknown schedule '${arg ?? ''}' (supported: backup)`);
-        rc = await connect();
+        rc = await connectCli();
         const r = await scheduleQdrantBackups(rc, {
           collection: need(v.collection, 'collection'),
           ...(v.every ? { every: v.every } : {}),
@@ -433,7 +469,7 @@ export async function run(argv: string[]): Promise<number> {
         const id = need(arg, 'WORKFLOW_ID');
         const approver = need(v.approver, 'approver');
         const role = need(v.role, 'role');
-        rc = await connect();
+        rc = await connectCli();
         const planId = v['plan-id'];
         const text = cmd === 'approve' ? v.comment : need(v.reason, 'reason');
         const sent = await decide(rc, id, {
@@ -453,20 +489,28 @@ export async function run(argv: string[]): Promise<number> {
         );
         return 0;
       }
+      case 'confirm': {
+        const id = need(arg, 'WORKFLOW_ID');
+        const by = need(v.by, 'by');
+        rc = await connectCli();
+        await sendConfirm(rc, id, { by, ...(v.comment ? { comment: v.comment } : {}) });
+        console.log(json ? JSON.stringify({ sent: 'confirm', workflowId: id }) : `confirm sent to ${id}`);
+        return 0;
+      }
       case 'status': {
-        rc = await connect();
+        rc = await connectCli();
         printStatus(await getStatus(rc, need(arg, 'WORKFLOW_ID')), json);
         return 0;
       }
       case 'report': {
         const id = need(arg, 'WORKFLOW_ID');
-        rc = await connect();
+        rc = await connectCli();
         const status = await getStatus(rc, id);
         console.log(renderReport(status, await waitResult<unknown>(rc, id)));
         return 0;
       }
       case 'result': {
-        rc = await connect();
+        rc = await connectCli();
         return report(await waitResult(rc, need(arg, 'WORKFLOW_ID')), json);
       }
       default:
@@ -485,6 +529,10 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof AlreadyRunningError) {
       console.error(err.message);
       return 4;
+    }
+    if (err instanceof ServerUnreachableError) {
+      console.error(err.message);
+      return 5;
     }
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     return 1;

@@ -9,8 +9,10 @@ import {
   WorkflowFailedError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { dataConverter } from '../common/codec.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
-import { approvalRefusal, type RollbackType } from '../common/roles.ts';
+import { approvalRefusal, REQUIRED_ROLE, type RollbackType } from '../common/roles.ts';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
 import {
   approveSignal,
@@ -29,6 +31,7 @@ import {
   type DockerRollbackResult,
 } from '../workflows/application/docker-container.ts';
 import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.ts';
+import { confirmSignal, type ConfirmSignal } from '../workflows/infrastructure/network.ts';
 import { parseInput } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
 
@@ -36,6 +39,54 @@ import { SCENARIOS } from '../workflows/scenarios.ts';
 export function validateStartInput(workflowType: string, input: unknown): void {
   const scenario = SCENARIOS.find((s) => s.workflowType === workflowType);
   if (scenario) parseInput(scenario.input, input);
+}
+
+/**
+ * What the Web UI shows for a start (staticSummary in the list, staticDetails on the workflow's page), from the
+ * scenario registry: what is rolled back to what, who must approve, and how to answer the workflow.
+ */
+export function startMetadata(
+  workflowType: string,
+  input: unknown,
+  workflowId: string,
+): { staticSummary: string; staticDetails: string } {
+  const scenario = SCENARIOS.find((s) => s.workflowType === workflowType);
+  if (!scenario) return { staticSummary: `${workflowType} ${workflowId}`, staticDetails: `workflow ${workflowType}` };
+  const i = parseInput(scenario.input, input) as {
+    reason?: string;
+    requestedBy?: string;
+    approval?: { timeoutSeconds: number; preApproved?: { approver: string; role: string } };
+  };
+  const role = REQUIRED_ROLE[scenario.category];
+  const approval = !i.approval
+    ? undefined
+    : i.approval.preApproved
+      ? `pre-approved by ${i.approval.preApproved.approver} (${i.approval.preApproved.role})`
+      : `${role.replace(/-engineer$|^engineering-|-of-engineering$/, '')} approval`;
+  const what = scenario.summarize?.(i) ?? `${scenario.name} ${workflowId}`;
+  const staticSummary = oneLine(approval ? `${what}, ${approval}` : what);
+  const lines = [
+    `**${scenario.runbook}** — ${scenario.summary}`,
+    '',
+    ...(i.reason ? [`- reason: ${oneLine(i.reason)}`] : []),
+    ...(i.requestedBy ? [`- requested by: ${i.requestedBy}`] : []),
+    ...(i.approval
+      ? [
+          i.approval.preApproved
+            ? `- approval: ${approval}`
+            : `- approval: a ${role} or higher within ${i.approval.timeoutSeconds}s — Send a Signal \`approve\` ` +
+              `with \`{"approver":"<you>","role":"${role}","comment":"<optional>"}\`, or \`reject\` with ` +
+              `\`{"approver":"<you>","role":"${role}","reason":"<why>"}\``,
+        ]
+      : []),
+    `- progress: the \`status\` query (Queries tab), or \`cortex-rollback status ${workflowId}\``,
+  ];
+  return { staticSummary, staticDetails: lines.join('\n') };
+}
+
+function oneLine(s: string): string {
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat;
 }
 
 export class AlreadyRunningError extends Error {
@@ -48,9 +99,36 @@ export interface RollbackClient {
   close(): Promise<void>;
 }
 
-export async function connect(settings: TemporalSettings = loadTemporalSettings()): Promise<RollbackClient> {
-  const connection = await Connection.connect({ address: settings.address });
-  const client = new Client({ connection, namespace: settings.namespace });
+/** No Temporal server answered at the configured address; the message says which and what to run. */
+export class ServerUnreachableError extends Error {
+  override name = 'ServerUnreachableError';
+}
+
+/** Payloads go through the codec of CORTEX_CODEC_KEYS (common/codec.ts) unless a data converter is given. */
+export async function connect(
+  settings: TemporalSettings = loadTemporalSettings(),
+  opts: { connectTimeoutMs?: number; dataConverter?: DataConverter } = {},
+): Promise<RollbackClient> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({
+      address: settings.address,
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeout: opts.connectTimeoutMs } : {}),
+    });
+  } catch (err) {
+    throw new ServerUnreachableError(
+      `no Temporal server answers at ${settings.address} (TEMPORAL_ADDRESS${
+        process.env.TEMPORAL_ADDRESS ? '' : ' unset, the default'
+      }): ${err instanceof Error ? err.message : String(err)}.\n` +
+        `Start one with 'npm run dev' (a dev server and a worker), or set TEMPORAL_ADDRESS to the server's host:port.`,
+      { cause: err },
+    );
+  }
+  const client = new Client({
+    connection,
+    namespace: settings.namespace,
+    dataConverter: opts.dataConverter ?? dataConverter(),
+  });
   return { client, settings, close: () => connection.close() };
 }
 
@@ -81,6 +159,7 @@ export async function startWorkflow(
       taskQueue: rc.settings.taskQueue,
       workflowId,
       args: [input],
+      ...startMetadata(workflowType, input, workflowId),
     });
     return { workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {
@@ -143,6 +222,16 @@ export async function decide(
     });
   } else await sendDecision(rc, workflowId, { reject: { approver, role, reason: comment ?? '' } });
   return { via: 'signal' };
+}
+
+/** The network rollback's dead-man switch: refused here (exit 2) unless the workflow is waiting for it. */
+export async function sendConfirm(rc: RollbackClient, workflowId: string, confirm: ConfirmSignal): Promise<void> {
+  const handle = rc.client.workflow.getHandle(workflowId);
+  const status = await handle.query(statusQuery);
+  if (status.waitingFor?.signal !== confirmSignal.name) {
+    throw new InputError('WORKFLOW_ID', `${workflowId} is not waiting for a confirmation (phase ${status.phase})`);
+  }
+  await handle.signal(confirmSignal, confirm);
 }
 
 export type ResultOrFailure<R = DockerRollbackResult> =

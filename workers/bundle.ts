@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../common/tools.ts';
 
 export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
+/** Workflow interceptors: activity summaries for the Web UI. */
+export const WORKFLOW_INTERCEPTORS = [join(PROJECT_ROOT, 'workflows', 'phases', 'summaries.ts')];
 const SOURCE_DIRS = ['workflows', 'common'];
 
 function sourceHash(): string {
@@ -27,7 +29,11 @@ export async function workflowBundle(): Promise<{ codePath: string }> {
   const dir = join(PROJECT_ROOT, '.data', 'bundles');
   const codePath = join(dir, `workflows-${sourceHash()}.js`);
   if (!existsSync(codePath)) {
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      workflowInterceptorModules: WORKFLOW_INTERCEPTORS,
+      logger: quietLogger,
+    });
     mkdirSync(dir, { recursive: true });
     const tmp = `${codePath}.${process.pid}.tmp`;
     writeFileSync(tmp, code);

@@ -6,6 +6,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createHostActivities } from '../activities/index.ts';
+import { dataConverter } from '../common/codec.ts';
 import { hostTaskQueue, loadTemporalSettings } from '../common/config.ts';
 import { terraformFromEnv } from './worker.ts';
 
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
       namespace: settings.namespace,
       taskQueue,
       activities: createHostActivities({ terraform: terraformFromEnv() }),
+      dataConverter: dataConverter(),
       shutdownGraceTime: '10s',
       identity: values.identity ?? `host-worker:${host}:${process.pid}@${hostname()}`,
     });

@@ -1,11 +1,14 @@
 // Owns how a worker is built: the main one (workflows + all activities on the main task queue) or a host one
 // (host activities only, on cortex-rollback-host-<host>). Settings favour fast takeover after a crash: a short
 // sticky schedule-to-start timeout, and heartbeating activities (see workflows/phases/profiles.ts).
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';
 import { join } from 'node:path';
 import { createActivities, DEFAULT_APPROVAL_POLICY, type ActivityDeps } from '../activities/index.ts';
+import { DEFAULT_PAGERDUTY_URL } from '../activities/notify.ts';
+import { dataConverter } from '../common/codec.ts';
 import {
   hostTaskQueue,
   loadNotifySettings,
@@ -13,7 +16,6 @@ import {
   loadTemporalSettings,
   type TemporalSettings,
 } from '../common/config.ts';
-import { DEFAULT_PAGERDUTY_URL } from '../activities/notify.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -24,6 +26,8 @@ export interface WorkerSetup {
   connection?: NativeConnection;
   deps?: Partial<ActivityDeps>;
   identity?: string;
+  /** Default: the codec of CORTEX_CODEC_KEYS (common/codec.ts), or plain payloads when no key is set. */
+  dataConverter?: DataConverter;
 }
 
 /** Takeover and throughput settings of every worker (bench/load.bench.ts measures the same ones). */
@@ -40,15 +44,18 @@ export async function createWorker(
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
+    ...(setup.deps?.run ? { run: setup.deps.run } : {}),
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
     terraform: setup.deps?.terraform ?? terraformFromEnv(),
     notify: setup.deps?.notify ?? notifyFromEnv(),
     approvalPolicyPath: setup.deps?.approvalPolicyPath ?? approvalPolicyFromEnv(),
+    ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
   const common = {
     connection,
     namespace: settings.namespace,
     activities,
+    dataConverter: setup.dataConverter ?? dataConverter(),
     ...workerTuning,
     shutdownGraceTime: '10s',
     ...(setup.identity ? { identity: setup.identity } : {}),

@@ -23,16 +23,28 @@ export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-/** The project's dev-server settings (common/dev-server.ts), `dynamicConfig` added or overriding. */
-export function localEnv(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
+/**
+ * The project's dev-server settings (common/dev-server.ts), `dynamicConfig` added or overriding. `server.uiPort`
+ * serves the Web UI there; `server.extraArgs` go to `temporal server start-dev` (e.g. `--ui-codec-endpoint`).
+ */
+export function localEnv(
+  dynamicConfig: Record<string, unknown> = {},
+  server: { uiPort?: number; extraArgs?: string[] } = {},
+): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
+      ...(server.uiPort ? { ui: true, uiPort: server.uiPort } : {}),
       searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
         defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
       ),
-      extraArgs: ['--log-level', 'error', ...dynamicConfigArgs({ ...DEV_SERVER_DYNAMIC_CONFIG, ...dynamicConfig })],
+      extraArgs: [
+        '--log-level',
+        'error',
+        ...dynamicConfigArgs({ ...DEV_SERVER_DYNAMIC_CONFIG, ...dynamicConfig }),
+        ...(server.extraArgs ?? []),
+      ],
     },
   });
 }

@@ -19,7 +19,7 @@ import { hostTaskQueue } from '../../common/config.ts';
 import { runSuffix } from '../../common/names.ts';
 import { FailureType } from '../../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
@@ -37,7 +37,7 @@ import {
   whoFields,
   type z,
 } from '../phases/schema.ts';
-import { InputError, validateContainerName, validateHttpUrl, validateImageRef } from '../phases/validation.ts';
+import { validateContainerName, validateHttpUrl, validateImageRef } from '../phases/validation.ts';
 
 /** The input, declared once: type, validation (first act of the workflow), CLI flags and README table. */
 export const dockerRollbackInput = scenarioInput({
@@ -84,6 +84,7 @@ export const dockerContainerScenario = defineScenario({
   runbook: 'Application Rollback → Scenario 1: Docker Container Rollback',
   summary: 'run the previous image under the same name and configuration, verify health, watch; undo on failure',
   input: dockerRollbackInput,
+  summarize: (i) => `roll back docker:${i.containerName}${i.host ? `@${i.host}` : ''} → ${i.targetImage}`,
   workflowId: (i) => dockerRollbackWorkflowId(i.containerName, i.host),
 });
 
@@ -120,15 +121,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   try {
     input = parseInput(dockerRollbackInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.status.phase = 'failed';
-    progress.status.error = errorMessage(err);
-    throw ApplicationFailure.create({
-      type: FailureType.InvalidInput,
-      message: errorMessage(err),
-      nonRetryable: true,
-      details: err instanceof InputError ? [{ field: err.field }] : [],
-    });
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();

@@ -28,7 +28,7 @@ import type {
 } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { kubectlOp, localProbe, longWait, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
@@ -134,6 +134,8 @@ export const kubernetesScenario = defineScenario({
   runbook: 'Application Rollback → Scenario 3: Cloud Deployment Rollback',
   summary: 'roll a Kubernetes Deployment back to the revision that ran an image (rollout undo, status, ready check)',
   input: kubernetesRollbackInput,
+  summarize: (i) =>
+    `roll back deployment ${i.namespace}/${i.deployment} → ${i.targetImage ?? (i.targetRevision !== undefined ? `revision ${i.targetRevision}` : 'the previous revision')}`,
   workflowId: kubernetesRollbackWorkflowId,
 });
 
@@ -175,15 +177,7 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
   try {
     input = parseInput(kubernetesRollbackInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.status.phase = 'failed';
-    progress.status.error = errorMessage(err);
-    throw ApplicationFailure.create({
-      type: FailureType.InvalidInput,
-      message: errorMessage(err),
-      nonRetryable: true,
-      details: err instanceof InputError ? [{ field: err.field }] : [],
-    });
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();

@@ -34,7 +34,7 @@ import {
   isValidUnitName,
 } from '../../common/release-names.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.ts';
 import { errorMessage, Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
@@ -52,7 +52,7 @@ import {
   whoFields,
   z,
 } from '../phases/schema.ts';
-import { InputError, validateHttpUrl } from '../phases/validation.ts';
+import { validateHttpUrl } from '../phases/validation.ts';
 
 export const SYSTEM_SERVICE_DEFAULTS = {
   installCommands: ['npm ci --omit=dev', 'npm run build'],
@@ -133,6 +133,7 @@ export const systemServiceScenario = defineScenario({
   runbook: 'Application Rollback → Scenario 2: System Service Rollback',
   summary: 'roll a systemd service back to a git tag: new release folder, build, atomic `current` swap, restart',
   input: systemServiceInput,
+  summarize: (i) => `roll back systemd:${i.unit} → ${i.targetTag}`,
   workflowId: systemServiceWorkflowId,
 });
 
@@ -189,15 +190,7 @@ export async function systemServiceRollback(raw: SystemServiceInput): Promise<Sy
   try {
     input = parseInput(systemServiceInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.setPhase('failed');
-    progress.status.error = errorMessage(err);
-    throw ApplicationFailure.create({
-      type: FailureType.InvalidInput,
-      message: errorMessage(err),
-      nonRetryable: true,
-      details: err instanceof InputError ? [{ field: err.field }] : [],
-    });
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();

@@ -34,7 +34,7 @@ import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
@@ -174,6 +174,7 @@ export const envFileScenario = defineScenario({
   summary:
     "restore a service's env file from its known-good copy (validated, backed up, replaced atomically), restart the container or unit, verify health and the Qdrant connection",
   input: envFileInput,
+  summarize: (i) => `restore ${i.envFile} from ${i.knownGoodFile} (${i.target.kind})`,
   workflowId: envFileRollbackWorkflowId,
 });
 
@@ -257,15 +258,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
   try {
     input = parseInput(envFileInput, raw);
   } catch (err) {
-    progress.note('validate-input', 'failed', errorMessage(err));
-    progress.status.phase = 'failed';
-    progress.status.error = errorMessage(err);
-    throw ApplicationFailure.create({
-      type: FailureType.InvalidInput,
-      message: errorMessage(err),
-      nonRetryable: true,
-      details: err instanceof InputError ? [{ field: err.field }] : [],
-    });
+    throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();

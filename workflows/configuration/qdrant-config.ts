@@ -167,6 +167,7 @@ export const qdrantConfigScenario = defineScenario({
   runbook: 'Configuration Rollback → Scenario 2: Qdrant configuration',
   summary: 'record the current settings, PATCH the earlier ones, verify them and a test search; re-apply on failure',
   input: qdrantConfigRollbackInput,
+  summarize: (i) => `roll back the config of qdrant:${i.collection} → ${Object.keys(i.target).join(', ')}`,
   workflowId: (i) => `rollback-configuration-qdrant-${i.collection}`,
 });
 

@@ -144,6 +144,7 @@ export const qdrantDataRecoveryScenario = defineScenario({
   summary:
     'restore a verified backup (by name, or the latest): emergency export, stop the writers, pre-rollback backup, restore, verify, restart, watch',
   input: qdrantRecoveryInput,
+  summarize: (i) => `restore qdrant:${i.collection} from backup ${i.backup ?? 'latest'}`,
   workflowId: (i) => `rollback-database-${i.collection}`,
 });
 

@@ -117,6 +117,7 @@ export const pointInTimeScenario = defineScenario({
   runbook: 'Database Rollback → Scenario 3: Point-in-Time Recovery',
   summary: 'restore the newest verified backup taken at or before a time, as the data recovery does',
   input: pointInTimeInput,
+  summarize: (i) => `restore qdrant:${i.collection} as of ${i.atOrBefore}`,
   workflowId: (i) => `rollback-database-${i.collection}`,
 });
 

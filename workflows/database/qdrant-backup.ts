@@ -104,6 +104,10 @@ export const qdrantBackupScenario = defineScenario({
   runbook: 'Pre-Rollback Checklist → backups (ops:backup:manual, ops:backup:verify)',
   summary: 'snapshot a collection to the backup directory with a checksum and known answers, or verify a backup',
   input: qdrantBackupInput,
+  summarize: (i) =>
+    i.mode === 'verify'
+      ? `verify backup ${i.backupName ?? 'latest'} of qdrant:${i.collection}`
+      : `back up qdrant:${i.collection}`,
   workflowId: (i) => `backup-qdrant-${i.collection}`,
 });
 

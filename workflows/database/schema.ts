@@ -87,6 +87,7 @@ export const qdrantSchemaScenario = defineScenario({
   runbook: 'Database Rollback → Scenario 2: Schema Migration Rollback',
   summary: 'return a collection to earlier vector params: copy (or re-embed) into a new collection, verify, switch',
   input: qdrantSchemaRollbackInput,
+  summarize: (i) => `roll back the schema of qdrant:${i.collection} → vectors of size ${i.target.size}`,
   workflowId: (i) => `rollback-database-${i.collection}`,
 });
 

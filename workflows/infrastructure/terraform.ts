@@ -155,6 +155,7 @@ export const terraformScenario = defineScenario({
   runbook: 'Infrastructure Rollback → Terraform Infrastructure Rollback',
   summary: 'plan the stable commit, approve the plan, apply exactly it, verify no changes remain',
   input: terraformRollbackInput,
+  summarize: (i) => `roll back terraform ${i.repo} → ${i.commit}`,
   workflowId: terraformRollbackWorkflowId,
 });
 

@@ -29,6 +29,19 @@ export interface RejectSignal {
   reason: string;
 }
 
+// What the Web UI's Send a Signal dialog shows (the SDK answers its metadata query with these).
+const APPROVE_DESCRIPTION =
+  'Approve the rollback. Input: {"approver":"oncall-eng","role":"on-call-engineer","comment":"go"} — approver: ' +
+  "a person of the approval policy's roster (id or @handle), role: one the roster gives them that may approve this " +
+  'type (status query: pendingApproval.approverRoles); the requester may not approve; comment optional; planId (a ' +
+  'Terraform plan) optional. A decision failing a check is recorded as refused.';
+const REJECT_DESCRIPTION =
+  'Reject the rollback: nothing (more) is changed and it ends as rejected. Input: ' +
+  '{"approver":"eng-manager","role":"engineering-manager","reason":"fix forward instead"} — same checks as approve.';
+const DECIDE_DESCRIPTION =
+  'Approve or reject, refused before it is recorded when a check fails. Input: {"decision":"approve"|"reject",' +
+  '"approver":"eng-manager","role":"engineering-manager","comment":"go (the reason, to reject)"}.';
+
 export const approveSignal = defineSignal<[ApproveSignal]>('approve');
 export const rejectSignal = defineSignal<[RejectSignal]>('reject');
 
@@ -121,10 +134,15 @@ export class ApprovalGate {
     private readonly opts: { planBound?: boolean } = {},
   ) {
     this.policyMode = patched('approval-policy');
-    setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment, s?.planId));
-    setHandler(rejectSignal, (s) => this.receive('rejected', s?.approver, s?.role, s?.reason));
+    setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment, s?.planId), {
+      description: APPROVE_DESCRIPTION,
+    });
+    setHandler(rejectSignal, (s) => this.receive('rejected', s?.approver, s?.role, s?.reason), {
+      description: REJECT_DESCRIPTION,
+    });
     setHandler(decideUpdate, (u: DecideUpdate) => this.applyUpdate(u), {
       validator: (u: DecideUpdate) => this.validateUpdate(u),
+      description: DECIDE_DESCRIPTION,
     });
   }
 
@@ -195,7 +213,11 @@ export class ApprovalGate {
         deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
         ...(plan ? { plan } : {}),
       });
-      await condition(() => this.decided !== undefined, timeoutSeconds * 1000);
+      const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
+      // user metadata on the timer (the Web UI's label for it), not part of the command: replay is unaffected
+      await condition(() => this.decided !== undefined, timeoutSeconds * 1000, {
+        summary: `approval window: ${this.requiredRole} until ${deadline}`,
+      });
       onPending(undefined);
     }
     return this.outcome(timeoutSeconds);
@@ -240,7 +262,9 @@ export class ApprovalGate {
           ...(plan ? { key: plan.id } : {}),
         }),
       );
-      await condition(() => this.decided !== undefined, rules.windowSeconds * 1000);
+      await condition(() => this.decided !== undefined, rules.windowSeconds * 1000, {
+        summary: `approval window: ${rules.requiredRole} until ${progress.status.pendingApproval?.deadline ?? '?'}`,
+      });
       waited = rules.windowSeconds;
       const e = rules.escalation;
       if (!this.decided && e) {
@@ -275,7 +299,9 @@ export class ApprovalGate {
           },
         });
         if (!this.decided) {
-          await condition(() => this.decided !== undefined, e.windowSeconds * 1000);
+          await condition(() => this.decided !== undefined, e.windowSeconds * 1000, {
+            summary: `escalated approval window: also ${[...e.addPeople, ...e.addRoles].join(', ') || 'nobody more'}`,
+          });
           waited += e.windowSeconds;
         }
       }
@@ -472,6 +498,7 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
     if (req) progress.status.pendingApproval = req;
     else delete progress.status.pendingApproval;
   };
+  const decidedAt = (g: GateOutcome) => (g.decision === 'timed-out' ? undefined : g.by.at); // when the decision came
   const describe = (g: GateOutcome): string =>
     g.decision === 'timed-out'
       ? `not approved: no decision within ${g.waitedSeconds}s`
@@ -485,6 +512,7 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
         g.decision === 'timed-out'
           ? `no decision within ${g.waitedSeconds}s`
           : `${g.decision} by ${g.by.approver} (${g.by.role})`,
+      decidedAt,
     );
   }
   if (!gate.policyRecord) {
@@ -502,5 +530,5 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
     progress.status.approvalPolicy = gate.policyRecord;
     if (o.preApproved) gate.preApprove(o.preApproved.approver, o.preApproved.role, o.preApproved.comment);
   }
-  return progress.step('approval', () => gate.waitWithPolicy(progress, onPending, o.plan), describe);
+  return progress.step('approval', () => gate.waitWithPolicy(progress, onPending, o.plan), describe, decidedAt);
 }

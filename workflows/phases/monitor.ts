@@ -52,7 +52,7 @@ export async function watchHealth(
   let consecutive = 0;
   live({ samples: 0, failures: 0, consecutiveFailures: 0, endsAt });
   for (let i = 0; i < rounds; i++) {
-    await sleep(settings.intervalSeconds * 1000);
+    await sleep(settings.intervalSeconds * 1000, { summary: `watch: sample ${i + 1} of ${rounds} (until ${endsAt})` });
     let s: HealthSample;
     try {
       s = await sample();

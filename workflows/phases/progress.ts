@@ -1,7 +1,10 @@
 // Owns the step timeline every rollback workflow exposes through the `status` query: one record per step with
 // workflow-clock timestamps, plus the current phase (also upserted as the RollbackPhase search attribute so the
-// Web UI can list rollbacks by phase). Deterministic: only @temporalio/workflow.
-import { defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+// Web UI can list rollbacks by phase). The same state is the workflow's current details (the Web UI's "Current
+// Details" and `temporal workflow describe`): phase, what it waits for and until when, the running and the last
+// step — refreshed on every phase change and step boundary. Current details are user metadata answered through the
+// SDK's metadata query, not a command: replay is unaffected. Deterministic: only @temporalio/workflow.
+import { defineQuery, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { PlanSummary } from '../../activities/index.ts';
 import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
 
@@ -29,6 +32,8 @@ export interface RollbackStatus {
   approvalPolicy?: ApprovalPolicyRecord;
   /** The latest plan of a plan-based rollback (Terraform): what would change, per address. */
   plan?: PlanSummary;
+  /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */
+  waitingFor?: { signal: string; deadline: string; what: string };
   monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
   error?: string;
 }
@@ -58,7 +63,17 @@ export class Progress {
       steps: [],
       approvals: [],
     };
-    setHandler(statusQuery, () => this.status);
+    setHandler(statusQuery, () => this.status, {
+      description:
+        'The rollback as it runs: phase, steps with start/end times, approvals, the pending approval (role, ' +
+        'deadline), what else it waits for, live watch counters. No input.',
+    });
+    this.refreshDetails();
+  }
+
+  /** Publishes the status as the workflow's current details (Markdown). */
+  refreshDetails(): void {
+    setCurrentDetails(currentDetails(this.status));
   }
 
   /** Registers the search attributes; a server without them registered is not a reason to fail a rollback. */
@@ -73,6 +88,7 @@ export class Progress {
   setPhase(phase: string): void {
     this.status.phase = phase;
     this.upsert({ RollbackPhase: [phase] });
+    this.refreshDetails();
   }
 
   private upsert(attrs: Record<string, string[]>): void {
@@ -83,14 +99,26 @@ export class Progress {
   /** Off unless the workflow input asks for it: an unregistered attribute fails the workflow task. */
   searchAttributesEnabled = false;
 
-  /** Runs `fn` as a named step, recording its timing and outcome. */
-  async step<T>(name: string, fn: () => Promise<T>, describe?: (value: T) => string): Promise<T> {
+  /**
+   * Runs `fn` as a named step, recording its timing and outcome. `endedAt` names when the outcome happened when
+   * that is not when the step returned (an approval decided before the wait began: a pre-approval).
+   */
+  async step<T>(
+    name: string,
+    fn: () => Promise<T>,
+    describe?: (value: T) => string,
+    endedAt?: (value: T) => string | undefined,
+  ): Promise<T> {
     const record: StepRecord = { name, state: 'running', startedAt: now() };
     this.status.steps.push(record);
+    this.refreshDetails(); // before fn: the activities it schedules are labelled with this step (summaries.ts)
     try {
-      const value = await fn();
+      const running = fn();
+      // fn ran up to its first await: a wait it announced (pending approval, waitingFor) is in the status now
+      this.refreshDetails();
+      const value = await running;
       record.state = 'completed';
-      record.endedAt = now();
+      record.endedAt = endedAt?.(value) ?? now();
       if (describe) record.detail = describe(value);
       return value;
     } catch (err) {
@@ -98,13 +126,47 @@ export class Progress {
       record.endedAt = now();
       record.detail = errorMessage(err);
       throw err;
+    } finally {
+      this.refreshDetails();
     }
   }
 
   note(name: string, state: StepState, detail?: string): void {
     const t = now();
     this.status.steps.push({ name, state, startedAt: t, endedAt: t, ...(detail ? { detail } : {}) });
+    this.refreshDetails();
   }
+}
+
+/** The status as the Web UI's current details: what happens now, what it waits for and until when. */
+export function currentDetails(s: RollbackStatus): string {
+  const lines = [`**phase:** ${s.phase}`];
+  const p = s.pendingApproval;
+  if (p) {
+    lines.push(
+      `**waiting for:** approval by the role ${p.requiredRole} (or higher) until ${p.deadline} — Send a Signal ` +
+        `\`approve\` with \`{"approver":"<you>","role":"${p.requiredRole}"}\` or \`reject\` with ` +
+        `\`{"approver":"<you>","role":"${p.requiredRole}","reason":"<why>"}\``,
+    );
+  }
+  const w = s.waitingFor;
+  if (w)
+    lines.push(`**waiting for:** signal \`${w.signal}\` until ${w.deadline} (${w.what}) — input \`{"by":"<you>"}\``);
+  const running = s.steps.filter((st) => st.state === 'running').at(-1);
+  if (running) lines.push(`**step:** ${running.name}, running since ${running.startedAt}`);
+  const last = s.steps.filter((st) => st.state !== 'running').at(-1);
+  if (last) {
+    lines.push(
+      `**last step:** ${last.name} ${last.state} at ${last.endedAt ?? last.startedAt}` +
+        (last.detail ? ` — ${last.detail.slice(0, 300)}` : ''),
+    );
+  }
+  if (s.monitoring) {
+    const m = s.monitoring;
+    lines.push(`**watch:** ${m.samples} samples, ${m.failures} failed, ends ${m.endsAt}`);
+  }
+  if (s.error) lines.push(`**error:** ${s.error.slice(0, 300)}`);
+  return lines.join('\n\n');
 }
 
 export function errorMessage(err: unknown): string {

@@ -1,6 +1,6 @@
 // Owns what the CLI, the client and the docs know of a scenario: its name (`cortex-rollback start <name>`), its
 // workflow type, where it sits in the runbook, whose approval it needs, its input schema (schema.ts) and its
-// business-key workflow id. Each scenario file exports one `defineScenario(...)`; workflows/scenarios.ts lists them.
+// business-key workflow id, and the one-line summary the Web UI lists it by. Each scenario file exports one `defineScenario(...)`; workflows/scenarios.ts lists them.
 import type { z } from 'zod';
 import type { RollbackType } from '../../common/roles.ts';
 
@@ -18,6 +18,9 @@ export interface Scenario<S extends z.ZodType = z.ZodType> {
   input: S;
   /** The business key, `rollback-<type>-<target>`: a second rollback of the same target cannot start meanwhile. */
   workflowId(input: z.output<S>): string;
+  /** One line for the Web UI's list (the start's staticSummary): what is rolled back to what, e.g.
+   * "roll back docker:cortex-mcp → cortex-memory-mcp:v2.0.0"; the approval part is added by startSummary. */
+  summarize?(input: z.output<S>): string;
 }
 
 export function defineScenario<S extends z.ZodType>(s: Scenario<S>): Scenario<S> {
