@@ -5,7 +5,7 @@ import type { Activities, ContainerSnapshot, HealthSample } from '../../activiti
 import { readApprovalPolicy } from '../../activities/approval-policy.ts';
 import { permanent } from '../../activities/failures.ts';
 import { notificationKey } from '../../activities/notify.ts';
-import { TEST_APPROVAL_POLICY } from './temporal.ts';
+import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
 import { FailureType } from '../../common/failures.ts';
 
 export interface StubOptions {

@@ -4,17 +4,13 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RollbackClient } from '../../client/client.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs } from '../../common/dev-server.ts';
-import { PROJECT_ROOT, temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
-import { join } from 'node:path';
+import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
+import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
 
-/**
- * The approval policy of tests that do not test the policy: the gate as it was before it (any approver name with a
- * known role, no four eyes, no escalation), so their arbitrary approver names keep working. Workers made in this
- * process and spawned ones (they inherit the environment) read it unless a test sets CORTEX_APPROVAL_POLICY.
- * Policy tests pass config/approval-policy.json (the runbook's) explicitly.
- */
-export const TEST_APPROVAL_POLICY = join(PROJECT_ROOT, 'test', 'helpers', 'approval-policy.open.json');
-export const RUNBOOK_APPROVAL_POLICY = join(PROJECT_ROOT, 'config', 'approval-policy.json');
+export { RUNBOOK_APPROVAL_POLICY, TEST_APPROVAL_POLICY } from './approval-policy.ts';
+
+// Workers made in this process, and spawned ones (they inherit the environment), read the open test policy unless
+// a test sets CORTEX_APPROVAL_POLICY; policy tests pass config/approval-policy.json explicitly.
 process.env.CORTEX_APPROVAL_POLICY ??= TEST_APPROVAL_POLICY;
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
