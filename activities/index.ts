@@ -1,5 +1,8 @@
 // Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
 import type Dockerode from 'dockerode';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApprovalPolicyActivities } from './approval-policy.ts';
 import type { CommandRunner } from './command.ts';
 import { createComposeActivities } from './compose.ts';
 import { createDockerActivities } from './docker.ts';
@@ -7,6 +10,8 @@ import { createEnvFileActivities, createEnvFileDockerActivities } from './envfil
 import { createHealthActivities } from './health.ts';
 import { createIptablesActivities } from './iptables.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
+import { createNotifyActivities, type NotifySettings } from './notify.ts';
+import { PROJECT_ROOT } from '../common/tools.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities } from './systemd.ts';
@@ -20,6 +25,10 @@ export interface ActivityDeps {
   run?: CommandRunner;
   /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
   kubectl?: Kubectl;
+  /** Notification channels (worker configuration); none configured unless given. */
+  notify?: NotifySettings;
+  /** The approval policy file (worker configuration); default config/approval-policy.json. */
+  approvalPolicyPath?: string;
   /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
   networkBackupRoot?: string;
 }
@@ -47,6 +56,9 @@ export function createHostActivities(deps: {
   };
 }
 
+/** The committed policy encoding the runbook (Rollback Classification, Appendix B). */
+export const DEFAULT_APPROVAL_POLICY = join(PROJECT_ROOT, 'config', 'approval-policy.json');
+
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDockerActivities({ docker: deps.docker }),
@@ -58,6 +70,8 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
+    ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
+    ...createApprovalPolicyActivities({ path: deps.approvalPolicyPath ?? DEFAULT_APPROVAL_POLICY }),
   };
 }
 
@@ -74,6 +88,7 @@ export type {
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';

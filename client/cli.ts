@@ -1,9 +1,10 @@
 // The `cortex-rollback` CLI: start / scenarios / approve / reject / status / result / report. `start <scenario>`
 // takes its flags, their parsing and its --help from the scenario's input schema (workflows/scenarios.ts): a new
 // scenario needs no code here. Exit codes: 0 a successful rollback (or a start without --wait, or a sent
-// decision); 1 the rollback failed; 2 bad usage or input (nothing started); 3 not approved (rejected or timed
-// out); 4 a rollback of that target is already running; 5 no Temporal server answers (the message names the address
-// tried and what to run).
+// decision); 1 the rollback failed; 2 bad usage or input (nothing started), or a decision the workflow refused
+// (approve/reject go through the `decide` update: nothing recorded); 3 not approved (rejected or timed out); 4 a
+// rollback of that target is already running; 5 no Temporal server answers (the message names the address tried
+// and what to run).
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { renderReport } from './report.ts';
@@ -13,15 +14,17 @@ import type { Scenario } from '../workflows/phases/scenario.ts';
 import { inputFields, parseInput, shapeAt, type InputField } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
+import { approvalLine } from '../workflows/phases/approval.ts';
 import {
   AlreadyRunningError,
   ServerUnreachableError,
   scheduleQdrantBackups,
   startWorkflow,
   connect,
+  decide,
+  DecisionRefusedError,
   getStatus,
   sendConfirm,
-  sendDecision,
   waitResult,
   type ResultOrFailure,
   type RollbackClient,
@@ -327,8 +330,16 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   }
   console.log(`${s.workflowId} (${s.workflowType}, ${s.rollbackType} rollback of ${s.target})`);
   console.log(`phase: ${s.phase}${s.error ? `\nerror: ${s.error}` : ''}`);
-  if (s.pendingApproval)
-    console.log(`waiting for: ${s.pendingApproval.requiredRole} until ${s.pendingApproval.deadline}`);
+  const p = s.pendingApproval;
+  if (p) {
+    console.log(
+      `waiting for: ${p.approverRoles ? p.approverRoles.join(' or ') : p.requiredRole} until ${p.deadline}` +
+        `${p.contact ? ` (asked: ${p.contact})` : ''}${p.escalated ? ` — ESCALATED, also: ${(p.alsoMayDecide ?? []).join(', ')}` : ''}`,
+    );
+  }
+  if (s.approvalPolicy) {
+    console.log(`approval policy: ${s.approvalPolicy.path} (sha256 ${s.approvalPolicy.sha256.slice(0, 12)})`);
+  }
   if (s.waitingFor) {
     console.log(
       `waiting for: signal '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}): ` +
@@ -341,11 +352,7 @@ function printStatus(s: RollbackStatus, json: boolean): void {
       `  ${st.endedAt ?? st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`,
     );
   }
-  for (const a of s.approvals) {
-    console.log(
-      `  approval: ${a.decision} by ${a.approver} (${a.role}) via ${a.via}${a.refusal ? ` — ${a.refusal}` : ''}`,
-    );
-  }
+  for (const a of s.approvals) console.log(`  approval: ${approvalLine(a)}`);
   if (s.monitoring) {
     const m = s.monitoring;
     console.log(
@@ -463,15 +470,23 @@ export async function run(argv: string[]): Promise<number> {
         const approver = need(v.approver, 'approver');
         const role = need(v.role, 'role');
         rc = await connectCli();
-        if (cmd === 'approve') {
-          const planId = v['plan-id'];
-          await sendDecision(rc, id, {
-            approve: { approver, role, ...(v.comment ? { comment: v.comment } : {}), ...(planId ? { planId } : {}) },
-          });
-        } else {
-          await sendDecision(rc, id, { reject: { approver, role, reason: need(v.reason, 'reason') } });
-        }
-        console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
+        const planId = v['plan-id'];
+        const text = cmd === 'approve' ? v.comment : need(v.reason, 'reason');
+        const sent = await decide(rc, id, {
+          decision: cmd,
+          approver,
+          role,
+          ...(text ? { comment: text } : {}),
+          ...(planId ? { planId } : {}),
+        });
+        const r = sent.record;
+        console.log(
+          json
+            ? JSON.stringify({ sent: cmd, workflowId: id, via: sent.via, ...(r ? { record: r } : {}) })
+            : r
+              ? `${r.decision} by ${r.approver} (${r.role}) — recorded by ${id}`
+              : `${cmd} sent to ${id} (signal: this rollback started before the approval policy)`,
+        );
         return 0;
       }
       case 'confirm': {
@@ -502,7 +517,12 @@ export async function run(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${cmd}'`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof InputError || err instanceof ConfigError) {
+    if (
+      err instanceof UsageError ||
+      err instanceof InputError ||
+      err instanceof ConfigError ||
+      err instanceof DecisionRefusedError
+    ) {
       console.error(`${err.message}${err instanceof UsageError ? `\n${usage()}` : ''}`);
       return 2;
     }

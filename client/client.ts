@@ -7,13 +7,23 @@ import {
   ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { dataConverter } from '../common/codec.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { approvalRefusal, REQUIRED_ROLE, type RollbackType } from '../common/roles.ts';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
-import { approveSignal, rejectSignal, type ApproveSignal, type RejectSignal } from '../workflows/phases/approval.ts';
+import {
+  approveSignal,
+  decideUpdate,
+  PRE_POLICY_REFUSAL,
+  rejectSignal,
+  type ApprovalRecord,
+  type ApproveSignal,
+  type DecideUpdate,
+  type RejectSignal,
+} from '../workflows/phases/approval.ts';
 import {
   dockerRollbackInput,
   dockerRollbackWorkflowId,
@@ -180,6 +190,38 @@ export async function sendDecision(
   if (refusal) throw new InputError('role', refusal);
   if ('approve' in decision) await handle.signal(approveSignal, decision.approve);
   else await handle.signal(rejectSignal, decision.reject);
+}
+
+/** A decision the workflow's `decide` validator refused: nothing was written to the workflow's history. */
+export class DecisionRefusedError extends Error {
+  override name = 'DecisionRefusedError';
+}
+
+/**
+ * Sends a decision as the `decide` update and returns the record the workflow kept. A refusal (not in the roster,
+ * a role the roster does not give, the requester, a second decision, no approval open) is a DecisionRefusedError
+ * and leaves no trace in history. A run started before the approval policy takes the signal instead.
+ */
+export async function decide(
+  rc: RollbackClient,
+  workflowId: string,
+  decision: DecideUpdate,
+): Promise<{ record?: ApprovalRecord; via: 'update' | 'signal' }> {
+  const handle = rc.client.workflow.getHandle(workflowId);
+  try {
+    return { record: await handle.executeUpdate(decideUpdate, { args: [decision] }), via: 'update' };
+  } catch (err) {
+    if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+    const why = err.cause?.message ?? err.message;
+    if (why !== PRE_POLICY_REFUSAL) throw new DecisionRefusedError(`${decision.decision} refused: ${why}`);
+  }
+  const { approver, role, comment, planId } = decision;
+  if (decision.decision === 'approve') {
+    await sendDecision(rc, workflowId, {
+      approve: { approver, role, ...(comment ? { comment } : {}), ...(planId ? { planId } : {}) },
+    });
+  } else await sendDecision(rc, workflowId, { reject: { approver, role, reason: comment ?? '' } });
+  return { via: 'signal' };
 }
 
 /** The network rollback's dead-man switch: refused here (exit 2) unless the workflow is waiting for it. */

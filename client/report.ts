@@ -4,6 +4,7 @@
 import type { DockerRollbackResult } from '../workflows/application/docker-container.ts';
 import type { TerraformRollbackResult } from '../workflows/infrastructure/terraform.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
+import { approvalLine, type ApprovalPolicyRecord } from '../workflows/phases/approval.ts';
 import type { ResultOrFailure } from './client.ts';
 
 const box = (done: boolean) => (done ? '[x]' : '[ ]');
@@ -72,12 +73,8 @@ export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<un
         ]
       : []),
     '### Approvals',
-    ...(status.approvals.length
-      ? status.approvals.map(
-          (a) =>
-            `- ${a.decision} by ${a.approver} (${a.role}) via ${a.via} at ${a.at}${a.refusal ? ` — ${a.refusal}` : ''}`,
-        )
-      : ['- none recorded']),
+    ...(status.approvalPolicy ? policyLines(status.approvalPolicy) : []),
+    ...(status.approvals.length ? status.approvals.map((a) => `- ${approvalLine(a)}`) : ['- none recorded']),
     '### Post-Rollback Verification',
     `- ${box(has('verify'))} Health / data verified`,
     `- ${box(has('monitor'))} Monitoring stable${r?.monitoring ? ` (${r.monitoring.samples} samples, ${r.monitoring.failures} failed)` : ''}`,
@@ -96,4 +93,18 @@ export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<un
     '',
   );
   return lines.join('\n');
+}
+
+function policyLines(p: ApprovalPolicyRecord): string[] {
+  const r = p.rules;
+  const e = r.escalation;
+  return [
+    `- policy: ${p.path} (sha256 ${p.sha256})`,
+    `- approvers: ${r.approverRoles.join(' or ')} within ${r.windowSeconds}s, asked ${r.contact.handle}` +
+      `${r.impactRuleApplied ? ` (${r.impactRuleApplied})` : ''}${r.fourEyes ? '; the requester may not decide' : ''}`,
+    e
+      ? `- escalation: ${e.notify.map((n) => n.handle).join(', ')} for ${e.windowSeconds}s more` +
+        `${e.addPeople.length || e.addRoles.length ? `, also deciding: ${[...e.addPeople, ...e.addRoles].join(', ')}` : ''}`
+      : '- escalation: none',
+  ];
 }

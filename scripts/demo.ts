@@ -72,10 +72,10 @@ async function main(): Promise<number> {
     say(
       'approving as an on-call engineer (same as: cortex-rollback approve ' +
         workflowId +
-        ' --approver demo-oncall --role on-call-engineer)',
+        ' --approver oncall-eng --role on-call-engineer)',
     );
     await sendDecision(rc, workflowId, {
-      approve: { approver: 'demo-oncall', role: 'on-call-engineer', comment: 'demo' },
+      approve: { approver: 'oncall-eng', role: 'on-call-engineer', comment: 'demo' },
     });
 
     say('waiting for verification and the 10 s watch');

@@ -6,7 +6,8 @@
 // the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`),
 // terraformRollback on real OpenTofu (`--terraform-only`), environmentConfigRollback on real Docker and a real
 // systemd machine (`--envfile-only`), networkRollback on real iptables in a network namespace of its own and
-// dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`).
+// dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`), and the gate under the approval
+// policy (`--approval-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
 import { workflowBundle } from '../workers/bundle.ts';
-import { approveSignal, rejectSignal } from '../workflows/phases/approval.ts';
+import { approveSignal, decideUpdate, rejectSignal } from '../workflows/phases/approval.ts';
 import type { DockerRollbackInput } from '../workflows/application/docker-container.ts';
 import { stubActivities, type StubOptions } from '../test/helpers/stub-activities.ts';
 import { localEnv, timeSkippingEnv } from '../test/helpers/temporal.ts';
@@ -805,6 +806,93 @@ async function recordTerraform(dir: string): Promise<void> {
   }
 }
 
+/**
+ * The gate under the runbook's approval policy (config/approval-policy.json), in dockerContainerRollback with
+ * stubbed activities on the time-skipping server: approved through the `decide` update; refused updates (nothing
+ * in history) and a refused signal, then rejected through the update; escalated, then approved by the backup
+ * contact; and no decision at all (not approved after the escalation window).
+ */
+async function recordApprovalPolicy(dir: string): Promise<void> {
+  const env = await timeSkippingEnv();
+  const bundle = await workflowBundle();
+  const input: DockerRollbackInput = { ...base, requestedBy: 'oncall-eng', monitor: { durationSeconds: 0 } };
+  type Handle = Awaited<ReturnType<typeof env.client.workflow.start>>;
+  const gateOpen = async (h: Handle) => {
+    await waitFor(async () => (await h.query(statusQuery)).pendingApproval?.contact !== undefined, 30_000, 'gate');
+  };
+  const runs: Array<{ name: string; drive: (h: Handle) => Promise<void> }> = [
+    {
+      name: 'docker-policy-approved-update',
+      drive: async (h) => {
+        await gateOpen(h);
+        await h.executeUpdate(decideUpdate, {
+          args: [{ decision: 'approve', approver: 'eng-manager', role: 'engineering-manager', comment: 'go' }],
+        });
+      },
+    },
+    {
+      name: 'docker-policy-refused-then-rejected',
+      drive: async (h) => {
+        await gateOpen(h);
+        for (const d of [
+          { decision: 'approve' as const, approver: 'mallory', role: 'on-call-engineer' },
+          { decision: 'approve' as const, approver: 'oncall-eng', role: 'on-call-engineer' },
+        ]) {
+          await h.executeUpdate(decideUpdate, { args: [d] }).then(
+            () => assert.fail(`${d.approver} was accepted`),
+            () => undefined,
+          );
+        }
+        await h.signal(approveSignal, { approver: 'tech-lead', role: 'tech-lead' });
+        await h.executeUpdate(decideUpdate, {
+          args: [{ decision: 'reject', approver: 'eng-manager', role: 'engineering-manager', comment: 'fix forward' }],
+        });
+      },
+    },
+    {
+      name: 'docker-policy-escalated-approved',
+      drive: async (h) => {
+        await gateOpen(h);
+        await env.sleep('16 minutes');
+        await waitFor(
+          async () => (await h.query(statusQuery)).pendingApproval?.escalated === true,
+          30_000,
+          'escalated',
+        );
+        await h.executeUpdate(decideUpdate, {
+          args: [{ decision: 'approve', approver: 'backup-eng', role: 'engineer', comment: 'covering' }],
+        });
+      },
+    },
+    { name: 'docker-policy-not-approved', drive: () => Promise.resolve() },
+  ];
+  try {
+    for (const r of runs) {
+      if (kept(dir, r.name)) continue;
+      const { activities } = stubActivities({ approvalPolicy: join(PROJECT_ROOT, 'config', 'approval-policy.json') });
+      const taskQueue = `record-${r.name}`;
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: bundle,
+        activities,
+      });
+      await worker.runUntil(async () => {
+        const h = await env.client.workflow.start('dockerContainerRollback', {
+          taskQueue,
+          workflowId: `rollback-docker-${r.name}`,
+          args: [input],
+        });
+        await r.drive(h);
+        await h.result().catch(() => undefined);
+        await save(dir, r.name, h.workflowId, env.address);
+      });
+    }
+  } finally {
+    await env.teardown();
+  }
+}
+
 /** networkRollback on real iptables in a namespace of its own: confirmed, refused, reverted twice, crash-resumed. */
 async function recordNetwork(dir: string): Promise<void> {
   const env = await localEnv();
@@ -970,6 +1058,10 @@ async function recordDockerNetwork(dir: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--approval-only')) {
+    await recordApprovalPolicy(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
   if (process.argv.includes('--envfile-only')) {
     await recordEnvFile(join(PROJECT_ROOT, 'test', 'histories'));
     return;
@@ -1037,6 +1129,7 @@ async function main(): Promise<void> {
   await recordTerraform(dir);
   await recordNetwork(dir);
   await recordDockerNetwork(dir);
+  await recordApprovalPolicy(dir);
 }
 
 main().catch((err: unknown) => {

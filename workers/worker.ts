@@ -6,9 +6,16 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';
 import { join } from 'node:path';
-import { createActivities, type ActivityDeps } from '../activities/index.ts';
+import { createActivities, DEFAULT_APPROVAL_POLICY, type ActivityDeps } from '../activities/index.ts';
+import { DEFAULT_PAGERDUTY_URL } from '../activities/notify.ts';
 import { dataConverter } from '../common/codec.ts';
-import { hostTaskQueue, loadQdrantSettings, loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
+import {
+  hostTaskQueue,
+  loadNotifySettings,
+  loadQdrantSettings,
+  loadTemporalSettings,
+  type TemporalSettings,
+} from '../common/config.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -40,6 +47,8 @@ export async function createWorker(
     ...(setup.deps?.run ? { run: setup.deps.run } : {}),
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
     terraform: setup.deps?.terraform ?? terraformFromEnv(),
+    notify: setup.deps?.notify ?? notifyFromEnv(),
+    approvalPolicyPath: setup.deps?.approvalPolicyPath ?? approvalPolicyFromEnv(),
     ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
   const common = {
@@ -72,4 +81,14 @@ export function qdrantFromEnv(): ActivityDeps['qdrant'] {
 /** Terraform/OpenTofu work files (checkouts, plans, state backups): $CORTEX_TERRAFORM_DIR or .data/terraform. */
 export function terraformFromEnv(): ActivityDeps['terraform'] {
   return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
+}
+
+/** Slack / PagerDuty channels from CORTEX_SLACK_WEBHOOK_URL, CORTEX_PAGERDUTY_URL, CORTEX_PAGERDUTY_ROUTING_KEY. */
+export function notifyFromEnv(): ActivityDeps['notify'] {
+  return loadNotifySettings(join(PROJECT_ROOT, '.data'), DEFAULT_PAGERDUTY_URL);
+}
+
+/** The approval policy file: $CORTEX_APPROVAL_POLICY or the committed config/approval-policy.json. */
+export function approvalPolicyFromEnv(): string {
+  return process.env.CORTEX_APPROVAL_POLICY?.trim() || DEFAULT_APPROVAL_POLICY;
 }

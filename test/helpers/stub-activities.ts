@@ -2,7 +2,10 @@
 // health answers are scripted. Lets the time-skipping server run the workflow's logic without Docker.
 import { Context } from '@temporalio/activity';
 import type { Activities, ContainerSnapshot, HealthSample } from '../../activities/index.ts';
+import { readApprovalPolicy } from '../../activities/approval-policy.ts';
 import { permanent } from '../../activities/failures.ts';
+import { notificationKey } from '../../activities/notify.ts';
+import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
 import { FailureType } from '../../common/failures.ts';
 
 export interface StubOptions {
@@ -16,6 +19,8 @@ export interface StubOptions {
   healthyBefore?: boolean;
   /** runContainer takes this long (real milliseconds), heartbeating, so a test can cancel mid-step. */
   runContainerMs?: number;
+  /** The approval policy file the gate loads (default: the test policy, see test/helpers/temporal.ts). */
+  approvalPolicy?: string;
 }
 
 export function stubActivities(opts: StubOptions = {}) {
@@ -116,6 +121,14 @@ export function stubActivities(opts: StubOptions = {}) {
       calls.push('waitHealthy');
       const ok = nextHealth();
       return { healthy: ok, attempts: 1, elapsedMs: 1, last: sample(ok) };
+    },
+    async loadApprovalPolicy() {
+      calls.push('loadApprovalPolicy');
+      return readApprovalPolicy(opts.approvalPolicy ?? TEST_APPROVAL_POLICY);
+    },
+    async notify(n) {
+      calls.push(`notify:${n.event}`);
+      return { key: notificationKey(n), slack: 'not-configured', pagerDuty: 'not-configured' };
     },
   };
   return { activities, calls, state };

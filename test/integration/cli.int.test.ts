@@ -188,7 +188,10 @@ describe('driving rollbacks from the command line', () => {
 
     const junior = await cli('approve', workflowId, '--approver', 'intern', '--role', 'engineer');
     assert.equal(junior.exitCode, 2);
-    assert.match(junior.stderr, /needs 'on-call-engineer' or higher/);
+    assert.match(
+      junior.stderr,
+      /approve refused: role 'engineer' may not decide a application rollback: it needs 'on-call-engineer'/,
+    );
 
     const again = await startDocker(name, app.healthUrl, 'dup');
     assert.equal(again.exitCode, 4);
@@ -211,7 +214,7 @@ describe('driving rollbacks from the command line', () => {
     assert.match(report.stdout, /\*\*Outcome\*\*: succeeded/);
     assert.match(report.stdout, /\*\*Version\*\*: cortex-memory-mcp:v2\.1\.0/);
     assert.match(report.stdout, /\*\*Version\*\*: cortex-memory-mcp:v2\.0\.0/);
-    assert.match(report.stdout, /approved by alice \(on-call-engineer\) via signal/);
+    assert.match(report.stdout, /approved by alice \(on-call-engineer\) via update/);
     assert.match(report.stdout, /\[x\] monitor/);
   });
 

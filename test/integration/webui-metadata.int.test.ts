@@ -69,7 +69,7 @@ describe('the Web UI metadata on the dev server (temporal workflow describe / me
       assert.equal(m.exitCode, 0, m.stderr);
       assert.match(m.stdout, /awaiting-approval/);
       assert.ok(m.stdout.includes(deadline), m.stdout);
-      assert.match(m.stdout, /Approve the rollback\. Input: \{"approver":"bob","role":"on-call-engineer"/);
+      assert.match(m.stdout, /Approve the rollback\. Input: \{"approver":"oncall-eng","role":"on-call-engineer"/);
       assert.match(m.stdout, /Reject the rollback/);
 
       await h.signal(approveSignal, { approver: 'bob', role: 'on-call-engineer' });

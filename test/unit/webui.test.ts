@@ -131,7 +131,7 @@ describe('the Web UI explains a rollback (time-skipping, stubbed activities)', (
       );
       assert.match(meta.currentDetails ?? '', /\*\*step:\*\* approval, running since/);
       const signals = new Map(meta.definition?.signalDefinitions?.map((s) => [s.name, s.description]));
-      assert.match(signals.get('approve') ?? '', /Input: \{"approver":"bob","role":"on-call-engineer"/);
+      assert.match(signals.get('approve') ?? '', /Input: \{"approver":"oncall-eng","role":"on-call-engineer"/);
       assert.match(signals.get('reject') ?? '', /"reason":/);
       const queries = new Map(meta.definition?.queryDefinitions?.map((q) => [q.name, q.description]));
       assert.match(queries.get('status') ?? '', /phase, steps/);

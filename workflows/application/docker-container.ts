@@ -208,7 +208,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   }
 
   // 3. Approval gate.
-  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
+  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
     return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });

@@ -264,7 +264,7 @@ export async function systemServiceRollback(raw: SystemServiceInput): Promise<Sy
   }
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
+  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
     return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });

@@ -189,7 +189,6 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
     throw invalidInput(progress, err);
   }
   const { collection, target, host } = input;
-  const { timeoutSeconds, preApproved } = input.approval;
   const a = acts(host);
   progress.setPhase('assessing');
   const state = await progress
@@ -199,7 +198,7 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
     throw fail(FailureType.NotFound, `collection '${collection}' does not exist (nothing was changed)`);
   const real = state.aliasOf ?? collection;
   const before = pick(patchView(state.config), target);
-  const decision = await awaitApproval(progress, gate, timeoutSeconds, preApproved);
+  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision);
     return {

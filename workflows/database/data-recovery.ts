@@ -155,7 +155,8 @@ export interface ValidRecovery {
   host?: string;
   emergencyExport: boolean;
   monitor: WatchSettings;
-  approval: { timeoutSeconds: number; preApproved?: PreApproval };
+  approval: { timeoutSeconds: number; preApproved?: PreApproval; expectedImpactMinutes?: number };
+  requestedBy?: string;
   stopTimeoutSeconds: number;
 }
 
@@ -271,7 +272,7 @@ export async function recover(
   const preBackup = before.exists ? `pre-rollback-${runTag}` : undefined;
 
   // 3. Approval by an engineering manager or higher.
-  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
+  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
   const base = {
     workflowId: info.workflowId,
     collection,

@@ -145,7 +145,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   // 2. Pre-rollback backup, then approval.
   progress.setPhase('backing-up-current');
   const preBackup = `pre-rollback-${runTag}`;
-  const decision = await awaitApproval(progress, gate, v.approval.timeoutSeconds, v.approval.preApproved);
+  const decision = await awaitApproval(progress, gate, { ...v.approval, requestedBy: v.requestedBy });
   const base = {
     collection: v.collection,
     from: { collection: source, vectors: current, pointsCount: state.pointsCount },

@@ -202,7 +202,7 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
   const resolve = input.resolveServices ?? knownGood.services;
 
   // 2. Approval (director of engineering).
-  const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, input.approval.preApproved);
+  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
   if (decision.decision !== 'approved') {
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
     return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', knownGood, before });

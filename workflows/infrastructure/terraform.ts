@@ -320,7 +320,11 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
       }
 
       setCurrentDetails(approvalDetails(plan.summary, target, round, gate.requiredRole));
-      const decision = await awaitApproval(progress, gate, input.approval.timeoutSeconds, undefined, plan.summary);
+      const decision = await awaitApproval(progress, gate, {
+        timeoutSeconds: input.approval.timeoutSeconds,
+        requestedBy: input.requestedBy,
+        plan: plan.summary,
+      });
       setCurrentDetails(
         decision.decision === 'timed-out'
           ? `Plan \`${plan.summary.id}\`: no decision in time.`

@@ -1,12 +1,19 @@
 // Owns the human approval gate, reusable by every rollback workflow: the `approve` / `reject` signals (sendable
-// from the Web UI, the temporal CLI and our CLI), the role policy check, and the wait with a timeout.
+// from the Web UI, the temporal CLI and our CLI), the `decide` update (our CLI: refused before it enters history),
+// the approval policy (loaded by an activity, so each run records the policy it used), the wait, the escalation.
 // Invariants: a signal that arrives before the workflow reaches the gate still counts (handlers are set at
-// construction); a signal from a role that may not approve is recorded as refused and does not decide;
-// the first authorised decision wins. A plan-bound gate (Terraform) counts an approval only while a plan awaits
-// it and, when the signal names a plan (`planId`), only for that plan; `reopen()` asks again after a re-plan.
-import { condition, defineSignal, setHandler } from '@temporalio/workflow';
-import type { PlanSummary } from '../../activities/index.ts';
+// construction; under the policy it is judged once the policy is loaded); a decision that fails the checks is
+// recorded as refused (signal) or rejected by the validator (update, nothing in history) and decides nothing; the
+// first authorised decision wins. A plan-bound gate (Terraform) counts an approval only while a plan awaits it
+// and, when the decision names a plan (`planId`), only for that plan; `reopen()` asks again after a re-plan.
+// Runs started before the policy (no `approval-policy` patch marker) keep the role-only check and the single
+// wait, command for command, so their histories replay.
+import { condition, defineSignal, defineUpdate, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities, PlanSummary } from '../../activities/index.ts';
+import { decisionRefusal, rulesFor, type ApprovalRules, type LoadedPolicy } from '../../common/approval-policy.ts';
 import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
+import { notifyEvent, type NotificationRecord } from './notify.ts';
+import { quick } from './profiles.ts';
 import type { Progress } from './progress.ts';
 
 export interface ApproveSignal {
@@ -24,28 +31,55 @@ export interface RejectSignal {
 
 // What the Web UI's Send a Signal dialog shows (the SDK answers its metadata query with these).
 const APPROVE_DESCRIPTION =
-  'Approve the rollback. Input: {"approver":"bob","role":"on-call-engineer","comment":"go"} — role: engineer, ' +
-  'on-call-engineer, engineering-manager or director-of-engineering, at least the one the pending approval names ' +
-  '(status query); comment optional; planId (a Terraform plan) optional. A role too junior is recorded as refused.';
+  'Approve the rollback. Input: {"approver":"oncall-eng","role":"on-call-engineer","comment":"go"} — approver: ' +
+  "a person of the approval policy's roster (id or @handle), role: one the roster gives them that may approve this " +
+  'type (status query: pendingApproval.approverRoles); the requester may not approve; comment optional; planId (a ' +
+  'Terraform plan) optional. A decision failing a check is recorded as refused.';
 const REJECT_DESCRIPTION =
   'Reject the rollback: nothing (more) is changed and it ends as rejected. Input: ' +
-  '{"approver":"erin","role":"engineering-manager","reason":"fix forward instead"} — same roles as approve.';
+  '{"approver":"eng-manager","role":"engineering-manager","reason":"fix forward instead"} — same checks as approve.';
+const DECIDE_DESCRIPTION =
+  'Approve or reject, refused before it is recorded when a check fails. Input: {"decision":"approve"|"reject",' +
+  '"approver":"eng-manager","role":"engineering-manager","comment":"go (the reason, to reject)"}.';
 
 export const approveSignal = defineSignal<[ApproveSignal]>('approve');
 export const rejectSignal = defineSignal<[RejectSignal]>('reject');
 
+/** One decision through the `decide` update: its validator refuses before anything enters history. */
+export interface DecideUpdate {
+  decision: 'approve' | 'reject';
+  approver: string;
+  role: string;
+  /** The approval's comment, or the rejection's reason (required to reject). */
+  comment?: string;
+  planId?: string;
+}
+export const decideUpdate = defineUpdate<ApprovalRecord, [DecideUpdate]>('decide');
+
+/** The validator's answer on a run started before the approval policy: such runs take the signals only. */
+export const PRE_POLICY_REFUSAL = 'this rollback started before the approval policy: send the approve/reject signal';
+
 export interface ApprovalRecord {
-  decision: 'approved' | 'rejected' | 'refused';
+  decision: 'approved' | 'rejected' | 'refused' | 'escalated';
   approver: string;
   role: string;
   at: string;
   comment?: string;
-  /** How the decision arrived: a signal, or the pre-approval in the workflow input (automation). */
-  via: 'signal' | 'pre-approval';
-  /** Why a signal did not count. */
+  /** How the decision arrived: a signal, the `decide` update, the input's pre-approval, or the policy (escalation). */
+  via: 'signal' | 'update' | 'pre-approval' | 'policy';
+  /** Why a decision did not count. */
   refusal?: string;
   /** The plan that was awaiting this decision (plan-bound gates). */
   planId?: string;
+  /** An escalation: who was told, what they were told through, who may now decide, for how long. */
+  escalation?: {
+    afterSeconds: number;
+    notified: string[];
+    notification: string;
+    addPeople: string[];
+    addRoles: string[];
+    windowSeconds: number;
+  };
 }
 
 export interface ApprovalRequest {
@@ -54,6 +88,18 @@ export interface ApprovalRequest {
   deadline: string;
   /** What the approver approves: the saved plan's changes (plan-bound gates). */
   plan?: PlanSummary;
+  /** Under the policy: the roles that may decide now, whom to ask, and whether the wait was escalated. */
+  approverRoles?: string[];
+  contact?: string;
+  escalated?: boolean;
+  alsoMayDecide?: string[];
+}
+
+/** The policy a run used, in its status (and through it, the report). */
+export interface ApprovalPolicyRecord {
+  path: string;
+  sha256: string;
+  rules: ApprovalRules;
 }
 
 export type GateOutcome =
@@ -61,20 +107,42 @@ export type GateOutcome =
   | { decision: 'rejected'; by: ApprovalRecord }
   | { decision: 'timed-out'; waitedSeconds: number };
 
+interface EarlySignal {
+  decision: 'approved' | 'rejected';
+  approver: unknown;
+  role: unknown;
+  text: unknown;
+  planId?: unknown;
+  at: string;
+}
+
 export class ApprovalGate {
   private decided?: ApprovalRecord;
   private pendingPlan?: string;
+  /** Runs with the `approval-policy` patch: roster, four eyes, windows per type, escalation, the update. */
+  readonly policyMode: boolean;
+  private loaded?: LoadedPolicy;
+  private rules?: ApprovalRules;
+  private requestedBy?: string;
+  private escalated = false;
+  private closed = false;
+  private early: EarlySignal[] = [];
 
   constructor(
     private readonly rollbackType: RollbackType,
     private readonly log: ApprovalRecord[],
     private readonly opts: { planBound?: boolean } = {},
   ) {
+    this.policyMode = patched('approval-policy');
     setHandler(approveSignal, (s) => this.receive('approved', s?.approver, s?.role, s?.comment, s?.planId), {
       description: APPROVE_DESCRIPTION,
     });
     setHandler(rejectSignal, (s) => this.receive('rejected', s?.approver, s?.role, s?.reason), {
       description: REJECT_DESCRIPTION,
+    });
+    setHandler(decideUpdate, (u: DecideUpdate) => this.applyUpdate(u), {
+      validator: (u: DecideUpdate) => this.validateUpdate(u),
+      description: DECIDE_DESCRIPTION,
     });
   }
 
@@ -82,21 +150,56 @@ export class ApprovalGate {
   reopen(): void {
     this.decided = undefined;
     this.pendingPlan = undefined;
+    this.closed = false;
+    this.escalated = false;
   }
 
   get requiredRole(): Role {
     return REQUIRED_ROLE[this.rollbackType];
   }
 
-  /** Records an approval given up front (automation); it must satisfy the same role policy. */
+  /** The policy this run decided under (policy mode, once loaded). */
+  get policyRecord(): ApprovalPolicyRecord | undefined {
+    return this.loaded && this.rules
+      ? { path: this.loaded.path, sha256: this.loaded.sha256, rules: this.rules }
+      : undefined;
+  }
+
+  /** Policy mode: adopts the loaded policy and judges the signals that arrived before it, in arrival order. */
+  usePolicy(
+    loaded: LoadedPolicy,
+    ctx: { requestedBy?: string; expectedImpactMinutes?: number; maxWindowSeconds?: number },
+  ): ApprovalRules {
+    if (!this.loaded) {
+      this.loaded = loaded;
+      this.requestedBy = ctx.requestedBy;
+      this.rules = rulesFor(loaded.policy, this.rollbackType, ctx);
+    }
+    return this.rules!;
+  }
+
+  /** Records an approval given up front (automation); it must satisfy the same checks as any decision. */
   preApprove(approver: string, role: string, comment?: string): string | undefined {
-    const refusal = this.check(approver, role);
-    if (refusal) return refusal;
+    const refusal = this.policyMode ? this.policyRefusal('approved', approver, role) : this.check(approver, role);
+    if (refusal) {
+      if (this.policyMode) {
+        this.log.push({
+          decision: 'refused',
+          approver,
+          role,
+          at: nowIso(),
+          via: 'pre-approval',
+          refusal,
+          ...opt(comment),
+        });
+      }
+      return refusal;
+    }
     this.decide({ decision: 'approved', approver, role, at: nowIso(), via: 'pre-approval', ...opt(comment) });
     return undefined;
   }
 
-  /** Waits for the first authorised decision, at most `timeoutSeconds`. */
+  /** Waits for the first authorised decision, at most `timeoutSeconds` (the gate before the policy). */
   async wait(
     timeoutSeconds: number,
     onPending: (req: ApprovalRequest | undefined) => void,
@@ -117,14 +220,127 @@ export class ApprovalGate {
       });
       onPending(undefined);
     }
+    return this.outcome(timeoutSeconds);
+  }
+
+  /**
+   * Policy mode: the window of the type for its approvers; then, undecided, the backup contact is notified and
+   * the approvers widened as the policy says, for the escalation window; then "not approved".
+   */
+  async waitWithPolicy(
+    progress: Progress,
+    onPending: (req: ApprovalRequest | undefined) => void,
+    plan?: PlanSummary,
+  ): Promise<GateOutcome> {
+    const rules = this.rules!;
+    if (plan) this.pendingPlan = plan.id;
+    this.closed = false;
+    this.drainEarly();
+    let waited = 0;
+    const notifications: Promise<NotificationRecord>[] = [];
+    if (!this.decided) {
+      const request = (escalated: boolean, seconds: number): ApprovalRequest => ({
+        requiredRole: this.requiredRole,
+        rollbackType: this.rollbackType,
+        deadline: new Date(Date.now() + seconds * 1000).toISOString(),
+        ...(plan ? { plan } : {}),
+        approverRoles: rules.approverRoles,
+        contact: rules.contact.handle,
+        escalated,
+        ...(escalated && rules.escalation
+          ? { alsoMayDecide: [...rules.escalation.addPeople, ...rules.escalation.addRoles.map((r) => `role ${r}`)] }
+          : {}),
+      });
+      onPending(request(false, rules.windowSeconds));
+      const base = { rollbackType: this.rollbackType, target: progress.status.target };
+      notifications.push(
+        notifyEvent(progress, 'approval-needed', {
+          ...base,
+          summary: `needs approval by ${rules.approverRoles.join(' or ')} within ${rules.windowSeconds}s`,
+          mention: [rules.contact.handle],
+          details: { approverRoles: rules.approverRoles.join(', '), windowSeconds: rules.windowSeconds },
+          ...(plan ? { key: plan.id } : {}),
+        }),
+      );
+      await condition(() => this.decided !== undefined, rules.windowSeconds * 1000, {
+        summary: `approval window: ${rules.requiredRole} until ${progress.status.pendingApproval?.deadline ?? '?'}`,
+      });
+      waited = rules.windowSeconds;
+      const e = rules.escalation;
+      if (!this.decided && e) {
+        this.escalated = true;
+        onPending(request(true, e.windowSeconds));
+        const told = await notifyEvent(progress, 'escalated', {
+          ...base,
+          summary:
+            `no decision within ${rules.windowSeconds}s; backup contact asked` +
+            (e.addPeople.length || e.addRoles.length
+              ? `; may now also decide: ${[...e.addPeople, ...e.addRoles.map((r) => `role ${r}`)].join(', ')}`
+              : ''),
+          mention: e.notify.map((n) => n.handle),
+          details: { windowSeconds: e.windowSeconds },
+          key: plan ? `${plan.id}/level-1` : 'level-1',
+        });
+        this.log.push({
+          decision: 'escalated',
+          approver: e.notify.map((n) => n.id).join(', '),
+          role: 'backup contact',
+          at: nowIso(),
+          via: 'policy',
+          escalation: {
+            afterSeconds: rules.windowSeconds,
+            notified: e.notify.map((n) => n.handle),
+            notification: told.result
+              ? `slack ${told.result.slack}, pagerduty ${told.result.pagerDuty}`
+              : `failed: ${told.error ?? '?'}`,
+            addPeople: e.addPeople,
+            addRoles: e.addRoles,
+            windowSeconds: e.windowSeconds,
+          },
+        });
+        if (!this.decided) {
+          await condition(() => this.decided !== undefined, e.windowSeconds * 1000, {
+            summary: `escalated approval window: also ${[...e.addPeople, ...e.addRoles].join(', ') || 'nobody more'}`,
+          });
+          waited += e.windowSeconds;
+        }
+      }
+      onPending(undefined);
+    }
+    this.closed = this.decided === undefined;
+    await Promise.all(notifications);
+    return this.outcome(waited);
+  }
+
+  private outcome(waitedSeconds: number): GateOutcome {
     const d = this.decided;
-    if (!d) return { decision: 'timed-out', waitedSeconds: timeoutSeconds };
+    if (!d) return { decision: 'timed-out', waitedSeconds };
     return d.decision === 'approved' ? { decision: 'approved', by: d } : { decision: 'rejected', by: d };
   }
 
   private check(approver: unknown, role: unknown): string | undefined {
     if (typeof approver !== 'string' || approver.trim() === '') return 'approver is required';
     return approvalRefusal(this.rollbackType, role);
+  }
+
+  /** Policy mode: why this decision may not count now (undefined when it may). */
+  private policyRefusal(
+    decision: 'approved' | 'rejected',
+    approver: unknown,
+    role: unknown,
+    planId?: unknown,
+  ): string | undefined {
+    if (this.decided) {
+      return `already ${this.decided.decision} by ${this.decided.approver} (${this.decided.role}): a decision is final`;
+    }
+    if (this.closed) return 'the approval window has closed: this rollback was not approved';
+    const refusal = decisionRefusal(
+      this.loaded!.policy,
+      this.rules!,
+      { approver, role },
+      { ...(this.requestedBy !== undefined ? { requestedBy: this.requestedBy } : {}), escalated: this.escalated },
+    );
+    return refusal ?? this.planRefusal(decision, planId);
   }
 
   private receive(
@@ -134,6 +350,15 @@ export class ApprovalGate {
     text: unknown,
     planId?: unknown,
   ): void {
+    if (this.policyMode) {
+      const s: EarlySignal = { decision, approver, role, text, planId, at: nowIso() };
+      // an approval sent while no plan awaited one never approves a plan made later
+      const noPlanYet = this.loaded ? undefined : this.planRefusal(decision, planId);
+      if (noPlanYet) this.log.push({ ...this.signalBase(s), decision: 'refused', refusal: noPlanYet });
+      else if (this.loaded) this.judgeSignal(s);
+      else this.early.push(s);
+      return;
+    }
     const refusal = this.check(approver, role) ?? this.planRefusal(decision, planId);
     const base = { approver: text_(approver), role: text_(role), at: nowIso(), via: 'signal' as const };
     const comment = typeof text === 'string' && text !== '' ? { comment: text } : {};
@@ -146,6 +371,66 @@ export class ApprovalGate {
       return;
     }
     this.decide({ ...base, ...comment, decision, ...(this.pendingPlan ? { planId: this.pendingPlan } : {}) });
+  }
+
+  private drainEarly(): void {
+    const early = this.early;
+    this.early = [];
+    for (const s of early) this.judgeSignal(s);
+  }
+
+  private signalBase(s: EarlySignal) {
+    return {
+      approver: text_(s.approver),
+      role: text_(s.role),
+      at: s.at,
+      via: 'signal' as const,
+      ...(typeof s.text === 'string' && s.text !== '' ? { comment: s.text } : {}),
+    };
+  }
+
+  private judgeSignal(s: EarlySignal): void {
+    const refusal = this.policyRefusal(s.decision, s.approver, s.role, s.planId);
+    if (refusal) this.log.push({ ...this.signalBase(s), decision: 'refused', refusal });
+    else this.decide({ ...this.signalBase(s), decision: s.decision, ...this.planField() });
+  }
+
+  /** The update's validator: throwing rejects the update before it is written to history. */
+  private validateUpdate(u: DecideUpdate): void {
+    if (!this.policyMode) throw new Error(PRE_POLICY_REFUSAL);
+    if (!this.loaded) {
+      throw new Error('no approval is open yet: the rollback has not reached its approval step; try again shortly');
+    }
+    if (u?.decision !== 'approve' && u?.decision !== 'reject')
+      throw new Error("decision must be 'approve' or 'reject'");
+    if (u.decision === 'reject' && (typeof u.comment !== 'string' || u.comment.trim() === '')) {
+      throw new Error('a rejection needs a reason');
+    }
+    const refusal = this.policyRefusal(
+      u.decision === 'approve' ? 'approved' : 'rejected',
+      u.approver,
+      u.role,
+      u.planId,
+    );
+    if (refusal) throw new Error(refusal);
+  }
+
+  private applyUpdate(u: DecideUpdate): ApprovalRecord {
+    const record: ApprovalRecord = {
+      decision: u.decision === 'approve' ? 'approved' : 'rejected',
+      approver: u.approver,
+      role: u.role,
+      at: nowIso(),
+      via: 'update',
+      ...opt(u.comment),
+      ...this.planField(),
+    };
+    this.decide(record);
+    return record;
+  }
+
+  private planField(): { planId?: string } {
+    return this.pendingPlan ? { planId: this.pendingPlan } : {};
   }
 
   private planRefusal(decision: 'approved' | 'rejected', planId: unknown): string | undefined {
@@ -163,6 +448,22 @@ export class ApprovalGate {
   }
 }
 
+/** One line per record, for the CLI's status and the report. */
+export function approvalLine(a: ApprovalRecord): string {
+  if (a.decision === 'escalated' && a.escalation) {
+    const e = a.escalation;
+    const widened = [...e.addPeople, ...e.addRoles.map((r) => `role ${r}`)];
+    return (
+      `escalated at ${a.at}: no decision within ${e.afterSeconds}s; told ${e.notified.join(', ')} (${e.notification})` +
+      `${widened.length ? `; may now also decide: ${widened.join(', ')}` : ''}; ${e.windowSeconds}s more`
+    );
+  }
+  return (
+    `${a.decision} by ${a.approver} (${a.role}) via ${a.via} at ${a.at}` +
+    `${a.comment ? ` "${a.comment}"` : ''}${a.refusal ? ` — ${a.refusal}` : ''}`
+  );
+}
+
 function text_(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v ?? '');
 }
@@ -174,34 +475,60 @@ function opt(comment: string | undefined): { comment?: string } {
   return comment ? { comment } : {};
 }
 
+export interface ApprovalOptions {
+  /** Before the policy: the wait (default 3600 s). Under the policy: caps the type's first window. */
+  timeoutSeconds?: number;
+  preApproved?: { approver: string; role: string; comment?: string };
+  /** Who asked for the rollback: under the policy they may not decide it (four eyes). */
+  requestedBy?: string;
+  /** Over the policy's impact threshold, the impact rule's roles are needed. Default: the type's longest duration. */
+  expectedImpactMinutes?: number;
+  /** The plan to approve (plan-bound gates). */
+  plan?: PlanSummary;
+}
+
 /**
- * The approval phase every rollback runs: records a pre-approval from the input (if any, same role policy), then
- * waits as the 'approval' step with the pending request (role, deadline) visible in the status query.
+ * The approval phase every rollback runs: under the policy, loads it (an activity: the run records the policy it
+ * used) and puts it in the status; records a pre-approval from the input (if any, same checks); then waits as the
+ * 'approval' step with the pending request (roles, deadline, escalation) visible in the status query.
  */
-export function awaitApproval(
-  progress: Progress,
-  gate: ApprovalGate,
-  timeoutSeconds: number,
-  preApproved?: { approver: string; role: string; comment?: string },
-  plan?: PlanSummary,
-): Promise<GateOutcome> {
+export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: ApprovalOptions): Promise<GateOutcome> {
   progress.setPhase('awaiting-approval');
-  if (preApproved) gate.preApprove(preApproved.approver, preApproved.role, preApproved.comment);
-  return progress.step(
-    'approval',
-    () =>
-      gate.wait(
-        timeoutSeconds,
-        (req) => {
-          if (req) progress.status.pendingApproval = req;
-          else delete progress.status.pendingApproval;
-        },
-        plan,
-      ),
-    (o) =>
-      o.decision === 'timed-out'
-        ? `no decision within ${o.waitedSeconds}s`
-        : `${o.decision} by ${o.by.approver} (${o.by.role})`,
-    (o) => (o.decision === 'timed-out' ? undefined : o.by.at), // when the decision came
-  );
+  const onPending = (req: ApprovalRequest | undefined): void => {
+    if (req) progress.status.pendingApproval = req;
+    else delete progress.status.pendingApproval;
+  };
+  const decidedAt = (g: GateOutcome) => (g.decision === 'timed-out' ? undefined : g.by.at); // when the decision came
+  const describe = (g: GateOutcome): string =>
+    g.decision === 'timed-out'
+      ? `not approved: no decision within ${g.waitedSeconds}s`
+      : `${g.decision} by ${g.by.approver} (${g.by.role}) via ${g.by.via}`;
+  if (!gate.policyMode) {
+    if (o.preApproved) gate.preApprove(o.preApproved.approver, o.preApproved.role, o.preApproved.comment);
+    return progress.step(
+      'approval',
+      () => gate.wait(o.timeoutSeconds ?? 3600, onPending, o.plan),
+      (g) =>
+        g.decision === 'timed-out'
+          ? `no decision within ${g.waitedSeconds}s`
+          : `${g.decision} by ${g.by.approver} (${g.by.role})`,
+      decidedAt,
+    );
+  }
+  if (!gate.policyRecord) {
+    const { loadApprovalPolicy } = proxyActivities<Activities>(quick);
+    const loaded = await progress.step(
+      'load-approval-policy',
+      () => loadApprovalPolicy(),
+      (l) => `${l.path} (sha256 ${l.sha256.slice(0, 12)})`,
+    );
+    gate.usePolicy(loaded, {
+      ...(o.requestedBy !== undefined ? { requestedBy: o.requestedBy } : {}),
+      ...(o.expectedImpactMinutes !== undefined ? { expectedImpactMinutes: o.expectedImpactMinutes } : {}),
+      ...(o.timeoutSeconds !== undefined ? { maxWindowSeconds: o.timeoutSeconds } : {}),
+    });
+    progress.status.approvalPolicy = gate.policyRecord;
+    if (o.preApproved) gate.preApprove(o.preApproved.approver, o.preApproved.role, o.preApproved.comment);
+  }
+  return progress.step('approval', () => gate.waitWithPolicy(progress, onPending, o.plan), describe, decidedAt);
 }

@@ -6,7 +6,7 @@
 // SDK's metadata query, not a command: replay is unaffected. Deterministic: only @temporalio/workflow.
 import { defineQuery, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { PlanSummary } from '../../activities/index.ts';
-import type { ApprovalRecord, ApprovalRequest } from './approval.ts';
+import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
 
 export type StepState = 'running' | 'completed' | 'failed' | 'skipped' | 'compensated';
 
@@ -28,6 +28,8 @@ export interface RollbackStatus {
   steps: StepRecord[];
   approvals: ApprovalRecord[];
   pendingApproval?: ApprovalRequest;
+  /** The approval policy this run decides under: its file, digest and the rules resolved for this rollback. */
+  approvalPolicy?: ApprovalPolicyRecord;
   /** The latest plan of a plan-based rollback (Terraform): what would change, per address. */
   plan?: PlanSummary;
   /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */

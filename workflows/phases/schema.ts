@@ -186,12 +186,20 @@ export function approvalInput(type: RollbackType) {
   return scenarioInput({
     timeoutSeconds: int(1, 7 * 86400)
       .default(3600)
-      .describe('how long the approval gate waits before the rollback ends as approval-timed-out (seconds)')
+      .describe(
+        "how long the approval gate waits (seconds); under the approval policy it may only shorten the type's first window",
+      )
       .meta({ flag: 'approval-timeout', value: 'S' }),
     preApproved: checked<PreApproval | undefined, PreApproval>((v, f) => validatePreApproval(type, v, f))
       .optional()
       .describe('the automation that approved, recorded as the approver (its role must be allowed to approve)')
       .meta({ flag: 'pre-approve', format: 'approver:role', value: 'APPROVER:ROLE' }),
+    expectedImpactMinutes: int(1, 7 * 24 * 60)
+      .optional()
+      .describe(
+        "expected impact in minutes; over the approval policy's threshold (1 hour) an engineering manager or higher must approve (default: the type's longest runbook duration)",
+      )
+      .meta({ flag: 'expected-impact', value: 'MIN' }),
   })
     .prefault({})
     .describe('the approval gate');

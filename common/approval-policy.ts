@@ -1,0 +1,256 @@
+// Owns the approval policy: its file format (a zod schema, checked when loaded, cross-references included), the
+// rules it gives one rollback (who may approve, how long, who is told and who is added on escalation), and the
+// check of one decision against them. Pure: the worker validates the file, workflows apply the parsed policy.
+// Invariants: a decision counts only from a person in the roster, with a role the roster gives them, allowed for
+// the rollback's type (and, over the impact threshold, by the impact rule), not the requester (four eyes), and
+// only once; the escalated approvers count only after the escalation. `trustClaimedRoles` (development and tests
+// only) accepts any approver name with any declared role, as the gate did before the policy.
+import { z } from 'zod';
+
+export const ROLLBACK_TYPES = ['application', 'database', 'configuration', 'infrastructure', 'emergency'] as const;
+export type PolicyRollbackType = (typeof ROLLBACK_TYPES)[number];
+
+const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ - (max 63)');
+const minutes = z
+  .number()
+  .positive()
+  .max(7 * 24 * 60);
+
+const typeRules = z
+  .object({
+    /** The role the runbook names (Rollback Classification, Appendix B). */
+    requiredRole: id,
+    /** Every role that may approve this type (the required role and those above it). */
+    approverRoles: z.array(id).min(1),
+    /** `approve`: nothing changes before a decision; `acknowledge`: the rollback runs at once, a decision acknowledges. */
+    mode: z.enum(['approve', 'acknowledge']).default('approve'),
+    /** The runbook's Duration column, [min, max] minutes. */
+    durationMinutes: z.tuple([minutes, minutes]),
+    /** How long the approvers have before escalation. */
+    windowMinutes: minutes,
+    contact: id,
+    backupContact: id,
+    escalation: z
+      .object({
+        windowMinutes: minutes,
+        /** Told when the window passes (the backup contact, at least). */
+        notify: z.array(id).min(1),
+        /** People who may decide once escalated (with any role the roster gives them). */
+        addPeople: z.array(id).default([]),
+        /** Roles that may decide once escalated. */
+        addRoles: z.array(id).default([]),
+      })
+      .strict()
+      .nullable(),
+  })
+  .strict();
+
+export const approvalPolicySchema = z
+  .object({
+    version: z.literal(1),
+    description: z.string().max(2000).optional(),
+    roles: z.array(id).min(1),
+    people: z.record(
+      id,
+      z
+        .object({
+          name: z.string().min(1).max(200),
+          /** Slack handle, used in notifications. */
+          handle: z.string().regex(/^@[a-z0-9][a-z0-9._-]{0,79}$/),
+          roles: z.array(id).min(1),
+        })
+        .strict(),
+    ),
+    types: z
+      .object(
+        Object.fromEntries(ROLLBACK_TYPES.map((t) => [t, typeRules])) as Record<PolicyRollbackType, typeof typeRules>,
+      )
+      .strict(),
+    /** Expected impact over `overMinutes` needs one of these roles (runbook: over 1 hour, an engineering manager). */
+    impactRule: z.object({ overMinutes: minutes, approverRoles: z.array(id).min(1) }).strict(),
+    /** The requester may not decide their own rollback. */
+    fourEyes: z.boolean().default(true),
+    trustClaimedRoles: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const roles = new Set(p.roles);
+    const role = (r: string, path: (string | number)[]) => {
+      if (!roles.has(r))
+        ctx.addIssue({ code: 'custom', path, message: `unknown role '${r}' (roles: ${p.roles.join(', ')})` });
+    };
+    const person = (who: string, path: (string | number)[]) => {
+      if (!p.people[who]) ctx.addIssue({ code: 'custom', path, message: `'${who}' is not in people` });
+    };
+    for (const [who, entry] of Object.entries(p.people))
+      entry.roles.forEach((r, i) => role(r, ['people', who, 'roles', i]));
+    p.impactRule.approverRoles.forEach((r, i) => role(r, ['impactRule', 'approverRoles', i]));
+    for (const t of ROLLBACK_TYPES) {
+      const rules = p.types[t];
+      const at = ['types', t];
+      role(rules.requiredRole, [...at, 'requiredRole']);
+      rules.approverRoles.forEach((r, i) => role(r, [...at, 'approverRoles', i]));
+      if (!rules.approverRoles.includes(rules.requiredRole)) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'approverRoles'], message: 'must include requiredRole' });
+      }
+      if (rules.durationMinutes[0] > rules.durationMinutes[1]) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'durationMinutes'], message: 'must be [min, max]' });
+      }
+      person(rules.contact, [...at, 'contact']);
+      person(rules.backupContact, [...at, 'backupContact']);
+      const e = rules.escalation;
+      if (e) {
+        e.notify.forEach((w, i) => person(w, [...at, 'escalation', 'notify', i]));
+        e.addPeople.forEach((w, i) => person(w, [...at, 'escalation', 'addPeople', i]));
+        e.addRoles.forEach((r, i) => role(r, [...at, 'escalation', 'addRoles', i]));
+        if (!e.notify.includes(rules.backupContact)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...at, 'escalation', 'notify'],
+            message: 'must include backupContact',
+          });
+        }
+      }
+    }
+  });
+
+export type ApprovalPolicy = z.output<typeof approvalPolicySchema>;
+export type ApprovalPolicyFile = z.input<typeof approvalPolicySchema>;
+
+/** What loadApprovalPolicy returns and each run records (history, status, result). */
+export interface LoadedPolicy {
+  path: string;
+  sha256: string;
+  policy: ApprovalPolicy;
+}
+
+export class PolicyError extends Error {
+  override name = 'PolicyError';
+}
+
+/** Validates a parsed policy file; the message names each offending path. */
+export function parseApprovalPolicy(raw: unknown, where = 'approval policy'): ApprovalPolicy {
+  const r = approvalPolicySchema.safeParse(raw);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new PolicyError(`${where} is invalid: ${issues.join('; ')}`);
+}
+
+/** The rules one rollback runs under, resolved from the policy (kept in the status and the result). */
+export interface ApprovalRules {
+  rollbackType: PolicyRollbackType;
+  mode: 'approve' | 'acknowledge';
+  requiredRole: string;
+  /** Roles that may decide before escalation (the impact rule applied). */
+  approverRoles: string[];
+  expectedImpactMinutes: number;
+  /** Set when the impact rule narrowed the roles. */
+  impactRuleApplied?: string;
+  windowSeconds: number;
+  contact: { id: string; handle: string };
+  backupContact: { id: string; handle: string };
+  escalation?: {
+    windowSeconds: number;
+    notify: { id: string; handle: string }[];
+    addPeople: string[];
+    addRoles: string[];
+  };
+  fourEyes: boolean;
+  trustClaimedRoles: boolean;
+}
+
+export function rulesFor(
+  policy: ApprovalPolicy,
+  type: PolicyRollbackType,
+  opts: { expectedImpactMinutes?: number; maxWindowSeconds?: number } = {},
+): ApprovalRules {
+  const t = policy.types[type];
+  const contact = (who: string) => ({ id: who, handle: policy.people[who]?.handle ?? who });
+  const impact = opts.expectedImpactMinutes ?? t.durationMinutes[1];
+  const overImpact = impact > policy.impactRule.overMinutes;
+  const narrowed = overImpact ? t.approverRoles.filter((r) => policy.impactRule.approverRoles.includes(r)) : [];
+  const approverRoles = overImpact ? (narrowed.length ? narrowed : policy.impactRule.approverRoles) : t.approverRoles;
+  const window = Math.round(t.windowMinutes * 60);
+  return {
+    rollbackType: type,
+    mode: t.mode,
+    requiredRole:
+      overImpact && !policy.impactRule.approverRoles.includes(t.requiredRole) ? approverRoles[0]! : t.requiredRole,
+    approverRoles,
+    expectedImpactMinutes: impact,
+    ...(overImpact
+      ? {
+          impactRuleApplied: `expected impact ${impact} min > ${policy.impactRule.overMinutes} min: needs ${policy.impactRule.approverRoles.join(' or ')}`,
+        }
+      : {}),
+    windowSeconds: opts.maxWindowSeconds !== undefined ? Math.min(window, opts.maxWindowSeconds) : window,
+    contact: contact(t.contact),
+    backupContact: contact(t.backupContact),
+    ...(t.escalation
+      ? {
+          escalation: {
+            windowSeconds: Math.round(t.escalation.windowMinutes * 60),
+            notify: t.escalation.notify.map(contact),
+            addPeople: t.escalation.addPeople,
+            addRoles: t.escalation.addRoles,
+          },
+        }
+      : {}),
+    fourEyes: policy.fourEyes,
+    trustClaimedRoles: policy.trustClaimedRoles,
+  };
+}
+
+export interface DecisionClaim {
+  approver: unknown;
+  role: unknown;
+}
+
+/** The roster entry an approver names: by id, or by Slack handle. */
+export function findPerson(policy: ApprovalPolicy, approver: string): string | undefined {
+  if (policy.people[approver]) return approver;
+  return Object.keys(policy.people).find((k) => policy.people[k]!.handle === approver);
+}
+
+/**
+ * Why this decision may not count (undefined when it may): who and which role, checked against the roster, the
+ * type's roles (or the escalated approvers once escalated) and four eyes. The caller checks "already decided".
+ */
+export function decisionRefusal(
+  policy: ApprovalPolicy,
+  rules: ApprovalRules,
+  claim: DecisionClaim,
+  ctx: { requestedBy?: string; escalated: boolean },
+): string | undefined {
+  const { approver, role } = claim;
+  if (typeof approver !== 'string' || approver.trim() === '') return 'approver is required';
+  if (typeof role !== 'string' || role.trim() === '') return 'role is required';
+  if (!policy.roles.includes(role)) return `unknown role '${role}' (roles: ${policy.roles.join(', ')})`;
+  const person = findPerson(policy, approver);
+  if (!rules.trustClaimedRoles) {
+    if (!person) return `'${approver}' is not in the approval roster`;
+    if (!policy.people[person]!.roles.includes(role)) {
+      return `the roster does not give '${person}' the role '${role}' (their roles: ${policy.people[person]!.roles.join(', ')})`;
+    }
+  }
+  if (rules.fourEyes && ctx.requestedBy !== undefined) {
+    const requester = findPerson(policy, ctx.requestedBy) ?? ctx.requestedBy;
+    if ((person ?? approver) === requester) {
+      return `'${approver}' requested this rollback and may not decide it (four eyes)`;
+    }
+  }
+  if (rules.approverRoles.includes(role)) return undefined;
+  const e = rules.escalation;
+  if (ctx.escalated && e && (e.addRoles.includes(role) || (person !== undefined && e.addPeople.includes(person)))) {
+    return undefined;
+  }
+  const widened = e && (e.addRoles.length || e.addPeople.length);
+  return (
+    `role '${role}' may not decide a ${rules.rollbackType} rollback: it needs '${rules.requiredRole}' ` +
+    `(allowed: ${rules.approverRoles.join(', ')})` +
+    (rules.impactRuleApplied ? ` (${rules.impactRuleApplied})` : '') +
+    (widened && !ctx.escalated
+      ? ` (after escalation also: ${[...e.addPeople, ...e.addRoles.map((r) => `role ${r}`)].join(', ')})`
+      : '')
+  );
+}
