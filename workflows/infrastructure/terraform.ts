@@ -16,7 +16,6 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
-  setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
@@ -319,17 +318,18 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
         return finish({ outcome: 'already-on-target', plan: plan.summary, planRounds: round });
       }
 
-      setCurrentDetails(approvalDetails(plan.summary, target, round, gate.requiredRole));
+      progress.detailsExtra = approvalDetails(plan.summary, target, round, gate.requiredRole);
+      progress.refreshDetails();
       const decision = await awaitApproval(progress, gate, {
         timeoutSeconds: input.approval.timeoutSeconds,
         requestedBy: input.requestedBy,
         plan: plan.summary,
       });
-      setCurrentDetails(
+      progress.detailsExtra =
         decision.decision === 'timed-out'
           ? `Plan \`${plan.summary.id}\`: no decision in time.`
-          : `Plan \`${plan.summary.id}\` ${decision.decision} by ${decision.by.approver}.`,
-      );
+          : `Plan \`${plan.summary.id}\` ${decision.decision} by ${decision.by.approver}.`;
+      progress.refreshDetails();
       if (decision.decision !== 'approved') {
         await cleanup();
         const outcome = decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out';

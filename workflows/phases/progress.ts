@@ -71,9 +71,13 @@ export class Progress {
     this.refreshDetails();
   }
 
-  /** Publishes the status as the workflow's current details (Markdown). */
+  /** A scenario's own block under the status in the current details (e.g. the Terraform plan awaiting approval). */
+  detailsExtra: string | undefined;
+
+  /** Publishes the status (and the scenario's own block) as the workflow's current details (Markdown). */
   refreshDetails(): void {
-    setCurrentDetails(currentDetails(this.status));
+    const base = currentDetails(this.status);
+    setCurrentDetails(this.detailsExtra ? `${this.detailsExtra}\n\n${base}` : base);
   }
 
   /** Registers the search attributes; a server without them registered is not a reason to fail a rollback. */
