@@ -11,6 +11,7 @@ import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities } from './systemd.ts';
 import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
+import { createVerificationActivities } from './verification.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
@@ -58,6 +59,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
+    ...createVerificationActivities({ docker: deps.docker, ...(deps.run ? { run: deps.run } : {}) }),
   };
 }
 
@@ -74,6 +76,7 @@ export type {
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { CheckCommandResult, MemoryApiCheck, ServiceMetrics, ServiceSample } from './verification.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';

@@ -8,6 +8,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  executeChild,
   isCancellation,
   patched,
   proxyActivities,
@@ -35,9 +36,15 @@ import {
   parseInput,
   scenarioInput,
   whoFields,
-  type z,
+  z,
 } from '../phases/schema.ts';
 import { validateContainerName, validateHttpUrl, validateImageRef } from '../phases/validation.ts';
+import {
+  postRollbackVerification,
+  postRollbackVerificationInput,
+  type PostRollbackVerificationInput,
+  type VerificationResult,
+} from '../verification/post-rollback.ts';
 
 /** The input, declared once: type, validation (first act of the workflow), CLI flags and README table. */
 export const dockerRollbackInput = scenarioInput({
@@ -67,6 +74,14 @@ export const dockerRollbackInput = scenarioInput({
     .default(false)
     .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
     .meta({ cli: false }),
+  verification: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      'run the post-rollback verification (workflow postRollbackVerification) after the health check, with these ' +
+        "fields ({} for the defaults; the health URL and container are this rollback's); a failed check undoes",
+    )
+    .meta({ format: 'json', value: 'JSON' }),
 });
 
 export type DockerRollbackInput = z.input<typeof dockerRollbackInput>;
@@ -103,6 +118,7 @@ export interface DockerRollbackResult {
   preservedRemoved?: boolean;
   approvals: ApprovalRecord[];
   verification?: HealthWait;
+  postVerification?: VerificationResult;
   monitoring?: MonitorSummary;
   timeline: StepRecord[];
   startedAt: string;
@@ -121,6 +137,22 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     input = parseInput(dockerRollbackInput, raw);
   } catch (err) {
     throw invalidInput(progress, err);
+  }
+  // The child's input is checked now, so a bad one is refused before anything changes.
+  let postInput: PostRollbackVerificationInput | undefined;
+  if (input.verification) {
+    postInput = {
+      service: input.containerName,
+      healthUrl: input.healthUrl,
+      ...(input.host ? {} : { container: input.containerName }),
+      searchAttributes: input.searchAttributes,
+      ...input.verification,
+    };
+    try {
+      parseInput(postRollbackVerificationInput, postInput, 'verification');
+    } catch (err) {
+      throw invalidInput(progress, err);
+    }
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes();
@@ -216,6 +248,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   // 4–6. Change, with an undo pushed before each mutating step.
   const undos: Undo[] = [];
   let verification: HealthWait | undefined;
+  let postVerification: VerificationResult | undefined;
   let runId: string | undefined;
   try {
     progress.setPhase('rolling-back');
@@ -276,6 +309,19 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
           `(last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       });
     }
+    // Only runs that ask for it reach the marker, so every earlier history replays unchanged.
+    if (postInput && patched('post-rollback-verification')) {
+      const child = postInput;
+      postVerification = await progress.step(
+        'post-rollback-verification',
+        () =>
+          executeChild(postRollbackVerification, {
+            args: [child],
+            workflowId: `${info.workflowId}-verify-${runSuffix(info.runId)}`,
+          }),
+        (v) => `${v.checks.filter((c) => c.status === 'pass').length}/${v.checks.length} checks passed`,
+      );
+    }
   } catch (err) {
     await CancellationScope.nonCancellable(() => compensate(err));
     throw err; // unreachable: compensate always throws
@@ -325,6 +371,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
             to: { ...to, containerId: runId },
             preservedContainer: preservedName,
             verification,
+            ...(postVerification ? { postVerification } : {}),
             monitoring,
           }),
         ],
@@ -345,6 +392,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     preservedContainer: preservedName,
     preservedRemoved: cleaned.removed,
     verification,
+    ...(postVerification ? { postVerification } : {}),
     ...(monitoring ? { monitoring } : {}),
   });
 

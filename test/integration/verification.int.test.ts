@@ -1,0 +1,136 @@
+// Post-Rollback Verification against real parts: the dev server, a worker with the real activities, the demo
+// service in Docker (healthy v2.0.0 and unhealthy v2.1.0), the Qdrant double, and real check commands.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createWorker } from '../../workers/worker.ts';
+import type { VerificationCheck, VerificationResult } from '../../workflows/verification/post-rollback.ts';
+import { BAD, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
+import { seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
+import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+
+describe('postRollbackVerification on the real demo service', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let qdrant: TestQdrant;
+  let queue: string;
+  const prefix = `verify-it-${Date.now().toString(36)}`;
+
+  before(async () => {
+    await ensureImages();
+    qdrant = await startTestQdrant();
+    await seed(qdrant.client, `${prefix}-memories`, 12, 8);
+    env = await localEnv();
+    queue = uniqueQueue('verify');
+    ({ worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue: queue },
+      connection: env.nativeConnection,
+      deps: { qdrant: { client: qdrant.client, url: qdrant.url, backupRoot: qdrant.tmp } },
+    }));
+    running = worker.run();
+  });
+  after(async () => {
+    await removeByPrefix(prefix);
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+    await qdrant?.stop();
+  });
+
+  const byName = (checks: VerificationCheck[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
+
+  it('passes every check on the healthy v2.0.0, each with its figure', async () => {
+    const app = await startApp(`${prefix}-good`, GOOD);
+    const t0 = Date.now();
+    const r = (await env.client.workflow.execute('postRollbackVerification', {
+      taskQueue: queue,
+      workflowId: `${prefix}-pass`,
+      args: [
+        {
+          service: 'cortex-mcp',
+          healthUrl: app.healthUrl,
+          container: app.name,
+          collections: { [`${prefix}-memories`]: 12 },
+          commands: [{ name: 'prod:health', command: ['node', '-e', 'console.log("health ok")'], timeoutSeconds: 20 }],
+        },
+      ],
+    })) as VerificationResult;
+    console.log(`verification (pass) took ${Date.now() - t0} ms`);
+    assert.equal(r.passed, true, JSON.stringify(r.checks));
+    const c = byName(r.checks);
+    assert.deepEqual(Object.keys(c).sort(), [
+      'command:prod:health',
+      `data-integrity:${prefix}-memories`,
+      'log-errors',
+      'memory',
+      'memory-api-response-time',
+      'memory-store-find',
+      'qdrant-ready',
+      'response-time',
+      'service-health',
+    ]);
+    for (const check of r.checks) assert.equal(check.status, 'pass', `${check.name}: ${check.figure}`);
+    assert.equal(c['service-health']!.figure, 'HTTP 200 healthy');
+    assert.match(c['response-time']!.figure, /^\d+ ms/);
+    assert.match(c['memory-store-find']!.figure, /store HTTP 201, find HTTP 200, 1 found/);
+    assert.equal(c[`data-integrity:${prefix}-memories`]!.figure, '12 points');
+    assert.match(c.memory!.figure, /^[\d.]+ MB \(docker stats\)$/);
+    assert.ok(Number.parseFloat(c.memory!.figure) > 0 && Number.parseFloat(c.memory!.figure) < 2048);
+    assert.match(c['log-errors']!.figure, /^0 error line\(s\) in [1-9]\d* line\(s\)/);
+    assert.match(c['command:prod:health']!.output!, /health ok/);
+  });
+
+  it('fails on the unhealthy v2.1.0 and says which checks failed with their figures', async () => {
+    const app = await startApp(`${prefix}-bad`, BAD);
+    const base = `http://127.0.0.1:${app.port}`;
+    // a malformed call makes the service log an ERROR line
+    const bad = await fetch(`${base}/api/v1/memory/store`, { method: 'POST', body: 'not json' });
+    assert.equal(bad.status, 400);
+    const err = await env.client.workflow
+      .execute('postRollbackVerification', {
+        taskQueue: queue,
+        workflowId: `${prefix}-fail`,
+        args: [
+          {
+            healthUrl: app.healthUrl,
+            container: app.name,
+            collections: { [`${prefix}-memories`]: 13 },
+            maxMemoryMb: 1,
+            commands: [
+              { name: 'test:connection', command: ['node', '-e', 'console.error("no db"); process.exit(3)'] },
+              { name: 'perf:gate:ci', command: ['sleep', '30'], timeoutSeconds: 1 },
+            ],
+          },
+        ],
+      })
+      .then(
+        () => assert.fail('verification of v2.1.0 passed'),
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof WorkflowFailedError);
+    const cause = err.cause;
+    assert.ok(cause instanceof ApplicationFailure);
+    assert.equal(cause.type, 'VerificationFailed');
+    const r = cause.details?.[0] as VerificationResult;
+    assert.equal(r.passed, false);
+    const c = byName(r.checks);
+    assert.equal(c['service-health']!.status, 'fail');
+    assert.equal(c['service-health']!.figure, 'HTTP 503 unhealthy');
+    assert.equal(c[`data-integrity:${prefix}-memories`]!.status, 'fail');
+    assert.equal(c[`data-integrity:${prefix}-memories`]!.figure, '12 points');
+    assert.equal(c.memory!.status, 'fail');
+    assert.equal(c['log-errors']!.status, 'fail');
+    assert.match(c['log-errors']!.output!, /ERROR \/api\/v1\/memory\/store: invalid request body/);
+    assert.equal(c['command:test:connection']!.status, 'fail');
+    assert.match(c['command:test:connection']!.figure, /^exit 3 in \d+ ms$/);
+    assert.match(c['command:test:connection']!.output!, /no db/);
+    assert.equal(c['command:perf:gate:ci']!.figure, 'timed out after 1s');
+    // the store/find API still works on v2.1.0, and passes
+    assert.equal(c['memory-store-find']!.status, 'pass');
+    assert.match(cause.message, /service-health \(HTTP 503 unhealthy\)/);
+  });
+});
