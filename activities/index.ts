@@ -2,11 +2,14 @@
 import type Dockerode from 'dockerode';
 import type { CommandRunner } from './command.ts';
 import { createComposeActivities } from './compose.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createDockerActivities } from './docker.ts';
 import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
 import { createHealthActivities } from './health.ts';
 import { createIptablesActivities } from './iptables.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
+import { createNotifyActivities, type NotifySettings } from './notify.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities } from './systemd.ts';
@@ -23,6 +26,8 @@ export interface ActivityDeps {
   kubectl?: Kubectl;
   /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
   networkBackupRoot?: string;
+  /** Notification channels (worker configuration); none configured unless given. */
+  notify?: NotifySettings;
 }
 
 /**
@@ -60,6 +65,7 @@ export function createActivities(deps: ActivityDeps) {
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
     ...createVerificationActivities({ docker: deps.docker, ...(deps.run ? { run: deps.run } : {}) }),
+    ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
   };
 }
 
@@ -78,6 +84,7 @@ export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProbl
 export type { HealthSample, HealthWait } from './health.ts';
 export type { CheckCommandResult, MemoryApiCheck, ServiceMetrics, ServiceSample } from './verification.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
+export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';
