@@ -6,6 +6,11 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../common/tools.ts';
+import type { DockerRollbackResult } from '../../workflows/application/docker-container.ts';
 import { createWorker } from '../../workers/worker.ts';
 import type { VerificationCheck, VerificationResult } from '../../workflows/verification/post-rollback.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
@@ -132,5 +137,37 @@ describe('postRollbackVerification on the real demo service', () => {
     // the store/find API still works on v2.1.0, and passes
     assert.equal(c['memory-store-find']!.status, 'pass');
     assert.match(cause.message, /service-health \(HTTP 503 unhealthy\)/);
+  });
+
+  it('runs as a child of dockerContainerRollback when asked, and its figures are in the result', async () => {
+    const app = await startApp(`${prefix}-roll`, BAD);
+    const workflowId = `rollback-docker-${app.name}`;
+    const h = await env.client.workflow.start('dockerContainerRollback', {
+      taskQueue: queue,
+      workflowId,
+      args: [
+        {
+          containerName: app.name,
+          targetImage: GOOD,
+          healthUrl: app.healthUrl,
+          reason: 'v2.1.0 fails /health',
+          requestedBy: 'verification-test',
+          monitor: { durationSeconds: 0 },
+          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+          verification: { collections: { [`${prefix}-memories`]: 12 } },
+        },
+      ],
+    });
+    const r = (await h.result()) as DockerRollbackResult;
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal(r.postVerification?.passed, true, JSON.stringify(r.postVerification?.checks));
+    const c = byName(r.postVerification.checks);
+    assert.equal(c['service-health']!.figure, 'HTTP 200 healthy');
+    assert.equal(c[`data-integrity:${prefix}-memories`]!.status, 'pass');
+    assert.equal(c['log-errors']!.status, 'pass');
+    assert.ok(r.timeline.some((s) => s.name === 'post-rollback-verification' && s.state === 'completed'));
+    const history = await h.fetchHistory();
+    const file = join(PROJECT_ROOT, 'test', 'histories', 'docker-post-verification.json');
+    if (process.env.CORTEX_RECORD_HISTORIES === '1' && !existsSync(file)) writeFileSync(file, historyToJSON(history));
   });
 });

@@ -22,8 +22,8 @@ import { FailureType } from '../../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
 import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
-import { dockerOp, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
+import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchAlerting } from '../phases/monitor.ts';
+import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import {
@@ -69,6 +69,13 @@ export const dockerRollbackInput = scenarioInput({
     .meta({ flag: 'verify-timeout', value: 'S' }),
   pull: bool().default(false).describe('pull the target image when it is not on the host (needs a registry)'),
   monitor: monitorInput({ durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 }),
+  metricsUrl: checked<string | undefined, string>((v, f) => (v === undefined ? undefined : validateHttpUrl(v, f)))
+    .optional()
+    .describe(
+      "the service's Prometheus /metrics: the watch applies the runbook's alert thresholds (error rate > 1%, " +
+        'response time > 500 ms, memory > 4 GB, database connection errors) and notifies watch-alert',
+    )
+    .meta({ value: 'URL' }),
   approval: approvalInput('application'),
   searchAttributes: bool()
     .default(false)
@@ -317,7 +324,8 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
         () =>
           executeChild(postRollbackVerification, {
             args: [child],
-            workflowId: `${info.workflowId}-verify-${runSuffix(info.runId)}`,
+            // by run id only: a replay under another workflow id (test/unit/replay.test.ts) issues the same command
+            workflowId: `post-rollback-verification-${info.runId}`,
           }),
         (v) => `${v.checks.filter((c) => c.status === 'pass').length}/${v.checks.length} checks passed`,
       );
@@ -331,18 +339,52 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   let monitoring: MonitorSummary | undefined;
   if (input.monitor.durationSeconds > 0) {
     progress.setPhase('monitoring');
+    // With a metrics URL, each sample is one local activity returning health and metrics (one marker event, as
+    // before); runs without one issue the same commands as before, so their histories replay.
+    const metricsUrl = input.metricsUrl;
+    const withMetrics = metricsUrl !== undefined && patched('watch-metrics-thresholds');
+    const watchSample = withMetrics
+      ? () =>
+          proxyLocalActivities<Activities>(localProbe).sampleService({ url: input.healthUrl, metricsUrl: metricsUrl })
+      : () => sampleHealth({ url: input.healthUrl });
+    const alerting: WatchAlerting | undefined = withMetrics
+      ? {
+          thresholds: RUNBOOK_ALERT_THRESHOLDS,
+          // A local activity: the alert's marker is recorded with the next timer, one event per alert.
+          raise: async (a) => {
+            const send = proxyLocalActivities<Activities>(localNotify).notify;
+            const sent = await send({
+              event: 'watch-alert',
+              workflowId: info.workflowId,
+              runId: info.runId,
+              rollbackType: 'application',
+              target: `docker:${name}`,
+              summary: `${target.ref}: ${a.rule} ${a.figure} (alert ${a.limit})`,
+              details: { rule: a.rule, figure: a.figure, limit: a.limit, at: a.at },
+              key: `${a.rule}-${a.at}`,
+            }).then(
+              (r) => `slack ${r.slack}, pagerduty ${r.pagerDuty}`,
+              (err: unknown) => `not delivered: ${errorMessage(err)}`,
+            );
+            progress.note(`alert-${a.rule}`, 'completed', `${a.figure} (${a.limit}); ${sent}`);
+          },
+        }
+      : undefined;
     try {
       monitoring = await progress.step(
         'monitor',
         () =>
           watchHealth(
             input.monitor,
-            () => sampleHealth({ url: input.healthUrl }),
+            watchSample,
             (live) => {
               progress.status.monitoring = live;
             },
+            alerting,
           ),
-        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
+        (m) =>
+          `${m.samples} samples, ${m.failures} failed${m.alerts ? `, ${m.alerts.length} alert(s)` : ''}` +
+          `${m.breached ? ', BREACHED' : ''}`,
       );
     } catch (err) {
       // Cancelling the watch ends the watch only: the target was verified and keeps running; the previous
