@@ -5,7 +5,7 @@
 // out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
-import { renderReport } from './report.ts';
+import { buildReport, reportMarkdown } from './report.ts';
 import { REQUIRED_ROLE } from '../common/roles.ts';
 import { InputError, onlyKnownFields, show } from '../workflows/phases/validation.ts';
 import type { Scenario } from '../workflows/phases/scenario.ts';
@@ -52,7 +52,7 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
-  cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
+  cortex-rollback report  WORKFLOW_ID [--json]   (the runbook's Rollback Report Template, Markdown or JSON)
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
 function findScenario(name: string): Scenario | undefined {
@@ -482,7 +482,8 @@ export async function run(argv: string[]): Promise<number> {
         const id = need(arg, 'WORKFLOW_ID');
         rc = await connect();
         const status = await getStatus(rc, id);
-        console.log(renderReport(status, await waitResult<unknown>(rc, id)));
+        const rep = buildReport(status, await waitResult<unknown>(rc, id));
+        console.log(json ? JSON.stringify(rep, null, 2) : reportMarkdown(rep));
         return 0;
       }
       case 'result': {

@@ -11,7 +11,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import type { DockerRollbackResult } from '../../workflows/application/docker-container.ts';
+import { buildReport, reportMarkdown } from '../../client/report.ts';
 import { createWorker } from '../../workers/worker.ts';
+import { statusQuery } from '../../workflows/phases/progress.ts';
 import type { VerificationCheck, VerificationResult } from '../../workflows/verification/post-rollback.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
@@ -166,6 +168,49 @@ describe('postRollbackVerification on the real demo service', () => {
     assert.equal(c[`data-integrity:${prefix}-memories`]!.status, 'pass');
     assert.equal(c['log-errors']!.status, 'pass');
     assert.ok(r.timeline.some((s) => s.name === 'post-rollback-verification' && s.state === 'completed'));
+    // the runbook's report, filled from this run: every section of the template, figures included
+    const rep = buildReport(await h.query(statusQuery), { ok: true, result: r });
+    const md = reportMarkdown(rep);
+    for (const heading of [
+      '## Executive Summary',
+      '## Rollback Details',
+      '### Source Version',
+      '### Target Version',
+      '## Rollback Process',
+      '### Pre-Rollback Actions',
+      '### Rollback Execution',
+      '### Post-Rollback Verification',
+      '## Impact Assessment',
+      '### User Impact',
+      '### Business Impact',
+      '## Root Cause Analysis',
+      '### Primary Cause',
+      '### Contributing Factors',
+      '### Detection Gaps',
+      '## Lessons Learned',
+      '### What Went Well',
+      '### Areas for Improvement',
+      '### Action Items',
+    ])
+      assert.ok(md.includes(`\n${heading}\n`), `report lacks ${heading}`);
+    assert.match(
+      md,
+      /- \*\*Impact\*\*: before the rollback the service was unhealthy: 503; service interrupted for [\d.]+ min/,
+    );
+    assert.match(
+      md,
+      /- \*\*Issues Identified\*\*:\n {2}- trigger: v2\.1\.0 fails \/health\n {2}- health before the rollback: unhealthy: 503/,
+    );
+    assert.match(md, /\| service-health \| PASS \| HTTP 200 healthy \| 2xx and healthy \|/);
+    assert.match(md, /- \[x\] Data integrity confirmed — data-integrity:verify-it-\w+-memories: 12 points/);
+    assert.match(md, /- \[x\] Performance validated — response-time: \d+ ms/);
+    assert.match(
+      md,
+      /- \[ \] Write the root cause analysis of cortex-memory-mcp:v2\.1\.0 .* - Owner: verification-test - Due: \d{4}-\d{2}-\d{2}/,
+    );
+    assert.match(md, /### What Went Well\n- rolled back in [\d.]+ min \(target < 30 min\)/);
+    assert.equal(rep.executiveSummary.outcome, 'succeeded');
+    assert.equal(rep.rollbackProcess.verificationChecks.length, r.postVerification.checks.length);
     const history = await h.fetchHistory();
     const file = join(PROJECT_ROOT, 'test', 'histories', 'docker-post-verification.json');
     if (process.env.CORTEX_RECORD_HISTORIES === '1' && !existsSync(file)) writeFileSync(file, historyToJSON(history));
