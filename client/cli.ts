@@ -5,6 +5,7 @@
 // out); 4 a rollback of that target is already running.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
+import { parseSince, renderMetrics, rollbackMetrics } from './metrics.ts';
 import { buildReport, reportMarkdown } from './report.ts';
 import { REQUIRED_ROLE } from '../common/roles.ts';
 import { InputError, onlyKnownFields, show } from '../workflows/phases/validation.ts';
@@ -53,6 +54,7 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID [--json]   (the runbook's Rollback Report Template, Markdown or JSON)
+  cortex-rollback metrics [--since 30d] [--json] (MTTR, success rate, counts by type vs the runbook's targets)
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
 function findScenario(name: string): Scenario | undefined {
@@ -260,6 +262,7 @@ const options = {
   host: { type: 'string' },
   json: { type: 'boolean' },
   by: { type: 'string' },
+  since: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -484,6 +487,19 @@ export async function run(argv: string[]): Promise<number> {
         const status = await getStatus(rc, id);
         const rep = buildReport(status, await waitResult<unknown>(rc, id));
         console.log(json ? JSON.stringify(rep, null, 2) : reportMarkdown(rep));
+        return 0;
+      }
+      case 'metrics': {
+        const since = v.since ?? '30d';
+        let ms: number;
+        try {
+          ms = parseSince(since);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        rc = await connect();
+        const m = await rollbackMetrics(rc, ms);
+        console.log(json ? JSON.stringify(m, null, 2) : renderMetrics(m));
         return 0;
       }
       case 'result': {

@@ -3,7 +3,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RollbackClient } from '../../client/client.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs } from '../../common/dev-server.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs, SEARCH_ATTRIBUTES } from '../../common/dev-server.ts';
 import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -18,8 +18,8 @@ export function localEnv(dynamicConfig: Record<string, unknown> = {}): Promise<T
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
-      searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
-        defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
+      searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([n, t]) =>
+        defineSearchAttributeKey(n, t === 'Text' ? SearchAttributeType.TEXT : SearchAttributeType.KEYWORD),
       ),
       extraArgs: ['--log-level', 'error', ...dynamicConfigArgs({ ...DEV_SERVER_DYNAMIC_CONFIG, ...dynamicConfig })],
     },

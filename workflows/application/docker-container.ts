@@ -162,7 +162,12 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     }
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes({
+    service: input.containerName,
+    targetVersion: input.targetImage,
+    trigger: input.reason,
+    requestedBy: input.requestedBy,
+  });
   progress.note('validate-input', 'completed');
 
   const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
