@@ -343,7 +343,8 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   if (s.monitoring) {
     const m = s.monitoring;
     console.log(
-      `  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ends ${m.endsAt}`,
+      `  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ` +
+        `${m.alerts !== undefined ? `${m.alerts} alert(s), ` : ''}ends ${m.endsAt}`,
     );
   }
 }

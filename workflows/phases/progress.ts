@@ -29,7 +29,8 @@ export interface RollbackStatus {
   plan?: PlanSummary;
   /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */
   waitingFor?: { signal: string; deadline: string; what: string };
-  monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
+  /** The watch so far; `alerts` when it reads /metrics (alert thresholds raised). */
+  monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string; alerts?: number };
   error?: string;
 }
 
