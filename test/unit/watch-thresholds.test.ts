@@ -69,11 +69,11 @@ describe('the watch with /metrics (time-skipping, stubbed activities)', () => {
     await env?.teardown();
   });
 
-  it('raises each threshold once when it starts firing, through notify, within 408 history events', async () => {
+  it('records each threshold when it starts firing and sends each rule once through notify, within 408 history events', async () => {
     const { activities, calls } = stubActivities({ health: [true] });
     const notified: NotifyInput[] = [];
     let n = 0;
-    // samples 10–12: 5% errors; 20: 900 ms; 30–31: database down; 40: 5 GB resident
+    // samples 10–12: 5% errors; 20: 900 ms; 30–31 and 35: database down; 40: 5 GB resident
     const scripted = (): ServiceSample => {
       n += 1;
       const m = { ...base, requests: 1000 + n * 100, durationCount: 1000 + n * 100, durationSecondsSum: 10 + n };
@@ -81,7 +81,7 @@ describe('the watch with /metrics (time-skipping, stubbed activities)', () => {
       else if (n > 12) m.errors = 15;
       if (n === 20) m.durationSecondsSum += 89;
       else if (n > 20) m.durationSecondsSum += 89;
-      if (n === 30 || n === 31) m.dbUp = 0;
+      if (n === 30 || n === 31 || n === 35) m.dbUp = 0;
       if (n === 40) m.residentBytes = 5 * 1024 * 1048576;
       return { ...sample(m), at: new Date().toISOString() };
     };
@@ -129,13 +129,20 @@ describe('the watch with /metrics (time-skipping, stubbed activities)', () => {
     assert.equal(calls.filter((c) => c === 'sampleService').length, 60);
     assert.deepEqual(
       r.monitoring?.alerts?.map((a) => `${a.rule}: ${a.figure}`),
-      ['error-rate: 5% (5/100)', 'response-time: 900 ms', 'database-connection: database down', 'memory: 5120 MB'],
+      [
+        'error-rate: 5% (5/100)',
+        'response-time: 900 ms',
+        'database-connection: database down',
+        'database-connection: database down',
+        'memory: 5120 MB',
+      ],
     );
+    // each rule is sent once: the database going down again is recorded, not sent again
     assert.deepEqual(
       notified.map((i) => [i.event, i.details?.rule]),
-      r.monitoring?.alerts?.map((a) => ['watch-alert', a.rule]),
+      ['error-rate', 'response-time', 'database-connection', 'memory'].map((rule) => ['watch-alert', rule]),
     );
-    console.log(`30-minute watch at 30 s with metrics and 4 alerts: ${events} history events`);
+    console.log(`30-minute watch at 30 s with metrics, 5 alerts, 4 sent: ${events} history events`);
     assert.ok(events <= 408, `history has ${events} events`);
   });
 });

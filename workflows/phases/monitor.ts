@@ -2,8 +2,9 @@
 // history left it), and the breach rule: more than `failureThreshold` consecutive failed samples (the runbook's
 // "Health check failures (> 3 consecutive)") ends the watch as breached. When samples carry the service's /metrics,
 // the runbook's Post-Rollback Alert Thresholds are applied between consecutive samples (counters as deltas); an
-// alert is raised when a rule starts firing (not once per sample, so the history and the channels stay quiet while
-// it keeps firing) and never ends the watch by itself. Deterministic.
+// alert is recorded each time a rule starts firing (not once per sample) and sent through `raise` only the first time
+// per rule (at most four sends, one marker event each: a 30-minute watch at 30 s stays within 408 history events
+// however the rules flap); an alert never ends the watch by itself. Deterministic.
 import { sleep } from '@temporalio/workflow';
 import type { HealthSample, ServiceMetrics, ServiceSample } from '../../activities/index.ts';
 
@@ -88,7 +89,7 @@ const round = (n: number) => Math.round(n * 100) / 100;
 
 export interface WatchAlerting {
   thresholds: AlertThresholds;
-  /** Called once per rule when it starts firing (e.g. a notification); its failure is the caller's to absorb. */
+  /** Called the first time each rule fires (e.g. a notification); its failure is the caller's to absorb. */
   raise?: (alert: WatchAlert) => Promise<void>;
 }
 
@@ -123,6 +124,7 @@ export async function watchHealth(
   let consecutive = 0;
   let prevMetrics: ServiceMetrics | undefined;
   const firing = new Set<AlertRule>();
+  const raised = new Set<AlertRule>();
   const alerts: WatchAlert[] = [];
   if (alerting) summary.alerts = alerts;
   const counts = () => (alerting ? { alerts: alerts.length } : {});
@@ -161,7 +163,10 @@ export async function watchHealth(
         firing.add(a.rule);
         const alert = { at: s.at, ...a };
         if (alerts.length < 50) alerts.push(alert);
-        if (alerting.raise) await alerting.raise(alert);
+        if (alerting.raise && !raised.has(a.rule)) {
+          raised.add(a.rule);
+          await alerting.raise(alert);
+        }
       }
     }
     live({
