@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { rollbackMetrics, renderMetrics } from '../../client/metrics.ts';
+import { parseSince, rollbackMetrics, renderMetrics } from '../../client/metrics.ts';
 import { startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
 import { BAD, ensureImages, freePort, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
@@ -121,5 +121,12 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
     assert.match(text, /MTTR: +[\d.]+ min \(target < 30 min: MET\)/);
     assert.match(text, /success rate: 50% of 2 finished \(target > 95%: MISSED\)/);
     assert.match(text, /application: total 3, /);
+  });
+
+  it('--since takes minutes, hours or days', () => {
+    assert.equal(parseSince('30d'), 30 * 86_400_000);
+    assert.equal(parseSince('12h'), 12 * 3_600_000);
+    assert.equal(parseSince('90m'), 90 * 60_000);
+    assert.throws(() => parseSince('30 days'), /--since must look like 30d/);
   });
 });

@@ -94,7 +94,8 @@ export const postRollbackVerificationScenario = defineScenario({
   runbook: 'Post-Rollback Verification (validate-rollback.sh)',
   summary: 'read-only checklist: health, Qdrant, exact counts, memory API, response time, memory, logs, own checks',
   input: postRollbackVerificationInput,
-  workflowId: (i) => `verify-${i.service}`,
+  // help renders the id from the required fields only, where the service is still missing
+  workflowId: (i: Partial<{ service: string }>) => `verify-${i.service ?? 'cortex-mcp'}`,
 });
 
 export type CheckStatus = 'pass' | 'fail' | 'skipped';
