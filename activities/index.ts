@@ -16,6 +16,7 @@ import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities } from './systemd.ts';
 import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
+import { createVerificationActivities } from './verification.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
@@ -70,6 +71,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
+    ...createVerificationActivities({ docker: deps.docker, ...(deps.run ? { run: deps.run } : {}) }),
     ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
     ...createApprovalPolicyActivities({ path: deps.approvalPolicyPath ?? DEFAULT_APPROVAL_POLICY }),
   };
@@ -90,6 +92,7 @@ export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProbl
 export type { HealthSample, HealthWait } from './health.ts';
 export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
+export type { CheckCommandResult, MemoryApiCheck, ServiceMetrics, ServiceSample } from './verification.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';

@@ -23,6 +23,7 @@ export const NOTIFY_EVENTS = [
   'failed',
   'emergency',
   'trigger-fired',
+  'watch-alert',
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
@@ -71,6 +72,7 @@ export const PAGE_SEVERITY: Record<NotifyEvent, Severity | undefined> = {
   failed: 'error',
   emergency: 'critical',
   'trigger-fired': 'critical',
+  'watch-alert': 'warning',
 };
 
 const EMOJI: Record<NotifyEvent, string> = {
@@ -81,6 +83,7 @@ const EMOJI: Record<NotifyEvent, string> = {
   failed: ':x:',
   emergency: ':rotating_light:',
   'trigger-fired': ':rotating_light:',
+  'watch-alert': ':warning:',
 };
 
 /** The idempotency key of one notification: the same on every retry of the activity. */

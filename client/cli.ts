@@ -7,7 +7,8 @@
 // and what to run).
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
-import { renderReport } from './report.ts';
+import { parseSince, renderMetrics, rollbackMetrics } from './metrics.ts';
+import { buildReport, reportMarkdown } from './report.ts';
 import { REQUIRED_ROLE } from '../common/roles.ts';
 import { InputError, onlyKnownFields, show } from '../workflows/phases/validation.ts';
 import type { Scenario } from '../workflows/phases/scenario.ts';
@@ -60,7 +61,8 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
-  cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
+  cortex-rollback report  WORKFLOW_ID [--json]   (the runbook's Rollback Report Template, Markdown or JSON)
+  cortex-rollback metrics [--since 30d] [--json] (MTTR, success rate, counts by type vs the runbook's targets)
 exit codes: 0 ok, 1 rollback failed, 2 bad usage or input, 3 not approved, 4 already running, 5 no server answers
 environment: TEMPORAL_ADDRESS (127.0.0.1:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_TASK_QUEUE (cortex-rollback)`;
 
@@ -269,6 +271,7 @@ const options = {
   host: { type: 'string' },
   json: { type: 'boolean' },
   by: { type: 'string' },
+  since: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -356,7 +359,8 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   if (s.monitoring) {
     const m = s.monitoring;
     console.log(
-      `  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ends ${m.endsAt}`,
+      `  watch: ${m.samples} samples, ${m.failures} failed, ${m.consecutiveFailures} in a row, ` +
+        `${m.alerts !== undefined ? `${m.alerts} alert(s), ` : ''}ends ${m.endsAt}`,
     );
   }
 }
@@ -506,7 +510,21 @@ export async function run(argv: string[]): Promise<number> {
         const id = need(arg, 'WORKFLOW_ID');
         rc = await connectCli();
         const status = await getStatus(rc, id);
-        console.log(renderReport(status, await waitResult<unknown>(rc, id)));
+        const rep = buildReport(status, await waitResult<unknown>(rc, id));
+        console.log(json ? JSON.stringify(rep, null, 2) : reportMarkdown(rep));
+        return 0;
+      }
+      case 'metrics': {
+        const since = v.since ?? '30d';
+        let ms: number;
+        try {
+          ms = parseSince(since);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        rc = await connectCli();
+        const m = await rollbackMetrics(rc, ms);
+        console.log(json ? JSON.stringify(m, null, 2) : renderMetrics(m));
         return 0;
       }
       case 'result': {

@@ -1,110 +1,384 @@
-// Owns the rollback report (the runbook's "Rollback Report Template"), rendered as Markdown from a workflow's
-// result or failure and its status. Facts only from the workflow; the sections a human must write (impact, root
-// cause, lessons) are left as headed placeholders.
+// Owns the rollback report (the runbook's "Rollback Report Template"), built from a workflow's status and its
+// result or failure: every section of the template, as a JSON object (`report --json`) and as Markdown. Facts only
+// from the run; what the run cannot know (affected users, complaints, revenue) says so instead of guessing, and
+// the action items always include writing the root cause analysis.
 import type { DockerRollbackResult } from '../workflows/application/docker-container.ts';
 import type { TerraformRollbackResult } from '../workflows/infrastructure/terraform.ts';
-import type { RollbackStatus } from '../workflows/phases/progress.ts';
+import type { MonitorSummary } from '../workflows/phases/monitor.ts';
+import type { RollbackStatus, StepRecord } from '../workflows/phases/progress.ts';
 import { approvalLine, type ApprovalPolicyRecord } from '../workflows/phases/approval.ts';
+import type { VerificationCheck, VerificationResult } from '../workflows/verification/post-rollback.ts';
 import type { ResultOrFailure } from './client.ts';
 
-const box = (done: boolean) => (done ? '[x]' : '[ ]');
-/** A version's identity: the image id (Docker) or the rollout revision and its ReplicaSet (Kubernetes). */
-const identity = (v: { imageId?: string; revision?: number; newRevision?: number; replicaSet?: string }) =>
-  v.imageId ??
-  `revision ${v.revision ?? '?'}${v.newRevision ? `, now revision ${v.newRevision}` : ''}${v.replicaSet ? `, ReplicaSet ${v.replicaSet}` : ''}`;
+/** The runbook's Appendix C targets the report measures the run against. */
+export const TARGETS = { mttrMinutes: 30, downtimeMinutes: 15 };
+
+const NOT_KNOWN = 'not known to the workflow (to be filled in)';
+
+export interface ReportCheck {
+  label: string;
+  done: boolean;
+  evidence?: string;
+}
+
+export interface RollbackReport {
+  executiveSummary: {
+    incidentId: string;
+    rollbackType: string;
+    target: string;
+    trigger: string;
+    requestedBy: string;
+    start: string;
+    end: string;
+    durationMinutes?: number;
+    outcome: string;
+    impact: string;
+    workflow: string;
+  };
+  rollbackDetails: {
+    source: { version: string; deploymentTime: string; issuesIdentified: string[] };
+    target: { version: string; lastKnownGood: string; featuresLost: string };
+  };
+  rollbackProcess: {
+    preRollbackActions: ReportCheck[];
+    rollbackExecution: ReportCheck[];
+    postRollbackVerification: ReportCheck[];
+    timeline: StepRecord[];
+    approvals: string[];
+    verificationChecks: VerificationCheck[];
+    watch?: { samples: number; failures: number; breached: boolean; alerts: string[] };
+  };
+  impactAssessment: {
+    userImpact: { affectedUsers: string; durationOfImpact: string; customerComplaints: string; slaImpact: string };
+    businessImpact: { revenueImpact: string; brandImpact: string; operationalImpact: string };
+  };
+  rootCauseAnalysis: { primaryCause: string; contributingFactors: string[]; detectionGaps: string };
+  lessonsLearned: { wentWell: string[]; areasForImprovement: string[]; actionItems: string[] };
+  error?: string;
+}
+
+interface VersionRef {
+  image?: string;
+  imageId?: string;
+  sha?: string;
+  subject?: string;
+  version?: string;
+  revision?: number;
+}
+type AnyResult = Partial<Omit<DockerRollbackResult, 'from' | 'to'>> &
+  Partial<Pick<TerraformRollbackResult, 'repo'>> & {
+    outcome?: string;
+    from?: VersionRef;
+    to?: VersionRef;
+    postVerification?: VerificationResult;
+    monitoring?: MonitorSummary;
+  };
+
+const minutes = (a: string, b: string) => {
+  const ms = Date.parse(b) - Date.parse(a);
+  return Number.isFinite(ms) ? Math.round((ms / 60000) * 10) / 10 : undefined;
+};
+
+/** A version's identity: the image id (Docker), a commit, or the rollout revision (Kubernetes). */
+function describeVersion(v: VersionRef | undefined): string {
+  if (!v) return '(see the workflow result)';
+  if (v.sha) return `commit ${v.sha}${v.subject ? ` "${v.subject}"` : ''}`;
+  if (v.image) return `${v.image} (${v.imageId ?? `revision ${v.revision ?? '?'}`})`;
+  return v.revision !== undefined ? `revision ${v.revision}` : '(see the workflow result)';
+}
+
+export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unknown>): RollbackReport {
+  const steps = status.steps;
+  const done = (prefix: string) => steps.find((s) => s.name.startsWith(prefix) && s.state === 'completed');
+  const any = (...prefixes: string[]) => prefixes.map(done).find((s) => s !== undefined);
+  const start = steps[0]?.startedAt ?? '?';
+  const end = steps.at(-1)?.endedAt ?? steps.at(-1)?.startedAt ?? '?';
+  const failureDetails = !outcome.ok ? (outcome.details as AnyResult | VerificationResult | undefined) : undefined;
+  const r: AnyResult | undefined = outcome.ok
+    ? (outcome.result as AnyResult)
+    : failureDetails && 'outcome' in failureDetails
+      ? failureDetails
+      : undefined;
+  const post: VerificationResult | undefined =
+    r?.postVerification ?? (failureDetails && 'checks' in failureDetails ? failureDetails : undefined);
+  const checks = post?.checks ?? [];
+  const watch = r?.monitoring;
+  const alerts = (watch?.alerts ?? []).map((a) => `${a.at}: ${a.rule} ${a.figure} (${a.limit})`);
+  const failedChecks = checks.filter((c) => c.status === 'fail');
+  const outcomeText = outcome.ok ? (r?.outcome ?? 'succeeded') : `FAILED (${outcome.type}): ${outcome.message}`;
+  const durationMinutes = minutes(start, end);
+
+  // Downtime: from the moment the serving container/service was stopped until the target answered healthy.
+  const stopped = steps.find((s) => /^stop-|^(restart|swap)-/.test(s.name));
+  const healthyAgain = done('verify-health') ?? done('verify');
+  const downtime = stopped && healthyAgain?.endedAt ? minutes(stopped.startedAt, healthyAgain.endedAt) : undefined;
+  const before = steps.find((s) => s.name === 'assess-current-health');
+  const impact =
+    (before?.detail ? `before the rollback the service was ${before.detail}; ` : '') +
+    (downtime !== undefined
+      ? `service interrupted for ${downtime} min while switching versions`
+      : 'no interruption recorded by the workflow') +
+    (outcome.ok ? '' : `; the rollback failed: ${outcome.message}`);
+
+  const issues = [
+    ...(r?.reason ? [`trigger: ${r.reason}`] : []),
+    ...(before?.detail && !/^healthy/.test(before.detail) ? [`health before the rollback: ${before.detail}`] : []),
+    ...steps.filter((s) => s.state === 'failed').map((s) => `step ${s.name} failed: ${s.detail ?? ''}`),
+    ...failedChecks.map((c) => `verification ${c.name}: ${c.figure} (limit ${c.limit ?? '-'})`),
+    ...alerts.map((a) => `watch alert ${a}`),
+    ...(watch?.breached ? [`watch breached: ${watch.maxConsecutiveFailures} consecutive failed health samples`] : []),
+  ];
+  const check = (label: string, step: StepRecord | undefined | boolean, evidence?: string): ReportCheck => ({
+    label,
+    done: typeof step === 'boolean' ? step : step !== undefined,
+    ...(evidence ? { evidence } : typeof step === 'object' && step.detail ? { evidence: step.detail } : {}),
+  });
+  const passed = (pred: (c: VerificationCheck) => boolean) => {
+    const cs = checks.filter(pred);
+    return cs.length > 0 && cs.every((c) => c.status === 'pass')
+      ? cs.map((c) => `${c.name}: ${c.figure}`).join('; ')
+      : undefined;
+  };
+  const functional = passed((c) => c.name === 'service-health' || c.name.startsWith('memory-store'));
+  const performance = passed((c) => c.name.includes('response-time') || c.name === 'memory');
+  const integrity = passed((c) => c.name.startsWith('data-integrity'));
+  const monitorStep = done('monitor');
+
+  const wentWell = [
+    ...(outcome.ok && durationMinutes !== undefined && durationMinutes < TARGETS.mttrMinutes
+      ? [`rolled back in ${durationMinutes} min (target < ${TARGETS.mttrMinutes} min)`]
+      : []),
+    ...(downtime !== undefined && downtime < TARGETS.downtimeMinutes
+      ? [`downtime ${downtime} min (target < ${TARGETS.downtimeMinutes} min)`]
+      : []),
+    ...(post?.passed ? [`all ${checks.length} post-rollback checks passed`] : []),
+    ...(watch && !watch.breached && alerts.length === 0 ? [`watch stable: ${watch.samples} samples, no alert`] : []),
+    ...(outcome.ok ? [] : steps.filter((s) => s.state === 'compensated').map((s) => `undone: ${s.name}`)),
+  ];
+  const improve = [
+    ...(durationMinutes !== undefined && durationMinutes >= TARGETS.mttrMinutes
+      ? [`the rollback took ${durationMinutes} min (target < ${TARGETS.mttrMinutes} min)`]
+      : []),
+    ...issues.filter((i) => !i.startsWith('trigger:')),
+  ];
+  const owner = r?.requestedBy ?? 'the requester';
+  const due = (days: number) => {
+    const t = Date.parse(end);
+    return Number.isFinite(t) ? new Date(t + days * 86400000).toISOString().slice(0, 10) : '?';
+  };
+  const actions = [
+    `[ ] Write the root cause analysis of ${r?.from ? describeVersion(r.from) : status.target} - Owner: ${owner} - Due: ${due(2)}`,
+    ...(r?.preservedContainer && !r.preservedRemoved
+      ? [`[ ] Decide on the kept previous container '${r.preservedContainer}' - Owner: ${owner} - Due: ${due(1)}`]
+      : []),
+    ...failedChecks.map((c) => `[ ] Fix verification check ${c.name} (${c.figure}) - Owner: ${owner} - Due: ${due(1)}`),
+    ...(watch?.alerts ?? []).map(
+      (a) => `[ ] Investigate the ${a.rule} alert at ${a.at} - Owner: ${owner} - Due: ${due(1)}`,
+    ),
+    ...(!outcome.ok ? [`[ ] Resolve the failed rollback: ${outcome.message} - Owner: ${owner} - Due: ${due(0)}`] : []),
+  ];
+
+  return {
+    executiveSummary: {
+      incidentId: `INC-${start.slice(0, 10).replace(/-/g, '')}-${status.workflowId}`,
+      rollbackType: status.rollbackType,
+      target: status.target,
+      trigger: r?.reason ?? '(see workflow input)',
+      requestedBy: r?.requestedBy ?? '(see workflow input)',
+      start,
+      end,
+      ...(durationMinutes !== undefined ? { durationMinutes } : {}),
+      outcome: outcomeText,
+      impact,
+      workflow: `${status.workflowType} ${status.workflowId} (run ${status.runId})`,
+    },
+    rollbackDetails: {
+      source: {
+        version: describeVersion(r?.from),
+        deploymentTime: NOT_KNOWN,
+        issuesIdentified: issues.length ? issues : ['none recorded'],
+      },
+      target: {
+        version: `${describeVersion(r?.to)}${r?.to?.version ? `, ${r.to.version}` : ''}`,
+        lastKnownGood: NOT_KNOWN,
+        featuresLost: `every change between ${r?.to?.image ?? r?.to?.sha ?? 'the target'} and ${r?.from?.image ?? r?.from?.sha ?? 'the source'} (${NOT_KNOWN})`,
+      },
+    },
+    rollbackProcess: {
+      preRollbackActions: [
+        check('Impact assessment completed', done('assess')),
+        check('Backup created', any('backup', 'preserve', 'emergency-export', 'snapshot')),
+        check('Rollback plan documented', steps.length > 0, `${steps.length} steps in the timeline`),
+        check('Stakeholders notified', done('notify-')),
+      ],
+      rollbackExecution: [
+        check('Services stopped', any('stop-', 'preserve')),
+        check('Configuration restored', any('run-target', 'restore', 'apply', 'swap', 'undo', 'switch')),
+        check('Services restarted', any('run-target', 'restart', 'start-')),
+        check('Health checks passed', done('verify-health') ?? done('verify')),
+      ],
+      postRollbackVerification: [
+        check(
+          'Basic functionality verified',
+          functional !== undefined || done('verify-health') !== undefined,
+          functional,
+        ),
+        check('Performance validated', performance !== undefined, performance),
+        check('Data integrity confirmed', integrity !== undefined, integrity),
+        check(
+          'Monitoring stable',
+          monitorStep !== undefined && !watch?.breached && alerts.length === 0,
+          watch ? `${watch.samples} samples, ${watch.failures} failed, ${alerts.length} alert(s)` : monitorStep?.detail,
+        ),
+      ],
+      timeline: steps,
+      approvals: [
+        ...(status.approvalPolicy ? policyLines(status.approvalPolicy) : []),
+        ...status.approvals.map((a) => approvalLine(a)),
+      ],
+      verificationChecks: checks,
+      ...(watch
+        ? { watch: { samples: watch.samples, failures: watch.failures, breached: watch.breached, alerts } }
+        : {}),
+    },
+    impactAssessment: {
+      userImpact: {
+        affectedUsers: NOT_KNOWN,
+        durationOfImpact: downtime !== undefined ? `${downtime} min (measured by the workflow)` : NOT_KNOWN,
+        customerComplaints: NOT_KNOWN,
+        slaImpact:
+          downtime !== undefined
+            ? `${downtime} min of downtime against the ${TARGETS.downtimeMinutes} min target${downtime < TARGETS.downtimeMinutes ? ' (within)' : ' (EXCEEDED)'}`
+            : NOT_KNOWN,
+      },
+      businessImpact: { revenueImpact: NOT_KNOWN, brandImpact: NOT_KNOWN, operationalImpact: impact },
+    },
+    rootCauseAnalysis: {
+      primaryCause: r?.reason ? `reported trigger: ${r.reason} (${NOT_KNOWN} beyond that)` : NOT_KNOWN,
+      contributingFactors: issues.filter((i) => !i.startsWith('trigger:')),
+      detectionGaps: NOT_KNOWN,
+    },
+    lessonsLearned: { wentWell, areasForImprovement: improve, actionItems: actions },
+    ...(status.error ? { error: status.error } : {}),
+  };
+}
+
+const box = (c: ReportCheck) => `- [${c.done ? 'x' : ' '}] ${c.label}${c.evidence ? ` — ${c.evidence}` : ''}`;
+const list = (items: string[], empty = 'none') => (items.length ? items.map((i) => `- ${i}`) : [`- ${empty}`]);
 
 export function renderReport(status: RollbackStatus, outcome: ResultOrFailure<unknown>): string {
-  const steps = status.steps;
-  const has = (name: string) => steps.some((s) => s.name.startsWith(name) && s.state === 'completed');
-  const started = steps[0]?.startedAt ?? '?';
-  const ended = steps.at(-1)?.endedAt ?? steps.at(-1)?.startedAt ?? '?';
-  const r = outcome.ok ? (outcome.result as Partial<DockerRollbackResult> & { outcome?: string }) : undefined;
-  const day = started.slice(0, 10).replace(/-/g, '');
-  const lines = [
+  return reportMarkdown(buildReport(status, outcome));
+}
+
+export function reportMarkdown(rep: RollbackReport): string {
+  const e = rep.executiveSummary;
+  const p = rep.rollbackProcess;
+  const u = rep.impactAssessment.userImpact;
+  const b = rep.impactAssessment.businessImpact;
+  return [
     '# Rollback Report',
     '',
     '## Executive Summary',
-    `- **Incident ID**: INC-${day}-${status.workflowId}`,
-    `- **Rollback Type**: ${status.rollbackType}`,
-    `- **Target**: ${status.target}`,
-    `- **Trigger**: ${r?.reason ?? '(see workflow input)'}`,
-    `- **Requested by**: ${r?.requestedBy ?? '(see workflow input)'}`,
-    `- **Duration**: ${started} to ${ended}`,
-    `- **Outcome**: ${outcome.ok ? (r?.outcome ?? 'succeeded') : `FAILED (${outcome.type}): ${outcome.message}`}`,
-    `- **Workflow**: ${status.workflowType} ${status.workflowId} (run ${status.runId})`,
+    `- **Incident ID**: ${e.incidentId}`,
+    `- **Rollback Type**: ${e.rollbackType}`,
+    `- **Target**: ${e.target}`,
+    `- **Trigger**: ${e.trigger}`,
+    `- **Requested by**: ${e.requestedBy}`,
+    `- **Duration**: ${e.start} to ${e.end}${e.durationMinutes !== undefined ? ` (${e.durationMinutes} min)` : ''}`,
+    `- **Outcome**: ${e.outcome}`,
+    `- **Impact**: ${e.impact}`,
+    `- **Workflow**: ${e.workflow}`,
     '',
     '## Rollback Details',
-  ];
-  const commits = outcome.ok ? (outcome.result as Partial<TerraformRollbackResult>) : undefined;
-  if (commits?.from?.sha && commits.to?.sha) {
-    lines.push(
-      '### Source Version',
-      `- **Commit**: ${commits.from.sha} "${commits.from.subject}"`,
-      '### Target Version',
-      `- **Commit**: ${commits.to.sha} "${commits.to.subject}"`,
-    );
-  } else if (r?.from && r.to) {
-    lines.push(
-      '### Source Version',
-      `- **Version**: ${r.from.image} (${identity(r.from)})`,
-      '### Target Version',
-      `- **Version**: ${r.to.image} (${identity(r.to)})${r.to.version ? `, ${r.to.version}` : ''}`,
-    );
-  } else {
-    lines.push('(see the workflow result for the versions or backups involved)');
-  }
-  lines.push(
+    '### Source Version',
+    `- **Version**: ${rep.rollbackDetails.source.version}`,
+    `- **Deployment Time**: ${rep.rollbackDetails.source.deploymentTime}`,
+    '- **Issues Identified**:',
+    ...rep.rollbackDetails.source.issuesIdentified.map((i) => `  - ${i}`),
+    '### Target Version',
+    `- **Version**: ${rep.rollbackDetails.target.version}`,
+    `- **Last Known Good**: ${rep.rollbackDetails.target.lastKnownGood}`,
+    `- **Features Lost**: ${rep.rollbackDetails.target.featuresLost}`,
     '',
     '## Rollback Process',
     '### Pre-Rollback Actions',
-    `- ${box(has('assess'))} Impact assessment completed`,
-    `- ${box(has('backup') || has('preserve') || has('emergency-export'))} Backup created (or current state preserved)`,
-    `- ${box(status.approvals.some((a) => a.decision === 'approved'))} Approved`,
+    ...p.preRollbackActions.map(box),
     '### Rollback Execution',
-    ...steps.map(
+    ...p.rollbackExecution.map(box),
+    '#### Timeline',
+    ...p.timeline.map(
       (s) =>
-        `- ${box(s.state === 'completed')} ${s.name} — ${s.state}${s.detail ? `: ${s.detail}` : ''} (${s.startedAt})`,
+        `- [${s.state === 'completed' ? 'x' : ' '}] ${s.name} — ${s.state}${s.detail ? `: ${s.detail}` : ''} (${s.startedAt})`,
     ),
-    ...(status.plan
+    '#### Approvals',
+    ...list(p.approvals, 'none recorded'),
+    '### Post-Rollback Verification',
+    ...p.postRollbackVerification.map(box),
+    ...(p.verificationChecks.length
       ? [
-          '### Plan',
-          `- plan ${status.plan.id} of ${status.plan.commit} (from state serial ${status.plan.state.serial}):`,
-          ...status.plan.changes.map((c) => `  - ${c.address}: ${c.action}`),
+          '',
+          '| Check | Result | Figure | Limit |',
+          '| --- | --- | --- | --- |',
+          ...p.verificationChecks.map(
+            (c) => `| ${c.name} | ${c.status.toUpperCase()} | ${c.figure.replace(/\|/g, '\\|')} | ${c.limit ?? ''} |`,
+          ),
+          ...p.verificationChecks
+            .filter((c) => c.output)
+            .flatMap((c) => [
+              '',
+              `<details><summary>${c.name} output</summary>`,
+              '',
+              '```',
+              c.output!,
+              '```',
+              '</details>',
+            ]),
         ]
       : []),
-    '### Approvals',
-    ...(status.approvalPolicy ? policyLines(status.approvalPolicy) : []),
-    ...(status.approvals.length ? status.approvals.map((a) => `- ${approvalLine(a)}`) : ['- none recorded']),
-    '### Post-Rollback Verification',
-    `- ${box(has('verify'))} Health / data verified`,
-    `- ${box(has('monitor'))} Monitoring stable${r?.monitoring ? ` (${r.monitoring.samples} samples, ${r.monitoring.failures} failed)` : ''}`,
-  );
-  if (status.error) lines.push('', '## Error', status.error);
-  lines.push(
+    ...(p.watch ? ['#### Watch alerts', ...list(p.watch.alerts)] : []),
+    ...(rep.error ? ['', '## Error', rep.error] : []),
     '',
     '## Impact Assessment',
-    '(to be written)',
+    '### User Impact',
+    `- **Affected Users**: ${u.affectedUsers}`,
+    `- **Duration of Impact**: ${u.durationOfImpact}`,
+    `- **Customer Complaints**: ${u.customerComplaints}`,
+    `- **SLA Impact**: ${u.slaImpact}`,
+    '### Business Impact',
+    `- **Revenue Impact**: ${b.revenueImpact}`,
+    `- **Brand Impact**: ${b.brandImpact}`,
+    `- **Operational Impact**: ${b.operationalImpact}`,
     '',
     '## Root Cause Analysis',
-    '(to be written)',
+    '### Primary Cause',
+    rep.rootCauseAnalysis.primaryCause,
+    '### Contributing Factors',
+    ...list(rep.rootCauseAnalysis.contributingFactors, 'none recorded by the workflow'),
+    '### Detection Gaps',
+    rep.rootCauseAnalysis.detectionGaps,
     '',
     '## Lessons Learned',
-    '(to be written)',
+    '### What Went Well',
+    ...list(rep.lessonsLearned.wentWell, 'to be written'),
+    '### Areas for Improvement',
+    ...list(rep.lessonsLearned.areasForImprovement, 'none recorded by the workflow'),
+    '### Action Items',
+    ...rep.lessonsLearned.actionItems.map((a) => `- ${a}`),
     '',
-  );
-  return lines.join('\n');
+  ].join('\n');
 }
 
+/** The approval policy a run used (path, hash, who was asked, escalation), for the report's approvals list. */
 function policyLines(p: ApprovalPolicyRecord): string[] {
   const r = p.rules;
   const e = r.escalation;
   return [
-    `- policy: ${p.path} (sha256 ${p.sha256})`,
-    `- approvers: ${r.approverRoles.join(' or ')} within ${r.windowSeconds}s, asked ${r.contact.handle}` +
+    `policy: ${p.path} (sha256 ${p.sha256})`,
+    `approvers: ${r.approverRoles.join(' or ')} within ${r.windowSeconds}s, asked ${r.contact.handle}` +
       `${r.impactRuleApplied ? ` (${r.impactRuleApplied})` : ''}${r.fourEyes ? '; the requester may not decide' : ''}`,
     e
-      ? `- escalation: ${e.notify.map((n) => n.handle).join(', ')} for ${e.windowSeconds}s more` +
+      ? `escalation: ${e.notify.map((n) => n.handle).join(', ')} for ${e.windowSeconds}s more` +
         `${e.addPeople.length || e.addRoles.length ? `, also deciding: ${[...e.addPeople, ...e.addRoles].join(', ')}` : ''}`
-      : '- escalation: none',
+      : 'escalation: none',
   ];
 }

@@ -11,3 +11,19 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
 export function dynamicConfigArgs(config: Record<string, unknown> = DEV_SERVER_DYNAMIC_CONFIG): string[] {
   return Object.entries(config).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]);
 }
+
+/**
+ * The search attributes every rollback upserts (when its input enables them), registered on every dev server this
+ * project starts: type, target and phase (the Web UI's list), and those `cortex-rollback metrics` reads (service,
+ * target version, trigger, requester, outcome).
+ */
+export const SEARCH_ATTRIBUTES = {
+  RollbackType: 'Keyword',
+  RollbackTarget: 'Keyword',
+  RollbackPhase: 'Keyword',
+  RollbackService: 'Keyword',
+  RollbackTargetVersion: 'Keyword',
+  RollbackTrigger: 'Text',
+  RollbackRequestedBy: 'Keyword',
+  RollbackOutcome: 'Keyword',
+} as const;

@@ -9,6 +9,7 @@ export { pointInTimeRecovery } from './database/point-in-time.ts';
 export { environmentConfigRollback } from './configuration/env-file.ts';
 export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
 export { terraformRollback } from './infrastructure/terraform.ts';
-export { notificationCheck } from './operations/notification-check.ts';
 export { networkRollback } from './infrastructure/network.ts';
 export { dockerNetworkRollback } from './infrastructure/docker-network.ts';
+export { postRollbackVerification } from './verification/post-rollback.ts';
+export { notificationCheck } from './operations/notification-check.ts';

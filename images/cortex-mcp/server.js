@@ -2,6 +2,8 @@
 // GET /health -> JSON {status, version, uptimeSeconds}; 200 when healthy, 503 otherwise.
 // GET /metrics -> Prometheus text. Handles SIGTERM/SIGINT (it runs as PID 1, which has no default handlers).
 // Env: PORT (3000), HOST (127.0.0.1), CORTEX_VERSION, CORTEX_HEALTH = healthy | unhealthy | fail-after:<seconds>,
+// POST /api/v1/memory/store {content, metadata?} -> 201 {id}; POST /api/v1/memory/find {query, limit?} -> {items}
+// (items kept in memory; a substring match, newest first; a malformed body is logged as an ERROR line and answered 400).
 // CORTEX_SHUTDOWN_DELAY_MS (0): how long a SIGTERM'd server takes to drain, to make stops observable in tests.
 'use strict';
 const http = require('node:http');
@@ -48,6 +50,7 @@ const server = http.createServer((req, res) => {
     );
     return;
   }
+  if (memoryRoutes(req, res)) return;
   res.writeHead(404, { 'content-type': 'application/json' });
   res.end('{"error":"not found"}');
 });
@@ -63,3 +66,45 @@ function shutdown(signal) {
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
+
+// The Cortex memory API the post-rollback verification calls: kept in this process only.
+const memories = [];
+function memoryRoutes(req, res) {
+  if (req.method !== 'POST' || (req.url !== '/api/v1/memory/store' && req.url !== '/api/v1/memory/find')) return false;
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    let input;
+    try {
+      input = JSON.parse(body);
+      if (typeof input !== 'object' || input === null) throw new Error('must be a JSON object');
+    } catch (err) {
+      console.error(`ERROR ${req.url}: invalid request body: ${err.message}`);
+      return reply(res, 400, { error: `invalid request body: ${err.message}` });
+    }
+    if (req.url === '/api/v1/memory/store') {
+      if (typeof input.content !== 'string' || input.content === '')
+        return reply(res, 400, { error: 'content is required' });
+      const item = {
+        id: `mem-${memories.length + 1}`,
+        content: input.content,
+        metadata: input.metadata ?? {},
+        storedAt: new Date().toISOString(),
+      };
+      memories.push(item);
+      return reply(res, 201, { id: item.id });
+    }
+    const query = typeof input.query === 'string' ? input.query.toLowerCase() : '';
+    const limit = Number.isInteger(input.limit) && input.limit > 0 ? input.limit : 10;
+    const items = memories
+      .filter((m) => m.content.toLowerCase().includes(query))
+      .reverse()
+      .slice(0, limit);
+    return reply(res, 200, { items });
+  });
+  return true;
+}
+function reply(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}

@@ -3,7 +3,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RollbackClient } from '../../client/client.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs } from '../../common/dev-server.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs, SEARCH_ATTRIBUTES } from '../../common/dev-server.ts';
 import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
 import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
 
@@ -32,8 +32,8 @@ export function localEnv(
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
       ...(server.uiPort ? { ui: true, uiPort: server.uiPort } : {}),
-      searchAttributes: ['RollbackType', 'RollbackTarget', 'RollbackPhase'].map((n) =>
-        defineSearchAttributeKey(n, SearchAttributeType.KEYWORD),
+      searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([n, t]) =>
+        defineSearchAttributeKey(n, t === 'Text' ? SearchAttributeType.TEXT : SearchAttributeType.KEYWORD),
       ),
       extraArgs: [
         '--log-level',

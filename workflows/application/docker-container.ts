@@ -8,6 +8,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  executeChild,
   isCancellation,
   patched,
   proxyActivities,
@@ -21,8 +22,8 @@ import { FailureType } from '../../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
 import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
-import { dockerOp, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
+import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchAlerting } from '../phases/monitor.ts';
+import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import {
@@ -35,9 +36,15 @@ import {
   parseInput,
   scenarioInput,
   whoFields,
-  type z,
+  z,
 } from '../phases/schema.ts';
 import { validateContainerName, validateHttpUrl, validateImageRef } from '../phases/validation.ts';
+import {
+  postRollbackVerification,
+  postRollbackVerificationInput,
+  type PostRollbackVerificationInput,
+  type VerificationResult,
+} from '../verification/post-rollback.ts';
 
 /** The input, declared once: type, validation (first act of the workflow), CLI flags and README table. */
 export const dockerRollbackInput = scenarioInput({
@@ -62,11 +69,26 @@ export const dockerRollbackInput = scenarioInput({
     .meta({ flag: 'verify-timeout', value: 'S' }),
   pull: bool().default(false).describe('pull the target image when it is not on the host (needs a registry)'),
   monitor: monitorInput({ durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 }),
+  metricsUrl: checked<string | undefined, string>((v, f) => (v === undefined ? undefined : validateHttpUrl(v, f)))
+    .optional()
+    .describe(
+      "the service's Prometheus /metrics: the watch applies the runbook's alert thresholds (error rate > 1%, " +
+        'response time > 500 ms, memory > 4 GB, database connection errors) and notifies watch-alert',
+    )
+    .meta({ value: 'URL' }),
   approval: approvalInput('application'),
   searchAttributes: bool()
     .default(false)
     .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
     .meta({ cli: false }),
+  verification: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      'run the post-rollback verification (workflow postRollbackVerification) after the health check, with these ' +
+        "fields ({} for the defaults; the health URL and container are this rollback's); a failed check undoes",
+    )
+    .meta({ format: 'json', value: 'JSON' }),
 });
 
 export type DockerRollbackInput = z.input<typeof dockerRollbackInput>;
@@ -104,6 +126,7 @@ export interface DockerRollbackResult {
   preservedRemoved?: boolean;
   approvals: ApprovalRecord[];
   verification?: HealthWait;
+  postVerification?: VerificationResult;
   monitoring?: MonitorSummary;
   timeline: StepRecord[];
   startedAt: string;
@@ -123,8 +146,29 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  // The child's input is checked now, so a bad one is refused before anything changes.
+  let postInput: PostRollbackVerificationInput | undefined;
+  if (input.verification) {
+    postInput = {
+      service: input.containerName,
+      healthUrl: input.healthUrl,
+      ...(input.host ? {} : { container: input.containerName }),
+      searchAttributes: input.searchAttributes,
+      ...input.verification,
+    };
+    try {
+      parseInput(postRollbackVerificationInput, postInput, 'verification');
+    } catch (err) {
+      throw invalidInput(progress, err);
+    }
+  }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes({
+    service: input.containerName,
+    targetVersion: input.targetImage,
+    trigger: input.reason,
+    requestedBy: input.requestedBy,
+  });
   progress.note('validate-input', 'completed');
 
   const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
@@ -217,6 +261,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   // 4–6. Change, with an undo pushed before each mutating step.
   const undos: Undo[] = [];
   let verification: HealthWait | undefined;
+  let postVerification: VerificationResult | undefined;
   let runId: string | undefined;
   try {
     progress.setPhase('rolling-back');
@@ -277,6 +322,20 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
           `(last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       });
     }
+    // Only runs that ask for it reach the marker, so every earlier history replays unchanged.
+    if (postInput && patched('post-rollback-verification')) {
+      const child = postInput;
+      postVerification = await progress.step(
+        'post-rollback-verification',
+        () =>
+          executeChild(postRollbackVerification, {
+            args: [child],
+            // by run id only: a replay under another workflow id (test/unit/replay.test.ts) issues the same command
+            workflowId: `post-rollback-verification-${info.runId}`,
+          }),
+        (v) => `${v.checks.filter((c) => c.status === 'pass').length}/${v.checks.length} checks passed`,
+      );
+    }
   } catch (err) {
     await CancellationScope.nonCancellable(() => compensate(err));
     throw err; // unreachable: compensate always throws
@@ -286,18 +345,52 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
   let monitoring: MonitorSummary | undefined;
   if (input.monitor.durationSeconds > 0) {
     progress.setPhase('monitoring');
+    // With a metrics URL, each sample is one local activity returning health and metrics (one marker event, as
+    // before); runs without one issue the same commands as before, so their histories replay.
+    const metricsUrl = input.metricsUrl;
+    const withMetrics = metricsUrl !== undefined && patched('watch-metrics-thresholds');
+    const watchSample = withMetrics
+      ? () =>
+          proxyLocalActivities<Activities>(localProbe).sampleService({ url: input.healthUrl, metricsUrl: metricsUrl })
+      : () => sampleHealth({ url: input.healthUrl });
+    const alerting: WatchAlerting | undefined = withMetrics
+      ? {
+          thresholds: RUNBOOK_ALERT_THRESHOLDS,
+          // A local activity: the alert's marker is recorded with the next timer, one event per alert.
+          raise: async (a) => {
+            const send = proxyLocalActivities<Activities>(localNotify).notify;
+            const sent = await send({
+              event: 'watch-alert',
+              workflowId: info.workflowId,
+              runId: info.runId,
+              rollbackType: 'application',
+              target: `docker:${name}`,
+              summary: `${target.ref}: ${a.rule} ${a.figure} (alert ${a.limit})`,
+              details: { rule: a.rule, figure: a.figure, limit: a.limit, at: a.at },
+              key: `${a.rule}-${a.at}`,
+            }).then(
+              (r) => `slack ${r.slack}, pagerduty ${r.pagerDuty}`,
+              (err: unknown) => `not delivered: ${errorMessage(err)}`,
+            );
+            progress.note(`alert-${a.rule}`, 'completed', `${a.figure} (${a.limit}); ${sent}`);
+          },
+        }
+      : undefined;
     try {
       monitoring = await progress.step(
         'monitor',
         () =>
           watchHealth(
             input.monitor,
-            () => sampleHealth({ url: input.healthUrl }),
+            watchSample,
             (live) => {
               progress.status.monitoring = live;
             },
+            alerting,
           ),
-        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
+        (m) =>
+          `${m.samples} samples, ${m.failures} failed${m.alerts ? `, ${m.alerts.length} alert(s)` : ''}` +
+          `${m.breached ? ', BREACHED' : ''}`,
       );
     } catch (err) {
       // Cancelling the watch ends the watch only: the target was verified and keeps running; the previous
@@ -326,6 +419,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
             to: { ...to, containerId: runId },
             preservedContainer: preservedName,
             verification,
+            ...(postVerification ? { postVerification } : {}),
             monitoring,
           }),
         ],
@@ -346,6 +440,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     preservedContainer: preservedName,
     preservedRemoved: cleaned.removed,
     verification,
+    ...(postVerification ? { postVerification } : {}),
     ...(monitoring ? { monitoring } : {}),
   });
 

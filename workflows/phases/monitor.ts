@@ -1,8 +1,12 @@
 // Owns the post-rollback watch: health samples on durable timers (a worker restart resumes the watch where the
 // history left it), and the breach rule: more than `failureThreshold` consecutive failed samples (the runbook's
-// "Health check failures (> 3 consecutive)") ends the watch as breached. Deterministic.
+// "Health check failures (> 3 consecutive)") ends the watch as breached. When samples carry the service's /metrics,
+// the runbook's Post-Rollback Alert Thresholds are applied between consecutive samples (counters as deltas); an
+// alert is recorded each time a rule starts firing (not once per sample) and sent through `raise` only the first time
+// per rule (at most four sends, one marker event each: a 30-minute watch at 30 s stays within 408 history events
+// however the rules flap); an alert never ends the watch by itself. Deterministic.
 import { sleep } from '@temporalio/workflow';
-import type { HealthSample } from '../../activities/index.ts';
+import type { HealthSample, ServiceMetrics, ServiceSample } from '../../activities/index.ts';
 
 export interface MonitorSettings {
   durationSeconds: number;
@@ -21,6 +25,72 @@ export interface MonitorSummary extends MonitorSettings {
   /** The newest samples (at most 20) and every failed one (at most 50). */
   recent: HealthSample[];
   failed: HealthSample[];
+  /** Alerts raised by the thresholds (at most 50), present when the watch read /metrics. */
+  alerts?: WatchAlert[];
+}
+
+export type AlertRule = 'error-rate' | 'response-time' | 'memory' | 'database-connection';
+
+export interface WatchAlert {
+  at: string;
+  rule: AlertRule;
+  figure: string;
+  limit: string;
+}
+
+/** The runbook's Post-Rollback Alert Thresholds. */
+export interface AlertThresholds {
+  errorRatePercent: number;
+  responseTimeMs: number;
+  memoryMb: number;
+}
+export const RUNBOOK_ALERT_THRESHOLDS: AlertThresholds = { errorRatePercent: 1, responseTimeMs: 500, memoryMb: 4096 };
+
+/** The rules firing at `now`, given the previous sample's metrics (counters compared as deltas). */
+export function breachedThresholds(
+  t: AlertThresholds,
+  now: ServiceSample,
+  prev: ServiceMetrics | undefined,
+): Array<Omit<WatchAlert, 'at'>> {
+  const out: Array<Omit<WatchAlert, 'at'>> = [];
+  const m = now.metrics;
+  const delta = (k: keyof ServiceMetrics) =>
+    m?.[k] !== undefined && prev?.[k] !== undefined ? m[k] - prev[k] : undefined;
+  const requests = delta('requests');
+  const errors = delta('errors');
+  if (requests !== undefined && errors !== undefined && requests > 0) {
+    const pct = (errors / requests) * 100;
+    if (pct > t.errorRatePercent)
+      out.push({
+        rule: 'error-rate',
+        figure: `${round(pct)}% (${errors}/${requests})`,
+        limit: `> ${t.errorRatePercent}%`,
+      });
+  }
+  const count = delta('durationCount');
+  const sum = delta('durationSecondsSum');
+  const ms =
+    count !== undefined && sum !== undefined && count > 0 ? (sum / count) * 1000 : now.ok ? now.latencyMs : undefined;
+  if (ms !== undefined && ms > t.responseTimeMs)
+    out.push({ rule: 'response-time', figure: `${round(ms)} ms`, limit: `> ${t.responseTimeMs} ms` });
+  if (m?.residentBytes !== undefined && m.residentBytes / 1048576 > t.memoryMb)
+    out.push({ rule: 'memory', figure: `${round(m.residentBytes / 1048576)} MB`, limit: `> ${t.memoryMb} MB` });
+  const dbErrors = delta('dbErrors');
+  if (m?.dbUp === 0 || (dbErrors !== undefined && dbErrors > 0))
+    out.push({
+      rule: 'database-connection',
+      figure: `${m?.dbUp === 0 ? 'database down' : 'database up'}${dbErrors ? `, ${dbErrors} connection error(s)` : ''}`,
+      limit: '> 0 errors',
+    });
+  return out;
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+export interface WatchAlerting {
+  thresholds: AlertThresholds;
+  /** Called the first time each rule fires (e.g. a notification); its failure is the caller's to absorb. */
+  raise?: (alert: WatchAlert) => Promise<void>;
 }
 
 export interface MonitorLive {
@@ -28,12 +98,14 @@ export interface MonitorLive {
   failures: number;
   consecutiveFailures: number;
   endsAt: string;
+  alerts?: number;
 }
 
 export async function watchHealth(
   settings: MonitorSettings,
-  sample: () => Promise<HealthSample>,
+  sample: () => Promise<HealthSample | ServiceSample>,
   live: (state: MonitorLive) => void,
+  alerting?: WatchAlerting,
 ): Promise<MonitorSummary> {
   const startedAt = new Date().toISOString();
   const endsAt = new Date(Date.now() + settings.durationSeconds * 1000).toISOString();
@@ -50,10 +122,16 @@ export async function watchHealth(
   };
   const rounds = Math.floor(settings.durationSeconds / settings.intervalSeconds);
   let consecutive = 0;
-  live({ samples: 0, failures: 0, consecutiveFailures: 0, endsAt });
+  let prevMetrics: ServiceMetrics | undefined;
+  const firing = new Set<AlertRule>();
+  const raised = new Set<AlertRule>();
+  const alerts: WatchAlert[] = [];
+  if (alerting) summary.alerts = alerts;
+  const counts = () => (alerting ? { alerts: alerts.length } : {});
+  live({ samples: 0, failures: 0, consecutiveFailures: 0, endsAt, ...counts() });
   for (let i = 0; i < rounds; i++) {
     await sleep(settings.intervalSeconds * 1000, { summary: `watch: sample ${i + 1} of ${rounds} (until ${endsAt})` });
-    let s: HealthSample;
+    let s: HealthSample | ServiceSample;
     try {
       s = await sample();
     } catch (err) {
@@ -75,7 +153,29 @@ export async function watchHealth(
       if (summary.failed.length < 50) summary.failed.push(s);
       summary.maxConsecutiveFailures = Math.max(summary.maxConsecutiveFailures, consecutive);
     }
-    live({ samples: summary.samples, failures: summary.failures, consecutiveFailures: consecutive, endsAt });
+    if (alerting) {
+      const m = (s as ServiceSample).metrics;
+      const now = breachedThresholds(alerting.thresholds, s, prevMetrics);
+      if (m) prevMetrics = m;
+      for (const rule of [...firing]) if (!now.some((a) => a.rule === rule)) firing.delete(rule);
+      for (const a of now) {
+        if (firing.has(a.rule)) continue;
+        firing.add(a.rule);
+        const alert = { at: s.at, ...a };
+        if (alerts.length < 50) alerts.push(alert);
+        if (alerting.raise && !raised.has(a.rule)) {
+          raised.add(a.rule);
+          await alerting.raise(alert);
+        }
+      }
+    }
+    live({
+      samples: summary.samples,
+      failures: summary.failures,
+      consecutiveFailures: consecutive,
+      endsAt,
+      ...counts(),
+    });
     if (consecutive > settings.failureThreshold) {
       summary.breached = true;
       summary.breachAt = s.at;

@@ -69,3 +69,9 @@ export const iacOp: ActivityOptions = {
   retry,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
+
+/** A watch alert's notification: a few quick tries; an undelivered alert is recorded, never fails the rollback. */
+export const localNotify: LocalActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 5, initialInterval: '500ms', nonRetryableErrorTypes: PERMANENT_FAILURES },
+};

@@ -4,7 +4,14 @@
 // Details" and `temporal workflow describe`): phase, what it waits for and until when, the running and the last
 // step — refreshed on every phase change and step boundary. Current details are user metadata answered through the
 // SDK's metadata query, not a command: replay is unaffected. Deterministic: only @temporalio/workflow.
-import { defineQuery, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  defineQuery,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { PlanSummary } from '../../activities/index.ts';
 import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
 
@@ -34,17 +41,35 @@ export interface RollbackStatus {
   plan?: PlanSummary;
   /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */
   waitingFor?: { signal: string; deadline: string; what: string };
-  monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
+  /** The watch so far; `alerts` when it reads /metrics (alert thresholds raised). */
+  monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string; alerts?: number };
   error?: string;
 }
 
 export const statusQuery = defineQuery<RollbackStatus>('status');
 
-export const SEARCH_ATTRIBUTES = {
-  RollbackType: 'Keyword',
-  RollbackTarget: 'Keyword',
-  RollbackPhase: 'Keyword',
-} as const;
+export { SEARCH_ATTRIBUTES } from '../../common/dev-server.ts';
+
+/** What the run is, for `cortex-rollback metrics` (upserted once, with RollbackOutcome when the run ends). */
+export interface RunAttributes {
+  service?: string;
+  targetVersion?: string;
+  trigger?: string;
+  requestedBy?: string;
+}
+
+/** Phases a rollback ends in, and the outcome each counts as in the metrics. */
+const OUTCOME_OF_PHASE: Record<string, string> = {
+  completed: 'succeeded',
+  rejected: 'rejected',
+  'approval-timed-out': 'approval-timed-out',
+  failed: 'failed',
+  'verification-failed': 'failed',
+  'rolled-back-to-previous': 'failed',
+  'compensation-failed': 'failed',
+  'monitoring-breached': 'breached',
+  'watch-cancelled': 'cancelled',
+};
 
 const now = (): string => new Date().toISOString();
 
@@ -81,17 +106,28 @@ export class Progress {
   }
 
   /** Registers the search attributes; a server without them registered is not a reason to fail a rollback. */
-  publishSearchAttributes(): void {
+  publishSearchAttributes(run?: RunAttributes): void {
     this.upsert({
       RollbackType: [this.status.rollbackType],
       RollbackTarget: [this.status.target],
       RollbackPhase: [this.status.phase],
     });
+    // Runs from before the metrics attributes upsert nothing more, so their histories replay.
+    if (!this.searchAttributesEnabled || !patched('rollback-metrics-attributes')) return;
+    this.metricsAttributes = true;
+    const a: Record<string, string[]> = { RollbackService: [run?.service ?? this.status.target] };
+    if (run?.targetVersion) a.RollbackTargetVersion = [run.targetVersion];
+    if (run?.trigger) a.RollbackTrigger = [run.trigger];
+    if (run?.requestedBy) a.RollbackRequestedBy = [run.requestedBy];
+    this.upsert(a);
   }
+
+  private metricsAttributes = false;
 
   setPhase(phase: string): void {
     this.status.phase = phase;
-    this.upsert({ RollbackPhase: [phase] });
+    const outcome = this.metricsAttributes ? OUTCOME_OF_PHASE[phase] : undefined;
+    this.upsert(outcome ? { RollbackPhase: [phase], RollbackOutcome: [outcome] } : { RollbackPhase: [phase] });
     this.refreshDetails();
   }
 

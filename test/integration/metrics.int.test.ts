@@ -1,0 +1,132 @@
+// Rollback metrics from real runs: a worker process (workers/main.ts) with its Prometheus endpoint on, three real
+// Docker rollbacks on the dev server (one succeeds, one times out waiting for approval, one fails verification and
+// is undone), then MTTR, success rate and counts by type from visibility, against the runbook's targets.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { parseSince, rollbackMetrics, renderMetrics } from '../../client/metrics.ts';
+import { startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
+import { BAD, ensureImages, freePort, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
+
+describe('rollback metrics and the worker Prometheus endpoint', () => {
+  let env: TestWorkflowEnvironment;
+  let rc: RollbackClient;
+  let worker: WorkerProcess;
+  let metricsPort: number;
+  const prefix = `metrics-it-${Date.now().toString(36)}`;
+
+  before(async () => {
+    await ensureImages();
+    env = await localEnv();
+    rc = testClient(env, uniqueQueue('metrics'));
+    metricsPort = await freePort();
+    worker = spawnWorker({
+      address: env.address,
+      taskQueue: rc.settings.taskQueue,
+      extra: { CORTEX_WORKER_METRICS_PORT: String(metricsPort) },
+    });
+    await worker.ready;
+  });
+  after(async () => {
+    await worker?.kill();
+    await removeByPrefix(prefix);
+    await env?.teardown();
+  });
+
+  it('the worker answers Prometheus metrics on CORTEX_WORKER_METRICS_PORT', async () => {
+    assert.match(worker.output(), new RegExp(`Prometheus metrics at http://127\\.0\\.0\\.1:${metricsPort}/metrics`));
+    let text = '';
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);
+        text = res?.ok ? await res.text() : '';
+        return /^temporal_\w+/m.test(text);
+      },
+      20_000,
+      'temporal_* metrics',
+    );
+    assert.match(text, /# TYPE temporal_\w+ /);
+    assert.match(text, new RegExp(`task_queue="${rc.settings.taskQueue}"`));
+  });
+
+  it('computes MTTR, success rate and counts by type from three real rollbacks', async () => {
+    const common = { reason: 'metrics test', requestedBy: 'metrics-test', monitor: { durationSeconds: 0 } };
+    const preApproved = { preApproved: { approver: 'ci', role: 'on-call-engineer' } };
+    const good = await startApp(`${prefix}-ok`, BAD);
+    const timedOut = await startApp(`${prefix}-wait`, BAD);
+    const failing = await startApp(`${prefix}-fail`, GOOD);
+    const started = Date.now();
+    const runs = await Promise.all([
+      startDockerRollback(rc, {
+        containerName: good.name,
+        targetImage: GOOD,
+        healthUrl: good.healthUrl,
+        ...common,
+        approval: preApproved,
+        searchAttributes: true,
+      }),
+      startDockerRollback(rc, {
+        containerName: timedOut.name,
+        targetImage: GOOD,
+        healthUrl: timedOut.healthUrl,
+        ...common,
+        approval: { timeoutSeconds: 1 },
+        searchAttributes: true,
+      }),
+      startDockerRollback(rc, {
+        containerName: failing.name,
+        targetImage: BAD,
+        healthUrl: failing.healthUrl,
+        verifyTimeoutSeconds: 2,
+        ...common,
+        approval: preApproved,
+        searchAttributes: true,
+      }),
+    ]);
+    const results = await Promise.all(runs.map((r) => waitResult(rc, r.workflowId)));
+    assert.deepEqual(
+      results.map((r) => (r.ok ? r.result.outcome : r.type)),
+      ['succeeded', 'approval-timed-out', 'VerificationFailed'],
+    );
+    const elapsedMin = (Date.now() - started) / 60000;
+    // visibility is eventually consistent: wait until all three show closed with their outcome
+    let m = await rollbackMetrics(rc, 3_600_000);
+    await waitFor(
+      async () => {
+        m = await rollbackMetrics(rc, 3_600_000);
+        return m.runs.filter((r) => r.workflowId.includes(prefix) && r.closeTime).length === 3;
+      },
+      20_000,
+      'three closed rollbacks in visibility',
+    );
+    const mine = m.runs.filter((r) => r.workflowId.includes(prefix));
+    assert.deepEqual(mine.map((r) => r.outcome).sort(), ['approval-timed-out', 'failed', 'succeeded']);
+    for (const r of mine) {
+      assert.equal(r.type, 'application');
+      assert.equal(r.requestedBy, 'metrics-test');
+      assert.ok(r.service?.startsWith(prefix));
+    }
+    assert.equal(mine.find((r) => r.outcome === 'succeeded')?.targetVersion, GOOD);
+    assert.equal(m.total, 3);
+    assert.deepEqual(m.byType, { application: { total: 3, succeeded: 1, 'approval-timed-out': 1, failed: 1 } });
+    assert.equal(m.successRatePercent, 50);
+    assert.equal(m.successRateMet, false);
+    const ok = mine.find((r) => r.outcome === 'succeeded')!;
+    assert.equal(m.mttrMinutes, ok.minutes);
+    assert.ok(m.mttrMinutes! > 0 && m.mttrMinutes! <= elapsedMin, `${m.mttrMinutes} vs ${elapsedMin}`);
+    assert.equal(m.mttrMet, true);
+    const text = renderMetrics(m);
+    assert.match(text, /MTTR: +[\d.]+ min \(target < 30 min: MET\)/);
+    assert.match(text, /success rate: 50% of 2 finished \(target > 95%: MISSED\)/);
+    assert.match(text, /application: total 3, /);
+  });
+
+  it('--since takes minutes, hours or days', () => {
+    assert.equal(parseSince('30d'), 30 * 86_400_000);
+    assert.equal(parseSince('12h'), 12 * 3_600_000);
+    assert.equal(parseSince('90m'), 90 * 60_000);
+    assert.throws(() => parseSince('30 days'), /--since must look like 30d/);
+  });
+});
