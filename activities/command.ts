@@ -39,3 +39,9 @@ export const execaRunner: CommandRunner = async (file, args, options = {}) => {
     ...((r as { code?: string }).code ? { errorCode: (r as { code?: string }).code } : {}),
   };
 };
+
+/** The line of a program's output that says what went wrong (else its last line), for an error message. */
+export function lastLine(r: CommandResult): string {
+  const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => l.trim() !== '');
+  return lines.find((l) => /error|invalid|unknown|not found|failed/i.test(l))?.trim() ?? lines.at(-1)?.trim() ?? '';
+}

@@ -24,30 +24,30 @@ const FAST_POLL_MS = 20;
 const FAST_POLL_FOR_MS = 1000;
 const HEALTHY_WORDS = new Set(['healthy', 'ok', 'pass', 'up']);
 
+/** The verdict on one /health answer (shared with probes made by other means, e.g. curl inside a namespace). */
+export function judgeHealth(
+  httpStatus: number,
+  text: string,
+): Pick<HealthSample, 'ok' | 'httpStatus' | 'status' | 'version'> {
+  let status: string | undefined;
+  let version: string | undefined;
+  try {
+    const body = JSON.parse(text) as { status?: unknown; version?: unknown };
+    if (typeof body.status === 'string') status = body.status;
+    if (typeof body.version === 'string') version = body.version;
+  } catch {
+    // not JSON: the HTTP status alone decides
+  }
+  const ok = httpStatus >= 200 && httpStatus < 300 && (status === undefined || HEALTHY_WORDS.has(status.toLowerCase()));
+  return { ok, httpStatus, ...(status ? { status } : {}), ...(version ? { version } : {}) };
+}
+
 export async function probe(url: string, timeoutMs = 5000): Promise<HealthSample> {
   const started = Date.now();
   const at = new Date(started).toISOString();
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-    const text = await res.text();
-    let status: string | undefined;
-    let version: string | undefined;
-    try {
-      const body = JSON.parse(text) as { status?: unknown; version?: unknown };
-      if (typeof body.status === 'string') status = body.status;
-      if (typeof body.version === 'string') version = body.version;
-    } catch {
-      // not JSON: the HTTP status alone decides
-    }
-    const ok = res.ok && (status === undefined || HEALTHY_WORDS.has(status.toLowerCase()));
-    return {
-      at,
-      ok,
-      httpStatus: res.status,
-      ...(status ? { status } : {}),
-      ...(version ? { version } : {}),
-      latencyMs: Date.now() - started,
-    };
+    return { at, ...judgeHealth(res.status, await res.text()), latencyMs: Date.now() - started };
   } catch (err) {
     const e = err as { cause?: { code?: string }; message?: string; name?: string };
     const error = e.cause?.code ?? (e.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` : e.message);

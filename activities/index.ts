@@ -1,35 +1,49 @@
 // Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
 import type Dockerode from 'dockerode';
+import type { CommandRunner } from './command.ts';
+import { createComposeActivities } from './compose.ts';
 import { createDockerActivities } from './docker.ts';
 import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
 import { createHealthActivities } from './health.ts';
+import { createIptablesActivities } from './iptables.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
-import { createSystemdActivities, type CommandRunner } from './systemd.ts';
+import { createSystemdActivities } from './systemd.ts';
 import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
   qdrant: QdrantDeps;
   terraform: TerraformDeps;
-  /** Runs host commands (systemctl, journalctl, git, tar, builds); default: execa. */
+  /** Runs host commands (systemctl, journalctl, git, tar, builds, iptables, docker compose); default: execa. */
   run?: CommandRunner;
   /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
   kubectl?: Kubectl;
+  /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
+  networkBackupRoot?: string;
 }
 
 /**
- * What a host worker (workers/host.ts, on the host) serves: systemd, releases, env files, host-local health, and
- * Terraform (plan files and state backups stay on the host that planned).
+ * What a host worker (workers/host.ts, on the host) serves: systemd, releases, env files, host-local health,
+ * Terraform (plan files and state backups stay on the host that planned), iptables and Docker Compose (their
+ * backups stay on the host too).
  */
-export function createHostActivities(deps: { run?: CommandRunner; terraform: TerraformDeps }) {
+export function createHostActivities(deps: {
+  run?: CommandRunner;
+  terraform: TerraformDeps;
+  networkBackupRoot?: string;
+}) {
+  const run = deps.run ? { run: deps.run } : {};
+  const network = { ...run, ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}) };
   return {
-    ...createSystemdActivities(deps.run ? { run: deps.run } : {}),
-    ...createReleaseActivities(deps.run ? { run: deps.run } : {}),
+    ...createSystemdActivities(run),
+    ...createReleaseActivities(run),
     ...createHealthActivities(),
     ...createEnvFileActivities(),
     ...createTerraformActivities(deps.terraform),
+    ...createIptablesActivities(network),
+    ...createComposeActivities(network),
   };
 }
 
@@ -38,16 +52,29 @@ export function createActivities(deps: ActivityDeps) {
     ...createDockerActivities({ docker: deps.docker }),
     ...createEnvFileDockerActivities({ docker: deps.docker }),
     ...createQdrantActivities(deps.qdrant),
-    ...createHostActivities({ ...(deps.run ? { run: deps.run } : {}), terraform: deps.terraform }),
+    ...createHostActivities({
+      ...(deps.run ? { run: deps.run } : {}),
+      terraform: deps.terraform,
+      ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
+    }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type HostActivities = ReturnType<typeof createHostActivities>;
+export type {
+  ComposeBackup,
+  ComposeCheck,
+  ComposeContainer,
+  ComposeFileInfo,
+  ComposeState,
+  ExpectedNetwork,
+} from './compose.ts';
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';

@@ -18,6 +18,7 @@ import {
   startWorkflow,
   connect,
   getStatus,
+  sendConfirm,
   sendDecision,
   waitResult,
   type ResultOrFailure,
@@ -48,6 +49,7 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT] [--plan-id ID (a Terraform plan)]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
+  cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID          (Markdown, the runbook's Rollback Report Template)
@@ -182,9 +184,14 @@ export function startFromArgs(argv: string[]): StartRequest {
   if (switchOn && rest.some((a) => a === `--${switchOn[0]}` || a.startsWith(`--${switchOn[0]}=`)))
     scenario = findScenario(switchOn[1])!;
   const fields = inputFields(scenario.input);
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...START_FLAGS };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    ...START_FLAGS,
+  };
   for (const f of fields) {
-    options[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
+    options[f.flag] = {
+      type: f.kind === 'boolean' ? 'boolean' : 'string',
+      ...(f.kind === 'list' ? { multiple: true } : {}),
+    };
     if (f.kind === 'boolean') options[`no-${f.flag}`] = { type: 'boolean' };
   }
   const { values, tokens } = parseArgs({ args: rest, options, strict: false, allowPositionals: true, tokens: true });
@@ -211,6 +218,11 @@ export function startFromArgs(argv: string[]): StartRequest {
       continue;
     }
     if (v === undefined) continue;
+    if (f.kind === 'list') {
+      if (!Array.isArray(v) || v.some((e) => typeof e !== 'string')) throw new UsageError(`--${f.flag} needs a value`);
+      setAt(input, f.path, v);
+      continue;
+    }
     if (typeof v !== 'string') throw new UsageError(`--${f.flag} needs a value`);
     setAt(input, f.path, flagValue(f, v));
   }
@@ -247,6 +259,7 @@ const options = {
   cron: { type: 'string' },
   host: { type: 'string' },
   json: { type: 'boolean' },
+  by: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -281,6 +294,12 @@ async function follow(rc: RollbackClient, workflowId: string): Promise<void> {
               `  cortex-rollback approve ${workflowId} --approver <you> --role ${s.pendingApproval.requiredRole}\n`,
           );
         }
+        if (s.waitingFor) {
+          process.stderr.write(
+            `  waiting for '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}):\n` +
+              `  cortex-rollback ${s.waitingFor.signal} ${workflowId} --by <you>\n`,
+          );
+        }
       }
       for (const step of s.steps) {
         const key = `${step.name}|${step.startedAt}|${step.state}`;
@@ -304,6 +323,12 @@ function printStatus(s: RollbackStatus, json: boolean): void {
   console.log(`phase: ${s.phase}${s.error ? `\nerror: ${s.error}` : ''}`);
   if (s.pendingApproval)
     console.log(`waiting for: ${s.pendingApproval.requiredRole} until ${s.pendingApproval.deadline}`);
+  if (s.waitingFor) {
+    console.log(
+      `waiting for: signal '${s.waitingFor.signal}' until ${s.waitingFor.deadline} (${s.waitingFor.what}): ` +
+        `cortex-rollback ${s.waitingFor.signal} ${s.workflowId} --by <you>`,
+    );
+  }
   for (const st of s.steps) {
     console.log(`  ${st.startedAt}  ${st.state.padEnd(9)} ${st.name}${st.detail ? `: ${st.detail}` : ''}`);
   }
@@ -330,7 +355,9 @@ function report(r: ResultOrFailure, json: boolean): number {
     // a Qdrant workflow: outcome (or a backup manifest) and the rest as JSON
     const other = r.result as unknown as { outcome?: string };
     if (!json) console.log(JSON.stringify(other, null, 2));
-    return other.outcome === undefined || other.outcome === 'succeeded' ? 0 : 3;
+    return other.outcome === undefined || other.outcome === 'succeeded' || other.outcome === 'already-on-target'
+      ? 0
+      : 3;
   }
   const res = r.result;
   if (!json) {
@@ -436,6 +463,14 @@ export async function run(argv: string[]): Promise<number> {
           await sendDecision(rc, id, { reject: { approver, role, reason: need(v.reason, 'reason') } });
         }
         console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
+        return 0;
+      }
+      case 'confirm': {
+        const id = need(arg, 'WORKFLOW_ID');
+        const by = need(v.by, 'by');
+        rc = await connect();
+        await sendConfirm(rc, id, { by, ...(v.comment ? { comment: v.comment } : {}) });
+        console.log(json ? JSON.stringify({ sent: 'confirm', workflowId: id }) : `confirm sent to ${id}`);
         return 0;
       }
       case 'status': {

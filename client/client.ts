@@ -19,6 +19,7 @@ import {
   type DockerRollbackResult,
 } from '../workflows/application/docker-container.ts';
 import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.ts';
+import { confirmSignal, type ConfirmSignal } from '../workflows/infrastructure/network.ts';
 import { parseInput } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
 
@@ -101,6 +102,16 @@ export async function sendDecision(
   if (refusal) throw new InputError('role', refusal);
   if ('approve' in decision) await handle.signal(approveSignal, decision.approve);
   else await handle.signal(rejectSignal, decision.reject);
+}
+
+/** The network rollback's dead-man switch: refused here (exit 2) unless the workflow is waiting for it. */
+export async function sendConfirm(rc: RollbackClient, workflowId: string, confirm: ConfirmSignal): Promise<void> {
+  const handle = rc.client.workflow.getHandle(workflowId);
+  const status = await handle.query(statusQuery);
+  if (status.waitingFor?.signal !== confirmSignal.name) {
+    throw new InputError('WORKFLOW_ID', `${workflowId} is not waiting for a confirmation (phase ${status.phase})`);
+  }
+  await handle.signal(confirmSignal, confirm);
 }
 
 export type ResultOrFailure<R = DockerRollbackResult> =

@@ -22,6 +22,8 @@ function type(f: InputField): string {
       return 'object (JSON)';
     case 'approver:role':
       return '`{approver, role, comment?}`';
+    case 'list':
+      return 'list (repeat the flag)';
     default:
       return f.kind;
   }

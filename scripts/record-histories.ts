@@ -4,8 +4,9 @@
 // replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
 // --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
 // the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`),
-// terraformRollback on real OpenTofu (`--terraform-only`) and environmentConfigRollback on real Docker and a
-// real systemd machine (`--envfile-only`).
+// terraformRollback on real OpenTofu (`--terraform-only`), environmentConfigRollback on real Docker and a
+// real systemd machine (`--envfile-only`), networkRollback on real iptables in a network namespace
+// of its own and dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -44,6 +45,9 @@ import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-clust
 import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
 import { applyCommit, holdingTofu, tfWorld } from '../test/helpers/terraform.ts';
 import { statusQuery } from '../workflows/phases/progress.ts';
+import { BAD_RULES, BLOCKING_RULES, createNetns, HEALTH_URL, TARGET_RULES } from '../test/helpers/netns.ts';
+import { confirmSignal } from '../workflows/infrastructure/network.ts';
+import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp } from '../test/helpers/compose.ts';
 
 const base: DockerRollbackInput = {
   containerName: 'cortex-mcp',
@@ -801,9 +805,178 @@ async function recordTerraform(dir: string): Promise<void> {
   }
 }
 
+/** networkRollback on real iptables in a namespace of its own: confirmed, refused, reverted twice, crash-resumed. */
+async function recordNetwork(dir: string): Promise<void> {
+  const env = await localEnv();
+  const ns = await createNetns();
+  const backups = mkdtempSync(join(tmpdir(), 'record-network-'));
+  const taskQueue = 'record-network';
+  const base = {
+    netns: ns.name,
+    healthUrls: [HEALTH_URL],
+    reason: 'record',
+    requestedBy: 'recorder',
+    approval: { preApproved: { approver: 'dora', role: 'director-of-engineering' } },
+  };
+  try {
+    const { worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue },
+      connection: env.nativeConnection,
+      deps: { networkBackupRoot: backups },
+    });
+    await worker.runUntil(async () => {
+      const runs: Array<[string, Record<string, unknown>, boolean]> = [
+        ['network-confirmed', { rulesFile: ns.file('t.rules', TARGET_RULES), confirmSeconds: 60 }, true],
+        ['network-bad-rules-refused', { rulesFile: ns.file('bad.rules', BAD_RULES) }, false],
+        [
+          'network-unhealthy-reverted',
+          { rulesFile: ns.file('b.rules', BLOCKING_RULES), verifyTimeoutSeconds: 2 },
+          false,
+        ],
+        ['network-unconfirmed-reverted', { rulesFile: ns.file('u.rules', TARGET_RULES), confirmSeconds: 5 }, false],
+      ];
+      for (const [name, input, confirm] of runs) {
+        if (kept(dir, name)) continue;
+        const h = await env.client.workflow.start('networkRollback', {
+          taskQueue,
+          workflowId: `rollback-${name}`,
+          args: [{ ...base, ...input }],
+        });
+        if (confirm) {
+          await waitFor(async () => (await h.query(statusQuery)).phase === 'awaiting-confirmation', 60_000, 'waiting');
+          await h.signal(confirmSignal, { by: 'recorder' });
+        }
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      }
+    });
+    if (!kept(dir, 'network-crash-reverted')) {
+      const crashQueue = 'record-network-crash';
+      const first = spawnWorker({ address: env.address, taskQueue: crashQueue });
+      await first.ready;
+      ns.pause();
+      const h = await env.client.workflow.start('networkRollback', {
+        taskQueue: crashQueue,
+        workflowId: 'rollback-network-crash-reverted',
+        args: [{ ...base, rulesFile: ns.file('c.rules', TARGET_RULES), confirmSeconds: 5 }],
+      });
+      await untilPending(h, 'networkHealth', (a) => a.attempt === 1 && a.heartbeat !== undefined, 60_000).catch(
+        async (err: unknown) => {
+          const events = (await h.fetchHistory()).events ?? [];
+          console.error(first.output(), JSON.stringify(events.slice(-3), null, 1).slice(0, 3000));
+          throw err;
+        },
+      );
+      await first.kill();
+      ns.resume();
+      const second = spawnWorker({ address: env.address, taskQueue: crashQueue });
+      await second.ready;
+      const r = await h.result().then(
+        () => 'succeeded',
+        (err: unknown) => String(err),
+      );
+      await second.kill();
+      const [run] = await activityRuns(h, 'networkHealth');
+      assert.ok(run && run.attempt >= 2, `networkHealth was interrupted and retried (${r})`);
+      await save(dir, 'network-crash-reverted', h.workflowId, env.address);
+    }
+  } finally {
+    await ns.close();
+    rmSync(backups, { recursive: true, force: true });
+    await env.teardown();
+  }
+}
+
+/** dockerNetworkRollback on Compose v2: succeeded, refused, lost alias repaired, reverted, crash-resumed. */
+async function recordDockerNetwork(dir: string): Promise<void> {
+  await ensureProbeImage();
+  const env = await localEnv();
+  const backups = mkdtempSync(join(tmpdir(), 'record-docker-network-'));
+  const projects: Array<Awaited<ReturnType<typeof createProject>>> = [];
+  const who = {
+    reason: 'record',
+    requestedBy: 'recorder',
+    approval: { preApproved: { approver: 'dora', role: 'director-of-engineering' } },
+  };
+  const input = (p: (typeof projects)[number], extra: Record<string, unknown> = {}) => ({
+    project: p.name,
+    composeFile: p.current,
+    knownGoodFile: p.good,
+    healthUrls: [p.healthUrl],
+    ...who,
+    ...extra,
+  });
+  try {
+    const runs: Array<[string, (p: (typeof projects)[number]) => Record<string, unknown>, boolean]> = [
+      ['docker-network-succeeded', (p) => input(p), false],
+      ['docker-network-refused', (p) => input(p, { knownGoodFile: join(p.dir, 'missing.yml') }), false],
+      ['docker-network-alias-recovered', (p) => input(p), true],
+      [
+        'docker-network-reverted',
+        (p) => input(p, { verifyTimeoutSeconds: 2, resolveServices: ['api', 'cache'] }),
+        false,
+      ],
+    ];
+    for (const [name, make, fault] of runs) {
+      if (kept(dir, name)) continue;
+      const p = await createProject('rec');
+      projects.push(p);
+      const taskQueue = `record-${name}`;
+      const { worker } = await createWorker({
+        settings: { address: env.address, namespace: 'default', taskQueue },
+        connection: env.nativeConnection,
+        deps: { networkBackupRoot: backups, ...(fault ? { run: recreateNetworkAfterFirstUp(p).run } : {}) },
+      });
+      await worker.runUntil(async () => {
+        const h = await env.client.workflow.start('dockerNetworkRollback', {
+          taskQueue,
+          workflowId: `rollback-${name}`,
+          args: [make(p)],
+        });
+        await h.result().catch(() => undefined);
+        await save(dir, name, h.workflowId, env.address);
+      });
+    }
+    if (!kept(dir, 'docker-network-crash-resumed')) {
+      const p = await createProject('rec-crash');
+      projects.push(p);
+      const taskQueue = 'record-docker-network-crash';
+      const first = spawnWorker({ address: env.address, taskQueue });
+      await first.ready;
+      p.hold();
+      const h = await env.client.workflow.start('dockerNetworkRollback', {
+        taskQueue,
+        workflowId: 'rollback-docker-network-crash-resumed',
+        args: [input(p)],
+      });
+      await untilPending(h, 'composeVerify', (a) => a.attempt === 1 && a.heartbeat !== undefined, 90_000);
+      await first.kill();
+      p.release();
+      const second = spawnWorker({ address: env.address, taskQueue });
+      await second.ready;
+      const r = (await h.result()) as { backup?: { filePath: string; configPath?: string } };
+      await second.kill();
+      // worker processes keep backups in the project's .data: remove this run's
+      for (const f of [r.backup?.filePath, r.backup?.configPath]) if (f) rmSync(f, { force: true });
+      const [run] = await activityRuns(h, 'composeVerify');
+      assert.ok(run && run.attempt >= 2, 'composeVerify was interrupted and retried');
+      await save(dir, 'docker-network-crash-resumed', h.workflowId, env.address);
+    }
+  } finally {
+    for (const p of projects) await p.close();
+    rmSync(backups, { recursive: true, force: true });
+    await env.teardown();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--envfile-only')) {
     await recordEnvFile(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--network-only')) {
+    await recordNetwork(join(PROJECT_ROOT, 'test', 'histories'));
+    await recordDockerNetwork(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
   if (process.argv.includes('--systemd-only')) {
@@ -862,6 +1035,8 @@ async function main(): Promise<void> {
   await recordKubernetes(dir);
   await recordEnvFile(dir);
   await recordTerraform(dir);
+  await recordNetwork(dir);
+  await recordDockerNetwork(dir);
 }
 
 main().catch((err: unknown) => {

@@ -33,8 +33,10 @@ export async function createWorker(
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
+    ...(setup.deps?.run ? { run: setup.deps.run } : {}),
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
     terraform: setup.deps?.terraform ?? terraformFromEnv(),
+    ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
   const common = {
     connection,

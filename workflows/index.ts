@@ -9,3 +9,5 @@ export { pointInTimeRecovery } from './database/point-in-time.ts';
 export { environmentConfigRollback } from './configuration/env-file.ts';
 export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
 export { terraformRollback } from './infrastructure/terraform.ts';
+export { networkRollback } from './infrastructure/network.ts';
+export { dockerNetworkRollback } from './infrastructure/docker-network.ts';

@@ -10,6 +10,8 @@ import { pointInTimeScenario } from './database/point-in-time.ts';
 import { envFileScenario } from './configuration/env-file.ts';
 import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 import { terraformScenario } from './infrastructure/terraform.ts';
+import { networkScenario } from './infrastructure/network.ts';
+import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -22,4 +24,6 @@ export const SCENARIOS: readonly Scenario[] = [
   envFileScenario,
   qdrantConfigScenario,
   terraformScenario,
+  networkScenario,
+  dockerNetworkScenario,
 ];

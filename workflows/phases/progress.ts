@@ -27,6 +27,8 @@ export interface RollbackStatus {
   pendingApproval?: ApprovalRequest;
   /** The latest plan of a plan-based rollback (Terraform): what would change, per address. */
   plan?: PlanSummary;
+  /** A signal the workflow waits for besides approval (e.g. a dead-man switch's `confirm`) and until when. */
+  waitingFor?: { signal: string; deadline: string; what: string };
   monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string };
   error?: string;
 }

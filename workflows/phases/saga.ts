@@ -34,25 +34,34 @@ export async function runUndos(
 /**
  * Runs the undos after `err` and throws the failure to report: what failed and what was restored (`restoredText`),
  * or, when an undo failed, CompensationFailed with the manual steps in order. A cancellation is rethrown as is.
+ * `restoredText` may be a function, run only when every undo succeeded (it may check the restored state, e.g.
+ * health); `details` becomes the failure's details (e.g. the result so far, with what the undos restored).
  */
 export async function compensate(
   progress: Progress,
   undos: Undo[],
   err: unknown,
-  restoredText: string,
+  restoredText: string | (() => string | Promise<string>),
+  details?: () => unknown,
 ): Promise<never> {
   const what = isCancellation(err)
     ? 'the rollback was cancelled'
     : errorMessage((err as { cause?: unknown }).cause ?? err);
   progress.setPhase('compensating');
   const { failed, manual } = await runUndos(progress, undos);
+  const restored =
+    failed.length === 0 && undos.length > 0
+      ? typeof restoredText === 'string'
+        ? restoredText
+        : await restoredText()
+      : '';
   const summary =
     failed.length > 0
       ? `${what}. RESTORE FAILED — manual action needed: ${failed.join('; ')}. ` +
         `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
       : undos.length === 0
         ? `${what}. Nothing had been changed.`
-        : `${what}. Restored: ${restoredText}.`;
+        : `${what}. Restored: ${restored}.`;
   progress.setPhase(failed.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
   progress.status.error = summary;
   if (isCancellation(err)) throw err;
@@ -62,5 +71,6 @@ export async function compensate(
       ? FailureType.CompensationFailed
       : ((inner?.type as FailureType | undefined) ?? FailureType.VerificationFailed),
     summary,
+    details?.(),
   );
 }

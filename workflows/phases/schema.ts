@@ -318,7 +318,8 @@ export interface InputField {
   /** Path in the input object, e.g. ['monitor', 'durationSeconds']. */
   path: string[];
   flag: string;
-  kind: 'string' | 'integer' | 'boolean' | 'enum' | 'json' | 'approver:role';
+  /** 'list': an array of strings; the CLI flag is repeated, once per element. */
+  kind: 'string' | 'integer' | 'boolean' | 'enum' | 'json' | 'approver:role' | 'list';
   values?: string[];
   /** Required when its enclosing objects are given (and they are required, or one of their flags is given). */
   required: boolean;
@@ -348,7 +349,15 @@ export function inputFields(schema: z.ZodType): InputField[] {
       const type = inner.def.type;
       const kind: InputField['kind'] =
         meta.format ??
-        (type === 'boolean' ? 'boolean' : type === 'number' ? 'integer' : type === 'enum' ? 'enum' : 'string');
+        (type === 'boolean'
+          ? 'boolean'
+          : type === 'number'
+            ? 'integer'
+            : type === 'enum'
+              ? 'enum'
+              : type === 'array'
+                ? 'list'
+                : 'string');
       const values = kind === 'enum' ? (inner as unknown as { options: string[] }).options : undefined;
       const def = meta.defaultText ?? defaultOf(f);
       out.push({

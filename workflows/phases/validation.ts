@@ -148,6 +148,14 @@ export function validateHttpUrl(url: unknown, field: string): string {
   return v;
 }
 
+/** A path on the worker's host: absolute, one line, at most 4096 characters. */
+export function validateAbsolutePath(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v === '') throw new InputError(field, `is required (an absolute path), got ${show(v)}`);
+  if (!v.startsWith('/') || v.length > 4096 || CONTROL_OR_NEWLINE.test(v))
+    throw new InputError(field, `${show(v)} is not an absolute path`);
+  return v;
+}
+
 export function validateHost(host: unknown, field = 'host'): string | undefined {
   if (host === undefined || host === null || host === '') return undefined;
   if (typeof host !== 'string' || !isValidHostName(host)) {
