@@ -1,5 +1,7 @@
 // Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
 import type Dockerode from 'dockerode';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CommandRunner } from './command.ts';
 import { createComposeActivities } from './compose.ts';
 import { createDockerActivities } from './docker.ts';
@@ -7,6 +9,7 @@ import { createEnvFileActivities, createEnvFileDockerActivities } from './envfil
 import { createHealthActivities } from './health.ts';
 import { createIptablesActivities } from './iptables.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
+import { createNotifyActivities, type NotifySettings } from './notify.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities } from './systemd.ts';
@@ -22,6 +25,8 @@ export interface ActivityDeps {
   kubectl?: Kubectl;
   /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
   networkBackupRoot?: string;
+  /** Notification channels (worker configuration); none configured unless given. */
+  notify?: NotifySettings;
 }
 
 /**
@@ -58,6 +63,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
+    ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
   };
 }
 
@@ -75,6 +81,7 @@ export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
+export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';

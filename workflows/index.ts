@@ -11,3 +11,4 @@ export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
 export { terraformRollback } from './infrastructure/terraform.ts';
 export { networkRollback } from './infrastructure/network.ts';
 export { dockerNetworkRollback } from './infrastructure/docker-network.ts';
+export { notificationCheck } from './operations/notification-check.ts';
