@@ -12,3 +12,4 @@ export { terraformRollback } from './infrastructure/terraform.ts';
 export { networkRollback } from './infrastructure/network.ts';
 export { dockerNetworkRollback } from './infrastructure/docker-network.ts';
 export { notificationCheck } from './operations/notification-check.ts';
+export { dataCorruptionEmergency } from './emergency/data-corruption.ts';

@@ -12,6 +12,7 @@ import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 import { terraformScenario } from './infrastructure/terraform.ts';
 import { networkScenario } from './infrastructure/network.ts';
 import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
+import { dataCorruptionScenario } from './emergency/data-corruption.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -26,4 +27,5 @@ export const SCENARIOS: readonly Scenario[] = [
   terraformScenario,
   networkScenario,
   dockerNetworkScenario,
+  dataCorruptionScenario,
 ];
