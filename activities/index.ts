@@ -12,6 +12,7 @@ import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubern
 import { createNotifyActivities, type NotifySettings } from './notify.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
+import { createSecretActivities, type SecretDeps } from './secrets.ts';
 import { createSystemdActivities } from './systemd.ts';
 import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
 
@@ -27,6 +28,8 @@ export interface ActivityDeps {
   networkBackupRoot?: string;
   /** Notification channels (worker configuration); none configured unless given. */
   notify?: NotifySettings;
+  /** Secret rotators by name (default: `random`, crypto-random values). */
+  secrets?: SecretDeps;
 }
 
 /**
@@ -38,6 +41,7 @@ export function createHostActivities(deps: {
   run?: CommandRunner;
   terraform: TerraformDeps;
   networkBackupRoot?: string;
+  secrets?: SecretDeps;
 }) {
   const run = deps.run ? { run: deps.run } : {};
   const network = { ...run, ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}) };
@@ -49,6 +53,7 @@ export function createHostActivities(deps: {
     ...createTerraformActivities(deps.terraform),
     ...createIptablesActivities(network),
     ...createComposeActivities(network),
+    ...createSecretActivities(deps.secrets ?? {}),
   };
 }
 
@@ -61,6 +66,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.run ? { run: deps.run } : {}),
       terraform: deps.terraform,
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
     ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
@@ -80,6 +86,7 @@ export type {
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { RotatedKey, SecretRotation, SecretRotator } from './secrets.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';

@@ -13,6 +13,7 @@ import { terraformScenario } from './infrastructure/terraform.ts';
 import { networkScenario } from './infrastructure/network.ts';
 import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
 import { dataCorruptionScenario } from './emergency/data-corruption.ts';
+import { securityBreachScenario } from './emergency/security-breach.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -28,4 +29,5 @@ export const SCENARIOS: readonly Scenario[] = [
   networkScenario,
   dockerNetworkScenario,
   dataCorruptionScenario,
+  securityBreachScenario,
 ];

@@ -4,10 +4,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createHash } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { canonicalRules } from '../../activities/iptables.ts';
 import { join } from 'node:path';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { DataCorruptionResult } from '../../workflows/emergency/data-corruption.ts';
+import type { SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
+import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { docker, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
@@ -26,6 +30,7 @@ describe('emergency runbooks end to end', () => {
   let gate: DockerGate;
   let receiver: NotifyReceiver;
   let backupRoot: string;
+  let ns: Netns;
   const workers: WorkerProcess[] = [];
   const apps: string[] = [];
 
@@ -38,12 +43,14 @@ describe('emergency runbooks end to end', () => {
       startNotifyReceiver(),
     ]);
     backupRoot = join(q.tmp, 'backups');
+    ns = await createNetns();
   });
   after(async () => {
     for (const w of workers) w.proc.kill('SIGKILL');
     for (const a of apps) await removeByPrefix(a);
     await env?.teardown();
     await gate?.close();
+    await ns?.close();
     await receiver?.close();
     if (q?.double) assert.deepEqual(q.double.violations, []);
     await q?.stop();
@@ -234,6 +241,184 @@ describe('emergency runbooks end to end', () => {
     );
     assert.equal(scheduled.length, 0);
     await recordHistory('emergency-data-corruption-refused', workflowId, env.address);
+    await w.kill();
+  });
+
+  const OLD = { JWT_SECRET: 'old-jwt-secret-4f1c9a', CORTEX_API_TOKEN: 'old-api-token-77e2b0' };
+  const sha = (v: string) => createHash('sha256').update(v).digest('hex');
+  const envText = `QDRANT_URL=http://127.0.0.1:6333\nJWT_SECRET=${OLD.JWT_SECRET}\nLOG_LEVEL=info\nCORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}\n`;
+
+  it('security breach: notify security, isolate (ports blocked in a namespace), rotate, restore ≤ 1 day, restart with new credentials, audit — a worker SIGKILLed while the recreate is held resumes; no secret in history, logs or result', async () => {
+    const taskQueue = uniqueQueue('emergency-breach');
+    const collection = `em-breach-${tag}`;
+    const first = worker(taskQueue, 'breach-first');
+    await first.ready;
+    await seed(q.client, collection, 200, 8);
+    await backup(taskQueue, collection, 'yesterday-minus-one');
+    await rewriteManifest(collection, 'yesterday-minus-one', (m) => {
+      m.createdAt = new Date(Date.now() - 2 * 86400_000).toISOString();
+    });
+    await seed(q.client, collection, 40, 8, 1000);
+    await backup(taskQueue, collection, 'fresh');
+    const good = await collectionChecksum(q.client, collection);
+    await seed(q.client, collection, 25, 8, 5000); // what the intruder wrote
+    const envFile = ns.file('cortex.env', envText);
+    const appName = `em-breach-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD, [
+      `JWT_SECRET=${OLD.JWT_SECRET}`,
+      `CORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}`,
+    ]);
+    const oldId = (await docker.getContainer(appName).inspect()).Id;
+    assert.ok(await ns.healthy(), 'the namespace service answers before');
+
+    const caught = gate.arm({ method: 'POST', path: /^\/containers\/create\b/, mode: 'hold' });
+    const workflowId = `rollback-emergency-security-${appName}`;
+    const started = Date.now();
+    const handle = await env.client.workflow.start('securityBreachEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+          secretKeys: ['JWT_SECRET', 'CORTEX_API_TOKEN'],
+          ports: [SERVICE_PORT, 6333],
+          netns: ns.name,
+          allowLoopback: false,
+          reopenPorts: true,
+          collection,
+          reason: 'leaked API token',
+          requestedBy: 'eve',
+        },
+      ],
+    });
+    await caught;
+    // mid-run, the isolation is real: the port answers no more, the secrets are already rotated
+    assert.equal(await ns.healthy(), false, 'the service port is blocked in the namespace');
+    const mid = await readFile(envFile, 'utf8');
+    assert.ok(!mid.includes(OLD.JWT_SECRET) && !mid.includes(OLD.CORTEX_API_TOKEN));
+    await first.kill();
+    const second = worker(taskQueue, 'breach-second');
+    const r = (await handle.result()) as SecurityBreachResult;
+    const seconds = (Date.now() - started) / 1000;
+
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(
+      r.audit.map((c) => [c.check, c.ok]),
+      [
+        ['service-healthy', true],
+        ['new-credentials-in-container', true],
+        ['old-credentials-gone', true],
+        ['env-file-rotated', true],
+        ['previous-secrets-private', true],
+        ['ports-blocked', true],
+        ['backup-verified', true],
+        ['ports-reopened', true],
+      ],
+    );
+    // the new values are in the file and in the running container; the old ones only in the 0600 backup
+    const now = await readFile(envFile, 'utf8');
+    const value = (k: string) =>
+      /^(\w+)=(.*)$/m.exec(now.split('\n').find((l) => l.startsWith(`${k}=`)) ?? '')?.[2] ?? '';
+    const fresh = { JWT_SECRET: value('JWT_SECRET'), CORTEX_API_TOKEN: value('CORTEX_API_TOKEN') };
+    assert.match(fresh.JWT_SECRET, /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(now.includes('LOG_LEVEL=info\n') && now.includes('QDRANT_URL=http://127.0.0.1:6333\n'));
+    assert.deepEqual(
+      r.rotation.keys,
+      (['JWT_SECRET', 'CORTEX_API_TOKEN'] as const).map((key) => ({
+        key,
+        oldSha256: sha(OLD[key]),
+        newSha256: sha(fresh[key]),
+      })),
+    );
+    assert.equal(await readFile(r.rotation.backupPath, 'utf8'), envText);
+    const c = await docker.getContainer(appName).inspect();
+    assert.equal(c.Id, r.container.newId);
+    assert.notEqual(c.Id, oldId);
+    assert.equal(c.State.Running, true);
+    assert.ok(c.Config.Env.includes(`JWT_SECRET=${fresh.JWT_SECRET}`));
+    assert.ok(!c.Config.Env.some((e) => e.includes(OLD.JWT_SECRET) || e.includes(OLD.CORTEX_API_TOKEN)));
+    // the compromised container is gone, one container has the name
+    assert.equal(r.container.preservedRemoved, true);
+    assert.deepEqual(
+      (await docker.listContainers({ all: true }))
+        .filter((x) => x.Names.some((n) => n.startsWith(`/${appName}`)))
+        .map((x) => x.Id),
+      [c.Id],
+    );
+    // restored from the backup of the last day
+    assert.equal(r.restore.restoredFrom?.name, 'fresh');
+    const data = await collectionChecksum(q.client, collection);
+    assert.deepEqual([data.count, data.checksum], [good.count, good.checksum]);
+    // ports reopened: the namespace holds its rules of before and answers again
+    assert.equal(canonicalRules(await ns.save()).text, canonicalRules(BASELINE_RULES).text);
+    assert.ok(await ns.healthy());
+    // crash proof: the recreate completed on attempt 2 on the second worker; the rotation ran once
+    const recreate = await activityRuns(handle, 'recreateContainerWithEnvFile');
+    assert.equal(recreate.length, 1);
+    assert.ok(recreate[0]!.attempt >= 2 && recreate[0]!.identity === 'breach-second', JSON.stringify(recreate[0]));
+    const rotations = await activityRuns(handle, 'rotateEnvSecrets');
+    assert.deepEqual(
+      rotations.map((x) => [x.attempt, x.completed]),
+      [[1, true]],
+    );
+    assert.equal((await readdir(ns.dir)).filter((f) => f.includes('.pre-breach-')).length, 1);
+    // no secret value, old or new, in history, the result, the worker logs or the notifications
+    const history = JSON.stringify(await handle.fetchHistory());
+    const everywhere = [history, JSON.stringify(r), first.output(), second.output(), JSON.stringify(receiver.requests)];
+    for (const v of [...Object.values(OLD), ...Object.values(fresh)]) {
+      for (const text of everywhere) assert.ok(!text.includes(v), 'a secret value leaked');
+    }
+    // security was paged first, addressed to the security team
+    const events = (await handle.fetchHistory()).events ?? [];
+    const firstActivity = events.find(
+      (e) => e.activityTaskScheduledEventAttributes,
+    )?.activityTaskScheduledEventAttributes;
+    assert.equal(firstActivity?.activityType?.name, 'notify');
+    const pages = forWorkflow(PAGERDUTY_PATH, workflowId);
+    assert.equal(pages.length, 1);
+    assert.match(JSON.stringify(pages[0]!.body), /@security-team/);
+    console.log(`security breach emergency with a worker kill: ${seconds.toFixed(1)} s`);
+    await recordHistory('emergency-security-breach-crash-resumed', workflowId, env.address);
+    await second.kill();
+  });
+
+  it('security breach: bad input is refused before any notification, stop, firewall or file change', async () => {
+    const taskQueue = uniqueQueue('emergency-breach-bad');
+    const w = worker(taskQueue, 'breach-bad');
+    await w.ready;
+    const envFile = ns.file('bad.env', envText);
+    const appName = `em-breach-bad-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const rulesBefore = await ns.canonical();
+    const workflowId = `rollback-emergency-security-bad-${tag}`;
+    const f = await workflowFailure(
+      env.client.workflow.execute('securityBreachEmergency', {
+        taskQueue,
+        workflowId,
+        args: [
+          {
+            app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+            secretKeys: ['JWT SECRET'],
+            ports: [70000],
+            netns: ns.name,
+            collection: `em-breach-bad-${tag}`,
+            reason: 'x',
+            requestedBy: 'eve',
+          },
+        ],
+      }),
+    );
+    assert.equal(f.type, 'InvalidInput');
+    assert.match(f.message, /secretKeys|ports/);
+    assert.equal(await readFile(envFile, 'utf8'), envText);
+    assert.equal(await ns.canonical(), rulesBefore);
+    const c = await docker.getContainer(appName).inspect();
+    assert.deepEqual([c.State.Running, c.State.StartedAt], [true, startedAt]);
+    assert.equal(receiver.requests.filter((x) => JSON.stringify(x.body).includes(workflowId)).length, 0);
+    await recordHistory('emergency-security-breach-refused', workflowId, env.address);
     await w.kill();
   });
 });
