@@ -14,3 +14,4 @@ export { dockerNetworkRollback } from './infrastructure/docker-network.ts';
 export { notificationCheck } from './operations/notification-check.ts';
 export { dataCorruptionEmergency } from './emergency/data-corruption.ts';
 export { securityBreachEmergency } from './emergency/security-breach.ts';
+export { emergencyRollback } from './emergency/emergency-rollback.ts';

@@ -14,6 +14,7 @@ import { networkScenario } from './infrastructure/network.ts';
 import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
 import { dataCorruptionScenario } from './emergency/data-corruption.ts';
 import { securityBreachScenario } from './emergency/security-breach.ts';
+import { emergencyRollbackScenario } from './emergency/emergency-rollback.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -30,4 +31,5 @@ export const SCENARIOS: readonly Scenario[] = [
   dockerNetworkScenario,
   dataCorruptionScenario,
   securityBreachScenario,
+  emergencyRollbackScenario,
 ];

@@ -10,10 +10,11 @@ import { canonicalRules } from '../../activities/iptables.ts';
 import { join } from 'node:path';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { DataCorruptionResult } from '../../workflows/emergency/data-corruption.ts';
+import type { EmergencyRollbackResult } from '../../workflows/emergency/emergency-rollback.ts';
 import type { SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
 import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
-import { docker, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
+import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 import { activityRuns } from '../helpers/history.ts';
 import { PAGERDUTY_PATH, SLACK_PATH, startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
@@ -75,6 +76,23 @@ describe('emergency runbooks end to end', () => {
     );
     workers.push(w);
     return w;
+  }
+
+  /** Waits for the gate's catch; a workflow that ends first (e.g. failed) fails the test with its error instead of hanging. */
+  async function heldOrEnded(caught: Promise<string>, handle: { result: () => Promise<unknown> }): Promise<void> {
+    await Promise.race([
+      caught,
+      handle.result().then(
+        (r) => {
+          throw new Error(`the workflow ended before the gate caught its request: ${JSON.stringify(r)}`);
+        },
+        (err: Error & { cause?: Error }) => {
+          throw new Error(
+            `the workflow failed before the gate caught its request: ${err.cause?.message ?? err.message}`,
+          );
+        },
+      ),
+    ]);
   }
 
   const forWorkflow = (path: string, workflowId: string) =>
@@ -145,7 +163,7 @@ describe('emergency runbooks end to end', () => {
         },
       ],
     });
-    await caught;
+    await heldOrEnded(caught, handle);
     await first.kill();
     const second = worker(taskQueue, 'emergency-second');
     const r = (await handle.result()) as DataCorruptionResult;
@@ -292,7 +310,7 @@ describe('emergency runbooks end to end', () => {
         },
       ],
     });
-    await caught;
+    await heldOrEnded(caught, handle);
     // mid-run, the isolation is real: the port answers no more, the secrets are already rotated
     assert.equal(await ns.healthy(), false, 'the service port is blocked in the namespace');
     const mid = await readFile(envFile, 'utf8');
@@ -419,6 +437,132 @@ describe('emergency runbooks end to end', () => {
     assert.deepEqual([c.State.Running, c.State.StartedAt], [true, startedAt]);
     assert.equal(receiver.requests.filter((x) => JSON.stringify(x.body).includes(workflowId)).length, 0);
     await recordHistory('emergency-security-breach-refused', workflowId, env.address);
+    await w.kill();
+  });
+
+  it('emergency-rollback.sh application: pre-checks, emergency backup, dockerContainerRollback as a child pre-approved as the acknowledgement, post-check — a worker SIGKILLed while the child holds its new container resumes', async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch');
+    const collection = `em-dispatch-${tag}`;
+    const first = worker(taskQueue, 'dispatch-first');
+    await first.ready;
+    await seed(q.client, collection, 120, 8);
+    const appName = `em-dispatch-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, BAD);
+    assert.equal((await health(app.healthUrl)).status, 503);
+    // the child's new container is created; its start never reaches dockerd
+    const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/start\b/, mode: 'hold' });
+    const workflowId = `rollback-emergency-application-${appName}`;
+    const started = Date.now();
+    const handle = await env.client.workflow.start('emergencyRollback', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          type: 'application',
+          target: GOOD,
+          containerName: appName,
+          healthUrl: app.healthUrl,
+          collection,
+          watchSeconds: 2,
+          reason: 'v2.1.0 fails /health',
+          requestedBy: 'frank',
+        },
+      ],
+    });
+    await heldOrEnded(caught, handle);
+    await first.kill();
+    const second = worker(taskQueue, 'dispatch-second');
+    const r = (await handle.result()) as EmergencyRollbackResult;
+    const seconds = (Date.now() - started) / 1000;
+
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(r.preChecks, { running: true, answered: true, status: 503, forced: false });
+    assert.equal(r.postCheck.healthy, true);
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+    const c = await docker.getContainer(appName).inspect();
+    assert.equal(c.Image, await imageId(GOOD));
+    // the emergency backup, once, verified by its manifest
+    assert.deepEqual(
+      (await readdir(join(backupRoot, collection))).filter((d) => d.startsWith('emergency-rollback-')),
+      [r.emergencyBackup],
+    );
+    // the child ran once, pre-approved in the emergency's name with the role its category needs
+    assert.equal(r.child.workflowId, `rollback-docker-${appName}`);
+    const childHandle = env.client.workflow.getHandle(r.child.workflowId);
+    const child = (await childHandle.result()) as { outcome: string; approvals: Array<Record<string, string>> };
+    assert.equal(child.outcome, 'succeeded');
+    assert.deepEqual(
+      child.approvals.map((x) => [x.decision, x.approver, x.role, x.via]),
+      [['approved', `frank (emergency ${workflowId})`, 'on-call-engineer', 'pre-approval']],
+    );
+    const events = (await handle.fetchHistory()).events ?? [];
+    assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 1);
+    // crash proof, in the child's history: the held start finished on attempt 2 on the second worker, one container run
+    const starts = await activityRuns(childHandle, 'startContainer');
+    const runs = await activityRuns(childHandle, 'runContainer');
+    assert.equal(runs.length, 1);
+    assert.ok(
+      runs[0]!.attempt >= 2 || starts.some((s) => s.attempt >= 2 && s.identity === 'dispatch-second'),
+      JSON.stringify({ runs, starts }),
+    );
+    assert.equal(
+      (await docker.listContainers({ all: true })).filter((x) => x.Names.some((n) => n === `/${appName}`)).length,
+      1,
+    );
+    assert.equal(forWorkflow(PAGERDUTY_PATH, workflowId).length, 1);
+    console.log(`emergency-rollback (application) with a worker kill: ${seconds.toFixed(1)} s`);
+    await recordHistory('emergency-rollback-application-crash-resumed', workflowId, env.address);
+    await second.kill();
+  });
+
+  it('emergency-rollback.sh: a bad target is refused with the child schema before any check, backup or page; failed pre-checks refuse without force', async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch-bad');
+    const w = worker(taskQueue, 'dispatch-bad');
+    await w.ready;
+    const appName = `em-dispatch-bad-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, BAD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const base = {
+      containerName: appName,
+      healthUrl: app.healthUrl,
+      collection: `em-none-${tag}`,
+      reason: 'x',
+      requestedBy: 'frank',
+    };
+    const badId = `rollback-emergency-bad-target-${tag}`;
+    const f = await workflowFailure(
+      env.client.workflow.execute('emergencyRollback', {
+        taskQueue,
+        workflowId: badId,
+        args: [{ ...base, type: 'application', target: 'cortex-memory-mcp:latest' }],
+      }),
+    );
+    assert.equal(f.type, 'InvalidInput');
+    assert.match(f.message, /targetImage/);
+    const scheduled = ((await env.client.workflow.getHandle(badId).fetchHistory()).events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes,
+    );
+    assert.equal(scheduled.length, 0);
+    await recordHistory('emergency-rollback-refused', badId, env.address);
+    // the service stopped: the pre-checks refuse, nothing is backed up or rolled back
+    await docker.getContainer(appName).stop({ t: 1 });
+    const stoppedId = `rollback-emergency-prechecks-${tag}`;
+    const g = await workflowFailure(
+      env.client.workflow.execute('emergencyRollback', {
+        taskQueue,
+        workflowId: stoppedId,
+        args: [{ ...base, type: 'application', target: GOOD }],
+      }),
+    );
+    assert.equal(g.type, 'Conflict');
+    assert.match(g.message, /pre-rollback checks failed.*not running.*nothing was changed/s);
+    const c = await docker.getContainer(appName).inspect();
+    assert.equal(c.Image, await imageId(BAD));
+    assert.ok(c.State.StartedAt === startedAt);
+    const events = (await env.client.workflow.getHandle(stoppedId).fetchHistory()).events ?? [];
+    assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 0);
     await w.kill();
   });
 });
