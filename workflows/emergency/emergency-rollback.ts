@@ -78,6 +78,21 @@ export const emergencyRollbackInput = scenarioInput({
   ...whoFields,
   host: hostInput(),
   approval: approvalInput('emergency'),
+}).superRefine((i, ctx) => {
+  // the child's own schema judges the target, so the CLI refuses a bad one before it connects (exit 2)
+  if (i.type === 'configuration' && !i.envFile) {
+    ctx.addIssue({ code: 'custom', path: ['envFile'], message: 'is required for a configuration rollback' });
+    return;
+  }
+  const r = CHILD[i.type].input.safeParse(childInput(i, 'emergency'));
+  if (!r.success) {
+    const first = r.error.issues[0];
+    ctx.addIssue({
+      code: 'custom',
+      path: ['target'],
+      message: `as ${CHILD[i.type].workflowType} input: ${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`,
+    });
+  }
 });
 
 export type EmergencyRollbackInput = z.input<typeof emergencyRollbackInput>;
@@ -159,15 +174,12 @@ export async function emergencyRollback(raw: EmergencyRollbackInput): Promise<Em
   let child: { scenario: Scenario; input: Record<string, unknown>; workflowId: string };
   try {
     input = parseInput(emergencyRollbackInput, raw);
-    if (input.type === 'configuration' && !input.envFile) {
-      throw fail(FailureType.InvalidInput, 'invalid input: envFile: is required for a configuration rollback');
-    }
     const scenario = CHILD[input.type];
     const ci = childInput(input, info.workflowId);
     const parsed = parseInput(scenario.input, ci, `the ${scenario.workflowType} input built from target`);
     child = { scenario, input: ci, workflowId: scenario.workflowId(parsed) };
   } catch (err) {
-    throw invalidInput(progress, err instanceof ApplicationFailure ? new Error(err.message) : err);
+    throw invalidInput(progress, err);
   }
   progress.note('validate-input', 'completed');
   const a = acts(input.host);

@@ -89,7 +89,14 @@ export const securityBreachInput = scenarioInput({
     .describe('other containers stopped during isolation; they stay stopped until someone decides')
     .meta({ flag: 'also-stop', value: 'NAME' }),
   ports: z
-    .array(int(1, 65535))
+    .array(
+      checked<number>((v, f) => {
+        const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v; // a repeated CLI flag gives text
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535)
+          throw new InputError(f, `must be a TCP port from 1 to 65535, got ${show(v)}`);
+        return n;
+      }),
+    )
     .min(1)
     .max(20)
     .default([3000, 6333])
