@@ -69,6 +69,10 @@ export function createSecretActivities(deps: SecretDeps = {}) {
             `env file ${a.path} is not valid (${cur.parsed.problems.length} problems)`,
           );
         }
+        const absent = a.keys.filter((k) => !cur.parsed.entries.some((e) => e.key === k));
+        if (absent.length > 0) {
+          throw permanent(FailureType.InvalidInput, `env file ${a.path} has no ${absent.join(', ')} to rotate`);
+        }
         let backupSha = await fileDigest(a.backupPath);
         if (backupSha === undefined) {
           await atomicWrite(a.backupPath, cur.data, { mode: 0o600, uid: cur.info.uid, gid: cur.info.gid }, a.tag);
