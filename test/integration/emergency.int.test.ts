@@ -562,4 +562,95 @@ describe('emergency runbooks end to end', () => {
     assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 0);
     await w.kill();
   });
+
+  it("emergency-rollback.sh database: 'latest' is the newest backup from before the emergency backup; qdrantDataRecovery restores it as a child pre-approved for an engineering manager", async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch-db');
+    const collection = `em-db-${tag}`;
+    const w = worker(taskQueue, 'dispatch-db');
+    await w.ready;
+    await seed(q.client, collection, 150, 8);
+    await backup(taskQueue, collection, 'nightly');
+    const good = await collectionChecksum(q.client, collection);
+    await q.client.delete(collection, { wait: true, points: [1, 2, 3, 4, 5] });
+    const appName = `em-db-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const workflowId = `rollback-emergency-database-${appName}`;
+    const r = (await env.client.workflow.execute('emergencyRollback', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          type: 'database',
+          target: 'latest',
+          containerName: appName,
+          healthUrl: app.healthUrl,
+          collection,
+          watchSeconds: 0,
+          reason: 'corrupted vectors',
+          requestedBy: 'gina',
+        },
+      ],
+    })) as EmergencyRollbackResult;
+    assert.equal(r.outcome, 'succeeded');
+    const child = r.child.result as { restoredFrom?: { name: string }; approvals: Array<Record<string, string>> };
+    assert.equal(r.child.workflowId, `rollback-database-${collection}`);
+    assert.equal(child.restoredFrom?.name, 'nightly');
+    assert.deepEqual(
+      child.approvals.map((x) => [x.approver, x.role]),
+      [[`gina (emergency ${workflowId})`, 'engineering-manager']],
+    );
+    const now = await collectionChecksum(q.client, collection);
+    assert.deepEqual([now.count, now.checksum], [good.count, good.checksum]);
+    const emergency = JSON.parse(
+      await readFile(join(backupRoot, collection, r.emergencyBackup, 'manifest.json'), 'utf8'),
+    ) as BackupManifest;
+    assert.equal(emergency.pointsCount, 145, 'the emergency backup holds what was there before the rollback');
+    assert.equal(r.postCheck.healthy, true);
+    await w.kill();
+  });
+
+  it('data corruption: no backup within 7 days — the stopped application and writer run again, nothing else changed', async () => {
+    const taskQueue = uniqueQueue('emergency-nobackup');
+    const collection = `em-old-${tag}`;
+    const w = worker(taskQueue, 'emergency-nobackup');
+    await w.ready;
+    await seed(q.client, collection, 80, 8);
+    await backup(taskQueue, collection, 'ancient');
+    await rewriteManifest(collection, 'ancient', (m) => {
+      m.createdAt = new Date(Date.now() - 10 * 86400_000).toISOString();
+    });
+    const before = await collectionChecksum(q.client, collection);
+    const appName = `em-old-app-${tag}`;
+    const writerName = `em-old-writer-${tag}`;
+    apps.push(appName, writerName);
+    const [app] = await Promise.all([startApp(appName, GOOD), startApp(writerName, GOOD)]);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const f = await workflowFailure(
+      env.client.workflow.execute('dataCorruptionEmergency', {
+        taskQueue,
+        workflowId: `rollback-emergency-${collection}`,
+        args: [
+          {
+            collection,
+            app: { containerName: appName, healthUrl: app.healthUrl },
+            writers: [writerName],
+            reason: 'corruption',
+            requestedBy: 'dave',
+          },
+        ],
+      }),
+    );
+    assert.equal(f.type, 'NotFound');
+    assert.match(f.message, /at most 7 day.*'ancient'.*Restored: the stopped containers run again/s);
+    for (const name of [appName, writerName]) {
+      const c = await docker.getContainer(name).inspect();
+      assert.equal(c.State.Running, true, `${name} runs again`);
+    }
+    assert.ok((await docker.getContainer(appName).inspect()).State.StartedAt > startedAt, 'it had been stopped');
+    const after = await collectionChecksum(q.client, collection);
+    assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
+    assert.deepEqual(await readdir(join(backupRoot, collection)), ['ancient']);
+    await w.kill();
+  });
 });

@@ -224,6 +224,14 @@ export async function emergencyRollback(raw: EmergencyRollbackInput): Promise<Em
       preChecks.forced = true;
       progress.note('pre-checks overridden', 'completed', `force: ${why}`);
     }
+    if (input.type === 'database' && input.target === 'latest') {
+      // 'latest' is the newest backup from before this emergency: fixed now, before the emergency backup exists
+      const backups = await a.q.listBackups({ collection: input.collection });
+      const latest = backups.filter((b) => !/^(pre-rollback|emergency-rollback)-/.test(b.name)).at(-1);
+      if (!latest) throw fail(FailureType.NotFound, `no backup of '${input.collection}' to roll back to`);
+      child.input = { ...child.input, backup: latest.name };
+      progress.note('resolve-latest', 'completed', `latest = ${latest.name} (${latest.createdAt})`);
+    }
     // 2. The emergency backup (ops:backup:manual --name=emergency-rollback-<time>): kept whatever happens.
     progress.setPhase('backing-up');
     backupName = `emergency-rollback-${stamp()}-${runSuffix(info.runId)}`;
