@@ -137,7 +137,7 @@ export function systemdValue(value: string): string | undefined {
   return v.includes('\\') || v.includes('"') || v.includes("'") ? undefined : v;
 }
 
-function fileFailure(err: unknown, what: string) {
+export function fileFailure(err: unknown, what: string) {
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return permanent(FailureType.NotFound, `${what}: does not exist`);
   if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR' || code === 'EROFS' || code === 'ELOOP') {
@@ -152,7 +152,7 @@ interface LoadedFile {
   parsed: ParsedEnv;
 }
 
-async function loadEnvFile(path: string, requiredKeys: readonly string[] = []): Promise<LoadedFile> {
+export async function loadEnvFile(path: string, requiredKeys: readonly string[] = []): Promise<LoadedFile> {
   let st;
   try {
     st = await lstat(path);
@@ -193,7 +193,7 @@ async function loadEnvFile(path: string, requiredKeys: readonly string[] = []): 
   };
 }
 
-async function fileDigest(path: string): Promise<string | undefined> {
+export async function fileDigest(path: string): Promise<string | undefined> {
   try {
     return sha256(await readFile(path));
   } catch (err) {
@@ -206,7 +206,7 @@ async function fileDigest(path: string): Promise<string | undefined> {
  * Writes `data` to `path` atomically: a temporary file in the same directory, created 0600, given the owner and mode
  * of `like` (and its times when `keepTimes`), fsynced, renamed over `path`, then the directory fsynced.
  */
-async function atomicWrite(
+export async function atomicWrite(
   path: string,
   data: Buffer,
   like: { mode: number; uid: number; gid: number; atimeMs?: number; mtimeMs?: number },

@@ -14,6 +14,7 @@ import { createNotifyActivities, type NotifySettings } from './notify.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
+import { createSecretActivities, type SecretDeps } from './secrets.ts';
 import { createSystemdActivities } from './systemd.ts';
 import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
 import { createVerificationActivities } from './verification.ts';
@@ -32,6 +33,8 @@ export interface ActivityDeps {
   approvalPolicyPath?: string;
   /** Where network rollbacks keep their backups on this host; default .data/backups/network. */
   networkBackupRoot?: string;
+  /** Secret rotators by name (default: `random`, crypto-random values). */
+  secrets?: SecretDeps;
 }
 
 /**
@@ -43,6 +46,7 @@ export function createHostActivities(deps: {
   run?: CommandRunner;
   terraform: TerraformDeps;
   networkBackupRoot?: string;
+  secrets?: SecretDeps;
 }) {
   const run = deps.run ? { run: deps.run } : {};
   const network = { ...run, ...(deps.networkBackupRoot ? { backupRoot: deps.networkBackupRoot } : {}) };
@@ -54,6 +58,7 @@ export function createHostActivities(deps: {
     ...createTerraformActivities(deps.terraform),
     ...createIptablesActivities(network),
     ...createComposeActivities(network),
+    ...createSecretActivities(deps.secrets ?? {}),
   };
 }
 
@@ -69,6 +74,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.run ? { run: deps.run } : {}),
       terraform: deps.terraform,
       ...(deps.networkBackupRoot ? { networkBackupRoot: deps.networkBackupRoot } : {}),
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
     }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
     ...createVerificationActivities({ docker: deps.docker, ...(deps.run ? { run: deps.run } : {}) }),
@@ -93,6 +99,7 @@ export type { HealthSample, HealthWait } from './health.ts';
 export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
 export type { CheckCommandResult, MemoryApiCheck, ServiceMetrics, ServiceSample } from './verification.ts';
+export type { RotatedKey, SecretRotation, SecretRotator } from './secrets.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';

@@ -24,6 +24,25 @@ export interface IptablesDeps {
   /** Program names: iptables-save / iptables-restore (e.g. the -legacy variants). */
   save?: string;
   restore?: string;
+  /** `iptables` itself, for single rules (the emergency's port blocks). */
+  iptables?: string;
+}
+
+/** The emergency isolation's rule for one port: TCP to it dropped, except over loopback when allowed. */
+export function blockRule(port: number, allowLoopback: boolean): string[] {
+  return [
+    ...(allowLoopback ? ['!', '-i', 'lo'] : []),
+    '-p',
+    'tcp',
+    '--dport',
+    String(port),
+    '-m',
+    'comment',
+    '--comment',
+    'cortex-emergency-isolation',
+    '-j',
+    'DROP',
+  ];
 }
 
 export interface RulesState {
@@ -105,6 +124,7 @@ export function createIptablesActivities(deps: IptablesDeps = {}) {
   const run = deps.run ?? execaRunner;
   const saveBin = deps.save ?? 'iptables-save';
   const restoreBin = deps.restore ?? 'iptables-restore';
+  const iptablesBin = deps.iptables ?? 'iptables';
   const backupRoot = deps.backupRoot ?? join(PROJECT_ROOT, '.data', 'backups', 'network');
 
   async function inNs(netns: string | undefined, file: string, args: string[], timeout = 30_000) {
@@ -264,6 +284,45 @@ export function createIptablesActivities(deps: IptablesDeps = {}) {
         500,
         () => ({ attempts }),
       );
+    },
+
+    /** Which of `ports` have the isolation rule in INPUT (`iptables -C`). Read-only. */
+    async iptablesPortsBlocked(a: {
+      ports: number[];
+      allowLoopback: boolean;
+      netns?: string;
+    }): Promise<Array<{ port: number; blocked: boolean }>> {
+      const out: Array<{ port: number; blocked: boolean }> = [];
+      for (const port of a.ports) {
+        const r = await inNs(a.netns, iptablesBin, ['-w', '10', '-C', 'INPUT', ...blockRule(port, a.allowLoopback)]);
+        if (r.exitCode !== 0 && r.exitCode !== 1) throw failed(r, `${iptablesBin} -C INPUT${where(a.netns)}`);
+        out.push({ port, blocked: r.exitCode === 0 });
+      }
+      return out;
+    },
+
+    /** Inserts the isolation rule for each port at the top of INPUT; a port already blocked is left as is. */
+    async iptablesBlockPorts(a: {
+      ports: number[];
+      allowLoopback: boolean;
+      netns?: string;
+    }): Promise<{ blocked: number[]; alreadyBlocked: number[] } & RulesState> {
+      return withHeartbeat(async () => {
+        const blocked: number[] = [];
+        const alreadyBlocked: number[] = [];
+        for (const port of a.ports) {
+          const rule = blockRule(port, a.allowLoopback);
+          const c = await inNs(a.netns, iptablesBin, ['-w', '10', '-C', 'INPUT', ...rule]);
+          if (c.exitCode === 0) {
+            alreadyBlocked.push(port);
+            continue;
+          }
+          const r = await inNs(a.netns, iptablesBin, ['-w', '10', '-I', 'INPUT', '1', ...rule]);
+          if (r.exitCode !== 0) throw failed(r, `${iptablesBin} -I INPUT (port ${port})${where(a.netns)}`);
+          blocked.push(port);
+        }
+        return { blocked, alreadyBlocked, ...stateOf(await save(a.netns)) };
+      });
     },
   };
 

@@ -6,8 +6,8 @@
 // the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`),
 // terraformRollback on real OpenTofu (`--terraform-only`), environmentConfigRollback on real Docker and a real
 // systemd machine (`--envfile-only`), networkRollback on real iptables in a network namespace of its own and
-// dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`), and the gate under the approval
-// policy (`--approval-only`).
+// dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`), the gate under the approval
+// policy (`--approval-only`), and the emergency runbooks from their end-to-end tests (`--emergency-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -1064,6 +1064,15 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--envfile-only')) {
     await recordEnvFile(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--emergency-only')) {
+    // The emergency tests record their own runs (test/helpers/record.ts): same rule, nothing committed is rewritten.
+    await execa('node', ['--import', 'tsx', '--test', 'test/integration/emergency.int.test.ts'], {
+      cwd: PROJECT_ROOT,
+      env: { CORTEX_RECORD_HISTORIES: '1' },
+      stdio: 'inherit',
+    });
     return;
   }
   if (process.argv.includes('--network-only')) {

@@ -13,3 +13,6 @@ export { networkRollback } from './infrastructure/network.ts';
 export { dockerNetworkRollback } from './infrastructure/docker-network.ts';
 export { postRollbackVerification } from './verification/post-rollback.ts';
 export { notificationCheck } from './operations/notification-check.ts';
+export { dataCorruptionEmergency } from './emergency/data-corruption.ts';
+export { securityBreachEmergency } from './emergency/security-breach.ts';
+export { emergencyRollback } from './emergency/emergency-rollback.ts';

@@ -13,6 +13,9 @@ import { terraformScenario } from './infrastructure/terraform.ts';
 import { networkScenario } from './infrastructure/network.ts';
 import { dockerNetworkScenario } from './infrastructure/docker-network.ts';
 import { postRollbackVerificationScenario } from './verification/post-rollback.ts';
+import { dataCorruptionScenario } from './emergency/data-corruption.ts';
+import { securityBreachScenario } from './emergency/security-breach.ts';
+import { emergencyRollbackScenario } from './emergency/emergency-rollback.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -28,4 +31,7 @@ export const SCENARIOS: readonly Scenario[] = [
   networkScenario,
   dockerNetworkScenario,
   postRollbackVerificationScenario,
+  dataCorruptionScenario,
+  securityBreachScenario,
+  emergencyRollbackScenario,
 ];

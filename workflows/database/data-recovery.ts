@@ -9,8 +9,9 @@
 import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { BackupManifest, CollectionState, HealthSample } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
+import type { RollbackType } from '../../common/roles.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { compensate, type Undo } from '../phases/saga.ts';
+import { compensate, runUndos, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
@@ -208,17 +209,36 @@ export type PointInTimeSelector = (
 ) => Promise<{ chosen: BackupManifest; selection: BackupSelection }>;
 
 /**
+ * How an emergency runs the same restore (workflows/emergency/): without hooks, Scenarios 1 and 3 run exactly as
+ * they always did (same commands: their histories replay).
+ */
+export interface RecoveryHooks {
+  /** The runbook category of the status and the gate ('emergency': any engineer acknowledges). */
+  rollbackType: RollbackType;
+  /** The caller's status, when the restore is one part of a bigger workflow (one `status` query handler). */
+  progress?: Progress;
+  /** Runs right after the input is valid, before anything else (an emergency notifies first). */
+  first?: (progress: Progress, input: ValidRecovery) => Promise<void>;
+  /** Other containers writing to the collection: stopped with the application, started after it is healthy. */
+  writers?: string[];
+  /** Stop the application and the writers before assessing (stop the damage first), not after approval. */
+  stopFirst?: boolean;
+}
+
+/**
  * The restore procedure of Scenarios 1 and 3: `parse` is the scenario's input validation, `selectAt` chooses the
- * backup for a point in time (Scenario 3).
+ * backup for a point in time (Scenario 3) or by age (the emergencies).
  */
 export async function recover(
   raw: { collection?: unknown } | undefined,
   parse: (raw: unknown) => ValidRecovery,
   selectAt?: PointInTimeSelector,
+  hooks?: RecoveryHooks,
 ): Promise<QdrantRecoveryResult> {
   const info = workflowInfo();
-  const progress = new Progress('database', `qdrant:${String(raw?.collection)}`);
-  const gate = new ApprovalGate('database', progress.status.approvals);
+  const kind = hooks?.rollbackType ?? 'database';
+  const progress = hooks?.progress ?? new Progress(kind, `qdrant:${String(raw?.collection)}`);
+  const gate = new ApprovalGate(kind, progress.status.approvals);
   let input: ValidRecovery;
   try {
     input = parse(raw);
@@ -229,6 +249,36 @@ export async function recover(
   const a = acts(input.host);
   const { collection } = input;
   const runTag = `${stamp()}-${runPart(info.runId)}`;
+  if (hooks?.first) await hooks.first(progress, input);
+  const writers = hooks?.writers ?? [];
+  const undos: Undo[] = [];
+
+  /** Stops the application and the writers, each start pushed as an undo before its stop. */
+  async function stopWriters(): Promise<void> {
+    const names = [...(input.app ? [input.app.containerName] : []), ...writers];
+    for (const name of names) {
+      undos.push({
+        name: `start '${name}'`,
+        run: () => a.op.startContainer({ name }),
+        manual: `start it: docker start ${name}${input.host ? ` (on host ${input.host})` : ''}`,
+      });
+      await progress.step(name === input.app?.containerName ? 'stop-application' : `stop-writer ${name}`, () =>
+        a.op.stopContainer({ name, timeoutSeconds: input.stopTimeoutSeconds }),
+      );
+    }
+  }
+  const restoredText = (real: string, preBackup: string | undefined) =>
+    `'${real}' and the application are back as they were before (from ${preBackup ?? 'nothing to restore'})`;
+  if (hooks?.stopFirst) {
+    progress.setPhase('stopping-writers');
+    try {
+      await stopWriters();
+    } catch (err) {
+      await CancellationScope.nonCancellable(() =>
+        compensate(progress, undos, err, 'the stopped containers run again'),
+      );
+    }
+  }
 
   // 1. Assess, choose and verify the backup — read-only; a corrupt backup is refused here.
   progress.setPhase('assessing');
@@ -250,6 +300,10 @@ export async function recover(
       chosen = await selectOld(a, progress, real, backups, sel);
     }
   } catch (err) {
+    if (undos.length > 0)
+      await CancellationScope.nonCancellable(() =>
+        compensate(progress, undos, err, 'the stopped containers run again'),
+      );
     throw failedBeforeAnyChange(progress, err);
   }
   const real = before.aliasOf ?? collection;
@@ -282,18 +336,20 @@ export async function recover(
     ...(emergencyExport ? { emergencyExport } : {}),
   };
   if (decision.decision !== 'approved') {
+    if (undos.length > 0) await CancellationScope.nonCancellable(() => runUndos(progress, undos));
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
     return { ...base, outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out' };
   }
 
   // 4. Stop the writers, restore, verify, restart — with undos pushed before each step.
-  const undos: Undo[] = [];
   let after: CollectionState;
   let sample: QdrantRecoveryResult['sampleQuery'] & object;
   let readiness: QdrantRecoveryResult['readiness'];
   try {
     progress.setPhase('restoring');
-    if (input.app) {
+    if (hooks && !hooks.stopFirst) {
+      await stopWriters();
+    } else if (input.app && !hooks) {
       const app = input.app;
       undos.push({
         name: `start '${app.containerName}'`,
@@ -391,15 +447,9 @@ export async function recover(
           `'${app.containerName}' did not answer healthy at ${app.healthUrl} after the restore`,
         );
     }
+    for (const name of writers) await progress.step(`start-writer ${name}`, () => a.op.startContainer({ name }));
   } catch (err) {
-    await CancellationScope.nonCancellable(() =>
-      compensate(
-        progress,
-        undos,
-        err,
-        `'${real}' and the application are back as they were before (from ${preBackup ?? 'nothing to restore'})`,
-      ),
-    );
+    await CancellationScope.nonCancellable(() => compensate(progress, undos, err, restoredText(real, preBackup)));
     throw err;
   }
 

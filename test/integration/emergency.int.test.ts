@@ -1,0 +1,656 @@
+// The emergency runbooks end to end: the real dev server, workers as child processes (SIGKILLed at a point proven
+// by the Docker gate and read back from history), the real Docker engine, the Qdrant double, a local Slack and
+// PagerDuty receiver, and (security breach) real iptables in a network namespace the test creates.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { canonicalRules } from '../../activities/iptables.ts';
+import { join } from 'node:path';
+import type { BackupManifest } from '../../activities/qdrant.ts';
+import type { DataCorruptionResult } from '../../workflows/emergency/data-corruption.ts';
+import type { EmergencyRollbackResult } from '../../workflows/emergency/emergency-rollback.ts';
+import type { SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
+import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
+import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
+import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
+import { workflowFailure } from '../helpers/failures.ts';
+import { activityRuns } from '../helpers/history.ts';
+import { PAGERDUTY_PATH, SLACK_PATH, startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
+import { collectionChecksum, count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
+import { recordHistory } from '../helpers/record.ts';
+import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
+
+const tag = Date.now().toString(36);
+
+describe('emergency runbooks end to end', () => {
+  let env: TestWorkflowEnvironment;
+  let q: TestQdrant;
+  let gate: DockerGate;
+  let receiver: NotifyReceiver;
+  let backupRoot: string;
+  let ns: Netns;
+  const workers: WorkerProcess[] = [];
+  const apps: string[] = [];
+
+  before(async () => {
+    await ensureImages();
+    [env, q, gate, receiver] = await Promise.all([
+      localEnv(),
+      startTestQdrant(),
+      startDockerGate(),
+      startNotifyReceiver(),
+    ]);
+    backupRoot = join(q.tmp, 'backups');
+    ns = await createNetns();
+  });
+  after(async () => {
+    for (const w of workers) w.proc.kill('SIGKILL');
+    for (const a of apps) await removeByPrefix(a);
+    await env?.teardown();
+    await gate?.close();
+    await ns?.close();
+    await receiver?.close();
+    if (q?.double) assert.deepEqual(q.double.violations, []);
+    await q?.stop();
+  });
+
+  function worker(taskQueue: string, identity: string): WorkerProcess {
+    const w = spawnWorker(
+      {
+        address: env.address,
+        taskQueue,
+        extra: {
+          QDRANT_URL: q.url,
+          CORTEX_BACKUP_DIR: backupRoot,
+          DOCKER_HOST: gate.host,
+          CORTEX_SLACK_WEBHOOK_URL: receiver.slackUrl,
+          CORTEX_PAGERDUTY_URL: receiver.pagerDutyUrl,
+          CORTEX_PAGERDUTY_ROUTING_KEY: 'test-routing-key',
+          CORTEX_DATA_DIR: join(q.tmp, 'data'),
+        },
+      },
+      ['--identity', identity],
+    );
+    workers.push(w);
+    return w;
+  }
+
+  /** Waits for the gate's catch; a workflow that ends first (e.g. failed) fails the test with its error instead of hanging. */
+  async function heldOrEnded(caught: Promise<string>, handle: { result: () => Promise<unknown> }): Promise<void> {
+    await Promise.race([
+      caught,
+      handle.result().then(
+        (r) => {
+          throw new Error(`the workflow ended before the gate caught its request: ${JSON.stringify(r)}`);
+        },
+        (err: Error & { cause?: Error }) => {
+          throw new Error(
+            `the workflow failed before the gate caught its request: ${err.cause?.message ?? err.message}`,
+          );
+        },
+      ),
+    ]);
+  }
+
+  const forWorkflow = (path: string, workflowId: string) =>
+    receiver.onPath(path).filter((r) => JSON.stringify(r.body).includes(workflowId));
+
+  async function backup(taskQueue: string, collection: string, backupName: string): Promise<BackupManifest> {
+    const r = (await env.client.workflow.execute('qdrantBackup', {
+      taskQueue,
+      workflowId: `backup-${collection}-${backupName}`,
+      args: [{ collection, backupName }],
+    })) as { manifest: BackupManifest };
+    return r.manifest;
+  }
+
+  async function rewriteManifest(collection: string, name: string, change: (m: BackupManifest) => void) {
+    const path = join(backupRoot, collection, name, 'manifest.json');
+    const m = JSON.parse(await readFile(path, 'utf8')) as BackupManifest;
+    change(m);
+    await writeFile(path, JSON.stringify(m, null, 2));
+  }
+
+  it('data corruption: notify first, stop app and writer, export, newest verified backup ≤ 7 days, restore, restart — a worker SIGKILLed while the restart is held resumes without redoing anything', async () => {
+    const taskQueue = uniqueQueue('emergency-corrupt');
+    const collection = `em-corrupt-${tag}`;
+    const first = worker(taskQueue, 'emergency-first');
+    await first.ready;
+    // an 8-day-old backup (too old), the known-good one, and a newer one whose file is corrupt
+    await seed(q.client, collection, 300, 8);
+    await backup(taskQueue, collection, 'stale');
+    await rewriteManifest(collection, 'stale', (m) => {
+      m.createdAt = new Date(Date.now() - 8 * 86400_000).toISOString();
+    });
+    await seed(q.client, collection, 100, 8, 1000);
+    await backup(taskQueue, collection, 'good');
+    const good = await collectionChecksum(q.client, collection);
+    await seed(q.client, collection, 50, 8, 2000);
+    const rotten = await backup(taskQueue, collection, 'rotten');
+    const file = join(backupRoot, collection, 'rotten', rotten.snapshotFile);
+    const bytes = await readFile(file);
+    bytes.writeUInt8(bytes.readUInt8(10) ^ 0x55, 10);
+    await writeFile(file, bytes);
+    // the corruption: 100 points lost, 30 junk ones written
+    await q.client.delete(collection, { wait: true, points: Array.from({ length: 100 }, (_, i) => i + 1) });
+    await seed(q.client, collection, 30, 8, 9000);
+    assert.equal(await count(q.client, collection), 380);
+
+    const appName = `em-app-${tag}`;
+    const writerName = `em-writer-${tag}`;
+    apps.push(appName, writerName);
+    const [app] = await Promise.all([startApp(appName, GOOD), startApp(writerName, GOOD)]);
+    const startedBefore = (await docker.getContainer(appName).inspect()).State.StartedAt;
+
+    // the application's restart after the verified restore never reaches dockerd: the worker dies there
+    const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/start\b/, mode: 'hold' });
+    const workflowId = `rollback-emergency-${collection}`;
+    const started = Date.now();
+    const handle = await env.client.workflow.start('dataCorruptionEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          collection,
+          app: { containerName: appName, healthUrl: app.healthUrl },
+          writers: [writerName],
+          reason: 'corrupted memories reported',
+          requestedBy: 'dave',
+          monitor: { durationSeconds: 3, intervalSeconds: 1 },
+        },
+      ],
+    });
+    await heldOrEnded(caught, handle);
+    await first.kill();
+    const second = worker(taskQueue, 'emergency-second');
+    const r = (await handle.result()) as DataCorruptionResult;
+    const seconds = (Date.now() - started) / 1000;
+
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal(r.restoredFrom?.name, 'good');
+    assert.deepEqual(
+      r.selection?.skipped.map((s) => s.name),
+      ['rotten'],
+    );
+    assert.match(r.selection?.rule ?? '', /at most 7 day/);
+    const now = await collectionChecksum(q.client, collection);
+    assert.deepEqual([now.count, now.checksum], [good.count, good.checksum]);
+    assert.deepEqual(r.sampleQuery, { ok: true, knownAnswers: 3 });
+    // the corrupt state kept once: one export of 380 points, one pre-rollback backup
+    assert.equal(r.emergencyExport?.exported, 380);
+    assert.equal((await readFile(r.emergencyExport.path, 'utf8')).trim().split('\n').length, 380);
+    const dirs = (await readdir(join(backupRoot, collection))).filter((d) => d.startsWith('pre-rollback-'));
+    assert.deepEqual(dirs, [r.preRollbackBackup]);
+    // acknowledged by the requester, no wait
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+      [['approved', 'dave', 'engineer', 'pre-approval']],
+    );
+    // both were stopped and run again
+    for (const name of [appName, writerName]) {
+      const c = await docker.getContainer(name).inspect();
+      assert.equal(c.State.Running, true, `${name} runs`);
+      assert.ok(c.State.FinishedAt > startedBefore && c.State.StartedAt > c.State.FinishedAt, `${name} restarted`);
+    }
+    // history: notify first, before any stop; the held start finished on attempt 2 on the second worker; the
+    // restore, export and pre-rollback backup each ran once
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = events
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((n): n is string => n !== undefined);
+    assert.equal(scheduled[0], 'notify');
+    assert.ok(scheduled.indexOf('stopContainer') > 0);
+    const starts = await activityRuns(handle, 'startContainer');
+    assert.equal(starts.length, 2, 'the application, then the writer');
+    assert.ok(starts[0]!.attempt >= 2 && starts[0]!.identity === 'emergency-second', JSON.stringify(starts[0]));
+    for (const t of ['qdrantRestoreBackup', 'qdrantExportNdjson']) {
+      const runs = await activityRuns(handle, t);
+      assert.equal(runs.length, 1, t);
+      assert.equal(runs[0]!.attempt, 1, `${t} ran once`);
+    }
+    // one emergency page and one Slack post for it, then the success post
+    const pages = forWorkflow(PAGERDUTY_PATH, workflowId);
+    assert.equal(pages.length, 1);
+    assert.equal((pages[0]!.body.payload as { severity: string }).severity, 'critical');
+    const posts = forWorkflow(SLACK_PATH, workflowId).map((p) => String(p.body.text));
+    assert.equal(posts.length, 2, posts.join('\n'));
+    assert.match(posts[0]!, /EMERGENCY ROLLBACK: data corruption/);
+    assert.match(posts[1]!, /completed/);
+    console.log(`data corruption emergency with a worker kill: ${seconds.toFixed(1)} s`);
+    await recordHistory('emergency-data-corruption-crash-resumed', workflowId, env.address);
+    await second.kill();
+  });
+
+  it('data corruption: bad input is refused before any notification, stop or export', async () => {
+    const taskQueue = uniqueQueue('emergency-bad');
+    const w = worker(taskQueue, 'emergency-bad');
+    await w.ready;
+    const appName = `em-bad-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const workflowId = `rollback-emergency-bad-${tag}`;
+    const f = await workflowFailure(
+      env.client.workflow.execute('dataCorruptionEmergency', {
+        taskQueue,
+        workflowId,
+        args: [
+          {
+            collection: `em-bad-${tag}`,
+            app: { containerName: appName, healthUrl: app.healthUrl },
+            writers: ['not a name!'],
+            maxBackupAgeDays: 30,
+            reason: 'x',
+            requestedBy: 'dave',
+          },
+        ],
+      }),
+    );
+    assert.equal(f.type, 'InvalidInput');
+    assert.match(f.message, /writers/);
+    const c = await docker.getContainer(appName).inspect();
+    assert.deepEqual([c.State.Running, c.State.StartedAt], [true, startedAt]);
+    assert.equal(receiver.requests.filter((r) => JSON.stringify(r.body).includes(workflowId)).length, 0);
+    const scheduled = ((await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes,
+    );
+    assert.equal(scheduled.length, 0);
+    await w.kill();
+  });
+
+  const OLD = { JWT_SECRET: 'old-jwt-secret-4f1c9a', CORTEX_API_TOKEN: 'old-api-token-77e2b0' };
+  const sha = (v: string) => createHash('sha256').update(v).digest('hex');
+  const envText = `QDRANT_URL=http://127.0.0.1:6333\nJWT_SECRET=${OLD.JWT_SECRET}\nLOG_LEVEL=info\nCORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}\n`;
+
+  it('security breach: notify security, isolate (ports blocked in a namespace), rotate, restore ≤ 1 day, restart with new credentials, audit — a worker SIGKILLed while the recreate is held resumes; no secret in history, logs or result', async () => {
+    const taskQueue = uniqueQueue('emergency-breach');
+    const collection = `em-breach-${tag}`;
+    const first = worker(taskQueue, 'breach-first');
+    await first.ready;
+    await seed(q.client, collection, 200, 8);
+    await backup(taskQueue, collection, 'yesterday-minus-one');
+    await rewriteManifest(collection, 'yesterday-minus-one', (m) => {
+      m.createdAt = new Date(Date.now() - 2 * 86400_000).toISOString();
+    });
+    await seed(q.client, collection, 40, 8, 1000);
+    await backup(taskQueue, collection, 'fresh');
+    const good = await collectionChecksum(q.client, collection);
+    await seed(q.client, collection, 25, 8, 5000); // what the intruder wrote
+    const envFile = ns.file('cortex.env', envText);
+    const appName = `em-breach-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD, [
+      `JWT_SECRET=${OLD.JWT_SECRET}`,
+      `CORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}`,
+    ]);
+    const oldId = (await docker.getContainer(appName).inspect()).Id;
+    assert.ok(await ns.healthy(), 'the namespace service answers before');
+
+    const caught = gate.arm({ method: 'POST', path: /^\/containers\/create\b/, mode: 'hold' });
+    const workflowId = `rollback-emergency-security-${appName}`;
+    const started = Date.now();
+    const handle = await env.client.workflow.start('securityBreachEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+          secretKeys: ['JWT_SECRET', 'CORTEX_API_TOKEN'],
+          ports: [SERVICE_PORT, 6333],
+          netns: ns.name,
+          allowLoopback: false,
+          reopenPorts: true,
+          collection,
+          reason: 'leaked API token',
+          requestedBy: 'eve',
+        },
+      ],
+    });
+    await heldOrEnded(caught, handle);
+    // mid-run, the isolation is real: the port answers no more, the secrets are already rotated
+    assert.equal(await ns.healthy(), false, 'the service port is blocked in the namespace');
+    const mid = await readFile(envFile, 'utf8');
+    assert.ok(!mid.includes(OLD.JWT_SECRET) && !mid.includes(OLD.CORTEX_API_TOKEN));
+    await first.kill();
+    const second = worker(taskQueue, 'breach-second');
+    const r = (await handle.result()) as SecurityBreachResult;
+    const seconds = (Date.now() - started) / 1000;
+
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(
+      r.audit.map((c) => [c.check, c.ok]),
+      [
+        ['service-healthy', true],
+        ['new-credentials-in-container', true],
+        ['old-credentials-gone', true],
+        ['env-file-rotated', true],
+        ['previous-secrets-private', true],
+        ['ports-blocked', true],
+        ['backup-verified', true],
+        ['ports-reopened', true],
+      ],
+    );
+    // the new values are in the file and in the running container; the old ones only in the 0600 backup
+    const now = await readFile(envFile, 'utf8');
+    const value = (k: string) =>
+      /^(\w+)=(.*)$/m.exec(now.split('\n').find((l) => l.startsWith(`${k}=`)) ?? '')?.[2] ?? '';
+    const fresh = { JWT_SECRET: value('JWT_SECRET'), CORTEX_API_TOKEN: value('CORTEX_API_TOKEN') };
+    assert.match(fresh.JWT_SECRET, /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(now.includes('LOG_LEVEL=info\n') && now.includes('QDRANT_URL=http://127.0.0.1:6333\n'));
+    assert.deepEqual(
+      r.rotation.keys,
+      (['JWT_SECRET', 'CORTEX_API_TOKEN'] as const).map((key) => ({
+        key,
+        oldSha256: sha(OLD[key]),
+        newSha256: sha(fresh[key]),
+      })),
+    );
+    assert.equal(await readFile(r.rotation.backupPath, 'utf8'), envText);
+    const c = await docker.getContainer(appName).inspect();
+    assert.equal(c.Id, r.container.newId);
+    assert.notEqual(c.Id, oldId);
+    assert.equal(c.State.Running, true);
+    assert.ok(c.Config.Env.includes(`JWT_SECRET=${fresh.JWT_SECRET}`));
+    assert.ok(!c.Config.Env.some((e) => e.includes(OLD.JWT_SECRET) || e.includes(OLD.CORTEX_API_TOKEN)));
+    // the compromised container is gone, one container has the name
+    assert.equal(r.container.preservedRemoved, true);
+    assert.deepEqual(
+      (await docker.listContainers({ all: true }))
+        .filter((x) => x.Names.some((n) => n.startsWith(`/${appName}`)))
+        .map((x) => x.Id),
+      [c.Id],
+    );
+    // restored from the backup of the last day
+    assert.equal(r.restore.restoredFrom?.name, 'fresh');
+    const data = await collectionChecksum(q.client, collection);
+    assert.deepEqual([data.count, data.checksum], [good.count, good.checksum]);
+    // ports reopened: the namespace holds its rules of before and answers again
+    assert.equal(canonicalRules(await ns.save()).text, canonicalRules(BASELINE_RULES).text);
+    assert.ok(await ns.healthy());
+    // crash proof: the recreate completed on attempt 2 on the second worker; the rotation ran once
+    const recreate = await activityRuns(handle, 'recreateContainerWithEnvFile');
+    assert.equal(recreate.length, 1);
+    assert.ok(recreate[0]!.attempt >= 2 && recreate[0]!.identity === 'breach-second', JSON.stringify(recreate[0]));
+    const rotations = await activityRuns(handle, 'rotateEnvSecrets');
+    assert.deepEqual(
+      rotations.map((x) => [x.attempt, x.completed]),
+      [[1, true]],
+    );
+    assert.equal((await readdir(ns.dir)).filter((f) => f.includes('.pre-breach-')).length, 1);
+    // no secret value, old or new, in history, the result, the worker logs or the notifications
+    const history = JSON.stringify(await handle.fetchHistory());
+    const everywhere = [history, JSON.stringify(r), first.output(), second.output(), JSON.stringify(receiver.requests)];
+    for (const v of [...Object.values(OLD), ...Object.values(fresh)]) {
+      for (const text of everywhere) assert.ok(!text.includes(v), 'a secret value leaked');
+    }
+    // security was paged first, addressed to the security team
+    const events = (await handle.fetchHistory()).events ?? [];
+    const firstActivity = events.find(
+      (e) => e.activityTaskScheduledEventAttributes,
+    )?.activityTaskScheduledEventAttributes;
+    assert.equal(firstActivity?.activityType?.name, 'notify');
+    const pages = forWorkflow(PAGERDUTY_PATH, workflowId);
+    assert.equal(pages.length, 1);
+    assert.match(JSON.stringify(pages[0]!.body), /@security-team/);
+    console.log(`security breach emergency with a worker kill: ${seconds.toFixed(1)} s`);
+    await recordHistory('emergency-security-breach-crash-resumed', workflowId, env.address);
+    await second.kill();
+  });
+
+  it('security breach: bad input is refused before any notification, stop, firewall or file change', async () => {
+    const taskQueue = uniqueQueue('emergency-breach-bad');
+    const w = worker(taskQueue, 'breach-bad');
+    await w.ready;
+    const envFile = ns.file('bad.env', envText);
+    const appName = `em-breach-bad-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const rulesBefore = await ns.canonical();
+    const workflowId = `rollback-emergency-security-bad-${tag}`;
+    const f = await workflowFailure(
+      env.client.workflow.execute('securityBreachEmergency', {
+        taskQueue,
+        workflowId,
+        args: [
+          {
+            app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+            secretKeys: ['JWT SECRET'],
+            ports: [70000],
+            netns: ns.name,
+            collection: `em-breach-bad-${tag}`,
+            reason: 'x',
+            requestedBy: 'eve',
+          },
+        ],
+      }),
+    );
+    assert.equal(f.type, 'InvalidInput');
+    assert.match(f.message, /secretKeys|ports/);
+    assert.equal(await readFile(envFile, 'utf8'), envText);
+    assert.equal(await ns.canonical(), rulesBefore);
+    const c = await docker.getContainer(appName).inspect();
+    assert.deepEqual([c.State.Running, c.State.StartedAt], [true, startedAt]);
+    assert.equal(receiver.requests.filter((x) => JSON.stringify(x.body).includes(workflowId)).length, 0);
+    await w.kill();
+  });
+
+  it('emergency-rollback.sh application: pre-checks, emergency backup, dockerContainerRollback as a child pre-approved as the acknowledgement, post-check — a worker SIGKILLed while the child holds its new container resumes', async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch');
+    const collection = `em-dispatch-${tag}`;
+    const first = worker(taskQueue, 'dispatch-first');
+    await first.ready;
+    await seed(q.client, collection, 120, 8);
+    const appName = `em-dispatch-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, BAD);
+    assert.equal((await health(app.healthUrl)).status, 503);
+    // the child's new container is created; its start never reaches dockerd
+    const caught = gate.arm({ method: 'POST', path: /^\/containers\/[^/]+\/start\b/, mode: 'hold' });
+    const workflowId = `rollback-emergency-application-${appName}`;
+    const started = Date.now();
+    const handle = await env.client.workflow.start('emergencyRollback', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          type: 'application',
+          target: GOOD,
+          containerName: appName,
+          healthUrl: app.healthUrl,
+          collection,
+          watchSeconds: 2,
+          reason: 'v2.1.0 fails /health',
+          requestedBy: 'frank',
+        },
+      ],
+    });
+    await heldOrEnded(caught, handle);
+    await first.kill();
+    const second = worker(taskQueue, 'dispatch-second');
+    const r = (await handle.result()) as EmergencyRollbackResult;
+    const seconds = (Date.now() - started) / 1000;
+
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(r.preChecks, { running: true, answered: true, status: 503, forced: false });
+    assert.equal(r.postCheck.healthy, true);
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+    const c = await docker.getContainer(appName).inspect();
+    assert.equal(c.Image, await imageId(GOOD));
+    // the emergency backup, once, verified by its manifest
+    assert.deepEqual(
+      (await readdir(join(backupRoot, collection))).filter((d) => d.startsWith('emergency-rollback-')),
+      [r.emergencyBackup],
+    );
+    // the child ran once, pre-approved in the emergency's name with the role its category needs
+    assert.equal(r.child.workflowId, `rollback-docker-${appName}`);
+    const childHandle = env.client.workflow.getHandle(r.child.workflowId);
+    const child = (await childHandle.result()) as { outcome: string; approvals: Array<Record<string, string>> };
+    assert.equal(child.outcome, 'succeeded');
+    assert.deepEqual(
+      child.approvals.map((x) => [x.decision, x.approver, x.role, x.via]),
+      [['approved', `frank (emergency ${workflowId})`, 'on-call-engineer', 'pre-approval']],
+    );
+    const events = (await handle.fetchHistory()).events ?? [];
+    assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 1);
+    // crash proof, in the child's history: the held start finished on attempt 2 on the second worker, one container run
+    const starts = await activityRuns(childHandle, 'startContainer');
+    const runs = await activityRuns(childHandle, 'runContainer');
+    assert.equal(runs.length, 1);
+    assert.ok(
+      runs[0]!.attempt >= 2 || starts.some((s) => s.attempt >= 2 && s.identity === 'dispatch-second'),
+      JSON.stringify({ runs, starts }),
+    );
+    assert.equal(
+      (await docker.listContainers({ all: true })).filter((x) => x.Names.some((n) => n === `/${appName}`)).length,
+      1,
+    );
+    assert.equal(forWorkflow(PAGERDUTY_PATH, workflowId).length, 1);
+    console.log(`emergency-rollback (application) with a worker kill: ${seconds.toFixed(1)} s`);
+    await recordHistory('emergency-rollback-application-crash-resumed', workflowId, env.address);
+    await second.kill();
+  });
+
+  it('emergency-rollback.sh: a bad target is refused with the child schema before any check, backup or page; failed pre-checks refuse without force', async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch-bad');
+    const w = worker(taskQueue, 'dispatch-bad');
+    await w.ready;
+    const appName = `em-dispatch-bad-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, BAD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const base = {
+      containerName: appName,
+      healthUrl: app.healthUrl,
+      collection: `em-none-${tag}`,
+      reason: 'x',
+      requestedBy: 'frank',
+    };
+    const badId = `rollback-emergency-bad-target-${tag}`;
+    const f = await workflowFailure(
+      env.client.workflow.execute('emergencyRollback', {
+        taskQueue,
+        workflowId: badId,
+        args: [{ ...base, type: 'application', target: 'cortex-memory-mcp:latest' }],
+      }),
+    );
+    assert.equal(f.type, 'InvalidInput');
+    assert.match(f.message, /targetImage/);
+    const scheduled = ((await env.client.workflow.getHandle(badId).fetchHistory()).events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes,
+    );
+    assert.equal(scheduled.length, 0);
+    // the service stopped: the pre-checks refuse, nothing is backed up or rolled back
+    await docker.getContainer(appName).stop({ t: 1 });
+    const stoppedId = `rollback-emergency-prechecks-${tag}`;
+    const g = await workflowFailure(
+      env.client.workflow.execute('emergencyRollback', {
+        taskQueue,
+        workflowId: stoppedId,
+        args: [{ ...base, type: 'application', target: GOOD }],
+      }),
+    );
+    assert.equal(g.type, 'Conflict');
+    assert.match(g.message, /pre-rollback checks failed.*not running.*nothing was changed/s);
+    const c = await docker.getContainer(appName).inspect();
+    assert.equal(c.Image, await imageId(BAD));
+    assert.ok(c.State.StartedAt === startedAt);
+    const events = (await env.client.workflow.getHandle(stoppedId).fetchHistory()).events ?? [];
+    assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 0);
+    await w.kill();
+  });
+
+  it("emergency-rollback.sh database: 'latest' is the newest backup from before the emergency backup; qdrantDataRecovery restores it as a child pre-approved for an engineering manager", async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch-db');
+    const collection = `em-db-${tag}`;
+    const w = worker(taskQueue, 'dispatch-db');
+    await w.ready;
+    await seed(q.client, collection, 150, 8);
+    await backup(taskQueue, collection, 'nightly');
+    const good = await collectionChecksum(q.client, collection);
+    await q.client.delete(collection, { wait: true, points: [1, 2, 3, 4, 5] });
+    const appName = `em-db-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const workflowId = `rollback-emergency-database-${appName}`;
+    const r = (await env.client.workflow.execute('emergencyRollback', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          type: 'database',
+          target: 'latest',
+          containerName: appName,
+          healthUrl: app.healthUrl,
+          collection,
+          watchSeconds: 0,
+          reason: 'corrupted vectors',
+          requestedBy: 'gina',
+        },
+      ],
+    })) as EmergencyRollbackResult;
+    assert.equal(r.outcome, 'succeeded');
+    const child = r.child.result as { restoredFrom?: { name: string }; approvals: Array<Record<string, string>> };
+    assert.equal(r.child.workflowId, `rollback-database-${collection}`);
+    assert.equal(child.restoredFrom?.name, 'nightly');
+    assert.deepEqual(
+      child.approvals.map((x) => [x.approver, x.role]),
+      [[`gina (emergency ${workflowId})`, 'engineering-manager']],
+    );
+    const now = await collectionChecksum(q.client, collection);
+    assert.deepEqual([now.count, now.checksum], [good.count, good.checksum]);
+    const emergency = JSON.parse(
+      await readFile(join(backupRoot, collection, r.emergencyBackup, 'manifest.json'), 'utf8'),
+    ) as BackupManifest;
+    assert.equal(emergency.pointsCount, 145, 'the emergency backup holds what was there before the rollback');
+    assert.equal(r.postCheck.healthy, true);
+    await w.kill();
+  });
+
+  it('data corruption: no backup within 7 days — the stopped application and writer run again, nothing else changed', async () => {
+    const taskQueue = uniqueQueue('emergency-nobackup');
+    const collection = `em-old-${tag}`;
+    const w = worker(taskQueue, 'emergency-nobackup');
+    await w.ready;
+    await seed(q.client, collection, 80, 8);
+    await backup(taskQueue, collection, 'ancient');
+    await rewriteManifest(collection, 'ancient', (m) => {
+      m.createdAt = new Date(Date.now() - 10 * 86400_000).toISOString();
+    });
+    const before = await collectionChecksum(q.client, collection);
+    const appName = `em-old-app-${tag}`;
+    const writerName = `em-old-writer-${tag}`;
+    apps.push(appName, writerName);
+    const [app] = await Promise.all([startApp(appName, GOOD), startApp(writerName, GOOD)]);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    const f = await workflowFailure(
+      env.client.workflow.execute('dataCorruptionEmergency', {
+        taskQueue,
+        workflowId: `rollback-emergency-${collection}`,
+        args: [
+          {
+            collection,
+            app: { containerName: appName, healthUrl: app.healthUrl },
+            writers: [writerName],
+            reason: 'corruption',
+            requestedBy: 'dave',
+          },
+        ],
+      }),
+    );
+    assert.equal(f.type, 'NotFound');
+    assert.match(f.message, /at most 7 day.*'ancient'.*Restored: the stopped containers run again/s);
+    for (const name of [appName, writerName]) {
+      const c = await docker.getContainer(name).inspect();
+      assert.equal(c.State.Running, true, `${name} runs again`);
+    }
+    assert.ok((await docker.getContainer(appName).inspect()).State.StartedAt > startedAt, 'it had been stopped');
+    const after = await collectionChecksum(q.client, collection);
+    assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
+    assert.deepEqual(await readdir(join(backupRoot, collection)), ['ancient']);
+    await w.kill();
+  });
+});
