@@ -1,9 +1,12 @@
 // Owns the assembly of all activities from injected clients. Workflows see only `type Activities`.
 import type Dockerode from 'dockerode';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createDockerActivities } from './docker.ts';
 import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
 import { createHealthActivities } from './health.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
+import { createNotifyActivities, type NotifySettings } from './notify.ts';
 import { createQdrantActivities, type QdrantDeps } from './qdrant.ts';
 import { createReleaseActivities } from './release.ts';
 import { createSystemdActivities, type CommandRunner } from './systemd.ts';
@@ -17,6 +20,8 @@ export interface ActivityDeps {
   run?: CommandRunner;
   /** kubectl in the worker's environment (KUBECONFIG) unless injected. */
   kubectl?: Kubectl;
+  /** Notification channels (worker configuration); none configured unless given. */
+  notify?: NotifySettings;
 }
 
 /**
@@ -40,6 +45,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createQdrantActivities(deps.qdrant),
     ...createHostActivities({ ...(deps.run ? { run: deps.run } : {}), terraform: deps.terraform }),
     ...createKubernetesActivities({ kubectl: deps.kubectl ?? execaKubectl() }),
+    ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
   };
 }
 
@@ -48,6 +54,7 @@ export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { HealthSample, HealthWait } from './health.ts';
+export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';
 export type { BackupManifest, CarriedSettings, CollectionState, QdrantDeps, VectorParams } from './qdrant.ts';
 export type { Checkout, CommandRun, ReleaseBackup, ReleaseState, RemoteTag, Swap } from './release.ts';

@@ -79,3 +79,38 @@ export function loadQdrantSettings(
       : {}),
   };
 }
+
+export interface NotifyConfig {
+  slackWebhookUrl?: string;
+  pagerDuty?: { url: string; routingKey: string };
+  stateDir: string;
+}
+
+/**
+ * Notification channels of a worker (secrets: they stay in the worker's environment, never in workflow input):
+ * CORTEX_SLACK_WEBHOOK_URL; CORTEX_PAGERDUTY_ROUTING_KEY with CORTEX_PAGERDUTY_URL (default: the Events API v2
+ * enqueue URL). Delivered Slack keys are remembered under CORTEX_DATA_DIR/notify (default `<defaultDataDir>`).
+ */
+export function loadNotifySettings(
+  defaultDataDir: string,
+  defaultPagerDutyUrl: string,
+  env: Record<string, string | undefined> = process.env,
+): NotifyConfig {
+  const url = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    if (v && !/^https?:\/\/[^\s/]+/.test(v)) throw new ConfigError(`${name} must be an http(s) URL`);
+    return v || undefined;
+  };
+  const slack = url('CORTEX_SLACK_WEBHOOK_URL');
+  const pdUrl = url('CORTEX_PAGERDUTY_URL');
+  const routingKey = env.CORTEX_PAGERDUTY_ROUTING_KEY?.trim();
+  if (pdUrl && !routingKey) {
+    throw new ConfigError('CORTEX_PAGERDUTY_URL is set but CORTEX_PAGERDUTY_ROUTING_KEY is not');
+  }
+  const dataDir = env.CORTEX_DATA_DIR?.trim() || defaultDataDir;
+  return {
+    ...(slack ? { slackWebhookUrl: slack } : {}),
+    ...(routingKey ? { pagerDuty: { url: pdUrl ?? defaultPagerDutyUrl, routingKey } } : {}),
+    stateDir: `${dataDir.replace(/\/+$/, '')}/notify`,
+  };
+}

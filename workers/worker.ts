@@ -6,7 +6,14 @@ import { QdrantClient } from '@qdrant/js-client-rest';
 import Dockerode from 'dockerode';
 import { join } from 'node:path';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
-import { hostTaskQueue, loadQdrantSettings, loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
+import {
+  hostTaskQueue,
+  loadNotifySettings,
+  loadQdrantSettings,
+  loadTemporalSettings,
+  type TemporalSettings,
+} from '../common/config.ts';
+import { DEFAULT_PAGERDUTY_URL } from '../activities/notify.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -35,6 +42,7 @@ export async function createWorker(
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
     ...(setup.deps?.kubectl ? { kubectl: setup.deps.kubectl } : {}),
     terraform: setup.deps?.terraform ?? terraformFromEnv(),
+    notify: setup.deps?.notify ?? notifyFromEnv(),
   });
   const common = {
     connection,
@@ -65,4 +73,9 @@ export function qdrantFromEnv(): ActivityDeps['qdrant'] {
 /** Terraform/OpenTofu work files (checkouts, plans, state backups): $CORTEX_TERRAFORM_DIR or .data/terraform. */
 export function terraformFromEnv(): ActivityDeps['terraform'] {
   return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
+}
+
+/** Slack / PagerDuty channels from CORTEX_SLACK_WEBHOOK_URL, CORTEX_PAGERDUTY_URL, CORTEX_PAGERDUTY_ROUTING_KEY. */
+export function notifyFromEnv(): ActivityDeps['notify'] {
+  return loadNotifySettings(join(PROJECT_ROOT, '.data'), DEFAULT_PAGERDUTY_URL);
 }

@@ -9,3 +9,4 @@ export { pointInTimeRecovery } from './database/point-in-time.ts';
 export { environmentConfigRollback } from './configuration/env-file.ts';
 export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
 export { terraformRollback } from './infrastructure/terraform.ts';
+export { notificationCheck } from './operations/notification-check.ts';
