@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDockerActivities } from './docker.ts';
 import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
+import { createGuardActivities } from './guard.ts';
 import { createHealthActivities } from './health.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
 import { createNotifyActivities, type NotifySettings } from './notify.ts';
@@ -33,6 +34,7 @@ export function createHostActivities(deps: { run?: CommandRunner; terraform: Ter
     ...createSystemdActivities(deps.run ? { run: deps.run } : {}),
     ...createReleaseActivities(deps.run ? { run: deps.run } : {}),
     ...createHealthActivities(),
+    ...createGuardActivities(),
     ...createEnvFileActivities(),
     ...createTerraformActivities(deps.terraform),
   };
@@ -53,6 +55,7 @@ export type Activities = ReturnType<typeof createActivities>;
 export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
+export type { GuardCounters, ServiceSample } from './guard.ts';
 export type { HealthSample, HealthWait } from './health.ts';
 export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';

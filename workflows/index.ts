@@ -10,3 +10,4 @@ export { environmentConfigRollback } from './configuration/env-file.ts';
 export { qdrantConfigRollback } from './configuration/qdrant-config.ts';
 export { terraformRollback } from './infrastructure/terraform.ts';
 export { notificationCheck } from './operations/notification-check.ts';
+export { rollbackGuard } from './triggers/guard.ts';

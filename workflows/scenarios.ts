@@ -10,6 +10,7 @@ import { pointInTimeScenario } from './database/point-in-time.ts';
 import { envFileScenario } from './configuration/env-file.ts';
 import { qdrantConfigScenario } from './configuration/qdrant-config.ts';
 import { terraformScenario } from './infrastructure/terraform.ts';
+import { guardScenario } from './triggers/guard-input.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -22,4 +23,5 @@ export const SCENARIOS: readonly Scenario[] = [
   envFileScenario,
   qdrantConfigScenario,
   terraformScenario,
+  guardScenario,
 ];

@@ -35,7 +35,7 @@ import {
   parseInput,
   scenarioInput,
   whoFields,
-  type z,
+  z,
 } from '../phases/schema.ts';
 import { InputError, validateContainerName, validateHttpUrl, validateImageRef } from '../phases/validation.ts';
 
@@ -63,6 +63,11 @@ export const dockerRollbackInput = scenarioInput({
   pull: bool().default(false).describe('pull the target image when it is not on the host (needs a registry)'),
   monitor: monitorInput({ durationSeconds: 1800, intervalSeconds: 30, failureThreshold: 3 }),
   approval: approvalInput('application'),
+  trigger: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('the automatic trigger that started this rollback and its evidence (set by rollbackGuard)')
+    .meta({ cli: false }),
   searchAttributes: bool()
     .default(false)
     .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
@@ -102,6 +107,8 @@ export interface DockerRollbackResult {
   preservedContainer?: string;
   preservedRemoved?: boolean;
   approvals: ApprovalRecord[];
+  /** The automatic trigger that started it (rollbackGuard), with its evidence. */
+  trigger?: Record<string, unknown>;
   verification?: HealthWait;
   monitoring?: MonitorSummary;
   timeline: StepRecord[];
@@ -158,6 +165,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     ...(input.host ? { host: input.host } : {}),
     reason: input.reason,
     requestedBy: input.requestedBy,
+    ...(input.trigger ? { trigger: input.trigger } : {}),
     approvals,
     timeline: progress.status.steps,
     startedAt,
