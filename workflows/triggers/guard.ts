@@ -48,6 +48,8 @@ export const guardStatusQuery = defineQuery<GuardStatus>('guardStatus');
 export interface TriggerInfo extends Trigger {
   guardWorkflowId: string;
   service: string;
+  /** The guard's sample number (since it started) that fired it. */
+  sample: number;
   /** Other rules the same sample satisfied. */
   alsoFired: string[];
 }
@@ -56,6 +58,7 @@ export interface TriggerRecord {
   kind: Trigger['kind'];
   rule: string;
   at: string;
+  sample: number;
   action: 'rollback-started' | 'rollback-already-running' | 'rollback-start-failed' | 'alerted';
   rollbackWorkflowId?: string;
   rollbackRunId?: string;
@@ -194,9 +197,16 @@ export async function rollbackGuard(raw: GuardInput): Promise<never> {
       ...first,
       guardWorkflowId: workflowInfo().workflowId,
       service: input.service,
+      sample: state.samplesTotal,
       alsoFired: others.map((t) => t.rule),
     };
-    const record: TriggerRecord = { kind: first.kind, rule: first.rule, at: first.at, action: 'alerted' };
+    const record: TriggerRecord = {
+      kind: first.kind,
+      rule: first.rule,
+      at: first.at,
+      sample: state.samplesTotal,
+      action: 'alerted',
+    };
     if (input.mode === 'rollback' && rollback) {
       record.rollbackWorkflowId = rollback.workflowId;
       try {
