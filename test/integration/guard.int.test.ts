@@ -7,6 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import type { Worker } from '@temporalio/worker';
 import { waitResult, type RollbackClient } from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
@@ -142,7 +145,7 @@ describe('rollbackGuard on the real demo service', () => {
     const h = await startGuard({ service: name, healthUrl: app.healthUrl, mode: 'alert-only' });
     await until(h, (x) => x.samplesTotal >= 2, 'two samples');
     const k = await withFaults(h, app.port, { db: 'down' });
-    const s = await until(h, (x) => x.triggers.length > 0, 'a trigger');
+    const s = await until(h, (x) => x.triggers[0]?.notified !== undefined, 'a trigger, notified');
     const t = s.triggers[0]!;
     assert.deepEqual([t.kind, t.sample, t.action], ['database-connection', k + 1, 'alerted']);
     assert.match(t.notified ?? '', /slack not-configured/);
@@ -173,5 +176,62 @@ describe('rollbackGuard on the real demo service', () => {
     const child = await env.client.workflow.getHandle(`rollback-docker-${name}`).describe();
     assert.equal(child.runId, s.triggers[0]!.rollbackRunId);
     assert.equal(child.status.name, 'RUNNING');
+  });
+
+  it('from the command line: cortex-rollback start guard, pause, guard-status, resume; temporal workflow signal pauses too', async () => {
+    const name = appName('cli');
+    const app = await startApp(name, GOOD);
+    const cli = (...args: string[]) =>
+      execa('node', [join(PROJECT_ROOT, 'client', 'bin.js'), ...args], {
+        reject: false,
+        env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: rc.settings.taskQueue },
+      });
+    const id = guardWorkflowId(name);
+    workflows.push(id);
+    const started = await cli(
+      'start',
+      'guard',
+      '--service',
+      name,
+      '--health-url',
+      app.healthUrl,
+      '--interval',
+      '1',
+      '--mode',
+      'alert-only',
+    );
+    assert.equal(started.exitCode, 0, started.stderr);
+    assert.match(started.stdout, new RegExp(`started ${id}`));
+    const h = env.client.workflow.getHandle(id);
+    await waitFor(async () => (await h.query(guardStatusQuery)).samplesTotal >= 1, 30_000, 'a sample');
+    const paused = await cli('pause', id, '--by', 'alice', '--reason', 'maintenance');
+    assert.equal(paused.exitCode, 0, paused.stderr);
+    await waitFor(async () => (await h.query(guardStatusQuery)).paused, 30_000, 'paused');
+    const st = await cli('guard-status', id);
+    assert.equal(st.exitCode, 0, st.stderr);
+    assert.match(st.stdout, /PAUSED by alice \(alert-only\)/);
+    assert.match(st.stdout, /health failures 0\/4/);
+    assert.equal((await cli('resume', id, '--by', 'alice')).exitCode, 0);
+    await waitFor(async () => !(await h.query(guardStatusQuery)).paused, 30_000, 'resumed');
+    const viaTemporal = await execa(
+      temporalCliPath(),
+      [
+        'workflow',
+        'signal',
+        '--workflow-id',
+        id,
+        '--name',
+        'pause',
+        '--input',
+        '{"by":"bob"}',
+        '--address',
+        env.address,
+      ],
+      { reject: false },
+    );
+    assert.equal(viaTemporal.exitCode, 0, viaTemporal.stderr);
+    await waitFor(async () => (await h.query(guardStatusQuery)).paused, 30_000, 'paused by temporal');
+    const s = await h.query(guardStatusQuery);
+    assert.equal(s.pausedBy, 'bob');
   });
 });
