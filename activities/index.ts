@@ -7,6 +7,7 @@ import type { CommandRunner } from './command.ts';
 import { createComposeActivities } from './compose.ts';
 import { createDockerActivities } from './docker.ts';
 import { createEnvFileActivities, createEnvFileDockerActivities } from './envfile.ts';
+import { createGuardActivities } from './guard.ts';
 import { createHealthActivities } from './health.ts';
 import { createIptablesActivities } from './iptables.ts';
 import { createKubernetesActivities, execaKubectl, type Kubectl } from './kubernetes.ts';
@@ -54,6 +55,7 @@ export function createHostActivities(deps: {
     ...createSystemdActivities(run),
     ...createReleaseActivities(run),
     ...createHealthActivities(),
+    ...createGuardActivities(),
     ...createEnvFileActivities(),
     ...createTerraformActivities(deps.terraform),
     ...createIptablesActivities(network),
@@ -95,6 +97,7 @@ export type {
 } from './compose.ts';
 export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
+export type { GuardCounters, GuardSample } from './guard.ts';
 export type { HealthSample, HealthWait } from './health.ts';
 export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';

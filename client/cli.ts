@@ -14,6 +14,7 @@ import { InputError, onlyKnownFields, show } from '../workflows/phases/validatio
 import type { Scenario } from '../workflows/phases/scenario.ts';
 import { inputFields, parseInput, shapeAt, type InputField } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
+import { guardStatusQuery, pauseSignal, resumeSignal } from '../workflows/triggers/guard.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { approvalLine } from '../workflows/phases/approval.ts';
 import {
@@ -60,6 +61,9 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
   cortex-rollback confirm WORKFLOW_ID --by WHO [--comment TEXT]   (a network rollback's dead-man switch)
   cortex-rollback status  WORKFLOW_ID [--json]
+  cortex-rollback pause   guard-SERVICE --by WHO [--reason TEXT]   (a rollbackGuard stops sampling)
+  cortex-rollback resume  guard-SERVICE --by WHO                    (samples again, every window from zero)
+  cortex-rollback guard-status guard-SERVICE [--json]              (rules, current windows, triggers)
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID [--json]   (the runbook's Rollback Report Template, Markdown or JSON)
   cortex-rollback metrics [--since 30d] [--json] (MTTR, success rate, counts by type vs the runbook's targets)
@@ -261,6 +265,7 @@ function similar(a: string, b: string): boolean {
 
 const options = {
   approver: { type: 'string' },
+  by: { type: 'string' },
   role: { type: 'string' },
   comment: { type: 'string' },
   'plan-id': { type: 'string' },
@@ -270,7 +275,6 @@ const options = {
   cron: { type: 'string' },
   host: { type: 'string' },
   json: { type: 'boolean' },
-  by: { type: 'string' },
   since: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -499,6 +503,39 @@ export async function run(argv: string[]): Promise<number> {
         rc = await connectCli();
         await sendConfirm(rc, id, { by, ...(v.comment ? { comment: v.comment } : {}) });
         console.log(json ? JSON.stringify({ sent: 'confirm', workflowId: id }) : `confirm sent to ${id}`);
+        return 0;
+      }
+      case 'pause':
+      case 'resume': {
+        const id = need(arg, 'WORKFLOW_ID');
+        const by = need(v.by, 'by');
+        rc = await connect();
+        const h = rc.client.workflow.getHandle(id);
+        await (cmd === 'pause'
+          ? h.signal(pauseSignal, { by, ...(v.reason ? { reason: v.reason } : {}) })
+          : h.signal(resumeSignal, { by }));
+        console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
+        return 0;
+      }
+      case 'guard-status': {
+        rc = await connect();
+        const s = await rc.client.workflow.getHandle(need(arg, 'WORKFLOW_ID')).query(guardStatusQuery);
+        if (json) console.log(JSON.stringify(s, null, 2));
+        else {
+          const w = s.windows;
+          console.log(
+            [
+              `${s.service}: ${s.paused ? `PAUSED by ${s.pausedBy ?? '?'}` : 'watching'} (${s.mode}), ${s.samplesTotal} samples, run ${s.runs}`,
+              `  health failures ${w.consecutiveHealthFailures}/${w.healthFailuresToTrigger}`,
+              `  error rate above ${s.rules.errorRatePercent}%: ${w.errorRate.samplesAbove}/${w.errorRate.samplesToTrigger} samples (last ${w.errorRate.lastPercent ?? '-'}%)`,
+              `  response time above ${s.rules.latencyMs} ms: ${w.responseTime.samplesAbove}/${w.responseTime.samplesToTrigger} samples (last ${w.responseTime.lastMs ?? '-'} ms)`,
+              ...s.triggers.map(
+                (t) =>
+                  `  trigger #${t.sample} ${t.at} ${t.kind}: ${t.action}${t.rollbackWorkflowId ? ` ${t.rollbackWorkflowId}` : ''}`,
+              ),
+            ].join('\n'),
+          );
+        }
         return 0;
       }
       case 'status': {

@@ -7,7 +7,8 @@
 // terraformRollback on real OpenTofu (`--terraform-only`), environmentConfigRollback on real Docker and a real
 // systemd machine (`--envfile-only`), networkRollback on real iptables in a network namespace of its own and
 // dockerNetworkRollback on Compose v2 with projects of its own (`--network-only`), the gate under the approval
-// policy (`--approval-only`), and the emergency runbooks from their end-to-end tests (`--emergency-only`).
+// policy (`--approval-only`), rollbackGuard on the real dev server against the real demo service (`--guard-only`),
+// and the emergency runbooks from their end-to-end tests (`--emergency-only`).
 // Committed histories are never overwritten: only histories not yet in test/histories are written. Never re-record
 // to make a failing replay pass: a failing replay means running workflows would break.
 import assert from 'node:assert/strict';
@@ -46,6 +47,7 @@ import { deployTwoRevisions, startKubeCluster } from '../test/helpers/kube-clust
 import type { KubernetesRollbackInput } from '../workflows/application/kubernetes.ts';
 import { applyCommit, holdingTofu, tfWorld } from '../test/helpers/terraform.ts';
 import { statusQuery } from '../workflows/phases/progress.ts';
+import { guardStatusQuery, pauseSignal, resumeSignal, type GuardInput } from '../workflows/triggers/guard.ts';
 import { BAD_RULES, BLOCKING_RULES, createNetns, HEALTH_URL, TARGET_RULES } from '../test/helpers/netns.ts';
 import { confirmSignal } from '../workflows/infrastructure/network.ts';
 import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp } from '../test/helpers/compose.ts';
@@ -1057,9 +1059,113 @@ async function recordDockerNetwork(dir: string): Promise<void> {
   }
 }
 
+/**
+ * rollbackGuard on the real dev server against the real demo service (1 s samples): an unhealthy v2.1.0 firing
+ * the health trigger and starting its rollback; a guard paused, given a db failure, resumed (alert-only); and the
+ * second run of a guard that continued as new with an error-rate window spanning both runs.
+ */
+async function recordGuard(dir: string): Promise<void> {
+  await ensureImages();
+  const env = await localEnv();
+  const taskQueue = 'record-guard';
+  const { worker } = await createWorker({
+    settings: { address: env.address, namespace: 'default', taskQueue },
+    connection: env.nativeConnection,
+  });
+  const names: string[] = [];
+  const query = (id: string) => env.client.workflow.getHandle(id).query(guardStatusQuery);
+  const run = async (
+    name: string,
+    image: string,
+    appEnv: string[],
+    input: (healthUrl: string) => Partial<GuardInput>,
+    drive: (id: string, port: number) => Promise<void>,
+  ) => {
+    if (kept(dir, name)) return;
+    const app = `rec-${name}`;
+    names.push(app);
+    const started = await startApp(app, image, appEnv);
+    const id = `guard-${app}`;
+    await env.client.workflow.start('rollbackGuard', {
+      taskQueue,
+      workflowId: id,
+      args: [{ service: app, healthUrl: started.healthUrl, intervalSeconds: 1, ...input(started.healthUrl) }],
+    });
+    await drive(id, started.port);
+    await env.client.workflow.getHandle(id).terminate('recorded');
+    await env.client.workflow
+      .getHandle(`rollback-docker-${app}`)
+      .terminate('recorded')
+      .catch(() => undefined);
+    await save(dir, name, id, env.address);
+  };
+  const rollbackTo = (app: string, healthUrl: string) => ({
+    scenario: 'docker-container',
+    input: {
+      containerName: app,
+      targetImage: GOOD,
+      healthUrl,
+      reason: 'automatic trigger',
+      requestedBy: 'guard',
+      monitor: { durationSeconds: 0 },
+      approval: { timeoutSeconds: 600 },
+    },
+  });
+  try {
+    await worker.runUntil(async () => {
+      await run(
+        'guard-health-triggered',
+        BAD,
+        [],
+        (u) => ({ rollback: rollbackTo('rec-guard-health-triggered', u) }),
+        async (id) => {
+          await waitFor(async () => (await query(id)).samplesTotal >= 6, 30_000, 'a trigger and two more samples');
+          assert.equal((await query(id)).triggers[0]?.action, 'rollback-started');
+        },
+      );
+      await run(
+        'guard-paused-db-alert',
+        GOOD,
+        ['CORTEX_ADMIN=1'],
+        () => ({ mode: 'alert-only' }),
+        async (id, port) => {
+          const h = env.client.workflow.getHandle(id);
+          await waitFor(async () => (await query(id)).samplesTotal >= 2, 30_000, 'two samples');
+          await h.signal(pauseSignal, { by: 'recorder' });
+          await waitFor(async () => (await query(id)).paused, 30_000, 'paused');
+          await fetch(`http://127.0.0.1:${port}/admin/faults`, { method: 'POST', body: '{"db":"down"}' });
+          await h.signal(resumeSignal, { by: 'recorder' });
+          await waitFor(async () => (await query(id)).triggers.length > 0, 30_000, 'a trigger');
+        },
+      );
+      await run(
+        'guard-continued-error-rate',
+        BAD,
+        ['CORTEX_ADMIN=1', 'CORTEX_HEALTH=healthy', 'CORTEX_FAULTS={"load":100,"errorRate":0.5}'],
+        (u) => ({
+          samplesPerRun: 10,
+          errorWindowSeconds: 12,
+          rollback: rollbackTo('rec-guard-continued-error-rate', u),
+        }),
+        async (id) => {
+          await waitFor(async () => (await query(id)).triggers.length > 0, 60_000, 'a trigger in the second run');
+          assert.equal((await query(id)).runs, 2);
+        },
+      );
+    });
+  } finally {
+    for (const n of names) await removeByPrefix(n);
+    await env.teardown();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--approval-only')) {
     await recordApprovalPolicy(join(PROJECT_ROOT, 'test', 'histories'));
+    return;
+  }
+  if (process.argv.includes('--guard-only')) {
+    await recordGuard(join(PROJECT_ROOT, 'test', 'histories'));
     return;
   }
   if (process.argv.includes('--envfile-only')) {
@@ -1139,6 +1245,7 @@ async function main(): Promise<void> {
   await recordNetwork(dir);
   await recordDockerNetwork(dir);
   await recordApprovalPolicy(dir);
+  await recordGuard(dir);
 }
 
 main().catch((err: unknown) => {

@@ -16,3 +16,4 @@ export { notificationCheck } from './operations/notification-check.ts';
 export { dataCorruptionEmergency } from './emergency/data-corruption.ts';
 export { securityBreachEmergency } from './emergency/security-breach.ts';
 export { emergencyRollback } from './emergency/emergency-rollback.ts';
+export { rollbackGuard } from './triggers/guard.ts';

@@ -16,6 +16,7 @@ import { postRollbackVerificationScenario } from './verification/post-rollback.t
 import { dataCorruptionScenario } from './emergency/data-corruption.ts';
 import { securityBreachScenario } from './emergency/security-breach.ts';
 import { emergencyRollbackScenario } from './emergency/emergency-rollback.ts';
+import { guardScenario } from './triggers/guard-input.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
@@ -34,4 +35,5 @@ export const SCENARIOS: readonly Scenario[] = [
   dataCorruptionScenario,
   securityBreachScenario,
   emergencyRollbackScenario,
+  guardScenario,
 ];

@@ -77,6 +77,11 @@ export const dockerRollbackInput = scenarioInput({
     )
     .meta({ value: 'URL' }),
   approval: approvalInput('application'),
+  trigger: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('the automatic trigger that started this rollback and its evidence (set by rollbackGuard)')
+    .meta({ cli: false }),
   searchAttributes: bool()
     .default(false)
     .describe('upsert RollbackType/RollbackTarget/RollbackPhase (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
@@ -125,6 +130,8 @@ export interface DockerRollbackResult {
   preservedContainer?: string;
   preservedRemoved?: boolean;
   approvals: ApprovalRecord[];
+  /** The automatic trigger that started it (rollbackGuard), with its evidence. */
+  trigger?: Record<string, unknown>;
   verification?: HealthWait;
   postVerification?: VerificationResult;
   monitoring?: MonitorSummary;
@@ -195,6 +202,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     ...(input.host ? { host: input.host } : {}),
     reason: input.reason,
     requestedBy: input.requestedBy,
+    ...(input.trigger ? { trigger: input.trigger } : {}),
     approvals,
     timeline: progress.status.steps,
     startedAt,

@@ -50,6 +50,7 @@ export const dataCorruptionScenario = defineScenario({
   summary:
     'at once: notify, stop the application and writers, emergency export, restore the newest verified backup ≤ 7 days old, integrity check, restart, 30-minute watch',
   input: dataCorruptionInput,
+  summarize: (i) => `EMERGENCY: restore collection ${i.collection} from the newest verified backup (no approval wait)`,
   workflowId: (i) => `rollback-emergency-${i.collection}`,
 });
 

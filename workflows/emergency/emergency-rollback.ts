@@ -106,6 +106,7 @@ export const emergencyRollbackScenario = defineScenario({
   summary:
     'at once: notify, pre-checks (force overrides), emergency backup, the application / database / configuration rollback as a child, post-rollback health check',
   input: emergencyRollbackInput,
+  summarize: (i) => `EMERGENCY ${i.type} rollback of ${i.containerName} → ${i.target}${i.force ? ' (forced)' : ''}`,
   workflowId: (i) => `rollback-emergency-${i.type}-${i.containerName}`,
 });
 

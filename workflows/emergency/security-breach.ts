@@ -144,6 +144,7 @@ export const securityBreachScenario = defineScenario({
   summary:
     'at once: notify security, stop the containers and block the ports, rotate the env file secrets, restore a verified backup ≤ 1 day old, restart with the new credentials, audit',
   input: securityBreachInput,
+  summarize: (i) => `EMERGENCY: isolate ${i.app.containerName}, rotate its secrets, restore (no approval wait)`,
   workflowId: (i) => `rollback-emergency-security-${i.app.containerName}`,
 });
 

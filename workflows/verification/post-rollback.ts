@@ -95,6 +95,7 @@ export const postRollbackVerificationScenario = defineScenario({
   summary: 'read-only checklist: health, Qdrant, exact counts, memory API, response time, memory, logs, own checks',
   input: postRollbackVerificationInput,
   // help renders the id from the required fields only, where the service is still missing
+  summarize: (i) => `verify ${i.service ?? 'the service'} after a rollback (read-only checks)`,
   workflowId: (i: Partial<{ service: string }>) => `verify-${i.service ?? 'cortex-mcp'}`,
 });
 
