@@ -105,6 +105,8 @@ const server = http.createServer((req, res) => {
         `cortex_db_connection_up ${faults.db === 'up' ? 1 : 0}`,
         '# TYPE cortex_db_connection_errors_total counter',
         `cortex_db_connection_errors_total ${dbErrors}`,
+        '# TYPE process_resident_memory_bytes gauge',
+        `process_resident_memory_bytes ${process.memoryUsage().rss}`,
         '# TYPE cortex_active_sessions gauge',
         'cortex_active_sessions 0',
         '# TYPE cortex_build_info gauge',
