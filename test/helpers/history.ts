@@ -2,6 +2,7 @@
 // from DescribeWorkflowExecution) while it runs, and per scheduled call the attempt it ended on and its result.
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { waitFor } from './docker.ts';
 
 export interface PendingActivity {
@@ -84,4 +85,32 @@ export async function workflowTaskIdentities(handle: WorkflowHandle): Promise<st
     if (identity) out.push(identity);
   }
   return out;
+}
+
+/** What a workflow that refused its input records: its start, one workflow task, its failure — nothing else. */
+export const REFUSAL_EVENTS = [
+  'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
+  'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED',
+  'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+  'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
+  'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED',
+];
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
+
+/**
+ * The event types of a history without the SDK's patch bookkeeping: a `patched()` call (the approval gate makes one
+ * when it is constructed, before the input is read) records a `core_patch` marker and upserts TemporalChangeVersion.
+ * Neither is a side effect of the workflow; any other marker or search-attribute update still shows.
+ */
+export function eventTypesWithoutPatches(events: readonly HistoryEvent[]): string[] {
+  return events
+    .filter((e) => {
+      if (e.markerRecordedEventAttributes?.markerName === 'core_patch') return false;
+      const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+      if (fields && Object.keys(fields).every((k) => k === 'TemporalChangeVersion')) return false;
+      return true;
+    })
+    .map((e) => EventType[e.eventType ?? 0] ?? String(e.eventType));
 }

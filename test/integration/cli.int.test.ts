@@ -184,6 +184,14 @@ describe('driving rollbacks from the command line', () => {
       '--wait',
       '--json',
     );
+    // the stream polls once a second: approve only once it has shown the wait (it is what this test reads)
+    let streamed = '';
+    started.stderr?.on('data', (d: Buffer) => (streamed += d.toString()));
+    await waitFor(
+      () => Promise.resolve(streamed.includes('phase: awaiting-approval')),
+      60_000,
+      'the stream shows the wait',
+    );
     await untilGate(workflowId);
 
     const junior = await cli('approve', workflowId, '--approver', 'intern', '--role', 'engineer');
