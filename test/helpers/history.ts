@@ -114,3 +114,21 @@ export function eventTypesWithoutPatches(events: readonly HistoryEvent[]): strin
     })
     .map((e) => EventType[e.eventType ?? 0] ?? String(e.eventType));
 }
+
+/** Activities that run on the central workers by design: the approval policy lives there, and so do the channels. */
+export const CENTRAL_ACTIVITIES: readonly string[] = ['loadApprovalPolicy', 'notify'];
+
+/** A history's activity events (scheduled and started) for the host's own steps: CENTRAL_ACTIVITIES left out. */
+export function hostActivityEvents(events: readonly HistoryEvent[]): HistoryEvent[] {
+  const central = new Set<string>();
+  for (const e of events) {
+    const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (type && CENTRAL_ACTIVITIES.includes(type)) central.add(String(e.eventId));
+  }
+  return events.filter((e) => {
+    if (e.activityTaskScheduledEventAttributes) return !central.has(String(e.eventId));
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) return !central.has(String(started.scheduledEventId));
+    return false;
+  });
+}

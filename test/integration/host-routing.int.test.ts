@@ -1,6 +1,7 @@
 // Host routing: with `host` set, every host activity runs on that host's worker (task queue
 // cortex-rollback-host-<host>) while the workflow stays on the main queue. The main worker here is given a
 // Docker client pointed at a socket that does not exist, so the rollback can only succeed through the host worker.
+import { hostActivityEvents } from '../helpers/history.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -58,7 +59,7 @@ describe('host activities on a per-host task queue', () => {
 
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const queues = new Set(
-      (history.events ?? [])
+      hostActivityEvents(history.events ?? []) // the approval policy and notifications run centrally
         .map((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name)
         .filter((q): q is string => typeof q === 'string'),
     );

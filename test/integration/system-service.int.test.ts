@@ -21,7 +21,13 @@ import type {
 } from '../../workflows/application/system-service.ts';
 import { freePort, waitFor } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
-import { activityRuns, untilPending, eventTypesWithoutPatches, REFUSAL_EVENTS } from '../helpers/history.ts';
+import {
+  activityRuns,
+  untilPending,
+  eventTypesWithoutPatches,
+  REFUSAL_EVENTS,
+  hostActivityEvents,
+} from '../helpers/history.ts';
 import {
   createAppRemote,
   deployApp,
@@ -127,9 +133,9 @@ describe('system service rollback on real systemd, host worker inside the machin
     });
   }
 
-  /** Every activity ran on the host's queue, on a worker inside the machine. */
+  /** Every host activity (all but the approval policy and notifications) ran on the host's queue, inside the machine. */
   async function ranInMachine(h: WorkflowHandle): Promise<number> {
-    const events = (await h.fetchHistory()).events ?? [];
+    const events = hostActivityEvents((await h.fetchHistory()).events ?? []);
     const queues = new Set(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name ?? []));
     assert.deepEqual([...queues], [`cortex-rollback-host-${HOST}`]);
     const identities = events.flatMap((e) => e.activityTaskStartedEventAttributes?.identity ?? []);
