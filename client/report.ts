@@ -64,6 +64,9 @@ interface VersionRef {
   subject?: string;
   version?: string;
   revision?: number;
+  /** Kubernetes: the revision number the rollback gave it, and its ReplicaSet. */
+  newRevision?: number;
+  replicaSet?: string;
 }
 type AnyResult = Partial<Omit<DockerRollbackResult, 'from' | 'to'>> &
   Partial<Pick<TerraformRollbackResult, 'repo'>> & {
@@ -83,7 +86,10 @@ const minutes = (a: string, b: string) => {
 function describeVersion(v: VersionRef | undefined): string {
   if (!v) return '(see the workflow result)';
   if (v.sha) return `commit ${v.sha}${v.subject ? ` "${v.subject}"` : ''}`;
-  if (v.image) return `${v.image} (${v.imageId ?? `revision ${v.revision ?? '?'}`})`;
+  const revision = () =>
+    `revision ${v.revision ?? '?'}${v.newRevision ? `, now revision ${v.newRevision}` : ''}` +
+    `${v.replicaSet ? `, ReplicaSet ${v.replicaSet}` : ''}`;
+  if (v.image) return `${v.image} (${v.imageId ?? revision()})`;
   return v.revision !== undefined ? `revision ${v.revision}` : '(see the workflow result)';
 }
 

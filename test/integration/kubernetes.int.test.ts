@@ -195,7 +195,9 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
         'validate-input',
         'assess-rollout-history',
         'backup-current-revision',
+        'load-approval-policy',
         'approval',
+        'notify-approval-needed',
         'rollout-undo',
         'rollout-status',
         'verify-ready-replicas',
@@ -207,10 +209,11 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     const [fromRs, toRs] = [rsOf(before, V2)[0], rsOf(before, V1)[0]];
     assert.ok(md.includes(`- **Version**: ${V2} (revision 2, ReplicaSet ${fromRs})`), md);
     assert.ok(md.includes(`- **Version**: ${V1} (revision 1, now revision 3, ReplicaSet ${toRs})`), md);
-    for (const line of ['Impact assessment completed', 'Backup created', 'Approved', 'Health / data verified']) {
+    for (const line of ['Impact assessment completed', 'Backup created', 'Health checks passed']) {
       assert.ok(md.includes(`[x] ${line}`), `${line} ticked:\n${md}`);
     }
-    assert.ok(md.includes('[x] Monitoring stable (2 samples, 0 failed)'), md);
+    assert.match(md, /approved by olivia \(on-call-engineer\) via signal/);
+    assert.ok(md.includes('[x] Monitoring stable — 2 samples, 0 failed, 0 alert(s)'), md);
 
     // Idempotency of the activity itself: a retried undo sees the target running and does nothing.
     const a = createKubernetesActivities({ kubectl: cluster.kubectl });

@@ -119,6 +119,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
         'validate-input',
         'test-target-rules',
         'assess-current-rules',
+        'load-approval-policy',
         'approval',
         'backup-current-rules',
         'apply-target-rules',
