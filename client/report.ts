@@ -38,6 +38,8 @@ export interface RollbackReport {
   rollbackDetails: {
     source: { version: string; deploymentTime: string; issuesIdentified: string[] };
     target: { version: string; lastKnownGood: string; featuresLost: string };
+    /** Terraform: the plan the director approved (resource changes per address). */
+    plan?: { id: string; commit: string; fromSerial: number; changes: string[] };
   };
   rollbackProcess: {
     preRollbackActions: ReportCheck[];
@@ -209,6 +211,16 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
         lastKnownGood: NOT_KNOWN,
         featuresLost: `every change between ${r?.to?.image ?? r?.to?.sha ?? 'the target'} and ${r?.from?.image ?? r?.from?.sha ?? 'the source'} (${NOT_KNOWN})`,
       },
+      ...(status.plan
+        ? {
+            plan: {
+              id: status.plan.id,
+              commit: status.plan.commit,
+              fromSerial: status.plan.state.serial,
+              changes: status.plan.changes.map((c) => `${c.address}: ${c.action}`),
+            },
+          }
+        : {}),
     },
     rollbackProcess: {
       preRollbackActions: [
@@ -305,6 +317,13 @@ export function reportMarkdown(rep: RollbackReport): string {
     `- **Version**: ${rep.rollbackDetails.target.version}`,
     `- **Last Known Good**: ${rep.rollbackDetails.target.lastKnownGood}`,
     `- **Features Lost**: ${rep.rollbackDetails.target.featuresLost}`,
+    ...(rep.rollbackDetails.plan
+      ? [
+          '### Plan',
+          `- plan ${rep.rollbackDetails.plan.id} of ${rep.rollbackDetails.plan.commit} (from state serial ${rep.rollbackDetails.plan.fromSerial}):`,
+          ...rep.rollbackDetails.plan.changes.map((c) => `  - ${c}`),
+        ]
+      : []),
     '',
     '## Rollback Process',
     '### Pre-Rollback Actions',

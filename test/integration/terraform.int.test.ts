@@ -187,7 +187,7 @@ describe('terraformRollback on OpenTofu with local state', () => {
       'shared checkout untouched',
     );
     const report = renderReport(await handle.query(statusQuery), r);
-    assert.ok(report.includes(`- **Commit**: ${w.commits.A} "stable deployment"`), report);
+    assert.ok(report.includes(`- **Version**: commit ${w.commits.A} "stable deployment"`), report);
     assert.ok(report.includes('  - terraform_data.extra: delete'), report);
     console.log(`rollback to A: ${Date.now() - t0} ms`);
   });
