@@ -64,32 +64,45 @@ export function createHealthActivities() {
 
     /**
      * Polls until healthy or `timeoutSeconds` pass; heartbeats each poll. Never throws for an unhealthy service.
-     * Polls every 20 ms for the first second (a freshly started service answers within a few hundred ms and
+     * Polls fast for the first second (a service that comes up in 50 ms should not wait a whole interval, and not
      * every poll of lag is added to the rollback; a refused connection costs nothing) then backs off to
-     * `maxIntervalMs`.
+     * `maxIntervalMs`. With `stableForSeconds`, healthy means every probe answered healthy for that long after the
+     * first healthy one (a start that a restarting dockerd loses answers once, then dies); a failure in that time
+     * starts the count again. The wait ends after `timeoutSeconds` + `stableForSeconds` at most.
      */
     async waitHealthy({
       url,
       timeoutSeconds,
       maxIntervalMs = 1000,
+      stableForSeconds = 0,
     }: {
       url: string;
       timeoutSeconds: number;
       maxIntervalMs?: number;
+      stableForSeconds?: number;
     }): Promise<HealthWait> {
       let intervalMs = FAST_POLL_MS;
       const started = Date.now();
       let attempts = 0;
+      let healthySince: number | undefined;
       // Heartbeats run on their own timer: a probe of a slow /health must not look like a dead worker.
       return withHeartbeat(
         async () => {
           for (;;) {
             attempts += 1;
             const last = await probe(url, Math.min(5000, timeoutSeconds * 1000));
-            const elapsedMs = Date.now() - started;
-            if (last.ok) return { healthy: true, attempts, elapsedMs, last };
-            if (elapsedMs + intervalMs > timeoutSeconds * 1000) return { healthy: false, attempts, elapsedMs, last };
-            await sleep(intervalMs);
+            const now = Date.now();
+            const elapsedMs = now - started;
+            if (last.ok) {
+              healthySince ??= now;
+              if (now - healthySince >= stableForSeconds * 1000) return { healthy: true, attempts, elapsedMs, last };
+            } else {
+              healthySince = undefined;
+            }
+            const pauseMs = healthySince === undefined ? intervalMs : Math.min(intervalMs, 500);
+            if (elapsedMs + pauseMs > (timeoutSeconds + stableForSeconds) * 1000)
+              return { healthy: false, attempts, elapsedMs, last };
+            await sleep(pauseMs);
             if (elapsedMs >= FAST_POLL_FOR_MS) intervalMs = Math.min(maxIntervalMs, Math.round(intervalMs * 1.5));
           }
         },

@@ -16,6 +16,8 @@ import type { BackupResult } from '../../workflows/database/qdrant-backup.ts';
 import type { QdrantRecoveryResult } from '../../workflows/database/data-recovery.ts';
 import { BAD, docker, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
+import { activityRuns, untilPending } from '../helpers/history.ts';
+import { recordHistory } from '../helpers/record.ts';
 import { aliasMap, collectionChecksum, collectionNames, seed, vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
 import { uniqueQueue } from '../helpers/temporal.ts';
@@ -143,6 +145,44 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     assert.deepEqual(await qdrantState(c), before);
     assert.equal((await appState(a.name)).running, true);
     assert.equal((await health(a.healthUrl)).status, healthBefore);
+  });
+
+  it("data recovery: the application's start does not hold (stopped as its health is checked) → it is started once more and the restore completes", async () => {
+    const c = 'undo-lost-start';
+    await corrupted(c, 200);
+    const a = await app('lost');
+    const appBefore = await appState(a.name);
+    const workflowId = uniqueQueue('undo-lost-start');
+    const handle = await env.client.workflow.start('qdrantDataRecovery', {
+      taskQueue,
+      workflowId,
+      args: [recovery(c, a.name, a.healthUrl)],
+    });
+    // The first health check after the start is running: the container goes away under it, as a start lost to a
+    // restarting dockerd does (a manual stop: the restart policy does not bring it back).
+    await untilPending(handle, 'waitHealthy', () => true, 60_000);
+    await docker.getContainer(a.name).stop({ t: 2 });
+    const stoppedAt = (await appState(a.name)).finishedAt;
+    const result = (await handle.result()) as QdrantRecoveryResult;
+    await recordHistory('qdrant-recovery-app-restarted', workflowId, env.address);
+    assert.equal(result.outcome, 'succeeded');
+    const starts = await activityRuns(handle, 'startContainer');
+    assert.deepEqual(
+      starts.map((r) => [r.completed, (r.result as { started: boolean }).started]),
+      [
+        [true, true],
+        [true, true],
+      ],
+      'started after the restore, then once more after it did not hold',
+    );
+    const waits = (await activityRuns(handle, 'waitHealthy')).map((r) => (r.result as { healthy: boolean }).healthy);
+    assert.deepEqual(waits, [false, true]);
+    const appAfter = await appState(a.name);
+    assert.equal(appAfter.id, appBefore.id, 'the same container');
+    assert.equal(appAfter.running, true);
+    assert.ok(appAfter.startedAt > stoppedAt, 'started again after the stop');
+    assert.equal((await health(a.healthUrl)).status, 200);
+    assert.equal((await collectionChecksum(q.client, c)).count, 200, 'the backup restored');
   });
 
   it('data recovery: when the undo fails too, CompensationFailed names the manual steps, and following them restores the state', async () => {

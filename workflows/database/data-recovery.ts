@@ -42,6 +42,9 @@ import { takeBackup } from './qdrant-backup.ts';
 
 // ---------------------------------------------------------------- data recovery / point in time
 
+/** How long the restarted application must keep answering healthy before the restore counts as done. */
+const APP_STABLE_SECONDS = 3;
+
 export interface QdrantRecoveryResult {
   outcome: 'succeeded' | 'rejected' | 'approval-timed-out';
   workflowId: string;
@@ -436,11 +439,26 @@ export async function recover(
     if (input.app) {
       const app = input.app;
       await progress.step('start-application', () => a.op.startContainer({ name: app.containerName }));
-      const h = await progress.step(
-        'verify-application-health',
-        () => a.wait.waitHealthy({ url: app.healthUrl, timeoutSeconds: app.healthTimeoutSeconds ?? 60 }),
-        (w) => (w.healthy ? 'healthy' : 'unhealthy'),
-      );
+      // A start that a restarting dockerd loses answers healthy for an instant and then is gone for good (the
+      // daemon does not bring back a container it had stopped): healthy must hold for a few seconds, and a start
+      // that did not hold is made once more, as an operator would, before the restore counts as failed.
+      const confirm = patched('recovery-app-start-confirmed');
+      const verify = (step: string) =>
+        progress.step(
+          step,
+          () =>
+            a.wait.waitHealthy({
+              url: app.healthUrl,
+              timeoutSeconds: app.healthTimeoutSeconds ?? 60,
+              ...(confirm ? { stableForSeconds: APP_STABLE_SECONDS } : {}),
+            }),
+          (w) => (w.healthy ? 'healthy' : 'unhealthy'),
+        );
+      let h = await verify('verify-application-health');
+      if (!h.healthy && confirm) {
+        await progress.step('start-application-again', () => a.op.startContainer({ name: app.containerName }));
+        h = await verify('verify-application-health-again');
+      }
       if (!h.healthy)
         throw fail(
           FailureType.VerificationFailed,
