@@ -737,6 +737,75 @@ describe('emergency runbooks end to end', () => {
     }
   });
 
+  it('security breach: no backup at most a day old — the restore fails after isolation and rotation; the service stays isolated, the failure says so and what is left to do', async () => {
+    const taskQueue = uniqueQueue('i9-breach-nobackup');
+    const collection = `i9-breach-old-${tag}`;
+    const w = worker(taskQueue, 'i9-breach-nobackup');
+    const own = await createNetns();
+    try {
+      await w.ready;
+      await seed(q.client, collection, 30, 8);
+      await backup(taskQueue, collection, 'last-week');
+      await rewriteManifest(collection, 'last-week', (m) => {
+        m.createdAt = new Date(Date.now() - 7 * 86400_000).toISOString();
+      });
+      const before = await collectionChecksum(q.client, collection);
+      const envFile = own.file('cortex.env', envText);
+      const appName = `i9-breach-old-${tag}`;
+      apps.push(appName);
+      const app = await startApp(appName, GOOD, [`JWT_SECRET=${OLD.JWT_SECRET}`]);
+      const oldId = (await docker.getContainer(appName).inspect()).Id;
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+              secretKeys: ['JWT_SECRET'],
+              ports: [SERVICE_PORT],
+              netns: own.name,
+              allowLoopback: false,
+              collection,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'NotFound');
+      assert.match(
+        f.message,
+        new RegExp(
+          `^no backup of '${collection}' is at most 1 day\\(s\\) old \\(the newest, 'last-week', .*\\) \\(the restore changed nothing\\)\\. ` +
+            `The service is STILL ISOLATED \\(checked after the failure\\): ${appName} stopped, ports ${SERVICE_PORT} blocked in ${own.name}\\. ` +
+            `Secrets rotated and kept .*; Qdrant NOT restored\\. What to do: 1\\) keep it isolated .*never start '${appName}'.*` +
+            `restore '${collection}' from a verified backup at most 24 h old; .*start the service with the credentials of ${envFile.replace(/[.]/g, '\\.')} \\(not from '${appName}'\\).*` +
+            `only then reopen the ports: ip netns exec ${own.name} iptables-restore `,
+        ),
+      );
+      const c = await docker.getContainer(appName).inspect();
+      assert.deepEqual([c.Id, c.State.Running], [oldId, false]);
+      assert.equal(await own.healthy(), false, 'the service port is still blocked in the namespace');
+      assert.match(
+        await own.save(),
+        new RegExp(`--dport ${SERVICE_PORT} -m comment --comment cortex-emergency-isolation -j DROP`),
+      );
+      const after = await collectionChecksum(q.client, collection);
+      assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
+      const failedPage = forWorkflow(SLACK_PATH, workflowId)
+        .map((r) => JSON.stringify(r.body))
+        .filter((b) => b.includes('[failed]'));
+      assert.equal(failedPage.length, 1);
+      assert.match(failedPage[0]!, /STILL ISOLATED/);
+      await recordHistory('emergency-security-breach-no-backup-isolated', workflowId, env.address);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
+  });
+
   it('data corruption: no backup within 7 days — the stopped application and writer run again, nothing else changed', async () => {
     const taskQueue = uniqueQueue('emergency-nobackup');
     const collection = `em-old-${tag}`;
