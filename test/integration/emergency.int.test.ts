@@ -806,6 +806,56 @@ describe('emergency runbooks end to end', () => {
     }
   });
 
+  it('security breach: a container that cannot be stopped does not leave the ports open — the others stopped, the ports blocked, nothing rotated; the failure says what is isolated', async () => {
+    const taskQueue = uniqueQueue('i9-breach-nostop');
+    const w = worker(taskQueue, 'i9-breach-nostop');
+    const own = await createNetns();
+    try {
+      await w.ready;
+      const envFile = own.file('cortex.env', envText);
+      const appName = `i9-breach-nostop-${tag}`;
+      const missing = `i9-breach-nostop-gone-${tag}`;
+      apps.push(appName);
+      const app = await startApp(appName, GOOD);
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+              secretKeys: ['JWT_SECRET'],
+              alsoStop: [missing],
+              ports: [SERVICE_PORT],
+              netns: own.name,
+              allowLoopback: false,
+              collection: `i9-breach-nostop-${tag}`,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'NotFound');
+      assert.match(
+        f.message,
+        new RegExp(
+          `^isolation incomplete, ports blocked but could not stop '${missing}' \\(container '${missing}' does not exist\\)\\. ` +
+            `The service is STILL ISOLATED \\(checked after the failure\\): ${appName} stopped, ports ${SERVICE_PORT} blocked in ${own.name}\\. ` +
+            `Secrets NOT rotated; Qdrant NOT restored\\. What to do: .*rotate JWT_SECRET in `,
+        ),
+      );
+      assert.equal((await docker.getContainer(appName).inspect()).State.Running, false);
+      assert.equal(await own.healthy(), false, 'the service port is blocked in the namespace');
+      assert.equal(await readFile(envFile, 'utf8'), envText);
+      await recordHistory('emergency-security-breach-stop-failed-ports-blocked', workflowId, env.address);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
+  });
+
   it('data corruption: no backup within 7 days — the stopped application and writer run again, nothing else changed', async () => {
     const taskQueue = uniqueQueue('emergency-nobackup');
     const collection = `em-old-${tag}`;

@@ -239,11 +239,21 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
   let preserved = false;
   let restoreDone = false;
   try {
-    // 2. Isolate.
+    // 2. Isolate. Every stop is tried and the ports blocked even when a stop fails: one container that cannot be
+    // stopped must not leave the service reachable (then the run fails, isolated as far as it could).
     progress.setPhase('isolating');
+    const bestEffort = patched('security-breach-isolate-best-effort');
+    const notStopped: Array<{ name: string; err: unknown }> = [];
     for (const name of [app.containerName, ...input.alsoStop]) {
-      await progress.step(`stop ${name}`, () => a.op.stopContainer({ name, timeoutSeconds: input.stopTimeoutSeconds }));
-      stopped.push(name);
+      try {
+        await progress.step(`stop ${name}`, () =>
+          a.op.stopContainer({ name, timeoutSeconds: input.stopTimeoutSeconds }),
+        );
+        stopped.push(name);
+      } catch (err) {
+        if (!bestEffort || isCancellation(err)) throw err;
+        notStopped.push({ name, err });
+      }
     }
     portsBlocked = true; // set before the step: a block that fails half-way may have blocked some
     const block = await progress.step(
@@ -252,6 +262,14 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
       (b) =>
         `blocked ${b.blocked.join(', ') || 'none'}${b.alreadyBlocked.length ? `, already ${b.alreadyBlocked.join(', ')}` : ''}`,
     );
+    if (notStopped.length > 0) {
+      throw fail(
+        (innerFailure(notStopped[0]!.err)?.type as FailureType | undefined) ?? FailureType.Unavailable,
+        `isolation incomplete, ports blocked but could not stop ${notStopped
+          .map((x) => `'${x.name}' (${errorMessage((x.err as { cause?: unknown }).cause ?? x.err)})`)
+          .join(', ')}`,
+      );
+    }
 
     // 3. Rotate the secrets (never undone: the old values are compromised).
     progress.setPhase('rotating-secrets');
