@@ -255,20 +255,26 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
         notStopped.push({ name, err });
       }
     }
+    const cannotStop = () =>
+      notStopped.map((x) => `'${x.name}' (${errorMessage((x.err as { cause?: unknown }).cause ?? x.err)})`).join(', ');
+    const typeOf = (err: unknown) => (innerFailure(err)?.type as FailureType | undefined) ?? FailureType.Unavailable;
     portsBlocked = true; // set before the step: a block that fails half-way may have blocked some
-    const block = await progress.step(
-      'block-ports',
-      () => a.op.iptablesBlockPorts({ ports: input.ports, allowLoopback: input.allowLoopback, ...ns }),
-      (b) =>
-        `blocked ${b.blocked.join(', ') || 'none'}${b.alreadyBlocked.length ? `, already ${b.alreadyBlocked.join(', ')}` : ''}`,
-    );
+    const block = await progress
+      .step(
+        'block-ports',
+        () => a.op.iptablesBlockPorts({ ports: input.ports, allowLoopback: input.allowLoopback, ...ns }),
+        (b) =>
+          `blocked ${b.blocked.join(', ') || 'none'}${b.alreadyBlocked.length ? `, already ${b.alreadyBlocked.join(', ')}` : ''}`,
+      )
+      .catch((err: unknown) => {
+        if (notStopped.length === 0 || isCancellation(err)) throw err;
+        throw fail(
+          typeOf(err),
+          `isolation incomplete: the ports could not be blocked (${errorMessage((err as { cause?: unknown }).cause ?? err)}) and could not stop ${cannotStop()}`,
+        );
+      });
     if (notStopped.length > 0) {
-      throw fail(
-        (innerFailure(notStopped[0]!.err)?.type as FailureType | undefined) ?? FailureType.Unavailable,
-        `isolation incomplete, ports blocked but could not stop ${notStopped
-          .map((x) => `'${x.name}' (${errorMessage((x.err as { cause?: unknown }).cause ?? x.err)})`)
-          .join(', ')}`,
-      );
+      throw fail(typeOf(notStopped[0]!.err), `isolation incomplete, ports blocked but could not stop ${cannotStop()}`);
     }
 
     // 3. Rotate the secrets (never undone: the old values are compromised).
