@@ -10,6 +10,8 @@
 //    never put back), a restore already done stays (it is the known-good state). The isolation is then checked, not
 //    assumed (containers and firewall read back), and the failure, its page and the report say whether the service
 //    is still isolated (else what is running or open, and how to isolate it by hand) and what to do next;
+//  - isolation is best effort: every stop is tried and the ports are blocked even when a stop failed (the run then
+//    fails, isolated as far as it could be);
 //  - the compromised container is kept (renamed, stopped) until the audit passes, then removed (its config holds
 //    the old values);
 //  - nothing changes before the input is valid; no approval wait: the requester (any engineer) acknowledges.
