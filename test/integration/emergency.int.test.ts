@@ -8,10 +8,12 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { canonicalRules } from '../../activities/iptables.ts';
 import { join } from 'node:path';
+import { execa } from 'execa';
+import { PROJECT_ROOT } from '../../common/tools.ts';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { DataCorruptionResult } from '../../workflows/emergency/data-corruption.ts';
 import type { EmergencyRollbackResult } from '../../workflows/emergency/emergency-rollback.ts';
-import type { SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
+import type { IsolationCheck, SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
 import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
@@ -608,6 +610,250 @@ describe('emergency runbooks end to end', () => {
     assert.equal(emergency.pointsCount, 145, 'the emergency backup holds what was there before the rollback');
     assert.equal(r.postCheck.healthy, true);
     await w.kill();
+  });
+
+  it('security breach: the restart with the new credentials fails — the service stays isolated (containers stopped, ports blocked in the namespace), the failure, the page and the report say so and what to do', async () => {
+    const taskQueue = uniqueQueue('i9-breach-isolated');
+    const collection = `i9-breach-iso-${tag}`;
+    const w = worker(taskQueue, 'i9-breach-isolated');
+    const own = await createNetns();
+    try {
+      await w.ready;
+      await seed(q.client, collection, 60, 8);
+      await backup(taskQueue, collection, 'fresh');
+      // the env file also carries a broken setting: the container recreated from it answers 503
+      const envFile = own.file('cortex.env', `${envText}CORTEX_HEALTH=unhealthy\n`);
+      const appName = `i9-breach-iso-${tag}`;
+      const writerName = `i9-breach-iso-writer-${tag}`;
+      apps.push(appName, writerName);
+      const [app] = await Promise.all([
+        startApp(appName, GOOD, [`JWT_SECRET=${OLD.JWT_SECRET}`, `CORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}`]),
+        startApp(writerName, GOOD),
+      ]);
+      const oldId = (await docker.getContainer(appName).inspect()).Id;
+      assert.ok(await own.healthy());
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile, healthTimeoutSeconds: 5 },
+              secretKeys: ['JWT_SECRET', 'CORTEX_API_TOKEN'],
+              alsoStop: [writerName],
+              ports: [SERVICE_PORT, 6333],
+              netns: own.name,
+              allowLoopback: false,
+              reopenPorts: true,
+              collection,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'VerificationFailed');
+      assert.match(f.message, /^audit failed: service-healthy .*not healthy\)\. Undone: remove the recreated/);
+      assert.match(
+        f.message,
+        new RegExp(
+          `The service is STILL ISOLATED \\(checked after the failure\\): ${appName}-pre-breach-\\w+, ${writerName} stopped, ports ${SERVICE_PORT}, 6333 blocked in ${own.name}\\. ` +
+            `Secrets rotated and kept .*Qdrant restored\\. What to do: 1\\) keep it isolated .*never start '${appName}-pre-breach-\\w+'.*` +
+            `recreate '${appName}'.*only then reopen the ports: ip netns exec ${own.name} iptables-restore \\S+\\.rules`,
+        ),
+      );
+      const iso = (f.details?.[0] as { isolation: IsolationCheck }).isolation;
+      assert.equal(iso.isolated, true);
+      // and it is: every container of the run is stopped (the compromised one kept aside, the writer), the one
+      // recreated with the new credentials is gone ...
+      const left = (await docker.listContainers({ all: true })).filter((c) =>
+        c.Names.some((n) => n.startsWith(`/${appName}`) || n === `/${writerName}`),
+      );
+      assert.deepEqual(
+        left.map((c) => [c.Names[0]!.replace(/-pre-breach-\w+$/, '-pre-breach'), c.State, c.Id === oldId]).sort(),
+        [
+          [`/${appName}-pre-breach`, 'exited', true],
+          [`/${writerName}`, 'exited', false],
+        ],
+      );
+      assert.deepEqual(
+        iso.containers.map((c) => [c.name.replace(/-pre-breach-\w+$/, '-pre-breach'), c.exists, c.running]),
+        [
+          [`${appName}-pre-breach`, true, false],
+          [writerName, true, false],
+          [appName, false, false],
+        ],
+      );
+      // ... and in the namespace the service port answers no more: the isolation rules are still in INPUT
+      assert.equal(await own.healthy(), false, 'the service port is still blocked in the namespace');
+      const rules = await own.save();
+      for (const port of [SERVICE_PORT, 6333])
+        assert.match(
+          rules,
+          new RegExp(`-A INPUT -p tcp -m tcp --dport ${port} -m comment --comment cortex-emergency-isolation -j DROP`),
+        );
+      assert.notEqual(canonicalRules(rules).text, canonicalRules(BASELINE_RULES).text);
+      // the old credentials are gone from the file; the audit never passed, so the ports were not reopened
+      const now = await readFile(envFile, 'utf8');
+      assert.ok(!now.includes(OLD.JWT_SECRET) && !now.includes(OLD.CORTEX_API_TOKEN));
+      // the failure page says so, and so do the status and the report
+      const slack = forWorkflow(SLACK_PATH, workflowId).map((r) => JSON.stringify(r.body));
+      const failedPage = slack.filter((b) => b.includes('[failed]'));
+      assert.equal(failedPage.length, 1, slack.join('\n'));
+      assert.match(failedPage[0]!, /STILL ISOLATED.*What to do: 1\) keep it isolated/);
+      const pd = forWorkflow(PAGERDUTY_PATH, workflowId).map((r) => JSON.stringify(r.body));
+      assert.ok(
+        pd.some((b) => /STILL ISOLATED/.test(b)),
+        pd.join('\n'),
+      );
+      const cli = (...args: string[]) =>
+        execa('node', [join(PROJECT_ROOT, 'client', 'bin.js'), ...args], {
+          reject: false,
+          env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue },
+        });
+      const status = await cli('status', workflowId, '--json');
+      assert.equal(status.exitCode, 0, status.stderr);
+      const st = JSON.parse(status.stdout) as {
+        phase: string;
+        steps: { name: string; state: string; detail?: string }[];
+      };
+      assert.equal(st.phase, 'isolated');
+      const check = st.steps.find((x) => x.name === 'verify-isolation');
+      assert.equal(check?.state, 'completed');
+      assert.match(
+        check?.detail ?? '',
+        new RegExp(`${writerName} stopped, ${appName} gone, ${SERVICE_PORT} blocked, 6333 blocked`),
+      );
+      const report = await cli('report', workflowId);
+      assert.equal(report.exitCode, 0, report.stderr);
+      assert.match(report.stdout, /\*\*Outcome\*\*: FAILED \(VerificationFailed\): .*STILL ISOLATED.*What to do:/);
+      assert.match(report.stdout, /## Error\n.*STILL ISOLATED/);
+      console.log(`security breach, failed restart, stays isolated; failure: ${f.message.length} chars`);
+      await recordHistory('emergency-security-breach-failed-restart-isolated', workflowId, env.address);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
+  });
+
+  it('security breach: no backup at most a day old — the restore fails after isolation and rotation; the service stays isolated, the failure says so and what is left to do', async () => {
+    const taskQueue = uniqueQueue('i9-breach-nobackup');
+    const collection = `i9-breach-old-${tag}`;
+    const w = worker(taskQueue, 'i9-breach-nobackup');
+    const own = await createNetns();
+    try {
+      await w.ready;
+      await seed(q.client, collection, 30, 8);
+      await backup(taskQueue, collection, 'last-week');
+      await rewriteManifest(collection, 'last-week', (m) => {
+        m.createdAt = new Date(Date.now() - 7 * 86400_000).toISOString();
+      });
+      const before = await collectionChecksum(q.client, collection);
+      const envFile = own.file('cortex.env', envText);
+      const appName = `i9-breach-old-${tag}`;
+      apps.push(appName);
+      const app = await startApp(appName, GOOD, [`JWT_SECRET=${OLD.JWT_SECRET}`]);
+      const oldId = (await docker.getContainer(appName).inspect()).Id;
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+              secretKeys: ['JWT_SECRET'],
+              ports: [SERVICE_PORT],
+              netns: own.name,
+              allowLoopback: false,
+              collection,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'NotFound');
+      assert.match(
+        f.message,
+        new RegExp(
+          `^no backup of '${collection}' is at most 1 day\\(s\\) old \\(the newest, 'last-week', .*\\) \\(the restore changed nothing\\)\\. ` +
+            `The service is STILL ISOLATED \\(checked after the failure\\): ${appName} stopped, ports ${SERVICE_PORT} blocked in ${own.name}\\. ` +
+            `Secrets rotated and kept .*; Qdrant NOT restored\\. What to do: 1\\) keep it isolated .*never start '${appName}'.*` +
+            `restore '${collection}' from a verified backup at most 24 h old; .*start the service with the credentials of ${envFile.replace(/[.]/g, '\\.')} \\(not from '${appName}'\\).*` +
+            `only then reopen the ports: ip netns exec ${own.name} iptables-restore `,
+        ),
+      );
+      const c = await docker.getContainer(appName).inspect();
+      assert.deepEqual([c.Id, c.State.Running], [oldId, false]);
+      assert.equal(await own.healthy(), false, 'the service port is still blocked in the namespace');
+      assert.match(
+        await own.save(),
+        new RegExp(`--dport ${SERVICE_PORT} -m comment --comment cortex-emergency-isolation -j DROP`),
+      );
+      const after = await collectionChecksum(q.client, collection);
+      assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
+      const failedPage = forWorkflow(SLACK_PATH, workflowId)
+        .map((r) => JSON.stringify(r.body))
+        .filter((b) => b.includes('[failed]'));
+      assert.equal(failedPage.length, 1);
+      assert.match(failedPage[0]!, /STILL ISOLATED/);
+      await recordHistory('emergency-security-breach-no-backup-isolated', workflowId, env.address);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
+  });
+
+  it('security breach: a container that cannot be stopped does not leave the ports open — the others stopped, the ports blocked, nothing rotated; the failure says what is isolated', async () => {
+    const taskQueue = uniqueQueue('i9-breach-nostop');
+    const w = worker(taskQueue, 'i9-breach-nostop');
+    const own = await createNetns();
+    try {
+      await w.ready;
+      const envFile = own.file('cortex.env', envText);
+      const appName = `i9-breach-nostop-${tag}`;
+      const missing = `i9-breach-nostop-gone-${tag}`;
+      apps.push(appName);
+      const app = await startApp(appName, GOOD);
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+              secretKeys: ['JWT_SECRET'],
+              alsoStop: [missing],
+              ports: [SERVICE_PORT],
+              netns: own.name,
+              allowLoopback: false,
+              collection: `i9-breach-nostop-${tag}`,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'NotFound');
+      assert.match(
+        f.message,
+        new RegExp(
+          `^isolation incomplete, ports blocked but could not stop '${missing}' \\(container '${missing}' does not exist\\)\\. ` +
+            `The service is STILL ISOLATED \\(checked after the failure\\): ${appName} stopped, ports ${SERVICE_PORT} blocked in ${own.name}\\. ` +
+            `Secrets NOT rotated; Qdrant NOT restored\\. What to do: .*rotate JWT_SECRET in `,
+        ),
+      );
+      assert.equal((await docker.getContainer(appName).inspect()).State.Running, false);
+      assert.equal(await own.healthy(), false, 'the service port is blocked in the namespace');
+      assert.equal(await readFile(envFile, 'utf8'), envText);
+      await recordHistory('emergency-security-breach-stop-failed-ports-blocked', workflowId, env.address);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
   });
 
   it('data corruption: no backup within 7 days — the stopped application and writer run again, nothing else changed', async () => {

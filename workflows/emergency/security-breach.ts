@@ -7,11 +7,15 @@
 //    sha256 digests; the previous file is kept beside the env file as a 0600 backup;
 //  - fail safe is "isolated": a failure after isolation removes only the container this run created; the ports stay
 //    blocked, the stopped containers stay stopped, the rotated secrets stay (the old ones are compromised and are
-//    never put back), a restore already done stays (it is the known-good state) — the error says all of it;
+//    never put back), a restore already done stays (it is the known-good state). The isolation is then checked, not
+//    assumed (containers and firewall read back), and the failure, its page and the report say whether the service
+//    is still isolated (else what is running or open, and how to isolate it by hand) and what to do next;
+//  - isolation is best effort: every stop is tried and the ports are blocked even when a stop failed (the run then
+//    fails, isolated as far as it could be);
 //  - the compromised container is kept (renamed, stopped) until the audit passes, then removed (its config holds
 //    the old values);
 //  - nothing changes before the input is valid; no approval wait: the requester (any engineer) acknowledges.
-import { CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { ContainerEnv, RotatedKey, RulesBackup } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
@@ -170,6 +174,16 @@ export interface SecurityBreachResult {
   timeline: StepRecord[];
 }
 
+/** What a failed run left, read back after its undos: the service is isolated only if all of it holds. */
+export interface IsolationCheck {
+  isolated: boolean;
+  /** Every container the run stopped (the compromised one under its kept name) and a recreated one, if any. */
+  containers: Array<{ name: string; exists: boolean; running: boolean; restartPolicy?: string }>;
+  ports: Array<{ port: number; blocked: boolean }>;
+  /** Set when the check itself could not be done: then nothing is claimed. */
+  error?: string;
+}
+
 export async function securityBreachEmergency(raw: SecurityBreachInput): Promise<SecurityBreachResult> {
   const info = workflowInfo();
   const name0 = (raw as { app?: { containerName?: unknown } } | undefined)?.app?.containerName;
@@ -225,20 +239,45 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
   let rotation: { envFile: string; backupPath: string; keys: RotatedKey[] } | undefined;
   let portsBlocked = false;
   let preserved = false;
+  let restoreDone = false;
   try {
-    // 2. Isolate.
+    // 2. Isolate. Every stop is tried and the ports blocked even when a stop fails: one container that cannot be
+    // stopped must not leave the service reachable (then the run fails, isolated as far as it could).
     progress.setPhase('isolating');
+    const bestEffort = patched('security-breach-isolate-best-effort');
+    const notStopped: Array<{ name: string; err: unknown }> = [];
     for (const name of [app.containerName, ...input.alsoStop]) {
-      await progress.step(`stop ${name}`, () => a.op.stopContainer({ name, timeoutSeconds: input.stopTimeoutSeconds }));
-      stopped.push(name);
+      try {
+        await progress.step(`stop ${name}`, () =>
+          a.op.stopContainer({ name, timeoutSeconds: input.stopTimeoutSeconds }),
+        );
+        stopped.push(name);
+      } catch (err) {
+        if (!bestEffort || isCancellation(err)) throw err;
+        notStopped.push({ name, err });
+      }
     }
+    const cannotStop = () =>
+      notStopped.map((x) => `'${x.name}' (${errorMessage((x.err as { cause?: unknown }).cause ?? x.err)})`).join(', ');
+    const typeOf = (err: unknown) => (innerFailure(err)?.type as FailureType | undefined) ?? FailureType.Unavailable;
     portsBlocked = true; // set before the step: a block that fails half-way may have blocked some
-    const block = await progress.step(
-      'block-ports',
-      () => a.op.iptablesBlockPorts({ ports: input.ports, allowLoopback: input.allowLoopback, ...ns }),
-      (b) =>
-        `blocked ${b.blocked.join(', ') || 'none'}${b.alreadyBlocked.length ? `, already ${b.alreadyBlocked.join(', ')}` : ''}`,
-    );
+    const block = await progress
+      .step(
+        'block-ports',
+        () => a.op.iptablesBlockPorts({ ports: input.ports, allowLoopback: input.allowLoopback, ...ns }),
+        (b) =>
+          `blocked ${b.blocked.join(', ') || 'none'}${b.alreadyBlocked.length ? `, already ${b.alreadyBlocked.join(', ')}` : ''}`,
+      )
+      .catch((err: unknown) => {
+        if (notStopped.length === 0 || isCancellation(err)) throw err;
+        throw fail(
+          typeOf(err),
+          `isolation incomplete: the ports could not be blocked (${errorMessage((err as { cause?: unknown }).cause ?? err)}) and could not stop ${cannotStop()}`,
+        );
+      });
+    if (notStopped.length > 0) {
+      throw fail(typeOf(notStopped[0]!.err), `isolation incomplete, ports blocked but could not stop ${cannotStop()}`);
+    }
 
     // 3. Rotate the secrets (never undone: the old values are compromised).
     progress.setPhase('rotating-secrets');
@@ -272,6 +311,7 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
       lastKnownGood(input.maxBackupAgeHours * 3600),
       { rollbackType: 'emergency', progress },
     );
+    restoreDone = true;
 
     // 5. Restart with the new credentials: the compromised container kept aside, a new one from the rotated file.
     progress.setPhase('restarting');
@@ -402,6 +442,7 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
     };
   } catch (err) {
     if (isCancellation(err)) throw err;
+    if (patched('security-breach-verified-isolation-on-failure')) throw await staysIsolated(err);
     const kept =
       `still isolated: ${stopped.length ? `${stopped.join(', ')} stopped` : 'no container stopped yet'}, ` +
       (portsBlocked ? `ports ${input.ports.join(', ')} blocked (rules before: ${rules.path})` : 'ports not blocked') +
@@ -429,4 +470,139 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
     await notifyOutcome(progress, target, failure, summary);
     throw failure;
   }
+
+  /**
+   * The failure path: undo what this run created, read the isolation back, and build the failure that says whether
+   * the service is still isolated and what to do (also paged and in the status, hence the report).
+   */
+  async function staysIsolated(err: unknown): Promise<unknown> {
+    progress.setPhase('compensating');
+    const undone = await CancellationScope.nonCancellable(() => runUndos(progress, undos));
+    const iso = await CancellationScope.nonCancellable(() => checkIsolation());
+    const inner = innerFailure(err);
+    const inNs = netns ? `ip netns exec ${netns} ` : '';
+    const keptName = preserved ? preservedName : app.containerName;
+    const running = iso.containers.filter((c) => c.running).map((c) => c.name);
+    const open = iso.ports.filter((p) => !p.blocked).map((p) => p.port);
+    const state = iso.error
+      ? `ISOLATION NOT VERIFIED (${iso.error}): check that ${isolatedNames().join(', ')} are stopped and ports ${input.ports.join(', ')} blocked`
+      : iso.isolated
+        ? `The service is STILL ISOLATED (checked after the failure): ${iso.containers
+            .filter((c) => c.exists)
+            .map((c) => c.name)
+            .join(', ')} stopped, ports ${input.ports.join(', ')} blocked${netns ? ` in ${netns}` : ''}`
+        : `The service is NOT ISOLATED: ${[
+            ...running.map((n) => `${n} running`),
+            ...open.map((p) => `port ${p} open`),
+          ].join(', ')}`;
+    const always = iso.containers.filter((c) => c.exists && c.restartPolicy === 'always').map((c) => c.name);
+    const steps = [
+      ...(!iso.isolated
+        ? [
+            `isolate it now by hand: ${[
+              ...(iso.error ? isolatedNames() : running).map((n) => `docker stop ${n}`),
+              ...(iso.error ? input.ports : open).map(
+                (p) => `${inNs}iptables -I INPUT ${blockRuleText(p, input.allowLoopback)}`,
+              ),
+            ].join('; ')}`,
+          ]
+        : []),
+      ...(always.length
+        ? [`docker update --restart=no ${always.join(' ')} (restart policy always: a Docker restart would start it)`]
+        : []),
+      `keep it isolated while you fix the cause above; never start '${keptName}': its configuration holds the compromised credentials`,
+      rotation
+        ? `the new credentials are in ${rotation.envFile} (the previous file, compromised, is ${rotation.backupPath})`
+        : `rotate ${input.secretKeys.join(', ')} in ${app.envFile}`,
+      ...(restoreDone
+        ? []
+        : [`restore '${input.collection}' from a verified backup at most ${input.maxBackupAgeHours} h old`]),
+      preserved
+        ? `recreate '${app.containerName}' from the image of '${preservedName}' with ${app.envFile}, check ${app.healthUrl} and that no old credential is in it, then remove '${preservedName}'`
+        : `start the service with the credentials of ${app.envFile} (not from '${app.containerName}') and check ${app.healthUrl}`,
+      portsBlocked
+        ? `only then reopen the ports: ${inNs}iptables-restore ${rules.path} (the rules from before the isolation)`
+        : `only then let traffic in`,
+    ];
+    const cause = errorMessage((err as { cause?: unknown }).cause ?? err).replace(
+      / \(nothing was changed\)$/,
+      ' (the restore changed nothing)',
+    );
+    const failure = fail(
+      !iso.isolated
+        ? FailureType.CompensationFailed
+        : undone.failed.length > 0
+          ? FailureType.CompensationFailed
+          : ((inner?.type as FailureType | undefined) ?? FailureType.VerificationFailed),
+      `${cause}. ` +
+        (undone.failed.length > 0
+          ? `Undo FAILED: ${undone.failed.join('; ')}; by hand: ${undone.manual.join(' ')}. `
+          : undone.restored.length > 0
+            ? `Undone: ${undone.restored.join(', ')}. `
+            : '') +
+        `${state}. Secrets ${rotation ? 'rotated and kept (the old values are not put back)' : 'NOT rotated'}; ` +
+        `Qdrant ${restoreDone ? 'restored' : 'NOT restored'}. ` +
+        `What to do: ${steps.map((x, i) => `${i + 1}) ${x}`).join('; ')}.`,
+      { isolation: iso, nextSteps: steps },
+    );
+    progress.setPhase(
+      iso.error
+        ? 'isolation-unverified'
+        : !iso.isolated
+          ? 'not-isolated'
+          : undone.failed.length > 0
+            ? 'compensation-failed'
+            : 'isolated',
+    );
+    progress.status.error = failure.message;
+    await notifyOutcome(progress, target, failure, summary);
+    return failure;
+  }
+
+  /** The containers isolation stops, the compromised one under its kept name once it is kept aside. */
+  function isolatedNames(): string[] {
+    return [app.containerName, ...input.alsoStop].map((n) =>
+      preserved && n === app.containerName ? preservedName : n,
+    );
+  }
+
+  /** Reads back the containers the run stopped (and a recreated one) and the blocked ports. */
+  async function checkIsolation(): Promise<IsolationCheck> {
+    const names = [...isolatedNames(), ...(preserved ? [app.containerName] : [])];
+    const result: IsolationCheck = { isolated: false, containers: [], ports: [] };
+    try {
+      await progress.step(
+        'verify-isolation',
+        async () => {
+          for (const name of names) {
+            try {
+              const c = await a.q.inspectContainerEnv({ name });
+              result.containers.push({ name, exists: true, running: c.running, restartPolicy: c.restartPolicy.Name });
+            } catch (e) {
+              if (innerFailure(e)?.type !== FailureType.NotFound) throw e;
+              result.containers.push({ name, exists: false, running: false });
+            }
+          }
+          result.ports = portsBlocked
+            ? await a.q.iptablesPortsBlocked({ ports: input.ports, allowLoopback: input.allowLoopback, ...ns })
+            : input.ports.map((port) => ({ port, blocked: false }));
+          result.isolated = result.containers.every((c) => !c.running) && result.ports.every((p) => p.blocked);
+        },
+        () =>
+          [
+            ...result.containers.map((c) => `${c.name} ${c.exists ? (c.running ? 'RUNNING' : 'stopped') : 'gone'}`),
+            ...result.ports.map((p) => `${p.port} ${p.blocked ? 'blocked' : 'OPEN'}`),
+          ].join(', '),
+      );
+    } catch (e) {
+      result.error = errorMessage((e as { cause?: unknown }).cause ?? e);
+      result.isolated = false;
+    }
+    return result;
+  }
+}
+
+/** The isolation rule as an operator types it (activities/iptables.ts blockRule). */
+function blockRuleText(port: number, allowLoopback: boolean): string {
+  return `${allowLoopback ? '! -i lo ' : ''}-p tcp --dport ${port} -j DROP`;
 }
