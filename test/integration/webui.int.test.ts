@@ -14,7 +14,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { connect, getStatus, startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
-import { EncryptionCodec, isEncrypted } from '../../common/codec.ts';
+import { codecDataConverter, EncryptionCodec, isEncrypted } from '../../common/codec.ts';
 import { startCodecServer, type RunningCodecServer } from '../../common/codec-server.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
@@ -57,7 +57,7 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
     codecServer = await startCodecServer(codec, { port: 0, origins: [ui, `http://localhost:${uiPort}`] });
     env = await localEnv({}, { uiPort, extraArgs: ['--ui-codec-endpoint', codecServer.url] });
     const settings = { address: env.address, namespace: 'default', taskQueue: uniqueQueue('webui-it') };
-    const dataConverter = { payloadCodecs: [codec] };
+    const dataConverter = codecDataConverter(codec);
     ({ worker } = await createWorker({ settings, connection: env.nativeConnection, dataConverter }));
     running = worker.run();
     rc = await connect(settings, { dataConverter });
