@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { scenarioHelp, startFromArgs, usage } from '../../client/cli.ts';
 import { InputError } from '../../workflows/phases/validation.ts';
-import { inputFields } from '../../workflows/phases/schema.ts';
+import { inputFields, shapeAt } from '../../workflows/phases/schema.ts';
 import { SCENARIOS } from '../../workflows/scenarios.ts';
 import * as workflows from '../../workflows/index.ts';
 import { BEGIN, END, inputTables, README, updatedReadme } from '../../scripts/input-docs.ts';
@@ -51,6 +51,14 @@ describe('scenario registry', () => {
       for (const f of fields) assert.ok(f.description.length > 10, `${s.name}: ${f.path.join('.')} has a description`);
       const flags = fields.flatMap((f) => (f.kind === 'boolean' ? [f.flag, `no-${f.flag}`] : [f.flag]));
       assert.equal(new Set(flags).size, flags.length, `${s.name}: flags are unique`);
+    }
+  });
+
+  it('has every rollback declare its run attributes and take searchAttributes, so the metrics count it', () => {
+    const notRollbacks = SCENARIOS.filter((s) => s.runAttributes === null).map((s) => s.name);
+    assert.deepEqual(notRollbacks.sort(), ['guard', 'qdrant-backup', 'verify']);
+    for (const s of SCENARIOS.filter((x) => x.runAttributes !== null)) {
+      assert.ok('searchAttributes' in shapeAt(s.input, []), `${s.name} takes searchAttributes (the CLI sets it)`);
     }
   });
 
@@ -116,6 +124,8 @@ describe('cortex-rollback start, from the registry', () => {
       emergencyExport: false,
       reason: 'r',
       requestedBy: 'w',
+      // every rollback asks for the Rollback* search attributes (the metrics count it)
+      searchAttributes: process.env.CORTEX_SEARCH_ATTRIBUTES !== '0',
     });
     const p = startFromArgs(['qdrant-recovery', '--collection', 'mem', '--at', '2026-01-01T00:00:00Z', ...WHO]);
     assert.equal(p.scenario.workflowType, 'pointInTimeRecovery');
