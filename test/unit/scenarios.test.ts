@@ -160,6 +160,13 @@ describe('scenario registry', () => {
         requestedBy: 'ann',
       });
     }
+    const docker = SCENARIOS.find((s) => s.name === 'docker-container')!;
+    const guarded = {
+      ...cases['docker-container']![0],
+      ...who,
+      trigger: { kind: 'error-rate', rule: 'error rate > 5%' },
+    };
+    assert.equal(runOf(docker, parseInput(docker.input, guarded))?.trigger, 'guard error-rate: error rate > 5%');
   });
 
   it('keeps every flag the old start kinds read', () => {

@@ -113,7 +113,13 @@ export const dockerContainerScenario = defineScenario({
   input: dockerRollbackInput,
   summarize: (i) => `roll back docker:${i.containerName}${i.host ? `@${i.host}` : ''} → ${i.targetImage}`,
   workflowId: (i) => dockerRollbackWorkflowId(i.containerName, i.host),
-  runAttributes: (i) => ({ service: i.containerName, targetVersion: i.targetImage, ...who(i) }),
+  runAttributes: (i) => ({
+    service: i.containerName,
+    targetVersion: i.targetImage,
+    ...who(i),
+    // one the guard started is triggered by the rule that fired, not by a person's reason
+    ...(typeof i.trigger?.rule === 'string' ? { trigger: `guard ${String(i.trigger.kind)}: ${i.trigger.rule}` } : {}),
+  }),
 });
 
 export type DockerRollbackOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
