@@ -4,14 +4,17 @@
 // over the production tuning, to try others).
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { join } from 'node:path';
+import { dataConverter, encodesFailures, FAILURE_CONVERTER_PATH } from '../common/codec.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { stubActivities } from '../test/helpers/stub-activities.ts';
 import '../test/helpers/temporal.ts';
 import { workerTuning } from '../workers/worker.ts';
 
 const noop = (): void => undefined;
+const converter = dataConverter(); // the clients' (CORTEX_CODEC_KEYS), failures encoded with it
 const { code } = await bundleWorkflowCode({
   workflowsPath: join(PROJECT_ROOT, 'bench', 'workflows', 'index.ts'),
+  ...(encodesFailures(converter) ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}),
   logger: { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop },
 });
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
@@ -20,6 +23,7 @@ const worker = await Worker.create({
   connection,
   taskQueue,
   workflowBundle: { code },
+  dataConverter: converter,
   activities: { ...stubActivities({}).activities, noop: async () => undefined },
   ...workerTuning,
   ...(JSON.parse(process.env.BENCH_TUNING ?? '{}') as Partial<WorkerOptions>),

@@ -13,6 +13,7 @@ export interface RollbackRun {
   type: string;
   service?: string;
   targetVersion?: string;
+  trigger?: string;
   requestedBy?: string;
   outcome: string;
   startTime: string;
@@ -70,12 +71,14 @@ export function runOf(info: WorkflowExecutionInfo): RollbackRun | undefined {
   const service = first(info, 'RollbackService');
   const targetVersion = first(info, 'RollbackTargetVersion');
   const requestedBy = first(info, 'RollbackRequestedBy');
+  const trigger = first(info, 'RollbackTrigger');
   const closeTime = info.closeTime?.toISOString();
   return {
     workflowId: info.workflowId,
     type,
     ...(service ? { service } : {}),
     ...(targetVersion ? { targetVersion } : {}),
+    ...(trigger ? { trigger } : {}),
     ...(requestedBy ? { requestedBy } : {}),
     outcome,
     startTime: info.startTime.toISOString(),
@@ -125,8 +128,12 @@ export async function rollbackMetrics(rc: RollbackClient, sinceMs: number, now =
   return summarize(runs, since);
 }
 
+/** How many of the latest runs `renderMetrics` lists one per line (all are in the JSON). */
+export const LISTED_RUNS = 20;
+
 export function renderMetrics(m: RollbackMetrics): string {
   const mark = (met: boolean | undefined) => (met === undefined ? 'no data' : met ? 'MET' : 'MISSED');
+  const latest = m.runs.slice(-LISTED_RUNS);
   return [
     `Rollback metrics since ${m.since} (${m.total} rollbacks)`,
     `  MTTR:         ${m.mttrMinutes !== undefined ? `${m.mttrMinutes} min` : '-'} (target < ${m.targets.mttrMinutes} min: ${mark(m.mttrMet)})`,
@@ -137,6 +144,12 @@ export function renderMetrics(m: RollbackMetrics): string {
         `    ${t}: ${Object.entries(c)
           .map(([k, n]) => `${k} ${n}`)
           .join(', ')}`,
+    ),
+    `  latest ${latest.length} of ${m.runs.length}:`,
+    ...latest.map(
+      (r) =>
+        `    ${r.startTime}  ${r.type}  ${r.service ?? '?'} → ${r.targetVersion ?? '?'}  ${r.outcome}` +
+        `${r.minutes !== undefined ? ` ${r.minutes} min` : ''}${r.requestedBy ? `  by ${r.requestedBy}` : ''}`,
     ),
   ].join('\n');
 }

@@ -3,11 +3,17 @@
 // decrypts (rotation: put the new key first, keep the old ones until no open history needs them); the key id is
 // stored in the payload's metadata (never the key); a payload without our encoding passes through untouched
 // (committed plain histories, other clients); a payload whose tag does not verify is an error, never plain text.
-// No key configured: no codec at all, payloads are plain JSON as before.
+// No key configured: no codec at all, payloads are plain JSON as before. With a codec, failure messages and stack
+// traces are encrypted too (failure-converter.ts): the converter and the workflow bundle always go together.
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { ConfigError } from './config.ts';
+import { PROJECT_ROOT } from './tools.ts';
+
+/** The module whose `failureConverter` moves failure messages and stack traces into encoded attributes. */
+export const FAILURE_CONVERTER_PATH = join(PROJECT_ROOT, 'common', 'failure-converter.ts');
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -133,8 +139,21 @@ export function codecFromEnv(env: Record<string, string | undefined> = process.e
   return keys.length ? new EncryptionCodec(keys) : undefined;
 }
 
-/** The data converter every client and worker uses: with the codec when keys are set, the SDK default otherwise. */
+/**
+ * The data converter every client and worker uses: with the codec (and failures encoded, so their messages and stack
+ * traces are encrypted too) when keys are set, the SDK default otherwise.
+ */
 export function dataConverter(env: Record<string, string | undefined> = process.env): DataConverter {
   const codec = codecFromEnv(env);
-  return codec ? { payloadCodecs: [codec] } : {};
+  return codec ? codecDataConverter(codec) : {};
+}
+
+/** The data converter for a given codec: payloads through it, failure messages and stack traces as payloads. */
+export function codecDataConverter(codec: PayloadCodec): DataConverter {
+  return { payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/** Whether a worker with this data converter needs the workflow bundle that encodes failures (workers/bundle.ts). */
+export function encodesFailures(dc: DataConverter | undefined): boolean {
+  return dc?.failureConverterPath === FAILURE_CONVERTER_PATH;
 }

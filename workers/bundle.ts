@@ -1,9 +1,12 @@
 // Owns the workflow bundle: built once per content hash of the workflow sources and cached under .data/bundles,
-// so a replacement worker starts in about a second instead of re-running webpack.
+// so a replacement worker starts in about a second instead of re-running webpack. Two variants: the plain one, and
+// the one for workers with a codec, whose failures carry message and stack trace encoded (common/failure-converter.ts);
+// either replays every history (decoding reads encoded attributes whenever they are there).
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FAILURE_CONVERTER_PATH } from '../common/codec.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 
 export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
@@ -25,13 +28,14 @@ function sourceHash(): string {
   return h.digest('hex').slice(0, 16);
 }
 
-export async function workflowBundle(): Promise<{ codePath: string }> {
+export async function workflowBundle(opts: { encodeFailures?: boolean } = {}): Promise<{ codePath: string }> {
   const dir = join(PROJECT_ROOT, '.data', 'bundles');
-  const codePath = join(dir, `workflows-${sourceHash()}.js`);
+  const codePath = join(dir, `workflows-${sourceHash()}${opts.encodeFailures ? '-encoded-failures' : ''}.js`);
   if (!existsSync(codePath)) {
     const { code } = await bundleWorkflowCode({
       workflowsPath: WORKFLOWS_PATH,
       workflowInterceptorModules: WORKFLOW_INTERCEPTORS,
+      ...(opts.encodeFailures ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}),
       logger: quietLogger,
     });
     mkdirSync(dir, { recursive: true });

@@ -8,7 +8,7 @@ import Dockerode from 'dockerode';
 import { join } from 'node:path';
 import { createActivities, DEFAULT_APPROVAL_POLICY, type ActivityDeps } from '../activities/index.ts';
 import { DEFAULT_PAGERDUTY_URL } from '../activities/notify.ts';
-import { dataConverter } from '../common/codec.ts';
+import { dataConverter, encodesFailures } from '../common/codec.ts';
 import {
   hostTaskQueue,
   loadNotifySettings,
@@ -51,11 +51,12 @@ export async function createWorker(
     approvalPolicyPath: setup.deps?.approvalPolicyPath ?? approvalPolicyFromEnv(),
     ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
   });
+  const converter = setup.dataConverter ?? dataConverter();
   const common = {
     connection,
     namespace: settings.namespace,
     activities,
-    dataConverter: setup.dataConverter ?? dataConverter(),
+    dataConverter: converter,
     ...workerTuning,
     shutdownGraceTime: '10s',
     ...(setup.identity ? { identity: setup.identity } : {}),
@@ -63,7 +64,11 @@ export async function createWorker(
   const taskQueue = setup.host ? hostTaskQueue(setup.host) : settings.taskQueue;
   const worker = setup.host
     ? await Worker.create({ ...common, taskQueue })
-    : await Worker.create({ ...common, taskQueue, workflowBundle: await workflowBundle() });
+    : await Worker.create({
+        ...common,
+        taskQueue,
+        workflowBundle: await workflowBundle({ encodeFailures: encodesFailures(converter) }),
+      });
   return { worker, connection, taskQueue, owned };
 }
 

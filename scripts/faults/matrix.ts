@@ -10,6 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDockerActivities } from '../../activities/docker.ts';
 import { createHealthActivities } from '../../activities/health.ts';
+import { dataConverter } from '../../common/codec.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { BAD, freePort, GOOD } from '../../test/helpers/docker.ts';
 import type { TestQdrant } from '../../test/helpers/qdrant.ts';
@@ -504,7 +505,8 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     await dockerd.loadImages([GOOD, BAD]);
     await dockerd.removeAllContainers();
     const connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection });
+    // the same converter as the workers it spawns (they inherit CORTEX_CODEC_KEYS): encrypted payloads and failures
+    const client = new Client({ connection, dataConverter: dataConverter() });
     const ctx: Ctx = { client, taskQueue, q, backupRoot, events: dockerd.events };
     h = {
       dir,

@@ -1,11 +1,31 @@
 // Rollback metrics from real runs: a worker process (workers/main.ts) with its Prometheus endpoint on, three real
 // Docker rollbacks on the dev server (one succeeds, one times out waiting for approval, one fails verification and
-// is undone), then MTTR, success rate and counts by type from visibility, against the runbook's targets.
+// is undone), then MTTR, success rate and counts by type from visibility, against the runbook's targets. Then
+// rollbacks other than Docker on the Qdrant double (a config rollback that succeeds, a schema rollback whose
+// approval times out, a data recovery of a backup that does not exist): each carries its own service, target
+// version, trigger and requester, `cortex-rollback metrics` counts them by type and lists them, and the
+// visibility list finds them by RollbackService.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { parseSince, rollbackMetrics, renderMetrics } from '../../client/metrics.ts';
-import { startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
+import {
+  parseSince,
+  rollbackMetrics,
+  renderMetrics,
+  type RollbackMetrics,
+  type RollbackRun,
+} from '../../client/metrics.ts';
+import { execa } from 'execa';
+import { startDockerRollback, startWorkflow, waitResult, type RollbackClient } from '../../client/client.ts';
+import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
+import { qdrantConfigScenario } from '../../workflows/configuration/qdrant-config.ts';
+import { qdrantDataRecoveryScenario } from '../../workflows/database/data-recovery.ts';
+import { qdrantSchemaScenario } from '../../workflows/database/schema.ts';
+import { parseInput } from '../../workflows/phases/schema.ts';
+import type { Scenario } from '../../workflows/phases/scenario.ts';
+import { seed } from '../helpers/qdrant.ts';
+import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
+import { recordHistory } from '../helpers/record.ts';
 import { BAD, ensureImages, freePort, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
 import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
@@ -128,5 +148,118 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
     assert.equal(parseSince('12h'), 12 * 3_600_000);
     assert.equal(parseSince('90m'), 90 * 60_000);
     assert.throws(() => parseSince('30 days'), /--since must look like 30d/);
+  });
+});
+
+describe('rollback metrics of the other rollback types (Qdrant double)', () => {
+  let world: QdrantWorld;
+  let rc: RollbackClient;
+  const tag = `uxm${Date.now().toString(36)}`;
+  const who = { reason: `ux metrics ${tag}`, requestedBy: `ux-${tag}` };
+
+  before(async () => {
+    world = await startQdrantWorld({ queue: 'ux-metrics' });
+    rc = testClient(world.env, world.taskQueue);
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const start = (s: Scenario, input: Record<string, unknown>) =>
+    startWorkflow(rc, s.workflowType, { ...input, searchAttributes: true }, s.workflowId(parseInput(s.input, input)));
+
+  it('counts config, schema and data rollbacks by type with service, version, trigger and requester', async () => {
+    const cfg = `${tag}-cfg`;
+    const schema = `${tag}-schema`;
+    const data = `${tag}-data`;
+    await Promise.all([
+      seed(world.q.client, cfg, 40, 8),
+      seed(world.q.client, schema, 40, 8),
+      seed(world.q.client, data, 20, 8),
+    ]);
+    const runs = await Promise.all([
+      start(qdrantConfigScenario, {
+        collection: cfg,
+        target: { hnsw_config: { m: 6 } },
+        ...who,
+        approval: { preApproved: { approver: 'alice', role: 'on-call-engineer' } },
+      }),
+      start(qdrantSchemaScenario, {
+        collection: schema,
+        target: { size: 8, distance: 'Dot' },
+        mode: 'recreate',
+        ...who,
+        approval: { timeoutSeconds: 1 },
+      }),
+      start(qdrantDataRecoveryScenario, {
+        collection: data,
+        backup: `${tag}-no-such-backup`,
+        ...who,
+        approval: { preApproved: { approver: 'erin', role: 'engineering-manager' } },
+      }),
+    ]);
+    const results = await Promise.all(runs.map((r) => waitResult<{ outcome: string }>(rc, r.workflowId)));
+    assert.deepEqual(
+      results.map((r) => (r.ok ? r.result.outcome : r.type)),
+      ['succeeded', 'approval-timed-out', 'NotFound'],
+    );
+    await recordHistory('qdrant-config-run-attributes', runs[0].workflowId, world.env.address);
+
+    let m: RollbackMetrics = await rollbackMetrics(rc, 3_600_000);
+    await waitFor(
+      async () => {
+        m = await rollbackMetrics(rc, 3_600_000);
+        return m.runs.filter((r) => r.requestedBy === who.requestedBy && r.closeTime).length === 3;
+      },
+      30_000,
+      'three closed rollbacks in visibility',
+    );
+    const mine = m.runs.filter((r) => r.requestedBy === who.requestedBy);
+    assert.deepEqual(mine.map((r) => r.service).sort(), [`qdrant:${cfg}`, `qdrant:${data}`, `qdrant:${schema}`]);
+    const of = (collection: string): RollbackRun => mine.find((r) => r.service === `qdrant:${collection}`)!;
+    assert.deepEqual(
+      [of(cfg).type, of(cfg).targetVersion, of(cfg).outcome],
+      ['configuration', '{"hnsw_config":{"m":6}}', 'succeeded'],
+    );
+    assert.deepEqual(
+      [of(schema).type, of(schema).targetVersion, of(schema).outcome],
+      ['database', 'vectors size 8 Dot', 'approval-timed-out'],
+    );
+    assert.deepEqual(
+      [of(data).type, of(data).targetVersion, of(data).outcome],
+      ['database', `backup ${tag}-no-such-backup`, 'failed'],
+    );
+    for (const r of mine) assert.equal(r.trigger, who.reason);
+    assert.deepEqual(m.byType.configuration, { total: 1, succeeded: 1 });
+    assert.deepEqual(m.byType.database, { total: 2, 'approval-timed-out': 1, failed: 1 });
+
+    // The operator's view: `cortex-rollback metrics` counts by type and lists each run with service → version.
+    const cli = await execa('node', ['--import', 'tsx', 'client/cli.ts', 'metrics', '--since', '1h'], {
+      cwd: PROJECT_ROOT,
+      env: { TEMPORAL_ADDRESS: world.env.address },
+      reject: false,
+    });
+    assert.equal(cli.exitCode, 0, cli.stderr);
+    assert.match(cli.stdout, /configuration: total 1, succeeded 1/);
+    assert.match(cli.stdout, /database: total 2, /);
+    assert.ok(cli.stdout.includes(`qdrant:${cfg} → {"hnsw_config":{"m":6}}  succeeded`), cli.stdout);
+    assert.ok(cli.stdout.includes(`qdrant:${schema} → vectors size 8 Dot  approval-timed-out`), cli.stdout);
+    assert.ok(cli.stdout.includes(`by ${who.requestedBy}`), cli.stdout);
+
+    // The visibility list finds each by its service, as the Web UI's and `temporal workflow list`'s query does.
+    for (const [collection, i] of [
+      [cfg, 0],
+      [schema, 1],
+      [data, 2],
+    ] as const) {
+      const listed = await execa(temporalCliPath(), [
+        ...['workflow', 'list', '--address', world.env.address, '-o', 'json'],
+        ...['--query', `RollbackService="qdrant:${collection}" AND RollbackRequestedBy="${who.requestedBy}"`],
+      ]);
+      const ids = (JSON.parse(listed.stdout || '[]') as Array<{ execution: { workflowId: string } }>).map(
+        (e) => e.execution.workflowId,
+      );
+      assert.deepEqual(ids, [runs[i].workflowId]);
+    }
   });
 });

@@ -2,7 +2,8 @@
 // a dev server started here serves the UI with --ui-codec-endpoint pointing at the project's codec server; the
 // worker and client encrypt payloads. Case 1: an operator finds the rollback waiting for approval by its search
 // attribute, sends `approve` from the Send a Signal dialog and sees the workflow complete. Case 2: the UI shows the
-// encrypted input, approval and result decoded through the codec server. Every request to a host other than
+// encrypted input, approval and result decoded through the codec server. Case 3: a failed rollback's failure
+// message, encrypted in history (common/failure-converter.ts), shows decoded too. Every request to a host other than
 // 127.0.0.1/localhost (the UI's news feed) is blocked. Screenshots of a failing case go to .data/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { connect, getStatus, startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
-import { EncryptionCodec, isEncrypted } from '../../common/codec.ts';
+import { codecDataConverter, EncryptionCodec, isEncrypted } from '../../common/codec.ts';
 import { startCodecServer, type RunningCodecServer } from '../../common/codec-server.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
@@ -57,7 +58,7 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
     codecServer = await startCodecServer(codec, { port: 0, origins: [ui, `http://localhost:${uiPort}`] });
     env = await localEnv({}, { uiPort, extraArgs: ['--ui-codec-endpoint', codecServer.url] });
     const settings = { address: env.address, namespace: 'default', taskQueue: uniqueQueue('webui-it') };
-    const dataConverter = { payloadCodecs: [codec] };
+    const dataConverter = codecDataConverter(codec);
     ({ worker } = await createWorker({ settings, connection: env.nativeConnection, dataConverter }));
     running = worker.run();
     rc = await connect(settings, { dataConverter });
@@ -179,6 +180,40 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
       assert.match(text, /"comment": "approved in the Web UI"/, 'decoded result: the approval from case 1');
       assert.match(text, /"decision": "approved"/, 'decoded result: the decision');
       assert.ok(!text.includes('binary/encrypted'), 'no payload left encoded');
+      assert.ok(decodeCalls.length > 0, 'the UI called the codec server');
+    }));
+
+  it("shows a failed rollback's encrypted failure message decoded through the codec server", () =>
+    withScreenshot('failure', async () => {
+      const missing = `${name}-missing`;
+      const { workflowId: failedId } = await startDockerRollback(rc, {
+        containerName: missing,
+        targetImage: GOOD,
+        healthUrl: 'http://127.0.0.1:9/health',
+        reason,
+        requestedBy: 'webui-integration',
+        monitor: { durationSeconds: 0 },
+        searchAttributes: true,
+      });
+      const r = await waitResult(rc, failedId);
+      assert.ok(!r.ok && r.message.includes(`'${missing}' does not exist`), JSON.stringify(r));
+      const raw = await env.client.workflow.getHandle(failedId).fetchHistory();
+      const failure = raw.events?.find((e) => e.workflowExecutionFailedEventAttributes)
+        ?.workflowExecutionFailedEventAttributes?.failure;
+      assert.equal(failure?.message, 'Encoded failure', 'the message is not in history in plain text');
+      assert.ok(failure?.encodedAttributes && isEncrypted(failure.encodedAttributes), 'it is encrypted there');
+
+      decodeCalls.length = 0;
+      await page.goto(`${ui}/namespaces/default/workflows/${failedId}`);
+      await page.getByText(`'${missing}' does not exist on this host`).first().waitFor();
+      // the failure event as the UI shows it: the encoded attributes decoded, message and stack trace readable
+      const text = await page.locator('body').innerText();
+      assert.match(text, /"message": "Encoded failure"/);
+      assert.match(
+        text,
+        new RegExp(`"encodedAttributes": \\{\\s*"message": "container '${missing}' does not exist on this host`),
+      );
+      assert.match(text, /"stack_trace": "ApplicationFailure: container/);
       assert.ok(decodeCalls.length > 0, 'the UI called the codec server');
     }));
 });

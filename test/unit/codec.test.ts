@@ -1,6 +1,6 @@
 // The payload codec (common/codec.ts) and its HTTP server (common/codec-server.ts): AES-256-GCM round trip, key
 // rotation by key id, tampering refused with a clear error, plain payloads passed through, the CORTEX_CODEC_KEYS
-// parser, the Web UI's /encode and /decode with CORS, and a committed plain history replayed through the codec.
+// parser, the Web UI's /encode and /decode with CORS, and committed plain histories replayed through the codec.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,7 @@ import {
   EncryptionCodec,
   KEY_ID_METADATA,
   dataConverter,
+  encodesFailures,
   isEncrypted,
   loadCodecKeys,
   type CodecKey,
@@ -93,6 +94,7 @@ describe('payload codec', () => {
     const k = key('a.b_c-1');
     assert.deepEqual(loadCodecKeys(envOf(k)), [k]);
     assert.equal(dataConverter(envOf(k)).payloadCodecs?.length, 1);
+    assert.equal(encodesFailures({}), false);
     for (const bad of [
       'nokey',
       ':' + randomBytes(32).toString('base64'),
@@ -112,14 +114,16 @@ describe('payload codec', () => {
     }
   });
 
-  it('a committed plain history replays on a worker whose data converter has the codec', async () => {
-    const file = join(PROJECT_ROOT, 'test', 'histories', 'docker-approved-watched.json');
-    const history = historyFromJSON(JSON.parse(readFileSync(file, 'utf8')));
-    await Worker.runReplayHistory(
-      { workflowBundle: await workflowBundle(), dataConverter: dataConverter(envOf(key('k1'))) },
-      history,
-      'docker-approved-watched',
-    );
+  it('committed plain histories, failures included, replay on a worker whose data converter has the codec', async () => {
+    const converter = dataConverter(envOf(key('k1')));
+    assert.ok(encodesFailures(converter), 'with a codec, failures are encoded too');
+    // the bundle such a worker runs: its workflows encode the failures they raise
+    const bundle = await workflowBundle({ encodeFailures: true });
+    for (const name of ['docker-approved-watched', 'docker-compensated', 'system-service-build-failed']) {
+      const file = join(PROJECT_ROOT, 'test', 'histories', `${name}.json`);
+      const history = historyFromJSON(JSON.parse(readFileSync(file, 'utf8')));
+      await Worker.runReplayHistory({ workflowBundle: bundle, dataConverter: converter }, history, name);
+    }
   });
 });
 

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { scenarioHelp, startFromArgs, usage } from '../../client/cli.ts';
 import { InputError } from '../../workflows/phases/validation.ts';
-import { inputFields } from '../../workflows/phases/schema.ts';
+import { inputFields, parseInput, shapeAt } from '../../workflows/phases/schema.ts';
+import { runOf } from '../../workflows/phases/scenario.ts';
 import { SCENARIOS } from '../../workflows/scenarios.ts';
 import * as workflows from '../../workflows/index.ts';
 import { BEGIN, END, inputTables, README, updatedReadme } from '../../scripts/input-docs.ts';
@@ -52,6 +53,120 @@ describe('scenario registry', () => {
       const flags = fields.flatMap((f) => (f.kind === 'boolean' ? [f.flag, `no-${f.flag}`] : [f.flag]));
       assert.equal(new Set(flags).size, flags.length, `${s.name}: flags are unique`);
     }
+  });
+
+  it('has every rollback declare its run attributes and take searchAttributes, so the metrics count it', () => {
+    const notRollbacks = SCENARIOS.filter((s) => s.runAttributes === null).map((s) => s.name);
+    assert.deepEqual(notRollbacks.sort(), ['guard', 'qdrant-backup', 'verify']);
+    for (const s of SCENARIOS.filter((x) => x.runAttributes !== null)) {
+      assert.ok('searchAttributes' in shapeAt(s.input, []), `${s.name} takes searchAttributes (the CLI sets it)`);
+    }
+  });
+
+  it("derives each rollback's service and target version from its own input (every rollback has a case here)", () => {
+    const who = { reason: 'why', requestedBy: 'ann' };
+    const health = 'http://127.0.0.1:3000/health';
+    const cases: Record<string, [input: Record<string, unknown>, service: string, targetVersion: string]> = {
+      'docker-container': [
+        { containerName: 'cortex-mcp', targetImage: 'cortex-memory-mcp:v2.0.0', healthUrl: health },
+        'cortex-mcp',
+        'cortex-memory-mcp:v2.0.0',
+      ],
+      'system-service': [
+        {
+          unit: 'cortex-mcp.service',
+          releaseRoot: '/srv/cortex',
+          gitRemote: '/srv/git/cortex.git',
+          targetTag: 'v2.0.0',
+          healthUrl: health,
+          host: 'app1',
+        },
+        'app1:cortex-mcp.service',
+        'v2.0.0',
+      ],
+      kubernetes: [{ namespace: 'prod', deployment: 'cortex-mcp', targetRevision: 3 }, 'prod/cortex-mcp', 'revision 3'],
+      'qdrant-data-recovery': [{ collection: 'mem', backup: 'b1' }, 'qdrant:mem', 'backup b1'],
+      'qdrant-schema': [{ collection: 'mem', target: { size: 4 } }, 'qdrant:mem', 'vectors size 4'],
+      'qdrant-point-in-time': [
+        { collection: 'mem', atOrBefore: '2026-01-01T00:00:00Z' },
+        'qdrant:mem',
+        'as of 2026-01-01T00:00:00.000Z',
+      ],
+      'env-file': [
+        {
+          envFile: '/srv/cortex/.env',
+          knownGoodFile: '/srv/cortex/.env.good',
+          target: { kind: 'systemd', unit: 'cortex-mcp.service', healthUrl: health },
+        },
+        'systemd:cortex-mcp.service',
+        '/srv/cortex/.env from /srv/cortex/.env.good',
+      ],
+      'qdrant-config': [
+        { collection: 'mem', target: { hnsw_config: { m: 8 } } },
+        'qdrant:mem',
+        '{"hnsw_config":{"m":8}}',
+      ],
+      terraform: [
+        {
+          repo: '/srv/git/infra.git',
+          directory: 'prod',
+          commit: 'abc1234',
+          previousCommit: 'def5678',
+          stateFile: '/srv/tf/prod.tfstate',
+          host: 'ops1',
+        },
+        '/srv/git/infra.git:prod',
+        'abc1234',
+      ],
+      network: [
+        { rulesFile: '/etc/iptables/rules.v4', netns: 'edge', healthUrls: [health] },
+        'network:local/edge',
+        '/etc/iptables/rules.v4',
+      ],
+      'docker-network': [
+        {
+          project: 'cortex',
+          composeFile: '/srv/cortex/compose.yml',
+          knownGoodFile: '/srv/cortex/compose.good.yml',
+          healthUrls: [health],
+        },
+        'compose:cortex',
+        '/srv/cortex/compose.good.yml',
+      ],
+      'emergency-data-corruption': [{ collection: 'mem' }, 'qdrant:mem', 'newest verified backup (at most 7 days old)'],
+      'emergency-security-breach': [
+        {
+          app: { containerName: 'cortex-mcp', healthUrl: health, envFile: '/srv/cortex/.env' },
+          secretKeys: ['OPENAI_API_KEY'],
+          collection: 'mem',
+        },
+        'cortex-mcp',
+        'isolated, 1 secret(s) rotated',
+      ],
+      'emergency-rollback': [
+        { type: 'application', target: 'cortex-memory-mcp:v2.0.0', containerName: 'cortex-mcp', healthUrl: health },
+        'application:cortex-mcp',
+        'cortex-memory-mcp:v2.0.0',
+      ],
+    };
+    const rollbacks = SCENARIOS.filter((s) => s.runAttributes !== null);
+    assert.deepEqual(rollbacks.map((s) => s.name).sort(), Object.keys(cases).sort());
+    for (const s of rollbacks) {
+      const [input, service, targetVersion] = cases[s.name]!;
+      assert.deepEqual(runOf(s, parseInput(s.input, { ...input, ...who })), {
+        service,
+        targetVersion,
+        trigger: 'why',
+        requestedBy: 'ann',
+      });
+    }
+    const docker = SCENARIOS.find((s) => s.name === 'docker-container')!;
+    const guarded = {
+      ...cases['docker-container']![0],
+      ...who,
+      trigger: { kind: 'error-rate', rule: 'error rate > 5%' },
+    };
+    assert.equal(runOf(docker, parseInput(docker.input, guarded))?.trigger, 'guard error-rate: error rate > 5%');
   });
 
   it('keeps every flag the old start kinds read', () => {
@@ -116,6 +231,8 @@ describe('cortex-rollback start, from the registry', () => {
       emergencyExport: false,
       reason: 'r',
       requestedBy: 'w',
+      // every rollback asks for the Rollback* search attributes (the metrics count it)
+      searchAttributes: process.env.CORTEX_SEARCH_ATTRIBUTES !== '0',
     });
     const p = startFromArgs(['qdrant-recovery', '--collection', 'mem', '--at', '2026-01-01T00:00:00Z', ...WHO]);
     assert.equal(p.scenario.workflowType, 'pointInTimeRecovery');

@@ -25,7 +25,7 @@ import { runUndos, type Undo } from '../phases/saga.ts';
 import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchAlerting } from '../phases/monitor.ts';
 import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -113,6 +113,13 @@ export const dockerContainerScenario = defineScenario({
   input: dockerRollbackInput,
   summarize: (i) => `roll back docker:${i.containerName}${i.host ? `@${i.host}` : ''} → ${i.targetImage}`,
   workflowId: (i) => dockerRollbackWorkflowId(i.containerName, i.host),
+  runAttributes: (i) => ({
+    service: i.containerName,
+    targetVersion: i.targetImage,
+    ...who(i),
+    // one the guard started is triggered by the rule that fired, not by a person's reason
+    ...(typeof i.trigger?.rule === 'string' ? { trigger: `guard ${String(i.trigger.kind)}: ${i.trigger.rule}` } : {}),
+  }),
 });
 
 export type DockerRollbackOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
@@ -170,7 +177,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     }
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes({
+  progress.publishSearchAttributes(runOf(dockerContainerScenario, input), {
     service: input.containerName,
     targetVersion: input.targetImage,
     trigger: input.reason,

@@ -33,7 +33,7 @@ import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { kubectlOp, localProbe, longWait, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   checked,
@@ -137,6 +137,12 @@ export const kubernetesScenario = defineScenario({
   summarize: (i) =>
     `roll back deployment ${i.namespace}/${i.deployment} → ${i.targetImage ?? (i.targetRevision !== undefined ? `revision ${i.targetRevision}` : 'the previous revision')}`,
   workflowId: kubernetesRollbackWorkflowId,
+  runAttributes: (i) => ({
+    service: `${i.namespace}/${i.deployment}`,
+    targetVersion:
+      i.targetImage ?? (i.targetRevision !== undefined ? `revision ${i.targetRevision}` : 'previous revision'),
+    ...who(i),
+  }),
 });
 
 export type KubernetesRollbackOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
@@ -180,7 +186,7 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes(runOf(kubernetesScenario, input));
   progress.note('validate-input', 'completed');
 
   const q = proxyActivities<Activities>(quick);

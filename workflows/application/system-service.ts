@@ -39,7 +39,7 @@ import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.ts';
 import { errorMessage, Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   checked,
@@ -135,6 +135,11 @@ export const systemServiceScenario = defineScenario({
   input: systemServiceInput,
   summarize: (i) => `roll back systemd:${i.unit} → ${i.targetTag}`,
   workflowId: systemServiceWorkflowId,
+  runAttributes: (i) => ({
+    service: `${i.host ? `${i.host}:` : ''}${i.unit}`,
+    targetVersion: i.targetTag,
+    ...who(i),
+  }),
 });
 
 export type SystemServiceOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
@@ -193,7 +198,7 @@ export async function systemServiceRollback(raw: SystemServiceInput): Promise<Sy
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes(runOf(systemServiceScenario, input));
   progress.note('validate-input', 'completed');
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};

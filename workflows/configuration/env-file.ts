@@ -39,7 +39,7 @@ import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -176,6 +176,11 @@ export const envFileScenario = defineScenario({
   input: envFileInput,
   summarize: (i) => `restore ${i.envFile} from ${i.knownGoodFile} (${i.target.kind})`,
   workflowId: envFileRollbackWorkflowId,
+  runAttributes: (i) => ({
+    service: i.target.kind === 'docker' ? `docker:${i.target.containerName}` : `systemd:${i.target.unit}`,
+    targetVersion: `${i.envFile} from ${i.knownGoodFile}`,
+    ...who(i),
+  }),
 });
 
 export interface EnvFileFacts {
@@ -261,7 +266,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes(runOf(envFileScenario, input));
   progress.note('validate-input', 'completed');
 
   const t = input.target;

@@ -9,8 +9,17 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput, surfaced } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
-import { defineScenario } from '../phases/scenario.ts';
-import { approvalInput, checked, hostInput, parseInput, scenarioInput, whoFields, type z } from '../phases/schema.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import {
+  approvalInput,
+  checked,
+  hostInput,
+  parseInput,
+  scenarioInput,
+  searchAttributesInput,
+  whoFields,
+  type z,
+} from '../phases/schema.ts';
 import { asObject, InputError, onlyKnownFields, show } from '../phases/validation.ts';
 import { acts, collectionInput } from '../database/qdrant-common.ts';
 
@@ -147,6 +156,7 @@ export function validateConfigTarget(raw: unknown, field: string): Record<string
 }
 
 export const qdrantConfigRollbackInput = scenarioInput({
+  searchAttributes: searchAttributesInput(),
   collection: collectionInput('the collection (or alias) whose config to roll back'),
   target: checked<Record<string, unknown>>(validateConfigTarget)
     .describe(
@@ -169,6 +179,7 @@ export const qdrantConfigScenario = defineScenario({
   input: qdrantConfigRollbackInput,
   summarize: (i) => `roll back the config of qdrant:${i.collection} → ${Object.keys(i.target).join(', ')}`,
   workflowId: (i) => `rollback-configuration-qdrant-${i.collection}`,
+  runAttributes: (i) => ({ service: `qdrant:${i.collection}`, targetVersion: JSON.stringify(i.target), ...who(i) }),
 });
 
 export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
@@ -188,6 +199,8 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes(runOf(qdrantConfigScenario, input));
   const { collection, target, host } = input;
   const a = acts(host);
   progress.setPhase('assessing');

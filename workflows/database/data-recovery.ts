@@ -14,8 +14,8 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, runUndos, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
-import { Progress, type StepRecord } from '../phases/progress.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { Progress, type RunAttributes, type StepRecord } from '../phases/progress.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -27,6 +27,7 @@ import {
   parseInput,
   refused,
   scenarioInput,
+  searchAttributesInput,
   whoFields,
   type z,
 } from '../phases/schema.ts';
@@ -98,6 +99,7 @@ export type AppRef = z.output<typeof appInput> & object;
 export function recoveryFields(emergencyExport: boolean) {
   return {
     collection: collectionInput('the collection (or alias) to restore'),
+    searchAttributes: searchAttributesInput(),
     app: appInput,
     ...whoFields,
     host: hostInput(),
@@ -150,6 +152,11 @@ export const qdrantDataRecoveryScenario = defineScenario({
   input: qdrantRecoveryInput,
   summarize: (i) => `restore qdrant:${i.collection} from backup ${i.backup ?? 'latest'}`,
   workflowId: (i) => `rollback-database-${i.collection}`,
+  runAttributes: (i) => ({
+    service: `qdrant:${i.collection}`,
+    targetVersion: `backup ${i.backup ?? 'latest'}`,
+    ...who(i),
+  }),
 });
 
 export interface ValidRecovery {
@@ -162,6 +169,9 @@ export interface ValidRecovery {
   approval: { timeoutSeconds: number; preApproved?: PreApproval; expectedImpactMinutes?: number };
   requestedBy?: string;
   stopTimeoutSeconds: number;
+  searchAttributes?: boolean;
+  /** What the run is for the metrics (the scenario's runAttributes), published when searchAttributes is set. */
+  run?: RunAttributes;
 }
 
 /** Selection by name or 'latest' (a pre-rollback backup is never 'latest'): a corrupt one is refused. */
@@ -199,7 +209,11 @@ async function selectOld(
 export function qdrantDataRecovery(raw: QdrantRecoveryInput): Promise<QdrantRecoveryResult> {
   return recover(raw, (r) => {
     const i = parseInput(qdrantRecoveryInput, r);
-    return { ...i, selector: i.backup === undefined || i.backup === 'latest' ? { latest: true } : { name: i.backup } };
+    return {
+      ...i,
+      selector: i.backup === undefined || i.backup === 'latest' ? { latest: true } : { name: i.backup },
+      run: runOf(qdrantDataRecoveryScenario, i),
+    };
   });
 }
 
@@ -247,6 +261,11 @@ export async function recover(
     input = parse(raw);
   } catch (err) {
     throw invalidInput(progress, err);
+  }
+  // only when asked: a caller's progress (an emergency) may already publish its own
+  if (input.searchAttributes) {
+    progress.searchAttributesEnabled = true;
+    progress.publishSearchAttributes(input.run);
   }
   progress.note('validate-input', 'completed');
   const a = acts(input.host);

@@ -5,7 +5,7 @@ import { FailureType } from '../../common/failures.ts';
 import { fail } from '../phases/failures.ts';
 import type { Progress } from '../phases/progress.ts';
 import type { Acts } from './qdrant-common.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { checked, parseInput, refused, scenarioInput, type z } from '../phases/schema.ts';
 import { InputError, requireString, show } from '../phases/validation.ts';
 import {
@@ -119,6 +119,7 @@ export const pointInTimeScenario = defineScenario({
   input: pointInTimeInput,
   summarize: (i) => `restore qdrant:${i.collection} as of ${i.atOrBefore}`,
   workflowId: (i) => `rollback-database-${i.collection}`,
+  runAttributes: (i) => ({ service: `qdrant:${i.collection}`, targetVersion: `as of ${i.atOrBefore}`, ...who(i) }),
 });
 
 /** Runbook Database Scenario 3: the newest backup at or before `atOrBefore`. */
@@ -127,7 +128,7 @@ export function pointInTimeRecovery(raw: PointInTimeInput): Promise<QdrantRecove
     raw,
     (r) => {
       const i = parseInput(pointInTimeInput, r);
-      return { ...i, selector: { atOrBefore: i.atOrBefore } };
+      return { ...i, selector: { atOrBefore: i.atOrBefore }, run: runOf(pointInTimeScenario, i) };
     },
     selectPointInTime,
   );

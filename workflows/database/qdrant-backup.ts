@@ -109,6 +109,7 @@ export const qdrantBackupScenario = defineScenario({
       ? `verify backup ${i.backupName ?? 'latest'} of qdrant:${i.collection}`
       : `back up qdrant:${i.collection}`,
   workflowId: (i) => `backup-qdrant-${i.collection}`,
+  runAttributes: null, // a backup, not a rollback
 });
 
 export async function qdrantBackup(raw: QdrantBackupInput): Promise<BackupResult> {

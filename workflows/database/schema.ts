@@ -10,7 +10,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   checked,
@@ -20,6 +20,7 @@ import {
   oneOf,
   parseInput,
   scenarioInput,
+  searchAttributesInput,
   whoFields,
   type z,
 } from '../phases/schema.ts';
@@ -44,6 +45,7 @@ export interface QdrantSchemaRollbackResult {
 }
 
 export const qdrantSchemaRollbackInput = scenarioInput({
+  searchAttributes: searchAttributesInput(),
   collection: collectionInput("the name the application uses; an alias in the default 'alias' mode"),
   target: scenarioInput({
     size: int(1, 65536).describe('the vector size to return to').meta({ flag: 'size' }),
@@ -89,6 +91,11 @@ export const qdrantSchemaScenario = defineScenario({
   input: qdrantSchemaRollbackInput,
   summarize: (i) => `roll back the schema of qdrant:${i.collection} → vectors of size ${i.target.size}`,
   workflowId: (i) => `rollback-database-${i.collection}`,
+  runAttributes: (i) => ({
+    service: `qdrant:${i.collection}`,
+    targetVersion: `vectors ${i.target.vectorName ? `'${i.target.vectorName}' ` : ''}size ${i.target.size}${i.target.distance ? ` ${i.target.distance}` : ''}`,
+    ...who(i),
+  }),
 });
 
 export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
@@ -101,6 +108,8 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  progress.searchAttributesEnabled = v.searchAttributes;
+  progress.publishSearchAttributes(runOf(qdrantSchemaScenario, v));
   const a = acts(v.host);
   const runTag = `${stamp()}-${runPart(info.runId)}`;
 

@@ -10,7 +10,7 @@
 //  - a failure after the restore puts the pre-rollback backup back and starts what was stopped (the error says
 //    what), and the closing notification says how it ended.
 import { workflowInfo } from '@temporalio/workflow';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { Progress } from '../phases/progress.ts';
 import { approvalInput, checked, int, parseInput, refused, scenarioInput, z } from '../phases/schema.ts';
 import { validateContainerName } from '../phases/validation.ts';
@@ -52,6 +52,11 @@ export const dataCorruptionScenario = defineScenario({
   input: dataCorruptionInput,
   summarize: (i) => `EMERGENCY: restore collection ${i.collection} from the newest verified backup (no approval wait)`,
   workflowId: (i) => `rollback-emergency-${i.collection}`,
+  runAttributes: (i) => ({
+    service: `qdrant:${i.collection}`,
+    targetVersion: `newest verified backup (at most ${i.maxBackupAgeDays} days old)`,
+    ...who(i),
+  }),
 });
 
 export interface DataCorruptionResult extends QdrantRecoveryResult {
@@ -70,6 +75,7 @@ export async function dataCorruptionEmergency(raw: DataCorruptionInput): Promise
     maxAgeSeconds = i.maxBackupAgeDays * 86400;
     return {
       ...i,
+      run: runOf(dataCorruptionScenario, i),
       selector: { atOrBefore: new Date().toISOString() },
       approval: {
         timeoutSeconds: i.approval.timeoutSeconds,

@@ -24,7 +24,7 @@ import { takeBackup } from '../database/qdrant-backup.ts';
 import type { ApprovalRecord } from '../phases/approval.ts';
 import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
-import { defineScenario, type Scenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who, type Scenario } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -34,6 +34,7 @@ import {
   oneOf,
   parseInput,
   scenarioInput,
+  searchAttributesInput,
   text,
   whoFields,
   type z,
@@ -42,6 +43,7 @@ import { validateAbsolutePath, validateContainerName, validateHttpUrl } from '..
 import { acknowledgement, notifyEmergency, notifyOutcome } from './common.ts';
 
 export const emergencyRollbackInput = scenarioInput({
+  searchAttributes: searchAttributesInput(),
   type: oneOf(['application', 'database', 'configuration'], "must be 'application', 'database' or 'configuration'")
     .describe("what to roll back (the script's first argument)")
     .meta({ flag: 'type', value: 'TYPE' }),
@@ -108,6 +110,7 @@ export const emergencyRollbackScenario = defineScenario({
   input: emergencyRollbackInput,
   summarize: (i) => `EMERGENCY ${i.type} rollback of ${i.containerName} → ${i.target}${i.force ? ' (forced)' : ''}`,
   workflowId: (i) => `rollback-emergency-${i.type}-${i.containerName}`,
+  runAttributes: (i) => ({ service: `${i.type}:${i.containerName}`, targetVersion: i.target, ...who(i) }),
 });
 
 export interface EmergencyRollbackResult {
@@ -182,6 +185,8 @@ export async function emergencyRollback(raw: EmergencyRollbackInput): Promise<Em
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes(runOf(emergencyRollbackScenario, input));
   progress.note('validate-input', 'completed');
   const a = acts(input.host);
   const summary = `EMERGENCY ROLLBACK (${input.type}) of ${input.containerName} to ${input.target}`;

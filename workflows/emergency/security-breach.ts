@@ -22,7 +22,7 @@ import { runSuffix } from '../../common/names.ts';
 import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -32,6 +32,7 @@ import {
   line,
   parseInput,
   scenarioInput,
+  searchAttributesInput,
   whoFields,
   z,
 } from '../phases/schema.ts';
@@ -60,6 +61,7 @@ const matching = (re: RegExp, what: string) =>
 const container = () => checked<string>((v, f) => validateContainerName(v, f));
 
 export const securityBreachInput = scenarioInput({
+  searchAttributes: searchAttributesInput(),
   app: scenarioInput({
     containerName: container()
       .describe('the application container: stopped, then recreated with the new credentials')
@@ -150,6 +152,11 @@ export const securityBreachScenario = defineScenario({
   input: securityBreachInput,
   summarize: (i) => `EMERGENCY: isolate ${i.app.containerName}, rotate its secrets, restore (no approval wait)`,
   workflowId: (i) => `rollback-emergency-security-${i.app.containerName}`,
+  runAttributes: (i) => ({
+    service: i.app.containerName,
+    targetVersion: `isolated, ${i.secretKeys.length} secret(s) rotated`,
+    ...who(i),
+  }),
 });
 
 /** One audit check: what was checked and whether it held (digests and names only). */
@@ -194,6 +201,8 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes(runOf(securityBreachScenario, input));
   progress.note('validate-input', 'completed');
   const a = acts(input.host);
   const { app, netns } = input;

@@ -26,7 +26,7 @@ import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts
 import { dockerOp, longWait, quick } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
 import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
@@ -114,6 +114,7 @@ export const dockerNetworkScenario = defineScenario({
   input: dockerNetworkRollbackInput,
   summarize: (i) => `roll back compose project ${i.project} → ${i.knownGoodFile}`,
   workflowId: dockerNetworkRollbackWorkflowId,
+  runAttributes: (i) => ({ service: `compose:${i.project}`, targetVersion: i.knownGoodFile, ...who(i) }),
 });
 
 export interface DockerNetworkRollbackResult {
@@ -152,7 +153,7 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes(runOf(dockerNetworkScenario, input));
   progress.note('validate-input', 'completed');
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};

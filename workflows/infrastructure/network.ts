@@ -34,7 +34,7 @@ import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts
 import { dockerOp, longWait, quick } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
 import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
@@ -112,6 +112,11 @@ export const networkScenario = defineScenario({
   input: networkRollbackInput,
   summarize: (i) => `restore iptables rules from ${i.rulesFile}`,
   workflowId: networkRollbackWorkflowId,
+  runAttributes: (i) => ({
+    service: `network:${i.host ?? 'local'}${i.netns ? `/${i.netns}` : ''}`,
+    targetVersion: i.rulesFile,
+    ...who(i),
+  }),
 });
 
 /** 'reverted' appears only in a failure's details: the change was undone (unhealthy, unconfirmed or cancelled). */
@@ -182,7 +187,7 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes(runOf(networkScenario, input));
   progress.note('validate-input', 'completed');
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};

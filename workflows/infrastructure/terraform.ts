@@ -35,7 +35,7 @@ import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts
 import { iacOp } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { checked, int, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
 import { InputError, show, validateHost } from '../phases/validation.ts';
 
@@ -156,6 +156,7 @@ export const terraformScenario = defineScenario({
   input: terraformRollbackInput,
   summarize: (i) => `roll back terraform ${i.repo} → ${i.commit}`,
   workflowId: terraformRollbackWorkflowId,
+  runAttributes: (i) => ({ service: `${i.repo}:${i.directory}`, targetVersion: i.commit, ...who(i) }),
 });
 
 export type TerraformRollbackOutcome = 'succeeded' | 'rejected' | 'approval-timed-out' | 'already-on-target';
@@ -223,7 +224,7 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
     );
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes();
+  progress.publishSearchAttributes(runOf(terraformScenario, input));
   progress.note('validate-input', 'completed');
 
   const op = proxyActivities<Activities>({ ...iacOp, ...(input.host ? { taskQueue: hostTaskQueue(input.host) } : {}) });

@@ -50,13 +50,22 @@ export const statusQuery = defineQuery<RollbackStatus>('status');
 
 export { SEARCH_ATTRIBUTES } from '../../common/dev-server.ts';
 
-/** What the run is, for `cortex-rollback metrics` (upserted once, with RollbackOutcome when the run ends). */
+/**
+ * What the run is, for `cortex-rollback metrics` (upserted once, with RollbackOutcome when the run ends). Each
+ * scenario derives it from its input (scenario.ts runAttributes). Values are cut to MAX_ATTRIBUTE_CHARS: a Keyword
+ * search attribute is bounded.
+ */
 export interface RunAttributes {
-  service?: string;
+  /** What is rolled back: a container, unit, deployment, collection, env file's target, workspace, netns… */
+  service: string;
+  /** What it is rolled back to: an image, tag, revision, backup, point in time, known-good file, commit… */
   targetVersion?: string;
+  /** Why: the input's reason. */
   trigger?: string;
   requestedBy?: string;
 }
+
+export const MAX_ATTRIBUTE_CHARS = 200;
 
 /** Phases a rollback ends in, and the outcome each counts as in the metrics. */
 const OUTCOME_OF_PHASE: Record<string, string> = {
@@ -105,8 +114,12 @@ export class Progress {
     setCurrentDetails(this.detailsExtra ? `${this.detailsExtra}\n\n${base}` : base);
   }
 
-  /** Registers the search attributes; a server without them registered is not a reason to fail a rollback. */
-  publishSearchAttributes(run?: RunAttributes): void {
+  /**
+   * Registers the search attributes; a server without them registered is not a reason to fail a rollback. `run`:
+   * what the scenario derives from its input; `before`: what this call site upserted before every scenario derived
+   * it (undefined: the target as the service), kept for the runs recorded then so their histories replay.
+   */
+  publishSearchAttributes(run?: RunAttributes, before?: RunAttributes): void {
     this.upsert({
       RollbackType: [this.status.rollbackType],
       RollbackTarget: [this.status.target],
@@ -115,10 +128,13 @@ export class Progress {
     // Runs from before the metrics attributes upsert nothing more, so their histories replay.
     if (!this.searchAttributesEnabled || !patched('rollback-metrics-attributes')) return;
     this.metricsAttributes = true;
-    const a: Record<string, string[]> = { RollbackService: [run?.service ?? this.status.target] };
-    if (run?.targetVersion) a.RollbackTargetVersion = [run.targetVersion];
-    if (run?.trigger) a.RollbackTrigger = [run.trigger];
-    if (run?.requestedBy) a.RollbackRequestedBy = [run.requestedBy];
+    const derived = patched('rollback-run-attributes');
+    const r = derived ? run : before;
+    const cut = (v: string) => (derived ? v.slice(0, MAX_ATTRIBUTE_CHARS) : v);
+    const a: Record<string, string[]> = { RollbackService: [cut(r?.service ?? this.status.target)] };
+    if (r?.targetVersion) a.RollbackTargetVersion = [cut(r.targetVersion)];
+    if (r?.trigger) a.RollbackTrigger = [cut(r.trigger)];
+    if (r?.requestedBy) a.RollbackRequestedBy = [cut(r.requestedBy)];
     this.upsert(a);
   }
 

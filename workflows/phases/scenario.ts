@@ -3,6 +3,7 @@
 // business-key workflow id, and the one-line summary the Web UI lists it by. Each scenario file exports one `defineScenario(...)`; workflows/scenarios.ts lists them.
 import type { z } from 'zod';
 import type { RollbackType } from '../../common/roles.ts';
+import type { RunAttributes } from './progress.ts';
 
 export interface Scenario<S extends z.ZodType = z.ZodType> {
   /** CLI subcommand, kebab case: `cortex-rollback start system-service`. */
@@ -21,8 +22,25 @@ export interface Scenario<S extends z.ZodType = z.ZodType> {
   /** One line for the Web UI's list (the start's staticSummary): what is rolled back to what, e.g.
    * "roll back docker:cortex-mcp → cortex-memory-mcp:v2.0.0"; the approval part is added by startSummary. */
   summarize?(input: z.output<S>): string;
+  /**
+   * What `cortex-rollback metrics` and the visibility list know the run by (RollbackService, RollbackTargetVersion,
+   * RollbackTrigger, RollbackRequestedBy), derived from the valid input; the workflow upserts it once at its start
+   * (Progress.publishSearchAttributes) when its input asks for search attributes. null: not a rollback (a backup,
+   * a verification, a guard), not counted in the metrics.
+   */
+  runAttributes: ((input: z.output<S>) => RunAttributes) | null;
+}
+
+/** The requester and the reason, which every rollback's input carries (schema.ts whoFields), as the trigger. */
+export function who(i: { reason?: string; requestedBy?: string }): Pick<RunAttributes, 'trigger' | 'requestedBy'> {
+  return { ...(i.reason ? { trigger: i.reason } : {}), ...(i.requestedBy ? { requestedBy: i.requestedBy } : {}) };
 }
 
 export function defineScenario<S extends z.ZodType>(s: Scenario<S>): Scenario<S> {
   return s;
+}
+
+/** The run attributes a scenario derives from its valid input (undefined for a run that is not a rollback). */
+export function runOf<S extends z.ZodType>(scenario: Scenario<S>, input: z.output<S>): RunAttributes | undefined {
+  return scenario.runAttributes?.(input);
 }

@@ -219,6 +219,14 @@ export const whoFields = {
   requestedBy: line(200).describe('who asks for it (a person, or ci:<pipeline>)').meta({ value: 'WHO' }),
 };
 
+/** `searchAttributes`: upsert the Rollback* search attributes (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES). */
+export function searchAttributesInput() {
+  return bool()
+    .default(false)
+    .describe('upsert the Rollback* search attributes (the CLI sets it from CORTEX_SEARCH_ATTRIBUTES)')
+    .meta({ cli: false });
+}
+
 /** A field that exists only to be refused with `message` (e.g. a backup name given to a point-in-time recovery). */
 export function refused(message: string) {
   return z

@@ -108,4 +108,5 @@ export const guardScenario = defineScenario({
   summarize: (i) =>
     `guard ${i.service}: start its rollback on the runbook's triggers${i.mode === 'alert-only' ? ' (alert only)' : ''}`,
   workflowId: (i) => guardWorkflowId(i.service),
+  runAttributes: null, // a watch that starts rollbacks (each counted itself), not one
 });

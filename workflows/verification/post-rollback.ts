@@ -97,6 +97,7 @@ export const postRollbackVerificationScenario = defineScenario({
   // help renders the id from the required fields only, where the service is still missing
   summarize: (i) => `verify ${i.service ?? 'the service'} after a rollback (read-only checks)`,
   workflowId: (i: Partial<{ service: string }>) => `verify-${i.service ?? 'cortex-mcp'}`,
+  runAttributes: null, // a check after a rollback, not one
 });
 
 export type CheckStatus = 'pass' | 'fail' | 'skipped';
