@@ -55,6 +55,9 @@ search_attributes() {
 
 temporal_image() {
   local tag=cortex-stack-temporal:$TEMPORAL_VERSION hash ctx cli
+  if { [ ! -x "$SERVER_DIR/server" ] || [ ! -x "$SERVER_DIR/sql" ]; } && [ -f "$ROOT/scripts/provision-cluster.sh" ]; then
+    bash "$ROOT/scripts/provision-cluster.sh"
+  fi
   [ -x "$SERVER_DIR/server" ] && [ -x "$SERVER_DIR/sql" ] \
     || die "the Temporal server binaries are missing in $SERVER_DIR (go install go.temporal.io/server/cmd/server@v$TEMPORAL_VERSION go.temporal.io/server/cmd/tools/sql@v$TEMPORAL_VERSION)"
   local schema="$SERVER_DIR/schema/postgresql/v12"
@@ -85,11 +88,11 @@ worker_image() {
   local tag=cortex-stack-worker:local hash ctx node
   node=$(readlink -f "$(command -v node)")
   hash=$( { find "${WORKER_SOURCES[@]}" -type f -exec sha256sum {} + | sort -k2; stat -c '%s %Y' "$node";
-            sha256sum "$PROD/worker/Dockerfile" "$0" | awk '{print $1}'; } | sha256sum | cut -c1-16)
+            sha256sum "$PROD/worker/Dockerfile" "$PROD/worker/start-worker.sh" "$0" | awk '{print $1}'; } | sha256sum | cut -c1-16)
   [ "$(current_hash "$tag")" = "$hash" ] && { log "$tag is current"; return; }
   ctx=$(mktemp -d)
   mkdir -p "$ctx/app/scripts"
-  cp "$PROD/worker/Dockerfile" "$ctx/"
+  cp "$PROD/worker/Dockerfile" "$PROD/worker/start-worker.sh" "$ctx/"
   cp "$node" "$ctx/node"
   for s in "${WORKER_SOURCES[@]}"; do cp -a "$s" "$ctx/app/$(dirname "$s")/"; done
   cp -a "$(readlink -f node_modules)" "$ctx/app/node_modules"
