@@ -4,10 +4,12 @@
 // codec server, Web UI), a Docker rollback started through the stack's frontend with the runbook's approval policy
 // and run by the stack's worker container, payloads encrypted with the stack's key; the workflow's visibility row
 // and history read from the stack's PostgreSQL; the Web UI's settings name the codec server, which decodes the
-// workflow's input; `--scale worker=2` gives two pollers named after their containers. `down -v` at the end.
+// workflow's input; the worker service alone against another cluster (a dev server) runs a rollback there;
+// `--scale worker=2` gives two pollers named after their containers. `down -v` at the end.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import proto from '@temporalio/proto';
@@ -28,6 +30,7 @@ import {
   waitFor,
   type App,
 } from '../helpers/docker.ts';
+import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
 
 const PROJECT = `compose-stack-${process.pid}`;
 const KEY = `compose-k1:${randomBytes(32).toString('base64')}`;
@@ -203,6 +206,58 @@ describe('the production compose stack: docker compose up, a Docker rollback thr
     assert.equal(res.headers.get('access-control-allow-origin'), ui);
     const decoded = (await res.json()) as { payloads: { data: string }[] };
     assert.ok(Buffer.from(decoded.payloads[0]!.data, 'base64').toString().includes(token));
+  });
+
+  it("the stack's worker alone against an existing cluster (CORTEX_STACK_TEMPORAL_ADDRESS, up --no-deps worker) runs a rollback there", async () => {
+    const cluster = await localEnv();
+    const project = `compose-ext-${process.pid}`;
+    const queue = uniqueQueue('compose-ext');
+    const extEnv = { ...env, CORTEX_STACK_TEMPORAL_ADDRESS: cluster.address, TEMPORAL_TASK_QUEUE: queue };
+    const ext = (args: string[]) =>
+      execa('docker', ['compose', '-f', join(PROJECT_ROOT, 'docker-compose.yml'), '-p', project, ...args], {
+        env: extEnv,
+        timeout: 180_000,
+        reject: false,
+      });
+    const name = `${appName}-ext`;
+    try {
+      const up = await ext(['up', '-d', '--no-deps', 'worker']);
+      assert.equal(up.exitCode, 0, up.stderr);
+      const services = (await ext(['ps', '--format', '{{.Service}}'])).stdout.split('\n').filter(Boolean);
+      assert.deepEqual(services, ['worker'], 'no server, no database: the worker alone');
+      const extRc = await connect(
+        { address: cluster.address, namespace: 'default', taskQueue: queue },
+        { dataConverter: dataConverter({ CORTEX_CODEC_KEYS: KEY }) },
+      );
+      try {
+        const other = await startApp(name, BAD);
+        const started = await startDockerRollback(extRc, {
+          containerName: name,
+          targetImage: GOOD,
+          healthUrl: other.healthUrl,
+          reason: 'compose worker on an existing cluster',
+          requestedBy: 'compose-stack-test',
+          approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } },
+          monitor: { durationSeconds: 2, intervalSeconds: 1 },
+        });
+        const r = await waitResult(extRc, started.workflowId);
+        assert.ok(r.ok, JSON.stringify(r));
+        assert.equal(r.result.outcome, 'succeeded');
+        assert.equal((await health(other.healthUrl)).body.version, 'v2.0.0');
+        const [cid] = (await ext(['ps', '-q', '--no-trunc', 'worker'])).stdout.split('\n').filter(Boolean);
+        const hist = await extRc.client.workflow.getHandle(started.workflowId).fetchHistory();
+        const ids = new Set(
+          (hist.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.identity).filter(Boolean),
+        );
+        assert.deepEqual([...ids], [`rollback-worker-${cid!.slice(0, 12)}@${hostname()}`]);
+      } finally {
+        await extRc.close();
+      }
+    } finally {
+      await ext(['down', '-v', '--timeout', '10']);
+      await removeByPrefix(name);
+      await cluster.teardown();
+    }
   });
 
   it('--scale worker=2 gives two workers polling the task queue, each named after its container', async () => {
