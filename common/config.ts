@@ -10,6 +10,17 @@ export interface TemporalSettings {
   address: string;
   namespace: string;
   taskQueue: string;
+  /** TLS to the frontend (Temporal Cloud, a cluster with TLS): file paths, read by common/connection.ts. */
+  tls?: TemporalTlsSettings;
+  /** An API key (Temporal Cloud), sent as `authorization: Bearer`; implies TLS unless TEMPORAL_TLS=false. */
+  apiKey?: string;
+}
+
+export interface TemporalTlsSettings {
+  certPath?: string;
+  keyPath?: string;
+  caPath?: string;
+  serverName?: string;
 }
 
 export class ConfigError extends Error {
@@ -43,7 +54,38 @@ export function loadTemporalSettings(env: Record<string, string | undefined> = p
   if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,199}$/.test(taskQueue)) {
     throw new ConfigError(`TEMPORAL_TASK_QUEUE is not a valid task queue name: '${taskQueue}'`);
   }
-  return { address, namespace, taskQueue };
+  return { address, namespace, taskQueue, ...loadTemporalAuth(env) };
+}
+
+/**
+ * TLS and API key from the same variables as the `temporal` CLI: TEMPORAL_API_KEY, TEMPORAL_TLS (true/false),
+ * TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (mTLS client pair, file paths), TEMPORAL_TLS_CA (the server's CA, a file;
+ * default the system's roots), TEMPORAL_TLS_SERVER_NAME. TLS is on when TEMPORAL_TLS is true or any of the others
+ * is set (TEMPORAL_TLS=false turns it off, e.g. an API key to a plain-text proxy).
+ */
+function loadTemporalAuth(env: Record<string, string | undefined>): Pick<TemporalSettings, 'tls' | 'apiKey'> {
+  const v = (name: string) => env[name]?.trim() || undefined;
+  const apiKey = v('TEMPORAL_API_KEY');
+  const tls: TemporalTlsSettings = {
+    ...(v('TEMPORAL_TLS_CERT') ? { certPath: v('TEMPORAL_TLS_CERT') } : {}),
+    ...(v('TEMPORAL_TLS_KEY') ? { keyPath: v('TEMPORAL_TLS_KEY') } : {}),
+    ...(v('TEMPORAL_TLS_CA') ? { caPath: v('TEMPORAL_TLS_CA') } : {}),
+    ...(v('TEMPORAL_TLS_SERVER_NAME') ? { serverName: v('TEMPORAL_TLS_SERVER_NAME') } : {}),
+  };
+  if (!tls.certPath !== !tls.keyPath) {
+    throw new ConfigError(
+      'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the mTLS client certificate and its key)',
+    );
+  }
+  const flag = v('TEMPORAL_TLS')?.toLowerCase();
+  if (flag && !['true', 'false', '1', '0'].includes(flag)) {
+    throw new ConfigError(`TEMPORAL_TLS must be true or false, got '${flag}'`);
+  }
+  const on = flag ? flag === 'true' || flag === '1' : apiKey !== undefined || Object.keys(tls).length > 0;
+  if (!on && Object.keys(tls).length > 0) {
+    throw new ConfigError('TEMPORAL_TLS=false contradicts TEMPORAL_TLS_CERT/KEY/CA/SERVER_NAME');
+  }
+  return { ...(on ? { tls } : {}), ...(apiKey ? { apiKey } : {}) };
 }
 
 export interface QdrantSettings {
