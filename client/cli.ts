@@ -15,6 +15,7 @@ import type { Scenario } from '../workflows/phases/scenario.ts';
 import { inputFields, parseInput, shapeAt, type InputField } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
 import { guardStatusQuery, pauseSignal, resumeSignal } from '../workflows/triggers/guard.ts';
+import { fleetAbortSignal } from '../workflows/application/fleet.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { approvalLine } from '../workflows/phases/approval.ts';
 import {
@@ -63,6 +64,8 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback pause   guard-SERVICE --by WHO [--reason TEXT]   (a rollbackGuard stops sampling)
   cortex-rollback resume  guard-SERVICE --by WHO                    (samples again, every window from zero)
+  cortex-rollback pause|resume rollback-fleet-NAME --by WHO         (a fleet holds / goes on starting targets)
+  cortex-rollback abort   rollback-fleet-NAME --by WHO [--reason TEXT]   (no new target; then halt as --on-failure says)
   cortex-rollback guard-status guard-SERVICE [--json]              (rules, current windows, triggers)
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID [--json]   (the runbook's Rollback Report Template, Markdown or JSON)
@@ -367,6 +370,22 @@ function printStatus(s: RollbackStatus, json: boolean): void {
         `${m.alerts !== undefined ? `${m.alerts} alert(s), ` : ''}ends ${m.endsAt}`,
     );
   }
+  const f = s.fleet;
+  if (f) {
+    console.log(
+      `fleet ${f.name} → ${f.targetImage}: ${f.targets.length} targets, max ${f.maxConcurrency} at once, ` +
+        `errors ${f.errors}/${f.maxErrors} (${f.errorBudgetLeft} left), on failure ${f.onFailure}` +
+        `${f.paused ? `, PAUSED by ${f.paused.by}` : ''}${f.aborted ? `, ABORTED by ${f.aborted.by}` : ''}`,
+    );
+    for (const w of f.waves) console.log(`  wave ${w.name} (${w.spec}, ${w.targets}): ${w.state}`);
+    if (f.nextWave) console.log(`  next wave ${f.nextWave.name} not before ${f.nextWave.notBefore}`);
+    for (const t of f.targets) {
+      console.log(
+        `  ${t.phase.padEnd(17)} ${t.host}/${t.container} [${t.wave}] ${t.startedAt ?? ''}${t.endedAt ? ` → ${t.endedAt}` : ''}` +
+          `${t.detail ? ` — ${t.detail}` : ''}${t.revert?.detail ? ` — revert: ${t.revert.detail}` : ''}`,
+      );
+    }
+  }
 }
 
 function report(r: ResultOrFailure, json: boolean): number {
@@ -506,14 +525,19 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'pause':
-      case 'resume': {
+      case 'resume':
+      case 'abort': {
         const id = need(arg, 'WORKFLOW_ID');
         const by = need(v.by, 'by');
         rc = await connect();
         const h = rc.client.workflow.getHandle(id);
+        // pause/resume: a rollbackGuard's or a fleet's (same signal names and payload)
+        const why = v.reason ? { reason: v.reason } : {};
         await (cmd === 'pause'
-          ? h.signal(pauseSignal, { by, ...(v.reason ? { reason: v.reason } : {}) })
-          : h.signal(resumeSignal, { by }));
+          ? h.signal(pauseSignal, { by, ...why })
+          : cmd === 'resume'
+            ? h.signal(resumeSignal, { by })
+            : h.signal(fleetAbortSignal, { by, ...why }));
         console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
         return 0;
       }
