@@ -15,7 +15,7 @@ import type { Scenario } from '../workflows/phases/scenario.ts';
 import { inputFields, parseInput, shapeAt, type InputField } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
 import { guardStatusQuery, pauseSignal, resumeSignal } from '../workflows/triggers/guard.ts';
-import { fleetAbortSignal } from '../workflows/application/fleet.ts';
+import { fleetAbortSignal, type FleetRollbackResult } from '../workflows/application/fleet.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { approvalLine } from '../workflows/phases/approval.ts';
 import {
@@ -393,6 +393,16 @@ function report(r: ResultOrFailure, json: boolean): number {
   if (!r.ok) {
     if (!json) console.error(`rollback FAILED (${r.type}): ${r.message}`);
     return 1;
+  }
+  const fleet = r.result as unknown as Partial<FleetRollbackResult>;
+  if (Array.isArray(fleet.targets)) {
+    if (!json) {
+      console.log(`${fleet.outcome}: fleet ${fleet.name} → ${fleet.targetImage} (${fleet.workflowId})`);
+      for (const t of fleet.targets)
+        console.log(`  ${t.phase.padEnd(17)} ${t.host}/${t.container}${t.detail ? ` — ${t.detail}` : ''}`);
+    }
+    // errors within the budget: the fleet finished its plan, but not every target is rolled back
+    return fleet.outcome === 'succeeded' ? 0 : fleet.outcome === 'completed-with-errors' ? 1 : 3;
   }
   if (!('container' in r.result)) {
     // a Qdrant workflow: outcome (or a backup manifest) and the rest as JSON

@@ -133,8 +133,10 @@ export interface FleetTarget {
   /** The image it ran before, when this fleet changed it (what a revert goes back to). */
   from?: { image: string; imageId: string };
   to?: { image: string; imageId: string };
-  /** Why it failed, conflicted, was skipped; or the revert's note. */
+  /** Why it failed, conflicted, was skipped. */
   detail?: string;
+  /** The failed child's failure type (common/failures.ts): CompensationFailed means its own undo failed. */
+  failureType?: string;
   revert?: {
     runId?: string;
     startedAt: string;

@@ -477,6 +477,7 @@ export async function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollb
     } else {
       t.phase = r.kind;
       t.detail = r.detail;
+      if (r.kind === 'failed' && r.type) t.failureType = r.type;
       if (r.kind === 'failed' && r.result) t.from = { image: r.result.from.image, imageId: r.result.from.imageId };
       fleet.errors += 1;
     }
@@ -604,7 +605,9 @@ export async function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollb
       () => `${changed.length - revertFailures}/${changed.length} back on their previous image`,
     );
   }
-  progress.setPhase(revertFailures > 0 ? 'compensation-failed' : 'failed');
+  // a child whose own undo failed left its target for a human, as a failed revert does
+  const undoFailed = revertFailures > 0 || fleet.targets.some((t) => t.failureType === FailureType.CompensationFailed);
+  progress.setPhase(undoFailed ? 'compensation-failed' : 'failed');
   const reverted = input.onFailure === 'halt-and-revert' ? changed.length - revertFailures : 0;
   const message =
     `fleet ${input.name} halted: ${fleet.halted.reason}. ` +
@@ -615,7 +618,7 @@ export async function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollb
   progress.status.error = message;
   refresh();
   throw ApplicationFailure.create({
-    type: revertFailures > 0 ? FailureType.CompensationFailed : FailureType.VerificationFailed,
+    type: undoFailed ? FailureType.CompensationFailed : FailureType.VerificationFailed,
     nonRetryable: true,
     message,
     details: [finish('halted')],
