@@ -441,6 +441,14 @@ describe('fleetRollback: 12 containers on 3 host workers, in waves', () => {
       ['pending', 'pending', 'pending'],
     );
     assert.equal((await childSpans(env, workflowId)).size, 0);
+    // the Web UI's current details say the same
+    const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(
+      meta.currentDetails ?? '',
+      /\*\*fleet .*:\*\* 3 targets → cortex-memory-mcp:v2\.0\.0; 0 done, 0 running/,
+    );
+    assert.match(meta.currentDetails ?? '', /\*\*paused\*\* by oncall/);
+    assert.match(meta.currentDetails ?? '', /\*\*error budget:\*\* 0 error\(s\) of 1 allowed, 1 left/);
 
     await handle.signal(fleetResumeSignal, { by: 'oncall' });
     // the canaries done, the fleet bakes (a one-hour durable timer) before the rest: abort ends it at once
