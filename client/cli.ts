@@ -333,9 +333,23 @@ async function follow(rc: RollbackClient, workflowId: string): Promise<void> {
   }
 }
 
-function printStatus(s: RollbackStatus, json: boolean): void {
+/** A fleet's running children's own phases (their status queries), by child workflow id. */
+async function childPhases(rc: RollbackClient, s: RollbackStatus): Promise<Map<string, string>> {
+  const running = (s.fleet?.targets ?? []).filter((t) => t.phase === 'running' || t.phase === 'reverting');
+  const phases = await Promise.all(
+    running.map((t) =>
+      getStatus(rc, t.childWorkflowId).then(
+        (c) => [t.childWorkflowId, c.phase] as const,
+        () => [t.childWorkflowId, '?'] as const,
+      ),
+    ),
+  );
+  return new Map(phases);
+}
+
+function printStatus(s: RollbackStatus, json: boolean, children?: Map<string, string>): void {
   if (json) {
-    console.log(JSON.stringify(s, null, 2));
+    console.log(JSON.stringify(children?.size ? { ...s, childPhases: Object.fromEntries(children) } : s, null, 2));
     return;
   }
   console.log(`${s.workflowId} (${s.workflowType}, ${s.rollbackType} rollback of ${s.target})`);
@@ -381,7 +395,9 @@ function printStatus(s: RollbackStatus, json: boolean): void {
     if (f.nextWave) console.log(`  next wave ${f.nextWave.name} not before ${f.nextWave.notBefore}`);
     for (const t of f.targets) {
       console.log(
-        `  ${t.phase.padEnd(17)} ${t.host}/${t.container} [${t.wave}] ${t.startedAt ?? ''}${t.endedAt ? ` → ${t.endedAt}` : ''}` +
+        `  ${t.phase.padEnd(17)} ${t.host}/${t.container} [${t.wave}]` +
+          `${children?.has(t.childWorkflowId) ? ` (${children.get(t.childWorkflowId)})` : ''}` +
+          ` ${t.startedAt ?? ''}${t.endedAt ? ` → ${t.endedAt}` : ''}` +
           `${t.detail ? ` — ${t.detail}` : ''}${t.revert?.detail ? ` — revert: ${t.revert.detail}` : ''}`,
       );
     }
@@ -574,7 +590,8 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'status': {
         rc = await connectCli();
-        printStatus(await getStatus(rc, need(arg, 'WORKFLOW_ID')), json);
+        const s = await getStatus(rc, need(arg, 'WORKFLOW_ID'));
+        printStatus(s, json, s.fleet ? await childPhases(rc, s) : undefined);
         return 0;
       }
       case 'report': {
