@@ -45,6 +45,19 @@ export interface ContainerSnapshot {
   spec: RunSpec;
 }
 
+/** A fleet rollback's container health URL, as a label on the container (carried over by every rollback). */
+export const HEALTH_URL_LABEL = 'cortex.health-url';
+
+/** A container a label selector found (read-only listing). */
+export interface LabelledContainer {
+  name: string;
+  id: string;
+  image: string;
+  running: boolean;
+  /** The container's HEALTH_URL_LABEL, when it has one. */
+  healthUrl?: string;
+}
+
 export interface ImageInfo {
   ref: string;
   id: string;
@@ -114,6 +127,25 @@ export function createDockerActivities({ docker }: { docker: Dockerode }) {
   }
 
   return {
+    /** Read-only: the containers on this host carrying `label` (`key` or `key=value`), oldest name order. */
+    async listLabelledContainers({ label }: { label: string }): Promise<LabelledContainer[]> {
+      let list: Dockerode.ContainerInfo[];
+      try {
+        list = await docker.listContainers({ all: true, filters: { label: [label] } });
+      } catch (err) {
+        throw dockerFailure(err, `list containers labelled '${label}'`);
+      }
+      return list
+        .map((c) => ({
+          name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+          id: c.Id,
+          image: c.Image,
+          running: c.State === 'running',
+          ...(c.Labels?.[HEALTH_URL_LABEL] ? { healthUrl: c.Labels[HEALTH_URL_LABEL] } : {}),
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    },
+
     /** Impact assessment: the container's image, state and the configuration needed to recreate it. */
     async inspectContainer({ name }: { name: string }): Promise<ContainerSnapshot> {
       const c = await inspectOrUndefined(name);

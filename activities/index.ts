@@ -95,7 +95,7 @@ export type {
   ComposeState,
   ExpectedNetwork,
 } from './compose.ts';
-export type { ContainerSnapshot, ImageInfo, RunResult, RunSpec } from './docker.ts';
+export type { ContainerSnapshot, ImageInfo, LabelledContainer, RunResult, RunSpec } from './docker.ts';
 export type { ConnectionCheck, ContainerEnv, EnvFileInfo, EnvKeyDigest, EnvProblem } from './envfile.ts';
 export type { GuardCounters, GuardSample } from './guard.ts';
 export type { HealthSample, HealthWait } from './health.ts';

@@ -15,6 +15,7 @@ import type { Scenario } from '../workflows/phases/scenario.ts';
 import { inputFields, parseInput, shapeAt, type InputField } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
 import { guardStatusQuery, pauseSignal, resumeSignal } from '../workflows/triggers/guard.ts';
+import { fleetAbortSignal, type FleetRollbackResult } from '../workflows/application/fleet.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { approvalLine } from '../workflows/phases/approval.ts';
 import {
@@ -63,6 +64,8 @@ const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what s
   cortex-rollback status  WORKFLOW_ID [--json]
   cortex-rollback pause   guard-SERVICE --by WHO [--reason TEXT]   (a rollbackGuard stops sampling)
   cortex-rollback resume  guard-SERVICE --by WHO                    (samples again, every window from zero)
+  cortex-rollback pause|resume rollback-fleet-NAME --by WHO         (a fleet holds / goes on starting targets)
+  cortex-rollback abort   rollback-fleet-NAME --by WHO [--reason TEXT]   (no new target; then halt as --on-failure says)
   cortex-rollback guard-status guard-SERVICE [--json]              (rules, current windows, triggers)
   cortex-rollback result  WORKFLOW_ID [--json]
   cortex-rollback report  WORKFLOW_ID [--json]   (the runbook's Rollback Report Template, Markdown or JSON)
@@ -330,9 +333,23 @@ async function follow(rc: RollbackClient, workflowId: string): Promise<void> {
   }
 }
 
-function printStatus(s: RollbackStatus, json: boolean): void {
+/** A fleet's running children's own phases (their status queries), by child workflow id. */
+async function childPhases(rc: RollbackClient, s: RollbackStatus): Promise<Map<string, string>> {
+  const running = (s.fleet?.targets ?? []).filter((t) => t.phase === 'running' || t.phase === 'reverting');
+  const phases = await Promise.all(
+    running.map((t) =>
+      getStatus(rc, t.childWorkflowId).then(
+        (c) => [t.childWorkflowId, c.phase] as const,
+        () => [t.childWorkflowId, '?'] as const,
+      ),
+    ),
+  );
+  return new Map(phases);
+}
+
+function printStatus(s: RollbackStatus, json: boolean, children?: Map<string, string>): void {
   if (json) {
-    console.log(JSON.stringify(s, null, 2));
+    console.log(JSON.stringify(children?.size ? { ...s, childPhases: Object.fromEntries(children) } : s, null, 2));
     return;
   }
   console.log(`${s.workflowId} (${s.workflowType}, ${s.rollbackType} rollback of ${s.target})`);
@@ -367,6 +384,24 @@ function printStatus(s: RollbackStatus, json: boolean): void {
         `${m.alerts !== undefined ? `${m.alerts} alert(s), ` : ''}ends ${m.endsAt}`,
     );
   }
+  const f = s.fleet;
+  if (f) {
+    console.log(
+      `fleet ${f.name} → ${f.targetImage}: ${f.targets.length} targets, max ${f.maxConcurrency} at once, ` +
+        `errors ${f.errors}/${f.maxErrors} (${f.errorBudgetLeft} left), on failure ${f.onFailure}` +
+        `${f.paused ? `, PAUSED by ${f.paused.by}` : ''}${f.aborted ? `, ABORTED by ${f.aborted.by}` : ''}`,
+    );
+    for (const w of f.waves) console.log(`  wave ${w.name} (${w.spec}, ${w.targets}): ${w.state}`);
+    if (f.nextWave) console.log(`  next wave ${f.nextWave.name} not before ${f.nextWave.notBefore}`);
+    for (const t of f.targets) {
+      console.log(
+        `  ${t.phase.padEnd(17)} ${t.host}/${t.container} [${t.wave}]` +
+          `${children?.has(t.childWorkflowId) ? ` (${children.get(t.childWorkflowId)})` : ''}` +
+          ` ${t.startedAt ?? ''}${t.endedAt ? ` → ${t.endedAt}` : ''}` +
+          `${t.detail ? ` — ${t.detail}` : ''}${t.revert?.detail ? ` — revert: ${t.revert.detail}` : ''}`,
+      );
+    }
+  }
 }
 
 function report(r: ResultOrFailure, json: boolean): number {
@@ -374,6 +409,16 @@ function report(r: ResultOrFailure, json: boolean): number {
   if (!r.ok) {
     if (!json) console.error(`rollback FAILED (${r.type}): ${r.message}`);
     return 1;
+  }
+  const fleet = r.result as unknown as Partial<FleetRollbackResult>;
+  if (Array.isArray(fleet.targets)) {
+    if (!json) {
+      console.log(`${fleet.outcome}: fleet ${fleet.name} → ${fleet.targetImage} (${fleet.workflowId})`);
+      for (const t of fleet.targets)
+        console.log(`  ${t.phase.padEnd(17)} ${t.host}/${t.container}${t.detail ? ` — ${t.detail}` : ''}`);
+    }
+    // errors within the budget: the fleet finished its plan, but not every target is rolled back
+    return fleet.outcome === 'succeeded' ? 0 : fleet.outcome === 'completed-with-errors' ? 1 : 3;
   }
   if (!('container' in r.result)) {
     // a Qdrant workflow: outcome (or a backup manifest) and the rest as JSON
@@ -506,14 +551,19 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'pause':
-      case 'resume': {
+      case 'resume':
+      case 'abort': {
         const id = need(arg, 'WORKFLOW_ID');
         const by = need(v.by, 'by');
         rc = await connect();
         const h = rc.client.workflow.getHandle(id);
+        // pause/resume: a rollbackGuard's or a fleet's (same signal names and payload)
+        const why = v.reason ? { reason: v.reason } : {};
         await (cmd === 'pause'
-          ? h.signal(pauseSignal, { by, ...(v.reason ? { reason: v.reason } : {}) })
-          : h.signal(resumeSignal, { by }));
+          ? h.signal(pauseSignal, { by, ...why })
+          : cmd === 'resume'
+            ? h.signal(resumeSignal, { by })
+            : h.signal(fleetAbortSignal, { by, ...why }));
         console.log(json ? JSON.stringify({ sent: cmd, workflowId: id }) : `${cmd} sent to ${id}`);
         return 0;
       }
@@ -540,7 +590,8 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'status': {
         rc = await connectCli();
-        printStatus(await getStatus(rc, need(arg, 'WORKFLOW_ID')), json);
+        const s = await getStatus(rc, need(arg, 'WORKFLOW_ID'));
+        printStatus(s, json, s.fleet ? await childPhases(rc, s) : undefined);
         return 0;
       }
       case 'report': {

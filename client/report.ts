@@ -3,6 +3,7 @@
 // from the run; what the run cannot know (affected users, complaints, revenue) says so instead of guessing, and
 // the action items always include writing the root cause analysis.
 import type { DockerRollbackResult } from '../workflows/application/docker-container.ts';
+import type { FleetStatus } from '../workflows/application/fleet-plan.ts';
 import type { TerraformRollbackResult } from '../workflows/infrastructure/terraform.ts';
 import type { MonitorSummary } from '../workflows/phases/monitor.ts';
 import type { RollbackStatus, StepRecord } from '../workflows/phases/progress.ts';
@@ -50,6 +51,8 @@ export interface RollbackReport {
     verificationChecks: VerificationCheck[];
     watch?: { samples: number; failures: number; breached: boolean; alerts: string[] };
   };
+  /** A fleet rollback: each target's outcome and timing, the waves and the error budget. */
+  fleet?: FleetReport;
   impactAssessment: {
     userImpact: { affectedUsers: string; durationOfImpact: string; customerComplaints: string; slaImpact: string };
     businessImpact: { revenueImpact: string; brandImpact: string; operationalImpact: string };
@@ -57,6 +60,55 @@ export interface RollbackReport {
   rootCauseAnalysis: { primaryCause: string; contributingFactors: string[]; detectionGaps: string };
   lessonsLearned: { wentWell: string[]; areasForImprovement: string[]; actionItems: string[] };
   error?: string;
+}
+
+export interface FleetReport {
+  summary: string;
+  waves: string[];
+  targets: Array<{
+    target: string;
+    wave: string;
+    outcome: string;
+    startedAt?: string;
+    endedAt?: string;
+    seconds?: number;
+    child: string;
+    detail?: string;
+  }>;
+}
+
+function fleetReport(f: FleetStatus): FleetReport {
+  const secs = (a?: string, b?: string) => {
+    const d = a && b ? (Date.parse(b) - Date.parse(a)) / 1000 : NaN;
+    return Number.isFinite(d) ? Math.round(d * 10) / 10 : undefined;
+  };
+  const count = (p: string) => f.targets.filter((t) => t.phase === p).length;
+  return {
+    summary:
+      `${f.targets.length} targets → ${f.targetImage}: ${count('succeeded')} succeeded, ${count('already-on-target')} already there, ` +
+      `${count('failed') + count('conflict')} failed, ${count('reverted')} reverted, ${count('revert-failed')} revert(s) failed, ` +
+      `${count('skipped')} never touched; ${f.errors} error(s) of ${f.maxErrors} allowed, max ${f.maxConcurrency} at once` +
+      (f.halted ? `; HALTED: ${f.halted.reason}` : ''),
+    waves: f.waves.map(
+      (w) =>
+        `${w.name} (${w.spec}, ${w.targets} targets): ${w.state}${w.startedAt ? ` ${w.startedAt} → ${w.endedAt ?? '…'}` : ''}`,
+    ),
+    targets: f.targets.map((t) => {
+      const end = t.revert?.endedAt ?? t.endedAt;
+      const seconds = secs(t.startedAt, end);
+      const detail = [t.detail, t.revert?.detail ? `revert: ${t.revert.detail}` : undefined].filter(Boolean).join('; ');
+      return {
+        target: `${t.host}/${t.container}`,
+        wave: t.wave,
+        outcome: t.phase,
+        ...(t.startedAt ? { startedAt: t.startedAt } : {}),
+        ...(end ? { endedAt: end } : {}),
+        ...(seconds !== undefined ? { seconds } : {}),
+        child: t.childWorkflowId,
+        ...(detail ? { detail } : {}),
+      };
+    }),
+  };
 }
 
 interface VersionRef {
@@ -277,6 +329,7 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
       detectionGaps: NOT_KNOWN,
     },
     lessonsLearned: { wentWell, areasForImprovement: improve, actionItems: actions },
+    ...(status.fleet ? { fleet: fleetReport(status.fleet) } : {}),
     ...(status.error ? { error: status.error } : {}),
   };
 }
@@ -361,6 +414,7 @@ export function reportMarkdown(rep: RollbackReport): string {
         ]
       : []),
     ...(p.watch ? ['#### Watch alerts', ...list(p.watch.alerts)] : []),
+    ...(rep.fleet ? fleetMarkdown(rep.fleet) : []),
     ...(rep.error ? ['', '## Error', rep.error] : []),
     '',
     '## Impact Assessment',
@@ -391,6 +445,23 @@ export function reportMarkdown(rep: RollbackReport): string {
     ...rep.lessonsLearned.actionItems.map((a) => `- ${a}`),
     '',
   ].join('\n');
+}
+
+function fleetMarkdown(f: FleetReport): string[] {
+  const cell = (s: string | undefined) => (s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [
+    '### Fleet Targets',
+    f.summary,
+    '',
+    ...f.waves.map((w) => `- wave ${w}`),
+    '',
+    '| Target | Wave | Outcome | Started | Ended | Seconds | Child workflow | Detail |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...f.targets.map(
+      (t) =>
+        `| ${t.target} | ${t.wave} | ${t.outcome} | ${t.startedAt ?? ''} | ${t.endedAt ?? ''} | ${t.seconds ?? ''} | ${t.child} | ${cell(t.detail)} |`,
+    ),
+  ];
 }
 
 /** The approval policy a run used (path, hash, who was asked, escalation), for the report's approvals list. */

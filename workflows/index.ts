@@ -2,6 +2,7 @@
 export { dockerContainerRollback } from './application/docker-container.ts';
 export { systemServiceRollback } from './application/system-service.ts';
 export { kubernetesRollback } from './application/kubernetes.ts';
+export { fleetRollback } from './application/fleet.ts';
 export { qdrantBackup } from './database/qdrant-backup.ts';
 export { qdrantDataRecovery } from './database/data-recovery.ts';
 export { qdrantSchemaRollback } from './database/schema.ts';

@@ -3,6 +3,7 @@ import type { Scenario } from './phases/scenario.ts';
 import { dockerContainerScenario } from './application/docker-container.ts';
 import { systemServiceScenario } from './application/system-service.ts';
 import { kubernetesScenario } from './application/kubernetes.ts';
+import { fleetScenario } from './application/fleet.ts';
 import { qdrantBackupScenario } from './database/qdrant-backup.ts';
 import { qdrantDataRecoveryScenario } from './database/data-recovery.ts';
 import { qdrantSchemaScenario } from './database/schema.ts';
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = [
   dockerContainerScenario,
   systemServiceScenario,
   kubernetesScenario,
+  fleetScenario,
   qdrantBackupScenario,
   qdrantDataRecoveryScenario,
   qdrantSchemaScenario,

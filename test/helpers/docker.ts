@@ -32,18 +32,25 @@ export interface App {
   id: string;
 }
 
-export async function startApp(name: string, image: string, env: string[] = []): Promise<App> {
+/** `labels` gets the app's health URL (known once its port is chosen) and returns labels to add. */
+export async function startApp(
+  name: string,
+  image: string,
+  env: string[] = [],
+  labels?: (healthUrl: string) => Record<string, string>,
+): Promise<App> {
   await removeByPrefix(name);
   const port = await freePort();
+  const healthUrl = `http://127.0.0.1:${port}/health`;
   const c = await docker.createContainer({
     name,
     Image: image,
     Env: [`PORT=${port}`, 'HOST=127.0.0.1', ...env],
-    Labels: { 'cortex-test': 'true', team: 'platform' },
+    Labels: { 'cortex-test': 'true', team: 'platform', ...labels?.(healthUrl) },
     HostConfig: { NetworkMode: 'host', RestartPolicy: { Name: 'unless-stopped' } },
   });
   await c.start();
-  const app = { name, port, healthUrl: `http://127.0.0.1:${port}/health`, id: c.id };
+  const app = { name, port, healthUrl, id: c.id };
   await waitFor(
     async () => (await fetch(app.healthUrl).catch(() => undefined)) !== undefined,
     10_000,

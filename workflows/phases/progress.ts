@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PlanSummary } from '../../activities/index.ts';
+import type { FleetStatus } from '../application/fleet-plan.ts';
 import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
 
 export type StepState = 'running' | 'completed' | 'failed' | 'skipped' | 'compensated';
@@ -43,6 +44,8 @@ export interface RollbackStatus {
   waitingFor?: { signal: string; deadline: string; what: string };
   /** The watch so far; `alerts` when it reads /metrics (alert thresholds raised). */
   monitoring?: { samples: number; failures: number; consecutiveFailures: number; endsAt: string; alerts?: number };
+  /** A fleet rollback: every target's phase and timing, the waves, the error budget left. */
+  fleet?: FleetStatus;
   error?: string;
 }
 
