@@ -148,6 +148,15 @@ describe('scenario registry', () => {
         'application:cortex-mcp',
         'cortex-memory-mcp:v2.0.0',
       ],
+      fleet: [
+        {
+          name: 'cortex-mcp',
+          targetImage: 'cortex-memory-mcp:v2.0.0',
+          targets: [{ host: 'app-01', container: 'cortex-mcp', healthUrl: health }],
+        },
+        'fleet:cortex-mcp',
+        'cortex-memory-mcp:v2.0.0',
+      ],
     };
     const rollbacks = SCENARIOS.filter((s) => s.runAttributes !== null);
     assert.deepEqual(rollbacks.map((s) => s.name).sort(), Object.keys(cases).sort());

@@ -33,7 +33,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
-import { defineScenario } from '../phases/scenario.ts';
+import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   checked,
@@ -212,6 +212,7 @@ export const fleetScenario = defineScenario({
   summarize: (i) =>
     `roll back fleet ${i.name} (${i.targets ? `${i.targets.length} targets` : `label ${i.selector?.label} on ${i.selector?.hosts.length} hosts`}) → ${i.targetImage}`,
   workflowId: (i) => fleetWorkflowId(i.name),
+  runAttributes: (i) => ({ service: `fleet:${i.name}`, targetVersion: i.targetImage, ...who(i) }),
 });
 
 export interface FleetControl {
@@ -302,7 +303,7 @@ export async function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollb
   fleet.targetImage = input.targetImage;
   fleet.onFailure = input.onFailure;
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes({
+  progress.publishSearchAttributes(runOf(fleetScenario, input), {
     service: `fleet:${input.name}`,
     targetVersion: input.targetImage,
     trigger: input.reason,
