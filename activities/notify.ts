@@ -51,9 +51,13 @@ export interface NotifyInput {
   details?: Record<string, string | number | boolean>;
   /** Distinguishes several notifications of one event in one run (e.g. the escalation level). */
   key?: string;
+  /** PagerDuty dedup keys this notification closes (sent as `resolve` events): the run's pages that no longer
+   * need anyone, e.g. its approval-needed page once the rollback has ended. */
+  resolve?: string[];
 }
 
-export type ChannelOutcome = 'delivered' | 'already-delivered' | 'not-configured' | 'not-routed';
+/** 'resolved': the event itself does not page, but it resolved the pages named in `resolve`. */
+export type ChannelOutcome = 'delivered' | 'already-delivered' | 'not-configured' | 'not-routed' | 'resolved';
 
 export interface NotifyResult {
   key: string;
@@ -133,6 +137,11 @@ export function pagerDutyEvent(n: NotifyInput, severity: Severity): Record<strin
   };
 }
 
+/** The PagerDuty Events API v2 `resolve` body for one of the run's earlier pages (routing key added by the caller). */
+export function pagerDutyResolve(dedupKey: string): Record<string, unknown> {
+  return { event_action: 'resolve', dedup_key: dedupKey, client: 'cortex-rollback' };
+}
+
 interface Progress {
   key: string;
   slack?: 'delivered';
@@ -203,15 +212,18 @@ export function createNotifyActivities(settings: NotifySettings) {
 
       let pagerDuty: ChannelOutcome = 'not-configured';
       const severity = PAGE_SEVERITY[n.event];
-      if (settings.pagerDuty && !severity) pagerDuty = 'not-routed';
-      else if (settings.pagerDuty && severity) {
+      const pd = settings.pagerDuty;
+      if (pd && !severity) pagerDuty = 'not-routed';
+      else if (pd && severity) {
         // PagerDuty deduplicates on dedup_key: a retry repeats the same key and opens no second incident.
-        await send(
-          settings.pagerDuty.url,
-          { routing_key: settings.pagerDuty.routingKey, ...pagerDutyEvent(n, severity) },
-          'PagerDuty Events API',
-        );
+        await send(pd.url, { routing_key: pd.routingKey, ...pagerDutyEvent(n, severity) }, 'PagerDuty Events API');
         pagerDuty = 'delivered';
+      }
+      // resolving is idempotent at PagerDuty: a retry resolves the same keys again
+      for (const dedupKey of n.resolve ?? []) {
+        if (!pd) break;
+        await send(pd.url, { routing_key: pd.routingKey, ...pagerDutyResolve(dedupKey) }, 'PagerDuty Events API');
+        if (pagerDuty === 'not-routed') pagerDuty = 'resolved';
       }
       return { key, slack, pagerDuty };
     },

@@ -25,6 +25,7 @@ import { runUndos, type Undo } from '../phases/saga.ts';
 import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchAlerting } from '../phases/monitor.ts';
 import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import {
   approvalInput,
@@ -140,7 +141,14 @@ export interface DockerRollbackResult {
   endedAt: string;
 }
 
-export async function dockerContainerRollback(raw: DockerRollbackInput): Promise<DockerRollbackResult> {
+export function dockerContainerRollback(raw: DockerRollbackInput): Promise<DockerRollbackResult> {
+  return withLifecycleNotifications((notifications) => runDockerContainerRollback(raw, notifications));
+}
+
+async function runDockerContainerRollback(
+  raw: DockerRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<DockerRollbackResult> {
   const info = workflowInfo();
   const container = typeof raw?.containerName === 'string' ? raw.containerName : '?';
   const progress = new Progress('application', `docker:${container}`);
@@ -177,6 +185,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     requestedBy: input.requestedBy,
   });
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, dockerContainerScenario, input);
 
   const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
   const on = taskQueue ? { taskQueue } : {};

@@ -9,6 +9,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput, surfaced } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, parseInput, scenarioInput, whoFields, type z } from '../phases/schema.ts';
 import { asObject, InputError, onlyKnownFields, show } from '../phases/validation.ts';
@@ -171,7 +172,7 @@ export const qdrantConfigScenario = defineScenario({
   workflowId: (i) => `rollback-configuration-qdrant-${i.collection}`,
 });
 
-export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
+export interface QdrantConfigRollbackResult {
   outcome: string;
   before: Record<string, unknown>;
   /** The runbook's test search: nearest neighbours of stored points, the same before and after the PATCH. */
@@ -179,7 +180,16 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   after: unknown;
   approvals: ApprovalRecord[];
   timeline: StepRecord[];
-}> {
+}
+
+export function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<QdrantConfigRollbackResult> {
+  return withLifecycleNotifications((notifications) => runQdrantConfigRollback(raw, notifications));
+}
+
+async function runQdrantConfigRollback(
+  raw: QdrantConfigRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<QdrantConfigRollbackResult> {
   const progress = new Progress('configuration', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('configuration', progress.status.approvals);
   let input: z.output<typeof qdrantConfigRollbackInput>;
@@ -188,6 +198,7 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  await notifications.started(progress, qdrantConfigScenario, input);
   const { collection, target, host } = input;
   const a = acts(host);
   progress.setPhase('assessing');

@@ -10,6 +10,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { defineScenario } from '../phases/scenario.ts';
 import {
   approvalInput,
@@ -91,7 +92,14 @@ export const qdrantSchemaScenario = defineScenario({
   workflowId: (i) => `rollback-database-${i.collection}`,
 });
 
-export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
+export function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
+  return withLifecycleNotifications((notifications) => runQdrantSchemaRollback(raw, notifications));
+}
+
+async function runQdrantSchemaRollback(
+  raw: QdrantSchemaRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<QdrantSchemaRollbackResult> {
   const info = workflowInfo();
   const progress = new Progress('database', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('database', progress.status.approvals);
@@ -101,6 +109,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   } catch (err) {
     throw invalidInput(progress, err);
   }
+  await notifications.started(progress, qdrantSchemaScenario, v);
   const a = acts(v.host);
   const runTag = `${stamp()}-${runPart(info.runId)}`;
 
