@@ -90,6 +90,8 @@ export interface LifecycleResult {
   outcome: string;
   from?: unknown;
   to?: unknown;
+  /** A restore's backup: what it went to. */
+  restoredFrom?: unknown;
 }
 
 const DONE = ['succeeded', 'already-on-target', 'already-applied'];
@@ -99,7 +101,7 @@ function versionLabel(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (!v || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
-  for (const k of ['image', 'tag', 'version', 'revision', 'commit', 'ref', 'file']) {
+  for (const k of ['image', 'tag', 'version', 'revision', 'commit', 'ref', 'file', 'name']) {
     if (typeof o[k] === 'string' || typeof o[k] === 'number') return String(o[k]);
   }
   return undefined;
@@ -153,7 +155,7 @@ export class RollbackNotifications {
     if ('result' in end) {
       const r = end.result;
       const from = versionLabel(r.from);
-      const to = versionLabel(r.to);
+      const to = versionLabel(r.to) ?? versionLabel(r.restoredFrom);
       if (from) details.from = from;
       if (to) details.to = to;
       details.outcome = r.outcome;
@@ -161,7 +163,7 @@ export class RollbackNotifications {
       const lastDecision = progress.status.approvals.filter((a) => a.decision === 'rejected').at(-1);
       summary =
         r.outcome === 'succeeded'
-          ? `${what}: done${from && to ? ` (${from} → ${to})` : ''}`
+          ? `${what}: done${from && to ? ` (${from} → ${to})` : to ? ` (${to})` : ''}`
           : DONE.includes(r.outcome)
             ? `${what}: nothing to do (${r.outcome})`
             : r.outcome === 'rejected'
