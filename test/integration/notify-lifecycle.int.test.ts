@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { DockerRollbackInput, DockerRollbackResult } from '../../workflows/application/docker-container.ts';
 import type { QdrantRecoveryResult } from '../../workflows/database/data-recovery.ts';
 import { approveSignal } from '../../workflows/phases/approval.ts';
@@ -267,6 +268,58 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     ]);
     await assertNoSecretInHistory(handle);
     await recordHistory('notify-lifecycle-docker-failed', workflowId, env.address);
+    await w.kill();
+  });
+
+  it('a rollback cancelled while it awaits approval: failed says so (sent despite the cancellation), the approval page is resolved, the workflow ends cancelled', async () => {
+    const taskQueue = uniqueQueue('notify-lc-cancel');
+    const w = worker(taskQueue, 'notify-lc-cancel');
+    await w.ready;
+    const name = `notify-lc-cancel-${tag}`;
+    apps.push(name);
+    const app = await startApp(name, BAD);
+    const workflowId = `rollback-docker-${name}`;
+    const handle = await env.client.workflow.start('dockerContainerRollback', {
+      taskQueue,
+      workflowId,
+      args: [dockerInput(name, GOOD, app.healthUrl, { approval: {} })],
+    });
+    const runId = handle.firstExecutionRunId;
+    await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval', 60_000, 'approval');
+    await waitFor(async () => forWorkflow(PAGERDUTY_PATH, workflowId).length === 1, 60_000, 'approval page');
+    await handle.cancel();
+    const err = await handle.result().then(
+      () => assert.fail('expected the rollback to end cancelled'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.1.0', 'nothing was changed');
+
+    const target = `docker:${name}`;
+    const what = `roll back docker:${name} → ${GOOD}`;
+    const slack = forWorkflow(SLACK_PATH, workflowId).map((p) => p.body);
+    assert.deepEqual(
+      slack.map((b) => /^\S+ \[([a-z-]+)\]/.exec(String(b.text))?.[1]),
+      ['started', 'approval-needed', 'failed'],
+    );
+    const facts: Array<[string, string]> = [
+      ['outcome', 'cancelled'],
+      ['phase', 'awaiting-approval'],
+      ['requestedBy', 'alice'],
+      ['reason', 'v2.1.0 fails /health'],
+    ];
+    const headline = `[failed] application rollback ${target}: ${what}: CANCELLED while awaiting-approval`;
+    assert.deepEqual(slack[2], slackBody(':x:', headline, facts, workflowId, runId));
+    const key = (event: string) => `cortex-rollback/${workflowId}/${runId}/${event}`;
+    assert.deepEqual(
+      forWorkflow(PAGERDUTY_PATH, workflowId).map((p) => [p.body.event_action, p.body.dedup_key]),
+      [
+        ['trigger', key('approval-needed')],
+        ['trigger', key('failed')],
+        ['resolve', key('approval-needed')],
+      ],
+    );
+    await recordHistory('notify-lifecycle-docker-cancelled', workflowId, env.address);
     await w.kill();
   });
 

@@ -143,6 +143,49 @@ describe('notify activity (local receiver)', () => {
     assert.equal(third.key, 'cortex-rollback/rollback-docker-cortex-mcp/again/escalated/level-1');
   });
 
+  it("resolve: the run's earlier pages are resolved at PagerDuty after the event (trigger first when it pages)", async () => {
+    const a = both();
+    const page = 'cortex-rollback/rollback-docker-cortex-mcp/res/approval-needed';
+    const resolveBody = (dedupKey: string) => ({
+      routing_key: 'R0UT1NGKEY',
+      event_action: 'resolve',
+      dedup_key: dedupKey,
+      client: 'cortex-rollback',
+    });
+    let n0 = rx.requests.length;
+    const ok = await a.notify(input({ event: 'succeeded', runId: 'res', mention: [], resolve: [page] }));
+    assert.equal(ok.pagerDuty, 'resolved');
+    let got = rx.requests.slice(n0);
+    assert.deepEqual(
+      got.map((g) => g.path),
+      [SLACK_PATH, PAGERDUTY_PATH],
+    );
+    assert.deepEqual(got[1]!.body, resolveBody(page));
+
+    n0 = rx.requests.length;
+    const escalation = `${page.replace(/approval-needed$/, 'escalated')}/level-1`;
+    const failed = await a.notify(input({ event: 'failed', runId: 'res', resolve: [page, escalation] }));
+    assert.equal(failed.pagerDuty, 'delivered');
+    got = rx.requests.slice(n0).filter((g) => g.path === PAGERDUTY_PATH);
+    assert.deepEqual(
+      got.map((g) => [g.body.event_action, g.body.dedup_key]),
+      [
+        ['trigger', 'cortex-rollback/rollback-docker-cortex-mcp/res/failed'],
+        ['resolve', page],
+        ['resolve', escalation],
+      ],
+    );
+    // without PagerDuty configured the keys are ignored
+    n0 = rx.requests.length;
+    const slackOnly = createNotifyActivities({ slackWebhookUrl: rx.slackUrl, stateDir: stateDir() });
+    const r = await slackOnly.notify(input({ event: 'succeeded', runId: 'res-2', resolve: [page] }));
+    assert.equal(r.pagerDuty, 'not-configured');
+    assert.deepEqual(
+      rx.requests.slice(n0).map((g) => g.path),
+      [SLACK_PATH],
+    );
+  });
+
   it('nothing configured: not-configured and success, nothing sent', async () => {
     const n0 = rx.requests.length;
     const r = await createNotifyActivities({ stateDir: stateDir() }).notify(input());

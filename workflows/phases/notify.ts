@@ -177,7 +177,7 @@ export class RollbackNotifications {
       const type = innerFailure(end.error)?.type;
       if (!cancelled && type) details.failure = type;
       summary = cancelled
-        ? `${what}: CANCELLED${progress.status.error ? ` — ${progress.status.error}` : ''}`
+        ? `${what}: CANCELLED while ${progress.status.phase}${progress.status.error ? ` — ${progress.status.error}` : ''}`
         : `${what}: FAILED — ${errorMessage(end.error)}`;
     }
     details.phase = progress.status.phase;
