@@ -27,6 +27,9 @@ import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const tag = Date.now().toString(36);
 const ROUTING_KEY = 'notify-lifecycle-routing-key';
+const WEB_UI = 'http://127.0.0.1:8233';
+const runLink = (workflowId: string, runId: string) =>
+  `${WEB_UI}/namespaces/default/workflows/${workflowId}/${runId}/history`;
 
 /** Slack's incoming-webhook body as the runbook's messages have it: headline, facts, workflow and run. */
 function slackBody(emoji: string, headline: string, facts: Array<[string, string]>, workflowId: string, runId: string) {
@@ -35,7 +38,15 @@ function slackBody(emoji: string, headline: string, facts: Array<[string, string
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: `${emoji} *${headline}*` } },
       { type: 'section', text: { type: 'mrkdwn', text: facts.map(([k, v]) => `*${k}*: ${v}`).join('\n') } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `workflow \`${workflowId}\` run \`${runId}\`` }] },
+      {
+        type: 'context',
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `workflow \`${workflowId}\` run \`${runId}\` — <${runLink(workflowId, runId)}|open in Temporal>`,
+          },
+        ],
+      },
     ],
   };
 }
@@ -78,6 +89,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
           CORTEX_PAGERDUTY_URL: rx.pagerDutyUrl,
           CORTEX_PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
           CORTEX_DATA_DIR: dataDir,
+          CORTEX_WEB_UI_URL: WEB_UI,
         },
       },
       ['--identity', identity],
@@ -264,6 +276,8 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
           custom_details: { workflowId, runId, ...Object.fromEntries(failedFacts) },
         },
         client: 'cortex-rollback',
+        client_url: runLink(workflowId, runId),
+        links: [{ href: runLink(workflowId, runId), text: 'the rollback in the Temporal Web UI' }],
       },
     ]);
     await assertNoSecretInHistory(handle);
