@@ -14,6 +14,11 @@ export function heartbeat(details?: unknown): void {
   currentContext()?.heartbeat(details);
 }
 
+/** The namespace of the running activity's workflow ('default' outside an activity). */
+export function activityNamespace(): string {
+  return currentContext()?.info.workflowNamespace ?? 'default';
+}
+
 /** Last heartbeat details recorded by an earlier attempt of this activity, if any. */
 export function previousHeartbeat<T>(): T | undefined {
   return currentContext()?.info.heartbeatDetails as T | undefined;

@@ -13,7 +13,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailureType } from '../common/failures.ts';
 import { permanent, retryable } from './failures.ts';
-import { heartbeat, previousHeartbeat, withHeartbeat } from './heartbeat.ts';
+import { activityNamespace, heartbeat, previousHeartbeat, withHeartbeat } from './heartbeat.ts';
 
 export const NOTIFY_EVENTS = [
   'started',
@@ -34,6 +34,8 @@ export interface NotifySettings {
   pagerDuty?: { url: string; routingKey: string };
   /** Where delivered Slack keys are remembered (one small file per key). */
   stateDir: string;
+  /** The Temporal Web UI's base URL: messages then link to the run's history. */
+  webUiUrl?: string;
 }
 
 export interface NotifyInput {
@@ -51,9 +53,13 @@ export interface NotifyInput {
   details?: Record<string, string | number | boolean>;
   /** Distinguishes several notifications of one event in one run (e.g. the escalation level). */
   key?: string;
+  /** PagerDuty dedup keys this notification closes (sent as `resolve` events): the run's pages that no longer
+   * need anyone, e.g. its approval-needed page once the rollback has ended. */
+  resolve?: string[];
 }
 
-export type ChannelOutcome = 'delivered' | 'already-delivered' | 'not-configured' | 'not-routed';
+/** 'resolved': the event itself does not page, but it resolved the pages named in `resolve`. */
+export type ChannelOutcome = 'delivered' | 'already-delivered' | 'not-configured' | 'not-routed' | 'resolved';
 
 export interface NotifyResult {
   key: string;
@@ -99,8 +105,14 @@ function headline(n: NotifyInput): string {
   return `[${n.event}] ${n.rollbackType} rollback ${n.target}: ${n.summary}`;
 }
 
-/** The Slack incoming-webhook body. */
-export function slackMessage(n: NotifyInput): Record<string, unknown> {
+/** The run's page in the Temporal Web UI. */
+export function runLink(webUiUrl: string, namespace: string, n: Pick<NotifyInput, 'workflowId' | 'runId'>): string {
+  const base = webUiUrl.replace(/\/+$/, '');
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(n.workflowId)}/${encodeURIComponent(n.runId)}/history`;
+}
+
+/** The Slack incoming-webhook body; `link`: the run in the Web UI. */
+export function slackMessage(n: NotifyInput, link?: string): Record<string, unknown> {
   const facts = Object.entries(n.details ?? {}).map(([k, v]) => `*${k}*: ${String(v)}`);
   return {
     text: `${EMOJI[n.event]} ${headline(n)}${mentions(n)}`,
@@ -109,14 +121,19 @@ export function slackMessage(n: NotifyInput): Record<string, unknown> {
       ...(facts.length ? [{ type: 'section', text: { type: 'mrkdwn', text: facts.join('\n') } }] : []),
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `workflow \`${n.workflowId}\` run \`${n.runId}\`` }],
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `workflow \`${n.workflowId}\` run \`${n.runId}\`${link ? ` — <${link}|open in Temporal>` : ''}`,
+          },
+        ],
       },
     ],
   };
 }
 
 /** The PagerDuty Events API v2 `trigger` body (routing key added by the caller, from configuration). */
-export function pagerDutyEvent(n: NotifyInput, severity: Severity): Record<string, unknown> {
+export function pagerDutyEvent(n: NotifyInput, severity: Severity, link?: string): Record<string, unknown> {
   return {
     event_action: 'trigger',
     dedup_key: notificationKey(n),
@@ -130,7 +147,13 @@ export function pagerDutyEvent(n: NotifyInput, severity: Severity): Record<strin
       custom_details: { workflowId: n.workflowId, runId: n.runId, ...(n.details ?? {}) },
     },
     client: 'cortex-rollback',
+    ...(link ? { client_url: link, links: [{ href: link, text: 'the rollback in the Temporal Web UI' }] } : {}),
   };
+}
+
+/** The PagerDuty Events API v2 `resolve` body for one of the run's earlier pages (routing key added by the caller). */
+export function pagerDutyResolve(dedupKey: string): Record<string, unknown> {
+  return { event_action: 'resolve', dedup_key: dedupKey, client: 'cortex-rollback' };
 }
 
 interface Progress {
@@ -179,6 +202,7 @@ export function createNotifyActivities(settings: NotifySettings) {
     /** Sends one notification to every configured channel, at most once per channel and key. */
     async notify(n: NotifyInput): Promise<NotifyResult> {
       const key = notificationKey(n);
+      const link = settings.webUiUrl ? runLink(settings.webUiUrl, activityNamespace(), n) : undefined;
       const before = previousHeartbeat<Progress>();
       const progress: Progress = { key, ...(before?.key === key && before.slack ? { slack: before.slack } : {}) };
       const send = (url: string, body: unknown, what: string) =>
@@ -193,7 +217,7 @@ export function createNotifyActivities(settings: NotifySettings) {
         if (progress.slack === 'delivered' || (await slackDelivered(settings.stateDir, key))) {
           slack = 'already-delivered';
         } else {
-          await send(settings.slackWebhookUrl, slackMessage(n), 'Slack webhook');
+          await send(settings.slackWebhookUrl, slackMessage(n, link), 'Slack webhook');
           await rememberSlack(settings.stateDir, key);
           slack = 'delivered';
         }
@@ -203,15 +227,22 @@ export function createNotifyActivities(settings: NotifySettings) {
 
       let pagerDuty: ChannelOutcome = 'not-configured';
       const severity = PAGE_SEVERITY[n.event];
-      if (settings.pagerDuty && !severity) pagerDuty = 'not-routed';
-      else if (settings.pagerDuty && severity) {
+      const pd = settings.pagerDuty;
+      if (pd && !severity) pagerDuty = 'not-routed';
+      else if (pd && severity) {
         // PagerDuty deduplicates on dedup_key: a retry repeats the same key and opens no second incident.
         await send(
-          settings.pagerDuty.url,
-          { routing_key: settings.pagerDuty.routingKey, ...pagerDutyEvent(n, severity) },
+          pd.url,
+          { routing_key: pd.routingKey, ...pagerDutyEvent(n, severity, link) },
           'PagerDuty Events API',
         );
         pagerDuty = 'delivered';
+      }
+      // resolving is idempotent at PagerDuty: a retry resolves the same keys again
+      for (const dedupKey of n.resolve ?? []) {
+        if (!pd) break;
+        await send(pd.url, { routing_key: pd.routingKey, ...pagerDutyResolve(dedupKey) }, 'PagerDuty Events API');
+        if (pagerDuty === 'not-routed') pagerDuty = 'resolved';
       }
       return { key, slack, pagerDuty };
     },

@@ -126,12 +126,14 @@ export interface NotifyConfig {
   slackWebhookUrl?: string;
   pagerDuty?: { url: string; routingKey: string };
   stateDir: string;
+  webUiUrl?: string;
 }
 
 /**
  * Notification channels of a worker (secrets: they stay in the worker's environment, never in workflow input):
  * CORTEX_SLACK_WEBHOOK_URL; CORTEX_PAGERDUTY_ROUTING_KEY with CORTEX_PAGERDUTY_URL (default: the Events API v2
  * enqueue URL). Delivered Slack keys are remembered under CORTEX_DATA_DIR/notify (default `<defaultDataDir>`).
+ * CORTEX_WEB_UI_URL (optional): the Temporal Web UI, so each message links to the run's history.
  */
 export function loadNotifySettings(
   defaultDataDir: string,
@@ -146,6 +148,7 @@ export function loadNotifySettings(
   const slack = url('CORTEX_SLACK_WEBHOOK_URL');
   const pdUrl = url('CORTEX_PAGERDUTY_URL');
   const routingKey = env.CORTEX_PAGERDUTY_ROUTING_KEY?.trim();
+  const webUiUrl = url('CORTEX_WEB_UI_URL');
   if (pdUrl && !routingKey) {
     throw new ConfigError('CORTEX_PAGERDUTY_URL is set but CORTEX_PAGERDUTY_ROUTING_KEY is not');
   }
@@ -154,5 +157,6 @@ export function loadNotifySettings(
     ...(slack ? { slackWebhookUrl: slack } : {}),
     ...(routingKey ? { pagerDuty: { url: pdUrl ?? defaultPagerDutyUrl, routingKey } } : {}),
     stateDir: `${dataDir.replace(/\/+$/, '')}/notify`,
+    ...(webUiUrl ? { webUiUrl } : {}),
   };
 }

@@ -89,7 +89,7 @@ export function terraformFromEnv(): ActivityDeps['terraform'] {
   return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
 }
 
-/** Slack / PagerDuty channels from CORTEX_SLACK_WEBHOOK_URL, CORTEX_PAGERDUTY_URL, CORTEX_PAGERDUTY_ROUTING_KEY. */
+/** Slack / PagerDuty channels from CORTEX_SLACK_WEBHOOK_URL, CORTEX_PAGERDUTY_URL, CORTEX_PAGERDUTY_ROUTING_KEY; CORTEX_WEB_UI_URL for links. */
 export function notifyFromEnv(): ActivityDeps['notify'] {
   return loadNotifySettings(join(PROJECT_ROOT, '.data'), DEFAULT_PAGERDUTY_URL);
 }

@@ -167,8 +167,13 @@ describe('cortex-rollback approve/reject under the approval policy (decide updat
       const headline =
         '[approval-needed] application rollback docker:cortex-mcp: needs approval by on-call-engineer or ' +
         'engineering-manager or director-of-engineering or vp-engineering within 900s';
-      const slack = rx.onPath(SLACK_PATH).filter((r) => JSON.stringify(r.body).includes(workflowId));
-      assert.equal(slack.length, 1);
+      const all = rx.onPath(SLACK_PATH).filter((r) => JSON.stringify(r.body).includes(workflowId));
+      // the rollback's own started and succeeded around it (test/integration/notify-lifecycle.int.test.ts)
+      assert.deepEqual(
+        all.map((r) => /^\S+ \[([a-z-]+)\]/.exec(String(r.body.text))?.[1]),
+        ['started', 'approval-needed', 'succeeded'],
+      );
+      const slack = all.filter((r) => String(r.body.text).includes('[approval-needed]'));
       assert.deepEqual(slack[0]!.body, {
         text: `:raising_hand: ${headline} @oncall-eng`,
         blocks: [
@@ -184,7 +189,14 @@ describe('cortex-rollback approve/reject under the approval policy (decide updat
         ],
       });
       const pd = rx.onPath(PAGERDUTY_PATH).filter((r) => JSON.stringify(r.body).includes(workflowId));
-      assert.equal(pd.length, 1);
+      // the page, then its resolve once the rollback ended
+      assert.equal(pd.length, 2);
+      assert.deepEqual(pd[1]!.body, {
+        routing_key: 'approval-cli-key',
+        event_action: 'resolve',
+        dedup_key: `cortex-rollback/${workflowId}/${runId}/approval-needed`,
+        client: 'cortex-rollback',
+      });
       assert.deepEqual(pd[0]!.body, {
         routing_key: 'approval-cli-key',
         event_action: 'trigger',

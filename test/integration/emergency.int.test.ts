@@ -511,6 +511,8 @@ describe('emergency runbooks end to end', () => {
       1,
     );
     assert.equal(forWorkflow(PAGERDUTY_PATH, workflowId).length, 1);
+    // the emergency owns the notifications: its child sends no started/succeeded of its own
+    assert.deepEqual(await activityRuns(childHandle, 'notify'), []);
     console.log(`emergency-rollback (application) with a worker kill: ${seconds.toFixed(1)} s`);
     await recordHistory('emergency-rollback-application-crash-resumed', workflowId, env.address);
     await second.kill();

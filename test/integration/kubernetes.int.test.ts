@@ -193,6 +193,7 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
       status.steps.map((s) => s.name),
       [
         'validate-input',
+        'notify-started',
         'assess-rollout-history',
         'backup-current-revision',
         'load-approval-policy',
@@ -202,6 +203,7 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
         'rollout-status',
         'verify-ready-replicas',
         'monitor',
+        'notify-succeeded',
       ],
     );
 

@@ -117,6 +117,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
       r.timeline.map((s) => s.name),
       [
         'validate-input',
+        'notify-started',
         'test-target-rules',
         'assess-current-rules',
         'load-approval-policy',
@@ -125,6 +126,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
         'apply-target-rules',
         'verify-health',
         'await-confirmation',
+        'notify-succeeded',
       ],
     );
   });

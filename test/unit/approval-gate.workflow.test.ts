@@ -297,7 +297,8 @@ describe('approval gate under the runbook policy (time-skipping, stubbed activit
       );
       assert.deepEqual(
         calls.filter((c) => c.startsWith('notify:')),
-        ['notify:approval-needed', 'notify:escalated'],
+        // the rollback's own started, then the approval's two, then failed: the rollback did not happen
+        ['notify:started', 'notify:approval-needed', 'notify:escalated', 'notify:failed'],
       );
       const waited = Date.parse(r.endedAt) - Date.parse(step.startedAt);
       assert.ok(waited >= 1800_000, `waited ${waited} ms of workflow time`);

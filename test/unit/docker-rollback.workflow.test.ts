@@ -249,7 +249,13 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
       const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
       const f = await failureOf(h.result());
       assert.match(f.message, /container 'cortex-mcp' does not exist.*nothing was changed/);
-      assert.deepEqual([...calls].sort(), ['findImage', 'inspectContainer', 'probeHealth']);
+      const reads = calls.filter((c) => !c.startsWith('notify:'));
+      assert.deepEqual([...reads].sort(), ['findImage', 'inspectContainer', 'probeHealth']);
+      // started once the input was valid; failed, naming the original failure, at the end
+      assert.deepEqual(
+        calls.filter((c) => c.startsWith('notify:')),
+        ['notify:started', 'notify:failed'],
+      );
     });
   });
 

@@ -143,6 +143,69 @@ describe('notify activity (local receiver)', () => {
     assert.equal(third.key, 'cortex-rollback/rollback-docker-cortex-mcp/again/escalated/level-1');
   });
 
+  it("resolve: the run's earlier pages are resolved at PagerDuty after the event (trigger first when it pages)", async () => {
+    const a = both();
+    const page = 'cortex-rollback/rollback-docker-cortex-mcp/res/approval-needed';
+    const resolveBody = (dedupKey: string) => ({
+      routing_key: 'R0UT1NGKEY',
+      event_action: 'resolve',
+      dedup_key: dedupKey,
+      client: 'cortex-rollback',
+    });
+    let n0 = rx.requests.length;
+    const ok = await a.notify(input({ event: 'succeeded', runId: 'res', mention: [], resolve: [page] }));
+    assert.equal(ok.pagerDuty, 'resolved');
+    let got = rx.requests.slice(n0);
+    assert.deepEqual(
+      got.map((g) => g.path),
+      [SLACK_PATH, PAGERDUTY_PATH],
+    );
+    assert.deepEqual(got[1]!.body, resolveBody(page));
+
+    n0 = rx.requests.length;
+    const escalation = `${page.replace(/approval-needed$/, 'escalated')}/level-1`;
+    const failed = await a.notify(input({ event: 'failed', runId: 'res', resolve: [page, escalation] }));
+    assert.equal(failed.pagerDuty, 'delivered');
+    got = rx.requests.slice(n0).filter((g) => g.path === PAGERDUTY_PATH);
+    assert.deepEqual(
+      got.map((g) => [g.body.event_action, g.body.dedup_key]),
+      [
+        ['trigger', 'cortex-rollback/rollback-docker-cortex-mcp/res/failed'],
+        ['resolve', page],
+        ['resolve', escalation],
+      ],
+    );
+    // without PagerDuty configured the keys are ignored
+    n0 = rx.requests.length;
+    const slackOnly = createNotifyActivities({ slackWebhookUrl: rx.slackUrl, stateDir: stateDir() });
+    const r = await slackOnly.notify(input({ event: 'succeeded', runId: 'res-2', resolve: [page] }));
+    assert.equal(r.pagerDuty, 'not-configured');
+    assert.deepEqual(
+      rx.requests.slice(n0).map((g) => g.path),
+      [SLACK_PATH],
+    );
+  });
+
+  it('with the Web UI configured, both messages link to the run (namespace from the activity, ids encoded)', async () => {
+    const a = createNotifyActivities({
+      slackWebhookUrl: rx.slackUrl,
+      pagerDuty: { url: rx.pagerDutyUrl, routingKey: 'R0UT1NGKEY' },
+      stateDir: stateDir(),
+      webUiUrl: 'https://temporal.example/',
+    });
+    const n0 = rx.requests.length;
+    await a.notify(input({ event: 'failed', workflowId: 'rollback-docker-a b', runId: 'run-link' }));
+    const [slack, pd] = rx.requests.slice(n0);
+    const link = 'https://temporal.example/namespaces/default/workflows/rollback-docker-a%20b/run-link/history';
+    const blocks = slack!.body.blocks as Array<{ type: string; elements?: Array<{ text: string }> }>;
+    assert.equal(
+      blocks.at(-1)!.elements![0]!.text,
+      `workflow \`rollback-docker-a b\` run \`run-link\` — <${link}|open in Temporal>`,
+    );
+    assert.equal(pd!.body.client_url, link);
+    assert.deepEqual(pd!.body.links, [{ href: link, text: 'the rollback in the Temporal Web UI' }]);
+  });
+
   it('nothing configured: not-configured and success, nothing sent', async () => {
     const n0 = rx.requests.length;
     const r = await createNotifyActivities({ stateDir: stateDir() }).notify(input());
@@ -188,11 +251,13 @@ describe('notification settings from the worker environment', () => {
         CORTEX_SLACK_WEBHOOK_URL: 'https://hooks.example/T/B/x',
         CORTEX_PAGERDUTY_ROUTING_KEY: 'k',
         CORTEX_DATA_DIR: '/var/lib/cortex/',
+        CORTEX_WEB_UI_URL: 'http://temporal:8080',
       }),
       {
         slackWebhookUrl: 'https://hooks.example/T/B/x',
         pagerDuty: { url: 'https://events.pagerduty.com/v2/enqueue', routingKey: 'k' },
         stateDir: '/var/lib/cortex/notify',
+        webUiUrl: 'http://temporal:8080',
       },
     );
     assert.deepEqual(loadNotifySettings('/d', DEFAULT_PAGERDUTY_URL, {}), { stateDir: '/d/notify' });

@@ -26,6 +26,7 @@ import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchA
 import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import {
   approvalInput,
   bool,
@@ -147,7 +148,14 @@ export interface DockerRollbackResult {
   endedAt: string;
 }
 
-export async function dockerContainerRollback(raw: DockerRollbackInput): Promise<DockerRollbackResult> {
+export function dockerContainerRollback(raw: DockerRollbackInput): Promise<DockerRollbackResult> {
+  return withLifecycleNotifications((notifications) => runDockerContainerRollback(raw, notifications));
+}
+
+async function runDockerContainerRollback(
+  raw: DockerRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<DockerRollbackResult> {
   const info = workflowInfo();
   const container = typeof raw?.containerName === 'string' ? raw.containerName : '?';
   const progress = new Progress('application', `docker:${container}`);
@@ -184,6 +192,7 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     requestedBy: input.requestedBy,
   });
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, dockerContainerScenario, input);
 
   const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
   const on = taskQueue ? { taskQueue } : {};

@@ -33,6 +33,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
   approvalInput,
@@ -251,7 +252,14 @@ const CHILD_APPROVAL_SECONDS = 300;
 
 const now = (): string => new Date().toISOString();
 
-export async function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollbackResult> {
+export function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollbackResult> {
+  return withLifecycleNotifications((notifications) => runFleetRollback(raw, notifications));
+}
+
+async function runFleetRollback(
+  raw: FleetRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<FleetRollbackResult> {
   const info = workflowInfo();
   const startedAt = now();
   const fleetName = typeof raw?.name === 'string' ? raw.name : '?';
@@ -309,6 +317,7 @@ export async function fleetRollback(raw: FleetRollbackInput): Promise<FleetRollb
     trigger: input.reason,
     requestedBy: input.requestedBy,
   });
+  await notifications.started(progress, fleetScenario, input);
   progress.note('validate-input', 'completed');
 
   // 1. The targets (read-only): as given, or found by label on each host through that host's worker.

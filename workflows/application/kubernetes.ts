@@ -32,6 +32,7 @@ import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phas
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { kubectlOp, localProbe, longWait, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
@@ -172,7 +173,14 @@ export interface KubernetesRollbackResult {
   endedAt: string;
 }
 
-export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<KubernetesRollbackResult> {
+export function kubernetesRollback(raw: KubernetesRollbackInput): Promise<KubernetesRollbackResult> {
+  return withLifecycleNotifications((notifications) => runKubernetesRollback(raw, notifications));
+}
+
+async function runKubernetesRollback(
+  raw: KubernetesRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<KubernetesRollbackResult> {
   const info = workflowInfo();
   const named = (v: unknown) => (typeof v === 'string' ? v : '?');
   const progress = new Progress('application', `kubernetes:${named(raw?.namespace)}/${named(raw?.deployment)}`);
@@ -188,6 +196,7 @@ export async function kubernetesRollback(raw: KubernetesRollbackInput): Promise<
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(kubernetesScenario, input));
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, kubernetesScenario, input);
 
   const q = proxyActivities<Activities>(quick);
   const op = proxyActivities<Activities>(kubectlOp);

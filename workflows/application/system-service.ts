@@ -38,6 +38,7 @@ import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/fai
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.ts';
 import { errorMessage, Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
@@ -182,7 +183,14 @@ export interface SystemServiceRestore {
 /** The status query's value: the common one plus the unit's last journal lines. */
 export type SystemServiceStatus = RollbackStatus & { journal?: string[] };
 
-export async function systemServiceRollback(raw: SystemServiceInput): Promise<SystemServiceResult> {
+export function systemServiceRollback(raw: SystemServiceInput): Promise<SystemServiceResult> {
+  return withLifecycleNotifications((notifications) => runSystemServiceRollback(raw, notifications));
+}
+
+async function runSystemServiceRollback(
+  raw: SystemServiceInput,
+  notifications: RollbackNotifications,
+): Promise<SystemServiceResult> {
   const info = workflowInfo();
   const rawUnit = typeof raw?.unit === 'string' ? raw.unit : '?';
   const rawHost = typeof raw?.host === 'string' ? `${raw.host}/` : '';
@@ -200,6 +208,7 @@ export async function systemServiceRollback(raw: SystemServiceInput): Promise<Sy
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(systemServiceScenario, input));
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, systemServiceScenario, input);
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
   const q = proxyActivities<Activities>({ ...quick, ...on });

@@ -38,6 +38,7 @@ import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phas
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import {
@@ -251,7 +252,14 @@ function backupStamp(d: Date): string {
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
-export async function environmentConfigRollback(raw: EnvFileRollbackInput): Promise<EnvFileRollbackResult> {
+export function environmentConfigRollback(raw: EnvFileRollbackInput): Promise<EnvFileRollbackResult> {
+  return withLifecycleNotifications((notifications) => runEnvironmentConfigRollback(raw, notifications));
+}
+
+async function runEnvironmentConfigRollback(
+  raw: EnvFileRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<EnvFileRollbackResult> {
   const info = workflowInfo();
   const rawTarget = (raw as { target?: { containerName?: unknown; unit?: unknown } } | undefined)?.target;
   const label = [rawTarget?.containerName, rawTarget?.unit].find((x) => typeof x === 'string') ?? '?';
@@ -268,6 +276,7 @@ export async function environmentConfigRollback(raw: EnvFileRollbackInput): Prom
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(envFileScenario, input));
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, envFileScenario, input);
 
   const t = input.target;
   const docker = t.kind === 'docker';

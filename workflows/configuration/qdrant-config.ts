@@ -20,6 +20,7 @@ import {
   whoFields,
   type z,
 } from '../phases/schema.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { asObject, InputError, onlyKnownFields, show } from '../phases/validation.ts';
 import { acts, collectionInput } from '../database/qdrant-common.ts';
 
@@ -182,7 +183,7 @@ export const qdrantConfigScenario = defineScenario({
   runAttributes: (i) => ({ service: `qdrant:${i.collection}`, targetVersion: JSON.stringify(i.target), ...who(i) }),
 });
 
-export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<{
+export interface QdrantConfigRollbackResult {
   outcome: string;
   before: Record<string, unknown>;
   /** The runbook's test search: nearest neighbours of stored points, the same before and after the PATCH. */
@@ -190,7 +191,16 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   after: unknown;
   approvals: ApprovalRecord[];
   timeline: StepRecord[];
-}> {
+}
+
+export function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Promise<QdrantConfigRollbackResult> {
+  return withLifecycleNotifications((notifications) => runQdrantConfigRollback(raw, notifications));
+}
+
+async function runQdrantConfigRollback(
+  raw: QdrantConfigRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<QdrantConfigRollbackResult> {
   const progress = new Progress('configuration', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('configuration', progress.status.approvals);
   let input: z.output<typeof qdrantConfigRollbackInput>;
@@ -201,6 +211,7 @@ export async function qdrantConfigRollback(raw: QdrantConfigRollbackInput): Prom
   }
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(qdrantConfigScenario, input));
+  await notifications.started(progress, qdrantConfigScenario, input);
   const { collection, target, host } = input;
   const a = acts(host);
   progress.setPhase('assessing');

@@ -15,7 +15,8 @@ import { compensate, runUndos, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
 import { Progress, type RunAttributes, type StepRecord } from '../phases/progress.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import { defineScenario, runOf, who, type Scenario } from '../phases/scenario.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import {
   approvalInput,
   bool,
@@ -207,14 +208,22 @@ async function selectOld(
 }
 
 export function qdrantDataRecovery(raw: QdrantRecoveryInput): Promise<QdrantRecoveryResult> {
-  return recover(raw, (r) => {
-    const i = parseInput(qdrantRecoveryInput, r);
-    return {
-      ...i,
-      selector: i.backup === undefined || i.backup === 'latest' ? { latest: true } : { name: i.backup },
-      run: runOf(qdrantDataRecoveryScenario, i),
-    };
-  });
+  return withLifecycleNotifications((notifications) =>
+    recover(
+      raw,
+      (r) => {
+        const i = parseInput(qdrantRecoveryInput, r);
+        return {
+          ...i,
+          selector: i.backup === undefined || i.backup === 'latest' ? { latest: true } : { name: i.backup },
+          run: runOf(qdrantDataRecoveryScenario, i),
+        };
+      },
+      undefined,
+      undefined,
+      { notifications, scenario: qdrantDataRecoveryScenario },
+    ),
+  );
 }
 
 export type PointInTimeSelector = (
@@ -251,6 +260,7 @@ export async function recover(
   parse: (raw: unknown) => ValidRecovery,
   selectAt?: PointInTimeSelector,
   hooks?: RecoveryHooks,
+  lifecycle?: { notifications: RollbackNotifications; scenario: Scenario },
 ): Promise<QdrantRecoveryResult> {
   const info = workflowInfo();
   const kind = hooks?.rollbackType ?? 'database';
@@ -268,6 +278,8 @@ export async function recover(
     progress.publishSearchAttributes(input.run);
   }
   progress.note('validate-input', 'completed');
+  // the parsed scenario input (`parse` spreads it): its summary, requester and reason
+  await lifecycle?.notifications.started(progress, lifecycle.scenario, input);
   const a = acts(input.host);
   const { collection } = input;
   const runTag = `${stamp()}-${runPart(info.runId)}`;

@@ -4,6 +4,7 @@ import type { BackupManifest } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
 import { fail } from '../phases/failures.ts';
 import type { Progress } from '../phases/progress.ts';
+import { withLifecycleNotifications } from '../phases/notify.ts';
 import type { Acts } from './qdrant-common.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { checked, parseInput, refused, scenarioInput, type z } from '../phases/schema.ts';
@@ -124,12 +125,16 @@ export const pointInTimeScenario = defineScenario({
 
 /** Runbook Database Scenario 3: the newest backup at or before `atOrBefore`. */
 export function pointInTimeRecovery(raw: PointInTimeInput): Promise<QdrantRecoveryResult> {
-  return recover(
-    raw,
-    (r) => {
-      const i = parseInput(pointInTimeInput, r);
-      return { ...i, selector: { atOrBefore: i.atOrBefore }, run: runOf(pointInTimeScenario, i) };
-    },
-    selectPointInTime,
+  return withLifecycleNotifications((notifications) =>
+    recover(
+      raw,
+      (r) => {
+        const i = parseInput(pointInTimeInput, r);
+        return { ...i, selector: { atOrBefore: i.atOrBefore }, run: runOf(pointInTimeScenario, i) };
+      },
+      selectPointInTime,
+      undefined,
+      { notifications, scenario: pointInTimeScenario },
+    ),
   );
 }

@@ -11,6 +11,7 @@ import { compensate, type Undo } from '../phases/saga.ts';
 import { failedBeforeAnyChange, fail, invalidInput } from '../phases/failures.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import {
   approvalInput,
   checked,
@@ -98,7 +99,14 @@ export const qdrantSchemaScenario = defineScenario({
   }),
 });
 
-export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
+export function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Promise<QdrantSchemaRollbackResult> {
+  return withLifecycleNotifications((notifications) => runQdrantSchemaRollback(raw, notifications));
+}
+
+async function runQdrantSchemaRollback(
+  raw: QdrantSchemaRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<QdrantSchemaRollbackResult> {
   const info = workflowInfo();
   const progress = new Progress('database', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('database', progress.status.approvals);
@@ -110,6 +118,7 @@ export async function qdrantSchemaRollback(raw: QdrantSchemaRollbackInput): Prom
   }
   progress.searchAttributesEnabled = v.searchAttributes;
   progress.publishSearchAttributes(runOf(qdrantSchemaScenario, v));
+  await notifications.started(progress, qdrantSchemaScenario, v);
   const a = acts(v.host);
   const runTag = `${stamp()}-${runPart(info.runId)}`;
 

@@ -25,6 +25,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
 import { dockerOp, longWait, quick } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
@@ -140,7 +141,14 @@ export interface DockerNetworkRollbackResult {
   endedAt: string;
 }
 
-export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Promise<DockerNetworkRollbackResult> {
+export function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Promise<DockerNetworkRollbackResult> {
+  return withLifecycleNotifications((notifications) => runDockerNetworkRollback(raw, notifications));
+}
+
+async function runDockerNetworkRollback(
+  raw: DockerNetworkRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<DockerNetworkRollbackResult> {
   const info = workflowInfo();
   const progress = new Progress('infrastructure', `compose:${typeof raw?.project === 'string' ? raw.project : '?'}`);
   const approvals = progress.status.approvals;
@@ -155,6 +163,7 @@ export async function dockerNetworkRollback(raw: DockerNetworkRollbackInput): Pr
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(dockerNetworkScenario, input));
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, dockerNetworkScenario, input);
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
   const q = proxyActivities<Activities>({ ...quick, ...on });

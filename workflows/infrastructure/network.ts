@@ -33,6 +33,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
 import { dockerOp, longWait, quick } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
@@ -145,7 +146,14 @@ export interface NetworkRollbackResult {
   endedAt: string;
 }
 
-export async function networkRollback(raw: NetworkRollbackInput): Promise<NetworkRollbackResult> {
+export function networkRollback(raw: NetworkRollbackInput): Promise<NetworkRollbackResult> {
+  return withLifecycleNotifications((notifications) => runNetworkRollback(raw, notifications));
+}
+
+async function runNetworkRollback(
+  raw: NetworkRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<NetworkRollbackResult> {
   const info = workflowInfo();
   const progress = new Progress('infrastructure', `network:${typeof raw?.netns === 'string' ? raw.netns : 'host'}`);
   const approvals = progress.status.approvals;
@@ -189,6 +197,7 @@ export async function networkRollback(raw: NetworkRollbackInput): Promise<Networ
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(networkScenario, input));
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, networkScenario, input);
 
   const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
   const q = proxyActivities<Activities>({ ...quick, ...on });

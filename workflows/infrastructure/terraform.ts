@@ -34,6 +34,7 @@ import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/appr
 import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
 import { iacOp } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { runUndos, type Undo } from '../phases/saga.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { checked, int, parseInput, scenarioInput, text, z } from '../phases/schema.ts';
@@ -202,7 +203,14 @@ function describePlan(p: PlanResult): string {
   );
 }
 
-export async function terraformRollback(raw: TerraformRollbackInput): Promise<TerraformRollbackResult> {
+export function terraformRollback(raw: TerraformRollbackInput): Promise<TerraformRollbackResult> {
+  return withLifecycleNotifications((notifications) => runTerraformRollback(raw, notifications));
+}
+
+async function runTerraformRollback(
+  raw: TerraformRollbackInput,
+  notifications: RollbackNotifications,
+): Promise<TerraformRollbackResult> {
   const info = workflowInfo();
   const label =
     typeof raw?.repo === 'string' ? `${raw.repo}:${typeof raw.directory === 'string' ? raw.directory : '.'}` : '?';
@@ -226,6 +234,7 @@ export async function terraformRollback(raw: TerraformRollbackInput): Promise<Te
   progress.searchAttributesEnabled = input.searchAttributes;
   progress.publishSearchAttributes(runOf(terraformScenario, input));
   progress.note('validate-input', 'completed');
+  await notifications.started(progress, terraformScenario, input);
 
   const op = proxyActivities<Activities>({ ...iacOp, ...(input.host ? { taskQueue: hostTaskQueue(input.host) } : {}) });
   const startedAt = new Date().toISOString();
