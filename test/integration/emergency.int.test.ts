@@ -22,7 +22,7 @@ import { activityRuns } from '../helpers/history.ts';
 import { PAGERDUTY_PATH, SLACK_PATH, startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
 import { collectionChecksum, count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { recordHistory } from '../helpers/record.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const tag = Date.now().toString(36);
@@ -59,12 +59,14 @@ describe('emergency runbooks end to end', () => {
     await q?.stop();
   });
 
-  function worker(taskQueue: string, identity: string): WorkerProcess {
+  /** `policy`: the approval policy file the worker loads (default the tests' open one). */
+  function worker(taskQueue: string, identity: string, policy?: string): WorkerProcess {
     const w = spawnWorker(
       {
         address: env.address,
         taskQueue,
         extra: {
+          ...(policy ? { CORTEX_APPROVAL_POLICY: policy } : {}),
           QDRANT_URL: q.url,
           CORTEX_BACKUP_DIR: backupRoot,
           DOCKER_HOST: gate.host,
@@ -443,7 +445,7 @@ describe('emergency runbooks end to end', () => {
   it('emergency-rollback.sh application: pre-checks, emergency backup, dockerContainerRollback as a child pre-approved as the acknowledgement, post-check — a worker SIGKILLed while the child holds its new container resumes', async () => {
     const taskQueue = uniqueQueue('emergency-dispatch');
     const collection = `em-dispatch-${tag}`;
-    const first = worker(taskQueue, 'dispatch-first');
+    const first = worker(taskQueue, 'dispatch-first', RUNBOOK_APPROVAL_POLICY);
     await first.ready;
     await seed(q.client, collection, 120, 8);
     const appName = `em-dispatch-${tag}`;
@@ -472,7 +474,7 @@ describe('emergency runbooks end to end', () => {
     });
     await heldOrEnded(caught, handle);
     await first.kill();
-    const second = worker(taskQueue, 'dispatch-second');
+    const second = worker(taskQueue, 'dispatch-second', RUNBOOK_APPROVAL_POLICY);
     const r = (await handle.result()) as EmergencyRollbackResult;
     const seconds = (Date.now() - started) / 1000;
 
@@ -494,7 +496,7 @@ describe('emergency runbooks end to end', () => {
     assert.equal(child.outcome, 'succeeded');
     assert.deepEqual(
       child.approvals.map((x) => [x.decision, x.approver, x.role, x.via]),
-      [['approved', `frank (emergency ${workflowId})`, 'on-call-engineer', 'pre-approval']],
+      [['approved', `frank (emergency ${workflowId})`, 'on-call-engineer', 'emergency']],
     );
     const events = (await handle.fetchHistory()).events ?? [];
     assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 1);
@@ -570,7 +572,7 @@ describe('emergency runbooks end to end', () => {
   it("emergency-rollback.sh database: 'latest' is the newest backup from before the emergency backup; qdrantDataRecovery restores it as a child pre-approved for an engineering manager", async () => {
     const taskQueue = uniqueQueue('emergency-dispatch-db');
     const collection = `em-db-${tag}`;
-    const w = worker(taskQueue, 'dispatch-db');
+    const w = worker(taskQueue, 'dispatch-db', RUNBOOK_APPROVAL_POLICY);
     await w.ready;
     await seed(q.client, collection, 150, 8);
     await backup(taskQueue, collection, 'nightly');
@@ -601,8 +603,8 @@ describe('emergency runbooks end to end', () => {
     assert.equal(r.child.workflowId, `rollback-database-${collection}`);
     assert.equal(child.restoredFrom?.name, 'nightly');
     assert.deepEqual(
-      child.approvals.map((x) => [x.approver, x.role]),
-      [[`gina (emergency ${workflowId})`, 'engineering-manager']],
+      child.approvals.map((x) => [x.approver, x.role, x.via]),
+      [[`gina (emergency ${workflowId})`, 'engineering-manager', 'emergency']],
     );
     const now = await collectionChecksum(q.client, collection);
     assert.deepEqual([now.count, now.checksum], [good.count, good.checksum]);

@@ -8,7 +8,15 @@
 // and, when the decision names a plan (`planId`), only for that plan; `reopen()` asks again after a re-plan.
 // Runs started before the policy (no `approval-policy` patch marker) keep the role-only check and the single
 // wait, command for command, so their histories replay.
-import { condition, defineSignal, defineUpdate, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  defineSignal,
+  defineUpdate,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities, PlanSummary } from '../../activities/index.ts';
 import { decisionRefusal, rulesFor, type ApprovalRules, type LoadedPolicy } from '../../common/approval-policy.ts';
 import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
@@ -65,8 +73,11 @@ export interface ApprovalRecord {
   role: string;
   at: string;
   comment?: string;
-  /** How the decision arrived: a signal, the `decide` update, the input's pre-approval, or the policy (escalation). */
-  via: 'signal' | 'update' | 'pre-approval' | 'policy';
+  /**
+   * How the decision arrived: a signal, the `decide` update, the input's pre-approval, the policy (escalation), or
+   * the emergency dispatcher that started this rollback as its child (the runbook's emergencies run at once).
+   */
+  via: 'signal' | 'update' | 'pre-approval' | 'policy' | 'emergency';
   /** Why a decision did not count. */
   refusal?: string;
   /** The plan that was awaiting this decision (plan-bound gates). */
@@ -197,6 +208,15 @@ export class ApprovalGate {
     }
     this.decide({ decision: 'approved', approver, role, at: nowIso(), via: 'pre-approval', ...opt(comment) });
     return undefined;
+  }
+
+  /**
+   * The child of an emergency dispatcher (checked by the caller: this run's parent is the emergency named in the
+   * acknowledgement): the runbook's emergencies run at once and any engineer acknowledges, so neither the roster
+   * nor four eyes apply — the acknowledging engineer is often the requester.
+   */
+  acceptEmergency(approver: string, role: string, comment?: string): void {
+    this.decide({ decision: 'approved', approver, role, at: nowIso(), via: 'emergency', ...opt(comment) });
   }
 
   /** Waits for the first authorised decision, at most `timeoutSeconds` (the gate before the policy). */
@@ -475,6 +495,15 @@ function opt(comment: string | undefined): { comment?: string } {
   return comment ? { comment } : {};
 }
 
+/**
+ * `<engineer> (emergency <id>)` is how an emergency dispatcher pre-approves its child; it counts only when that
+ * emergency really is this run's parent (a parent cannot be claimed: Temporal records who started a child).
+ */
+export function fromEmergencyParent(approver: string): boolean {
+  const parent = /\(emergency (\S+)\)$/.exec(approver)?.[1];
+  return parent !== undefined && workflowInfo().parent?.workflowId === parent;
+}
+
 export interface ApprovalOptions {
   /** Before the policy: the wait (default 3600 s). Under the policy: caps the type's first window. */
   timeoutSeconds?: number;
@@ -528,7 +557,12 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
       ...(o.timeoutSeconds !== undefined ? { maxWindowSeconds: o.timeoutSeconds } : {}),
     });
     progress.status.approvalPolicy = gate.policyRecord;
-    if (o.preApproved) gate.preApprove(o.preApproved.approver, o.preApproved.role, o.preApproved.comment);
+    const pre = o.preApproved;
+    if (pre && fromEmergencyParent(pre.approver) && patched('emergency-child-runs-at-once')) {
+      gate.acceptEmergency(pre.approver, pre.role, pre.comment);
+    } else if (pre) {
+      gate.preApprove(pre.approver, pre.role, pre.comment);
+    }
   }
   return progress.step('approval', () => gate.waitWithPolicy(progress, onPending, o.plan), describe, decidedAt);
 }
