@@ -21,6 +21,7 @@ import { PLANNED_SCENARIOS } from '../workflows/plans/index.ts';
 import type { Plan } from '../workflows/phases/plan.ts';
 import {
   AlreadyRunningError,
+  assertPlanned,
   NoPlanError,
   PlanFailedError,
   planRollback,
@@ -465,9 +466,11 @@ export async function run(argv: string[]): Promise<number> {
         );
         return argv.length === 1 ? 2 : 0;
       }
+      const named = findScenario(LEGACY[argv[1] ?? '']?.scenario ?? argv[1] ?? '');
+      if (named) assertPlanned(named.name); // before the flags: a scenario without a plan says so at once
       const req = startFromArgs(argv.slice(1));
       if (req.flags.help) {
-        console.log(scenarioHelp(req.scenario));
+        console.log(scenarioHelp(req.scenario).replace(/^cortex-rollback start /, 'cortex-rollback plan '));
         return 0;
       }
       if (req.flags.wait) throw new UsageError('--wait does not apply to plan (a plan always runs to its end)');

@@ -194,6 +194,15 @@ export class PlanFailedError extends Error {
   }
 }
 
+/** Throws a NoPlanError naming the scenarios that have a plan when `scenarioName` has none. */
+export function assertPlanned(scenarioName: string): void {
+  if (PLANNED_SCENARIOS.includes(scenarioName)) return;
+  throw new NoPlanError(
+    `no dry-run plan for '${scenarioName}' yet: plans exist for ${PLANNED_SCENARIOS.join(', ')}. ` +
+      `'cortex-rollback start ${scenarioName} --help' says what it does; nothing was started`,
+  );
+}
+
 /** A plan's own workflow id: never the business key, so a plan runs while a rollback of the target does. */
 export function planWorkflowId(businessKey: string): string {
   return `plan-${businessKey}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -212,12 +221,7 @@ export async function planRollback(
 ): Promise<{ plan: Plan; planWorkflowId: string }> {
   const scenario = SCENARIOS.find((s) => s.name === scenarioName);
   if (!scenario) throw new InputError('scenario', `unknown scenario '${scenarioName}'`);
-  if (!PLANNED_SCENARIOS.includes(scenario.name)) {
-    throw new NoPlanError(
-      `no dry-run plan for '${scenario.name}' yet: plans exist for ${PLANNED_SCENARIOS.join(', ')}. ` +
-        `'cortex-rollback start ${scenario.name} --help' says what it does; nothing was started`,
-    );
-  }
+  assertPlanned(scenario.name);
   const valid = parseInput(scenario.input, input);
   const id = planWorkflowId(scenario.workflowId(valid));
   const req: PlanRequest = { scenario: scenario.name, input };

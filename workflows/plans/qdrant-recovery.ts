@@ -124,7 +124,7 @@ export async function planQdrantRecovery(input: RecoveryPlanInput, progress: Pro
         : {}),
     });
     backupsTaken.push({
-      what: `Qdrant's snapshot of ${real}, taken for the pre-rollback backup (kept in Qdrant)`,
+      what: `Qdrant's snapshot of ${real}, taken for the pre-rollback backup (deleted from Qdrant once downloaded)`,
       where: `Qdrant's snapshot storage of ${real}`,
       ...estimate,
       existing: snapshots.length,
