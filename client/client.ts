@@ -77,7 +77,7 @@ export function startMetadata(
       ? [
           i.approval.preApproved
             ? `- approval: ${approval}`
-            : `- approval: a ${role} or higher within ${i.approval.timeoutSeconds}s — Send a Signal \`approve\` ` +
+            : `- approval: a ${role} or higher within ${plan?.approvals[0]?.windowSeconds ?? i.approval.timeoutSeconds}s — Send a Signal \`approve\` ` +
               `with \`{"approver":"<you>","role":"${role}","comment":"<optional>"}\`, or \`reject\` with ` +
               `\`{"approver":"<you>","role":"${role}","reason":"<why>"}\``,
         ]

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,7 +130,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     assert.match(out, /container config snapshot: .*kept stopped/);
     assert.match(out, new RegExp(`${name}-pre-rollback-<run id>`));
     assert.match(out, /Expected downtime: up to 1m 15s: /);
-    assert.match(out, /runbook: a application rollback takes 15–30 min/);
+    assert.match(out, /runbook: an application rollback takes 15–30 min/);
     assert.match(out, new RegExp(`container ${name} .*: ${BAD.replace(/[.:]/g, '\\$&')} .*running.*unhealthy`));
 
     const json = await cli('plan', ...flags, '--json');
@@ -233,10 +233,105 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     assert.ok(plan.warnings.some((w) => /no application named/.test(w)));
     assert.match(p.staticDetails, /Backups taken:/);
 
+    const pit = await cli(
+      'plan',
+      'qdrant-point-in-time',
+      '--collection',
+      collection,
+      '--at',
+      new Date().toISOString(),
+      '--reason',
+      'corrupt since this morning',
+      '--requested-by',
+      'bob',
+      '--json',
+    );
+    assert.equal(pit.exitCode, 0, pit.stderr);
+    assert.match((JSON.parse(pit.stdout) as PlanJson).plan.current.join('\n'), /restores b1: /);
+    const unknown = await cli(
+      'plan',
+      'qdrant-data-recovery',
+      '--collection',
+      collection,
+      '--backup',
+      'nope',
+      '--reason',
+      'r',
+      '--requested-by',
+      'bob',
+      '--json',
+    );
+    assert.equal(unknown.exitCode, 0, unknown.stderr);
+    assert.ok(
+      (JSON.parse(unknown.stdout) as PlanJson).plan.warnings.some((w) =>
+        /real run would stop before changing anything: no backup of '.*' named 'nope'/.test(w),
+      ),
+      unknown.stdout,
+    );
+
     assert.deepEqual(await q.client.listSnapshots(collection), snapshotsBefore, 'no snapshot created');
     assert.deepEqual(await readdir(join(backupRoot, collection), { recursive: true }), dirBefore, 'no backup/export');
     assert.equal(await count(q.client, collection), 350);
     assert.deepEqual(rx.requests, [], 'no notification');
+  });
+
+  it('env file: the earlier backup with its real age and size, key changes by name only; nothing changes', async () => {
+    const name = `plan-env-${Date.now().toString(36)}`;
+    names.push(name);
+    const app = await startApp(name, GOOD, ['QDRANT_URL=http://127.0.0.1:1', 'OPENAI_API_KEY=sk-bad']);
+    const dir = mkdtempSync(join(tmpdir(), 'plan-env-'));
+    try {
+      const envFile = join(dir, '.env');
+      const good = join(dir, 'production.env.backup');
+      writeFileSync(envFile, 'QDRANT_URL=http://127.0.0.1:1\nOPENAI_API_KEY=sk-bad\n');
+      writeFileSync(good, 'QDRANT_URL=http://127.0.0.1:6333\nOPENAI_API_KEY=sk-secret-good\nLOG_LEVEL=info\n');
+      const old = join(dir, '.env.backup-20261101-000000-abc123');
+      writeFileSync(old, 'QDRANT_URL=old\n');
+      const oldTime = new Date(Date.now() - 3 * 86400_000);
+      utimesSync(old, oldTime, oldTime);
+      const filesBefore = readdirSync(dir).sort();
+      const envBefore = readFileSync(envFile, 'utf8');
+      const containerBefore = await containerState(name);
+      rx.requests.length = 0;
+
+      const r = await cli(
+        'plan',
+        'env-file',
+        '--file',
+        envFile,
+        '--known-good-file',
+        good,
+        '--target',
+        'docker',
+        '--container',
+        name,
+        '--health-url',
+        app.healthUrl,
+        '--reason',
+        'bad env deployed',
+        '--requested-by',
+        'alice',
+        '--json',
+      );
+      assert.equal(r.exitCode, 0, r.stderr);
+      const { plan, staticDetails } = JSON.parse(r.stdout) as PlanJson;
+      assert.equal(plan.approvals[0]?.role, 'on-call-engineer');
+      const b = plan.backups[0]!;
+      assert.equal(b.existing, 1);
+      assert.equal(b.newest?.name, old);
+      assert.equal(b.newest?.sizeBytes, 'QDRANT_URL=old\n'.length);
+      assert.ok(Math.abs((b.newest?.ageSeconds ?? 0) - 3 * 86400) < 120, `age ${b.newest?.ageSeconds}`);
+      assert.equal(b.estimatedBytes, envBefore.length);
+      assert.match(plan.current.join('\n'), /added LOG_LEVEL; removed -; changed QDRANT_URL, OPENAI_API_KEY/);
+      assert.doesNotMatch(r.stdout, /sk-secret-good|sk-bad|6333/, 'no value in the plan');
+      assert.match(staticDetails, /newest existing: .*\.env\.backup-20261101-000000-abc123, 3d 0h old/);
+      assert.deepEqual(readdirSync(dir).sort(), filesBefore, 'no backup made');
+      assert.equal(readFileSync(envFile, 'utf8'), envBefore, 'the env file is untouched');
+      assert.deepEqual(await containerState(name), containerBefore, 'the container is untouched');
+      assert.deepEqual(rx.requests, [], 'no notification');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses bad input (exit 2, names the field) and says which scenarios have no plan; a missing container fails (exit 1)', async () => {

@@ -95,7 +95,7 @@ export function planApproval(
   const over = loaded.policy.impactRule.overMinutes;
   const why =
     rules.impactRuleApplied ??
-    `runbook Rollback Classification: a ${type} rollback needs ${t.requiredRole} (expected impact ` +
+    `runbook Rollback Classification: ${an(type)} ${type} rollback needs ${t.requiredRole} (expected impact ` +
       `${rules.expectedImpactMinutes} min, not over ${over} min)`;
   const e = rules.escalation;
   const warnings: string[] = [];
@@ -129,8 +129,12 @@ export function planApproval(
       ...(preApproved ? { preApproved } : {}),
     },
     warnings,
-    runbook: `runbook: a ${type} rollback takes ${t.durationMinutes[0]}–${t.durationMinutes[1]} min`,
+    runbook: `runbook: ${an(type)} ${type} rollback takes ${t.durationMinutes[0]}–${t.durationMinutes[1]} min`,
   };
+}
+
+function an(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
 export function bytesText(n: number | undefined): string {

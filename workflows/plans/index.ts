@@ -16,6 +16,7 @@ import { parseInput } from '../phases/schema.ts';
 import { SCENARIOS } from '../scenarios.ts';
 import { planDockerRollback } from './docker-container.ts';
 import { planQdrantRecovery } from './qdrant-recovery.ts';
+import { planEnvFileRollback } from './env-file.ts';
 
 type Planner = (input: never, progress: Progress) => Promise<PlanBody>;
 
@@ -23,6 +24,7 @@ const PLANNERS: Record<string, Planner> = {
   'docker-container': (i: ValidDockerRollbackInput) => planDockerRollback(i),
   'qdrant-data-recovery': planQdrantRecovery,
   'qdrant-point-in-time': planQdrantRecovery,
+  'env-file': planEnvFileRollback,
 };
 
 /** The scenarios `cortex-rollback plan` can plan. */
