@@ -68,6 +68,8 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     await running;
     await env?.teardown();
     await rx?.close();
+    if (q?.double)
+      assert.deepEqual(q.double.violations, [], "every Qdrant request was valid per Qdrant's OpenAPI spec");
     await q?.stop();
     rmSync(stateDir, { recursive: true, force: true });
   });
@@ -273,6 +275,49 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     assert.deepEqual(await readdir(join(backupRoot, collection), { recursive: true }), dirBefore, 'no backup/export');
     assert.equal(await count(q.client, collection), 350);
     assert.deepEqual(rx.requests, [], 'no notification');
+  });
+
+  it('qdrant schema: alias mode has no downtime and keeps the source; a fit the real run refuses is a warning; nothing changes', async () => {
+    const src = `plan-schema-src-${Date.now().toString(36)}`;
+    const alias = `plan-schema-${Date.now().toString(36)}`;
+    await seed(q.client, src, 120, 8);
+    await q.client.updateCollectionAliases({
+      actions: [{ create_alias: { alias_name: alias, collection_name: src } }],
+    });
+    const collectionsBefore = (await q.client.getCollections()).collections.map((c) => c.name).sort();
+    const aliasesBefore = await q.client.getAliases();
+    const plan = async (...extra: string[]) => {
+      const r = await cli(
+        'plan',
+        'qdrant-schema',
+        '--collection',
+        alias,
+        '--reason',
+        'migration broke search',
+        '--requested-by',
+        'bob',
+        '--json',
+        ...extra,
+      );
+      assert.equal(r.exitCode, 0, r.stderr);
+      return (JSON.parse(r.stdout) as PlanJson).plan;
+    };
+    const dot = await plan('--size', '8', '--distance', 'Dot');
+    assert.deepEqual(dot.warnings, []);
+    assert.match(dot.current.join('\n'), new RegExp(`alias of ${src}\\): 120 points, vectors 8/Cosine`));
+    assert.equal(dot.expectedDowntime.maxSeconds, 0);
+    assert.ok(dot.steps.some((st) => st.name === `switch alias ${alias} → ${src}-v8-<run>` && st.changes));
+    assert.ok(dot.backups.some((b) => b.what.startsWith(`pre-rollback backup of ${src}`)));
+    assert.equal(dot.approvals[0]?.role, 'engineering-manager');
+    const refused = await plan('--size', '4');
+    assert.ok(
+      refused.warnings.some((w) => /real run would stop .*8 dimensions and do not fit a 4-dimensional/.test(w)),
+      refused.warnings.join('\n'),
+    );
+    assert.deepEqual((await q.client.getCollections()).collections.map((c) => c.name).sort(), collectionsBefore);
+    assert.deepEqual(await q.client.getAliases(), aliasesBefore);
+    assert.deepEqual(await q.client.listSnapshots(src), [], 'no snapshot created');
+    assert.equal(await count(q.client, src), 120);
   });
 
   it('env file: the earlier backup with its real age and size, key changes by name only; nothing changes', async () => {

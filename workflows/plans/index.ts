@@ -17,6 +17,7 @@ import { SCENARIOS } from '../scenarios.ts';
 import { planDockerRollback } from './docker-container.ts';
 import { planQdrantRecovery } from './qdrant-recovery.ts';
 import { planEnvFileRollback } from './env-file.ts';
+import { planQdrantSchemaRollback } from './qdrant-schema.ts';
 
 type Planner = (input: never, progress: Progress) => Promise<PlanBody>;
 
@@ -24,6 +25,7 @@ const PLANNERS: Record<string, Planner> = {
   'docker-container': (i: ValidDockerRollbackInput) => planDockerRollback(i),
   'qdrant-data-recovery': planQdrantRecovery,
   'qdrant-point-in-time': planQdrantRecovery,
+  'qdrant-schema': planQdrantSchemaRollback,
   'env-file': planEnvFileRollback,
 };
 

@@ -83,22 +83,8 @@ export async function planQdrantRecovery(input: RecoveryPlanInput, progress: Pro
   ];
   if (input.app) current.push(`application ${input.app.containerName}, health ${input.app.healthUrl}`);
 
-  // A snapshot of the collection now is about as large as the newest one scaled by its point count.
-  const newestSnap = snapshots.at(-1);
-  const newestBackup = backups.at(-1);
-  const scale = (bytes: number, points: number) =>
-    points > 0 ? Math.round((bytes * before.pointsCount) / points) : bytes;
-  const estimate =
-    newestBackup !== undefined
-      ? {
-          estimatedBytes: scale(newestBackup.sizeBytes, newestBackup.pointsCount),
-          estimate: `(${newestBackup.name} scaled to ${before.pointsCount} points)`,
-        }
-      : newestSnap
-        ? { estimatedBytes: newestSnap.sizeBytes, estimate: '(as the newest Qdrant snapshot)' }
-        : { estimate: 'unknown: no earlier backup or snapshot' };
+  const { estimate, taken } = preRollbackBackups(real, before.pointsCount, backups, { snapshots, backupRoot }, now);
   const backupsTaken: PlanBackup[] = [];
-  const preRollback = backups.filter((b) => b.name.startsWith('pre-rollback-'));
   if (before.exists) {
     if (input.emergencyExport)
       backupsTaken.push({
@@ -106,39 +92,7 @@ export async function planQdrantRecovery(input: RecoveryPlanInput, progress: Pro
         where: `${backupRoot}/${real}/_exports/emergency-<time>-<run>.ndjson`,
         ...estimate,
       });
-    const lastPre = preRollback.at(-1);
-    backupsTaken.push({
-      what: `pre-rollback backup of ${real} (Qdrant snapshot, downloaded and checksummed) after the approval, writers stopped`,
-      where: `${backupRoot}/${real}/pre-rollback-<time>-<run>/`,
-      ...estimate,
-      existing: preRollback.length,
-      ...(lastPre
-        ? {
-            newest: {
-              name: lastPre.name,
-              createdAt: lastPre.createdAt,
-              ageSeconds: age(lastPre.createdAt),
-              sizeBytes: lastPre.sizeBytes,
-            },
-          }
-        : {}),
-    });
-    backupsTaken.push({
-      what: `Qdrant's snapshot of ${real}, taken for the pre-rollback backup (deleted from Qdrant once downloaded)`,
-      where: `Qdrant's snapshot storage of ${real}`,
-      ...estimate,
-      existing: snapshots.length,
-      ...(newestSnap?.createdAt
-        ? {
-            newest: {
-              name: newestSnap.name,
-              createdAt: newestSnap.createdAt,
-              ageSeconds: age(newestSnap.createdAt),
-              sizeBytes: newestSnap.sizeBytes,
-            },
-          }
-        : {}),
-    });
+    backupsTaken.push(...taken);
   }
 
   const app = input.app;
@@ -221,5 +175,73 @@ export async function planQdrantRecovery(input: RecoveryPlanInput, progress: Pro
       ? warnings
       : [...warnings, 'no application named (--app-container): writes during the restore are not stopped'],
     reads,
+  };
+}
+
+/**
+ * The pre-rollback backup a Qdrant rollback takes (a Qdrant snapshot, downloaded with a manifest): its estimated
+ * size (the newest backup scaled to the current point count, else the newest snapshot) and the newest of each kind
+ * that exists now, with its age as of `now`.
+ */
+export function preRollbackBackups(
+  real: string,
+  pointsCount: number,
+  backups: BackupManifest[],
+  inventory: { snapshots: Array<{ name: string; createdAt?: string; sizeBytes: number }>; backupRoot: string },
+  now: number,
+): { estimate: Pick<PlanBackup, 'estimatedBytes' | 'estimate'>; taken: PlanBackup[] } {
+  const age = (iso: string) => Math.round((now - Date.parse(iso)) / 1000);
+  const newestSnap = inventory.snapshots.at(-1);
+  const newestBackup = backups.at(-1);
+  const estimate =
+    newestBackup !== undefined
+      ? {
+          estimatedBytes:
+            newestBackup.pointsCount > 0
+              ? Math.round((newestBackup.sizeBytes * pointsCount) / newestBackup.pointsCount)
+              : newestBackup.sizeBytes,
+          estimate: `(${newestBackup.name} scaled to ${pointsCount} points)`,
+        }
+      : newestSnap
+        ? { estimatedBytes: newestSnap.sizeBytes, estimate: '(as the newest Qdrant snapshot)' }
+        : { estimate: 'unknown: no earlier backup or snapshot' };
+  const preRollback = backups.filter((b) => b.name.startsWith('pre-rollback-'));
+  const lastPre = preRollback.at(-1);
+  return {
+    estimate,
+    taken: [
+      {
+        what: `pre-rollback backup of ${real} (Qdrant snapshot, downloaded and checksummed) after the approval`,
+        where: `${inventory.backupRoot}/${real}/pre-rollback-<time>-<run>/`,
+        ...estimate,
+        existing: preRollback.length,
+        ...(lastPre
+          ? {
+              newest: {
+                name: lastPre.name,
+                createdAt: lastPre.createdAt,
+                ageSeconds: age(lastPre.createdAt),
+                sizeBytes: lastPre.sizeBytes,
+              },
+            }
+          : {}),
+      },
+      {
+        what: `Qdrant's snapshot of ${real}, taken for the pre-rollback backup (deleted from Qdrant once downloaded)`,
+        where: `Qdrant's snapshot storage of ${real}`,
+        ...estimate,
+        existing: inventory.snapshots.length,
+        ...(newestSnap?.createdAt
+          ? {
+              newest: {
+                name: newestSnap.name,
+                createdAt: newestSnap.createdAt,
+                ageSeconds: age(newestSnap.createdAt),
+                sizeBytes: newestSnap.sizeBytes,
+              },
+            }
+          : {}),
+      },
+    ],
   };
 }
