@@ -18,11 +18,15 @@ import { planDockerRollback } from './docker-container.ts';
 import { planQdrantRecovery } from './qdrant-recovery.ts';
 import { planEnvFileRollback } from './env-file.ts';
 import { planQdrantSchemaRollback } from './qdrant-schema.ts';
+import { planSystemServiceRollback } from './system-service.ts';
+import { planKubernetesRollback } from './kubernetes.ts';
 
 type Planner = (input: never, progress: Progress) => Promise<PlanBody>;
 
 const PLANNERS: Record<string, Planner> = {
   'docker-container': (i: ValidDockerRollbackInput) => planDockerRollback(i),
+  'system-service': planSystemServiceRollback,
+  kubernetes: planKubernetesRollback,
   'qdrant-data-recovery': planQdrantRecovery,
   'qdrant-point-in-time': planQdrantRecovery,
   'qdrant-schema': planQdrantSchemaRollback,
