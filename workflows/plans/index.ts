@@ -20,6 +20,7 @@ import { planEnvFileRollback } from './env-file.ts';
 import { planQdrantSchemaRollback } from './qdrant-schema.ts';
 import { planSystemServiceRollback } from './system-service.ts';
 import { planKubernetesRollback } from './kubernetes.ts';
+import { planTerraformRollback } from './terraform.ts';
 
 type Planner = (input: never, progress: Progress) => Promise<PlanBody>;
 
@@ -31,6 +32,7 @@ const PLANNERS: Record<string, Planner> = {
   'qdrant-point-in-time': planQdrantRecovery,
   'qdrant-schema': planQdrantSchemaRollback,
   'env-file': planEnvFileRollback,
+  terraform: planTerraformRollback,
 };
 
 /** The scenarios `cortex-rollback plan` can plan. */
