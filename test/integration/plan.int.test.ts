@@ -21,6 +21,7 @@ import { BAD, containersNamed, docker, ensureImages, GOOD, removeByPrefix, start
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { localEnv, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
+import { applyCommit, inputs, readState, tfWorld, type TfWorld } from '../helpers/terraform.ts';
 
 interface PlanJson {
   planWorkflowId: string;
@@ -39,12 +40,14 @@ describe('dry-run plans (cortex-rollback plan)', () => {
   let taskQueue: string;
   let backupRoot: string;
   let stateDir: string;
+  let tf: TfWorld;
   const names: string[] = [];
 
   before(async () => {
     await ensureImages();
     [env, q, rx] = await Promise.all([localEnv(), startTestQdrant(), startNotifyReceiver()]);
     stateDir = mkdtempSync(join(tmpdir(), 'plan-notify-'));
+    tf = await tfWorld('plan-tofu');
     backupRoot = join(q.tmp, 'backups');
     taskQueue = uniqueQueue('plan');
     ({ worker } = await createWorker({
@@ -58,6 +61,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
           stateDir,
         },
         approvalPolicyPath: RUNBOOK_APPROVAL_POLICY,
+        terraform: { workRoot: join(tf.root, 'work'), env: tf.env },
       },
     }));
     running = worker.run();
@@ -72,6 +76,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       assert.deepEqual(q.double.violations, [], "every Qdrant request was valid per Qdrant's OpenAPI spec");
     await q?.stop();
     rmSync(stateDir, { recursive: true, force: true });
+    tf?.close();
   });
 
   const cli = (...args: string[]) =>
@@ -377,6 +382,45 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('terraform: the plan per address and the director; the state is not written, no scratch left', async () => {
+    const state = join(tf.root, 'plan-state.tfstate');
+    await applyCommit(tf, tf.commits.B, state);
+    const stateBefore = readFileSync(state, 'utf8');
+    const r = await cli(
+      'plan',
+      'terraform',
+      '--repo',
+      tf.repo,
+      '--directory',
+      'infra',
+      '--commit',
+      tf.commits.A,
+      '--previous-commit',
+      tf.commits.B,
+      '--state-file',
+      state,
+      '--reason',
+      'B broke the network',
+      '--requested-by',
+      'alice',
+      '--json',
+    );
+    assert.equal(r.exitCode, 0, r.stderr);
+    const { plan } = JSON.parse(r.stdout) as PlanJson;
+    assert.equal(plan.approvals[0]?.role, 'director-of-engineering');
+    const now = plan.current.join('\n');
+    assert.match(now, /update terraform_data\.x/);
+    assert.match(now, /delete terraform_data\.extra/);
+    assert.ok(
+      plan.warnings.some((w) => /destroys or replaces .*terraform_data\.extra/.test(w)),
+      plan.warnings.join('\n'),
+    );
+    assert.ok(plan.steps.some((st) => st.name === 'apply-plan' && st.changes));
+    assert.equal(readFileSync(state, 'utf8'), stateBefore, 'the state file is untouched');
+    assert.deepEqual(inputs(readState(state)), { x: 'b', extra: 'e' });
+    assert.deepEqual(readdirSync(join(tf.root, 'work', 'runs')), [], "the plan's scratch folder is removed");
   });
 
   it('refuses bad input (exit 2, names the field) and says which scenarios have no plan; a missing container fails (exit 1)', async () => {
