@@ -441,9 +441,9 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     assert.equal(bad.exitCode, 2, bad.stdout);
     assert.match(bad.stderr, /containerName/);
 
-    const none = await cli('plan', 'network', '--help');
+    const none = await cli('plan', 'docker-network', '--help');
     assert.equal(none.exitCode, 2);
-    assert.match(none.stderr, /no dry-run plan for 'network' yet: plans exist for docker-container/);
+    assert.match(none.stderr, /no dry-run plan for 'docker-network' yet: plans exist for docker-container/);
 
     const missing = await cli(
       'plan',

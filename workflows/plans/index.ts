@@ -21,6 +21,8 @@ import { planQdrantSchemaRollback } from './qdrant-schema.ts';
 import { planSystemServiceRollback } from './system-service.ts';
 import { planKubernetesRollback } from './kubernetes.ts';
 import { planTerraformRollback } from './terraform.ts';
+import { planQdrantConfigRollback } from './qdrant-config.ts';
+import { planNetworkRollback } from './network.ts';
 
 type Planner = (input: never, progress: Progress) => Promise<PlanBody>;
 
@@ -32,11 +34,13 @@ const PLANNERS: Record<string, Planner> = {
   'qdrant-point-in-time': planQdrantRecovery,
   'qdrant-schema': planQdrantSchemaRollback,
   'env-file': planEnvFileRollback,
+  'qdrant-config': planQdrantConfigRollback,
   terraform: planTerraformRollback,
+  network: planNetworkRollback,
 };
 
 /** The scenarios `cortex-rollback plan` can plan. */
-export const PLANNED_SCENARIOS: readonly string[] = Object.keys(PLANNERS);
+export const PLANNED_SCENARIOS: readonly string[] = SCENARIOS.map((s) => s.name).filter((n) => n in PLANNERS);
 
 export interface PlanRequest {
   /** The scenario's CLI name (`cortex-rollback scenarios`). */

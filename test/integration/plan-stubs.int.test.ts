@@ -1,7 +1,7 @@
 // The planRollback workflow for scenarios whose systems the integration plan test does not start (a systemd host,
-// a Kubernetes cluster): the worker registers ONLY the read-only activities a plan may call, so a planner that
+// a Kubernetes cluster, iptables; Qdrant config): the worker registers ONLY the read-only activities a plan may call, so a planner that
 // tried to change anything would fail on an unregistered activity. Plus the pure rendering and a scenario
-// without a planner. On the time-skipping test server.
+// without a planner. On the dev server (ages need a real workflow clock; time skipping jumps it).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -9,11 +9,19 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { readApprovalPolicy } from '../../activities/approval-policy.ts';
 import { permanent } from '../../activities/failures.ts';
-import type { HealthSample, KubePlan, ReleaseState, UnitState } from '../../activities/index.ts';
+import type {
+  CollectionState,
+  HealthSample,
+  KubePlan,
+  ReleaseState,
+  RulesState,
+  TargetRules,
+  UnitState,
+} from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
 import { workflowBundle } from '../../workers/bundle.ts';
 import { renderPlan, type Plan } from '../../workflows/phases/plan.ts';
-import { RUNBOOK_APPROVAL_POLICY, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
 
 const DAY = 86400_000;
 
@@ -64,6 +72,32 @@ function readOnlyActivities(o: { tagExists: boolean; calls: string[] }) {
       if (!o.tagExists) throw permanent(FailureType.NotFound, `tag ${tag} does not exist in /srv/git/cortex-mcp.git`);
       return { remote: '/srv/git/cortex-mcp.git', tag, commit: 'c0ffee1234567890' };
     }),
+    iptablesCheckTarget: record('iptablesCheckTarget', ({ rulesFile }: { rulesFile: string }): TargetRules => ({
+      rulesFile,
+      sha256: 'feed'.repeat(16),
+      canonicalSha256: 'good',
+      tables: ['filter'],
+      rules: 4,
+    })),
+    iptablesState: record('iptablesState', (): RulesState => ({
+      canonicalSha256: 'bad',
+      tables: ['filter'],
+      rules: 9,
+    })),
+    iptablesListBackups: record('iptablesListBackups', () => [
+      {
+        path: '/var/backups/network/x.rules',
+        sizeBytes: 812,
+        mtime: new Date(Date.now() - 2 * 3600_000).toISOString(),
+      },
+    ]),
+    qdrantInspect: record('qdrantInspect', (): CollectionState => ({
+      collection: 'memories',
+      exists: true,
+      pointsCount: 10,
+      status: 'green',
+      config: { params: {}, hnsw_config: { m: 32, ef_construct: 100 }, optimizer_config: {} },
+    })),
     planKubernetesRollback: record('planKubernetesRollback', (): KubePlan => ({
       container: 'app',
       current: {
@@ -107,11 +141,11 @@ function readOnlyActivities(o: { tagExists: boolean; calls: string[] }) {
 
 const WHO = { reason: 'v2.1.0 fails /health', requestedBy: 'alice' };
 
-describe('planRollback (time-skipping, read-only activities only)', () => {
+describe('planRollback (dev server, read-only activities only)', () => {
   let env: TestWorkflowEnvironment;
   let bundle: { codePath: string };
   before(async () => {
-    env = await timeSkippingEnv();
+    env = await localEnv(); // a real clock: the plan measures ages with the workflow clock
     bundle = await workflowBundle();
   });
   after(async () => {
@@ -202,15 +236,45 @@ describe('planRollback (time-skipping, read-only activities only)', () => {
     assert.deepEqual(p.warnings, ['only 1/2 replicas are ready now']);
   });
 
+  it('network: the dead-man window bounds the outage; the newest rules backup with its age and size', async () => {
+    const { plan: p, calls } = await plan('network', {
+      rulesFile: '/etc/iptables/rules.v4.known-good',
+      healthUrls: ['http://127.0.0.1:3000/health'],
+      ...WHO,
+    });
+    assert.deepEqual(calls.slice(0, 3).sort(), ['iptablesCheckTarget', 'iptablesListBackups', 'iptablesState']);
+    assert.equal(p.approvals[0]?.role, 'director-of-engineering');
+    assert.equal(p.expectedDowntime.maxSeconds, 60 + 300);
+    assert.equal(p.backups[0]?.newest?.sizeBytes, 812);
+    assert.ok(Math.abs((p.backups[0]?.newest?.ageSeconds ?? 0) - 7200) < 600, JSON.stringify(p.backups));
+    assert.deepEqual(
+      p.steps.filter((s) => s.changes).map((s) => s.name),
+      ['backup-current-rules', 'apply-target-rules'],
+    );
+  });
+
+  it('qdrant config: each setting as current → target, the recorded values as the backup, no downtime', async () => {
+    const { plan: p, calls } = await plan('qdrant-config', {
+      collection: 'memories',
+      target: { hnsw_config: { m: 16 } },
+      ...WHO,
+    });
+    assert.deepEqual(calls, ['qdrantInspect', 'loadApprovalPolicy']);
+    assert.ok(p.current.includes('hnsw_config.m: 32 → 16'), p.current.join('\n'));
+    assert.equal(p.backups[0]?.estimatedBytes, JSON.stringify({ hnsw_config: { m: 32 } }).length);
+    assert.equal(p.expectedDowntime.maxSeconds, 0);
+    assert.match(p.steps.find((s) => s.name === 'patch-collection')?.undo ?? '', /\{"hnsw_config":\{"m":32\}\}/);
+  });
+
   it('a scenario without a planner, and bad input, fail clearly and call nothing', async () => {
-    const none = await plan('network', {}).then(
+    const none = await plan('docker-network', {}).then(
       () => assert.fail('planned'),
       (err: unknown) => err,
     );
     assert.ok(none instanceof WorkflowFailedError);
     assert.match(
       none.cause?.message ?? '',
-      /no dry-run plan for scenario 'network' yet \(plans exist for: .*docker-container/,
+      /no dry-run plan for scenario 'docker-network' yet \(plans exist for: .*docker-container/,
     );
     const bad = await plan('system-service', { ...service, targetTag: 'v 1' }).then(
       () => assert.fail('planned'),
