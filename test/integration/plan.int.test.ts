@@ -18,6 +18,7 @@ import type { Plan } from '../../workflows/phases/plan.ts';
 import type { BackupResult } from '../../workflows/database/qdrant-backup.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
 import { BAD, containersNamed, docker, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
+import { recordHistory } from '../helpers/record.ts';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { localEnv, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
@@ -98,7 +99,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     return [...remote, ...Array<string>(local).fill('(local)')];
   };
 
-  it('docker: steps, on-call approval, the container config snapshot and the downtime — and nothing changes', async () => {
+  it('docker: steps, on-call approval, the container config snapshot and the downtime — and nothing changes', async (t) => {
     const name = `plan-docker-${Date.now().toString(36)}`;
     names.push(name);
     const app = await startApp(name, BAD);
@@ -117,7 +118,11 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     ];
     const before = await containerState(name);
 
+    const t0 = performance.now();
     const text = await cli('plan', ...flags);
+    t.diagnostic(
+      `cortex-rollback plan docker-container: ${Math.round(performance.now() - t0)} ms (CLI process included)`,
+    );
     assert.equal(text.exitCode, 0, text.stderr);
     const out = text.stdout;
     for (const step of [
@@ -165,6 +170,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     assert.equal(planStatus.pendingApproval, undefined);
     assert.deepEqual(planStatus.approvals, []);
     assert.deepEqual(rx.requests, [], 'no notification');
+    await recordHistory('plan-docker', p.planWorkflowId, env.address);
     assert.deepEqual(await containerState(name), before, 'the container is untouched');
     assert.deepEqual(
       (await containersNamed(name)).map((c) => c.Id),
@@ -223,6 +229,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     );
     assert.equal(r.exitCode, 0, r.stderr);
     const p = JSON.parse(r.stdout) as PlanJson;
+    await recordHistory('plan-qdrant-data-recovery', p.planWorkflowId, env.address);
     const plan = p.plan;
     assert.equal(plan.approvals[0]?.role, 'engineering-manager');
     assert.match(plan.current.join('\n'), /restores b1: .*300 points, .*checksum verified; -50 points vs now/);
