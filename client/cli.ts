@@ -1,10 +1,13 @@
-// The `cortex-rollback` CLI: start / plan (a dry run; the same plan goes into a start's Web UI details) / scenarios / approve / reject / status / result / report. `start <scenario>`
+// The `cortex-rollback` CLI: start / plan / scenarios / approve / reject / status / result / report. `start <scenario>`
 // takes its flags, their parsing and its --help from the scenario's input schema (workflows/scenarios.ts): a new
 // scenario needs no code here. Exit codes: 0 a successful rollback (or a start without --wait, or a sent
 // decision); 1 the rollback failed; 2 bad usage or input (nothing started), or a decision the workflow refused
 // (approve/reject go through the `decide` update: nothing recorded); 3 not approved (rejected or timed out); 4 a
 // rollback of that target is already running; 5 no Temporal server answers (the message names the address tried
 // and what to run).
+// `plan <scenario>` (a dry run, workflow planRollback) takes the same flags; `start` puts the same plan into the
+// rollback's Web UI details. plan exits 0 with a plan, 2 on bad input or a scenario without a plan, 1 when a read
+// fails.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { parseSince, renderMetrics, rollbackMetrics } from './metrics.ts';

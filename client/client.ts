@@ -45,7 +45,8 @@ export function validateStartInput(workflowType: string, input: unknown): void {
 
 /**
  * What the Web UI shows for a start (staticSummary in the list, staticDetails on the workflow's page), from the
- * scenario registry: what is rolled back to what, who must approve, and how to answer the workflow.
+ * scenario registry: what is rolled back to what, who must approve, and how to answer the workflow; with a dry-run
+ * plan (planRollback), the plan too — `cortex-rollback plan` prints exactly this.
  */
 export function startMetadata(
   workflowType: string,
