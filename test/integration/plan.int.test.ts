@@ -17,7 +17,16 @@ import { createWorker } from '../../workers/worker.ts';
 import type { Plan } from '../../workflows/phases/plan.ts';
 import type { BackupResult } from '../../workflows/database/qdrant-backup.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
-import { BAD, containersNamed, docker, ensureImages, GOOD, removeByPrefix, startApp } from '../helpers/docker.ts';
+import {
+  BAD,
+  containersNamed,
+  docker,
+  ensureImages,
+  GOOD,
+  removeByPrefix,
+  startApp,
+  waitFor,
+} from '../helpers/docker.ts';
 import { recordHistory } from '../helpers/record.ts';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
@@ -187,6 +196,22 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     try {
       const d = await h.describe();
       assert.equal(`${await d.staticSummary()}\n\n${await d.staticDetails()}`, text.stdout.trimEnd());
+
+      // The running rollback's current details carry the plan computed from its own reads, by the same code.
+      await waitFor(
+        async () => (await h.query(statusQuery)).phase === 'awaiting-approval',
+        60_000,
+        'the rollback waits for approval',
+      );
+      const meta = await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.ok(
+        meta.currentDetails?.includes(
+          '**plan:** changes preserve-current-container → stop-current-container → run-target-image → ' +
+            'remove-preserved-container; backup: container config snapshot',
+        ),
+        meta.currentDetails,
+      );
+      assert.match(meta.currentDetails ?? '', /downtime: up to 1m 15s/);
 
       // A plan runs while the rollback of the same target does (its own workflow id).
       const during = await cli('plan', ...flags, '--json');

@@ -26,6 +26,8 @@ import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchA
 import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario } from '../phases/scenario.ts';
+import { planDetails } from '../phases/plan.ts';
+import { dockerPlan } from '../plans/docker-container.ts';
 import {
   approvalInput,
   bool,
@@ -258,6 +260,9 @@ export async function dockerContainerRollback(raw: DockerRollbackInput): Promise
     progress.note('rollback', 'skipped', `'${name}' already runs ${target.ref}; nothing to do`);
     return finish({ outcome: 'already-on-target', from, to });
   }
+
+  // The dry run's plan from the same facts (workflows/plans/): metadata only, no command.
+  progress.detailsExtra = planDetails(dockerPlan(input, { current, before, target, reads: [], warnings: [] }));
 
   // 3. Approval gate.
   const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });

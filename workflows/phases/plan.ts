@@ -158,6 +158,18 @@ export function durationText(seconds: number): string {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
+/** The plan in one block for a running rollback's current details: what changes, the backup, the outage. */
+export function planDetails(p: PlanBody): string {
+  const changing = p.steps.filter((s) => s.changes).map((s) => s.name);
+  const d = p.expectedDowntime;
+  return (
+    `**plan:** ${changing.length ? `changes ${changing.join(' → ')}` : 'no change'}` +
+    `${p.backups.length ? `; backup: ${p.backups.map((b) => b.what).join('; ')}` : ''}` +
+    `; downtime: ${d.maxSeconds !== undefined ? `up to ${durationText(d.maxSeconds)}` : d.what}` +
+    `${p.warnings.length ? `; warnings: ${p.warnings.join('; ')}` : ''}`
+  );
+}
+
 /** The plan as Markdown: the CLI prints it and a started rollback carries it as its static details. */
 export function renderPlan(p: Plan): string {
   const out: string[] = [`**Plan** (dry run: read-only steps only, nothing was changed)`, ''];
