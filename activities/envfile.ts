@@ -12,7 +12,7 @@
 //    target already has the wanted digest does nothing, a recreated container is found by its run-id label.
 import type Dockerode from 'dockerode';
 import { createHash } from 'node:crypto';
-import { lstat, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { FailureType } from '../common/failures.ts';
@@ -315,6 +315,26 @@ export function createEnvFileActivities() {
     /** Reads an env file: digest, owner, mode, key names with value digests, and every problem by line. */
     async inspectEnvFile({ path, requiredKeys = [] }: { path: string; requiredKeys?: string[] }): Promise<EnvFileInfo> {
       return (await loadEnvFile(path, requiredKeys)).info;
+    },
+
+    /** Read-only, for dry-run plans: the backups earlier rollbacks made of `path` (`<path>.backup-*`), oldest first. */
+    async listEnvFileBackups({
+      path,
+    }: {
+      path: string;
+    }): Promise<Array<{ path: string; sizeBytes: number; mtime: string }>> {
+      const dir = dirname(path);
+      const prefix = `${basename(path)}.backup-`;
+      const names = await readdir(dir).catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'ENOENT') return [] as string[];
+        throw fileFailure(err, `list ${dir}`);
+      });
+      const out: Array<{ path: string; sizeBytes: number; mtime: string }> = [];
+      for (const n of names.filter((x) => x.startsWith(prefix))) {
+        const st = await lstat(join(dir, n)).catch(() => undefined);
+        if (st?.isFile()) out.push({ path: join(dir, n), sizeBytes: st.size, mtime: st.mtime.toISOString() });
+      }
+      return out.sort((a, b) => a.mtime.localeCompare(b.mtime));
     },
 
     /**

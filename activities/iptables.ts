@@ -8,7 +8,7 @@
 //    live rules equal the backup (canonical form: no comments, no counters, empty all-ACCEPT tables dropped);
 //  - apply and restore replace whole tables, so a retry after a worker crash has the same effect as one run.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FailureType } from '../common/failures.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
@@ -184,6 +184,17 @@ export function createIptablesActivities(deps: IptablesDeps = {}) {
     /** Read-only: what is live now. */
     async iptablesState({ netns }: { netns?: string }): Promise<RulesState> {
       return stateOf(await save(netns));
+    },
+
+    /** Read-only, for dry-run plans: the rules backups in `<backupRoot>` (oldest first). */
+    async iptablesListBackups(): Promise<Array<{ path: string; sizeBytes: number; mtime: string }>> {
+      const names = await readdir(backupRoot).catch(() => [] as string[]);
+      const out: Array<{ path: string; sizeBytes: number; mtime: string }> = [];
+      for (const n of names.filter((x) => x.endsWith('.rules'))) {
+        const st = await stat(join(backupRoot, n)).catch(() => undefined);
+        if (st?.isFile()) out.push({ path: join(backupRoot, n), sizeBytes: st.size, mtime: st.mtime.toISOString() });
+      }
+      return out.sort((a, b) => a.mtime.localeCompare(b.mtime));
     },
 
     /** `iptables-save` to `<backupRoot>/<name>.rules`, atomically. */

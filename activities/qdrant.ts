@@ -358,6 +358,24 @@ export function createQdrantActivities(deps: QdrantDeps) {
       return out.sort((x, y) => x.createdAt.localeCompare(y.createdAt));
     },
 
+    /** Read-only, for dry-run plans: Qdrant's own snapshots of a collection (oldest first) and the backup root. */
+    async qdrantBackupInventory({ collection }: { collection: string }): Promise<{
+      backupRoot: string;
+      snapshots: Array<{ name: string; createdAt?: string; sizeBytes: number }>;
+    }> {
+      assertCollection(collection);
+      const list = await call(`list snapshots of '${collection}'`, () => client.listSnapshots(collection));
+      const snapshots = list
+        .map((s) => ({
+          name: s.name,
+          // Qdrant gives a zoneless UTC time
+          ...(s.creation_time ? { createdAt: new Date(`${s.creation_time.replace(/Z$/, '')}Z`).toISOString() } : {}),
+          sizeBytes: s.size,
+        }))
+        .sort((x, y) => (x.createdAt ?? '').localeCompare(y.createdAt ?? ''));
+      return { backupRoot: deps.backupRoot, snapshots };
+    },
+
     async qdrantDeleteSnapshot({
       collection,
       snapshotName,

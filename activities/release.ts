@@ -154,6 +154,22 @@ export function createReleaseActivities({ run = execaRunner }: { run?: CommandRu
       return state(root);
     },
 
+    /** Read-only, for dry-run plans: the archives in `<root>/backups/` (oldest first). */
+    async listReleaseBackups({
+      root,
+    }: {
+      root: string;
+    }): Promise<Array<{ path: string; sizeBytes: number; mtime: string }>> {
+      const dir = join(checkRoot(root), 'backups');
+      const names = existsSync(dir) ? await readdir(dir) : [];
+      const out: Array<{ path: string; sizeBytes: number; mtime: string }> = [];
+      for (const n of names.filter((x) => x.endsWith('.tar.gz'))) {
+        const st = await stat(join(dir, n)).catch(() => undefined);
+        if (st?.isFile()) out.push({ path: join(dir, n), sizeBytes: st.size, mtime: st.mtime.toISOString() });
+      }
+      return out.sort((a, b) => a.mtime.localeCompare(b.mtime));
+    },
+
     /** The commit `tag` names in the git remote; an unknown tag is a permanent NotFound. */
     async releaseRemoteTag({ remote, tag }: { remote: string; tag: string }): Promise<RemoteTag> {
       checkTag(tag);

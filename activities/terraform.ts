@@ -14,7 +14,7 @@
 //  - a state backup is written aside and renamed, and is never deleted by cleanup.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { FailureType } from '../common/failures.ts';
 import { iacBinaryPath } from '../common/tools.ts';
@@ -339,6 +339,18 @@ export function createTerraformActivities(deps: TerraformDeps) {
 
     async tfStateRef(a: { workdir: string; tool: IacTool }): Promise<StateRef> {
       return (await pullState(a.tool, a.workdir)).ref;
+    },
+
+    /** Read-only, for dry-run plans: the state backups in <workRoot>/backups/ (oldest first). */
+    async tfListStateBackups(): Promise<Array<{ path: string; sizeBytes: number; mtime: string }>> {
+      const dir = join(deps.workRoot, 'backups');
+      const names = existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith('.tfstate')) : [];
+      const out: Array<{ path: string; sizeBytes: number; mtime: string }> = [];
+      for (const n of names) {
+        const st = await stat(join(dir, n));
+        out.push({ path: join(dir, n), sizeBytes: st.size, mtime: st.mtime.toISOString() });
+      }
+      return out.sort((a, b) => a.mtime.localeCompare(b.mtime));
     },
 
     /** `state pull` into <workRoot>/backups/<name>-serial-<n>.tfstate (written aside, then renamed). */

@@ -1,10 +1,13 @@
-// The `cortex-rollback` CLI: start / scenarios / approve / reject / status / result / report. `start <scenario>`
+// The `cortex-rollback` CLI: start / plan / scenarios / approve / reject / status / result / report. `start <scenario>`
 // takes its flags, their parsing and its --help from the scenario's input schema (workflows/scenarios.ts): a new
 // scenario needs no code here. Exit codes: 0 a successful rollback (or a start without --wait, or a sent
 // decision); 1 the rollback failed; 2 bad usage or input (nothing started), or a decision the workflow refused
 // (approve/reject go through the `decide` update: nothing recorded); 3 not approved (rejected or timed out); 4 a
 // rollback of that target is already running; 5 no Temporal server answers (the message names the address tried
 // and what to run).
+// `plan <scenario>` (a dry run, workflow planRollback) takes the same flags; `start` puts the same plan into the
+// rollback's Web UI details. plan exits 0 with a plan, 2 on bad input or a scenario without a plan, 1 when a read
+// fails.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.ts';
 import { parseSince, renderMetrics, rollbackMetrics } from './metrics.ts';
@@ -18,8 +21,15 @@ import { guardStatusQuery, pauseSignal, resumeSignal } from '../workflows/trigge
 import { fleetAbortSignal, type FleetRollbackResult } from '../workflows/application/fleet.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { approvalLine } from '../workflows/phases/approval.ts';
+import { PLANNED_SCENARIOS } from '../workflows/plans/index.ts';
+import type { Plan } from '../workflows/phases/plan.ts';
 import {
   AlreadyRunningError,
+  assertPlanned,
+  NoPlanError,
+  PlanFailedError,
+  planRollback,
+  startMetadata,
   ServerUnreachableError,
   scheduleQdrantBackups,
   startWorkflow,
@@ -54,9 +64,11 @@ const START_FLAGS = {
   wait: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  'no-plan': { type: 'boolean' },
 } as const;
 
-const OTHER_COMMANDS = `  cortex-rollback scenarios                      (what start can start, with the runbook place of each)
+const OTHER_COMMANDS = `  cortex-rollback plan <scenario> <the flags of start> [--json]   (a dry run: read-only steps only, nothing changes)
+  cortex-rollback scenarios                      (what start can start, with the runbook place of each)
   cortex-rollback schedule backup --collection C (--every 6h | --cron '0 */6 * * *') [--host H]
   cortex-rollback approve WORKFLOW_ID --approver WHO --role ROLE [--comment TEXT] [--plan-id ID (a Terraform plan)]
   cortex-rollback reject  WORKFLOW_ID --approver WHO --role ROLE --reason TEXT
@@ -93,7 +105,7 @@ export function usage(): string {
   return [
     'usage:',
     ...lines,
-    `  (every start also takes --workflow-id ID, --wait, --json; 'cortex-rollback start <scenario> --help' lists its`,
+    `  (every start also takes --workflow-id ID, --wait, --json, --no-plan; 'cortex-rollback start <scenario> --help' lists its`,
     `   options; old names: ${legacy.join(', ')})`,
     OTHER_COMMANDS,
   ].join('\n');
@@ -136,7 +148,8 @@ export function scenarioHelp(s: Scenario): string {
     '',
     ...rows.map((r) => `${r[0]!.padEnd(w)}${r[1]!.padEnd(ws)}${r[2]}`),
     '',
-    '  --workflow-id ID, --wait (stream phases and steps, then the result), --json: every start',
+    '  --workflow-id ID, --wait (stream phases and steps, then the result), --json, --no-plan (no dry-run plan in ' +
+      "the Web UI's details): every start",
   ].join('\n');
 }
 
@@ -182,7 +195,7 @@ export interface StartRequest {
   scenario: Scenario;
   input: Record<string, unknown>;
   workflowId: string;
-  flags: { wait: boolean; json: boolean; help: boolean };
+  flags: { wait: boolean; json: boolean; help: boolean; noPlan: boolean };
 }
 
 /**
@@ -225,7 +238,12 @@ export function startFromArgs(argv: string[]): StartRequest {
         : `unknown flag --${t.name} for ${where}${near ? ` (did you mean --${near}?)` : ''}`,
     );
   }
-  const flags = { wait: values.wait === true, json: values.json === true, help: values.help === true };
+  const flags = {
+    wait: values.wait === true,
+    json: values.json === true,
+    help: values.help === true,
+    noPlan: values['no-plan'] === true,
+  };
   const input: Record<string, unknown> = structuredClone(legacy?.preset ?? {});
   if (flags.help) return { scenario, input, workflowId: '', flags };
   for (const f of fields) {
@@ -442,6 +460,11 @@ function report(r: ResultOrFailure, json: boolean): number {
   return 3;
 }
 
+/** What `plan` prints: exactly the started rollback's static summary and details (the Web UI's). */
+export function planText(meta: { staticSummary: string; staticDetails: string }): string {
+  return `${meta.staticSummary}\n\n${meta.staticDetails}`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   let rc: RollbackClient | undefined;
   let json = argv.includes('--json');
@@ -458,7 +481,21 @@ export async function run(argv: string[]): Promise<number> {
       }
       json = req.flags.json;
       rc = await connectCli();
-      const started = await startWorkflow(rc, req.scenario.workflowType, req.input, req.workflowId);
+      // The Web UI's details carry the same plan `cortex-rollback plan` prints; a plan that fails or is not there
+      // yet does not hold the rollback up (the rollback's own steps report what the plan would have).
+      let plan: Plan | undefined;
+      if (!req.flags.noPlan && PLANNED_SCENARIOS.includes(req.scenario.name)) {
+        try {
+          plan = (await planRollback(rc, req.scenario.name, req.input, { timeoutSeconds: 60 })).plan;
+        } catch (err) {
+          process.stderr.write(
+            `no plan in the Web UI's details: ${err instanceof Error ? err.message : String(err)}\n`,
+          );
+        }
+      }
+      const started = await startWorkflow(rc, req.scenario.workflowType, req.input, req.workflowId, {
+        ...(plan ? { plan } : {}),
+      });
       if (!req.flags.wait) {
         console.log(json ? JSON.stringify(started) : `started ${started.workflowId} (run ${started.runId})`);
         return 0;
@@ -466,6 +503,33 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`started ${started.workflowId} (run ${started.runId})\n`);
       await follow(rc, started.workflowId);
       return report(await waitResult(rc, started.workflowId), json);
+    }
+    if (argv[0] === 'plan') {
+      if (argv.length === 1 || argv[1] === '--help' || argv[1] === '-h') {
+        console.log(
+          `usage: cortex-rollback plan <scenario> <the flags of 'start <scenario>'> [--json]\n` +
+            `  a dry run: runs only the read-only steps and prints the ordered steps, the approvals needed, the backups ` +
+            `taken (with the newest existing one's age and size), the expected downtime and warnings. Nothing changes.\n` +
+            `  plans exist for: ${PLANNED_SCENARIOS.join(', ')}`,
+        );
+        return argv.length === 1 ? 2 : 0;
+      }
+      const named = findScenario(LEGACY[argv[1] ?? '']?.scenario ?? argv[1] ?? '');
+      if (named) assertPlanned(named.name); // before the flags: a scenario without a plan says so at once
+      const req = startFromArgs(argv.slice(1));
+      if (req.flags.help) {
+        console.log(scenarioHelp(req.scenario).replace(/^cortex-rollback start /, 'cortex-rollback plan '));
+        return 0;
+      }
+      if (req.flags.wait) throw new UsageError('--wait does not apply to plan (a plan always runs to its end)');
+      json = req.flags.json;
+      rc = await connectCli();
+      const { plan, planWorkflowId } = await planRollback(rc, req.scenario.name, req.input);
+      const meta = startMetadata(req.scenario.workflowType, req.input, req.workflowId, plan);
+      console.log(
+        json ? JSON.stringify({ planWorkflowId, workflowId: req.workflowId, ...meta, plan }, null, 2) : planText(meta),
+      );
+      return 0;
     }
     let parsed: ReturnType<typeof parse>;
     try {
@@ -631,6 +695,14 @@ export async function run(argv: string[]): Promise<number> {
     ) {
       console.error(`${err.message}${err instanceof UsageError ? `\n${usage()}` : ''}`);
       return 2;
+    }
+    if (err instanceof NoPlanError) {
+      console.error(err.message);
+      return 2;
+    }
+    if (err instanceof PlanFailedError) {
+      console.error(`plan FAILED (${err.type}): ${err.message}`);
+      return 1;
     }
     if (err instanceof AlreadyRunningError) {
       console.error(err.message);

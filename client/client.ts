@@ -35,6 +35,8 @@ import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.t
 import { confirmSignal, type ConfirmSignal } from '../workflows/infrastructure/network.ts';
 import { parseInput } from '../workflows/phases/schema.ts';
 import { SCENARIOS } from '../workflows/scenarios.ts';
+import { renderPlan, type Plan } from '../workflows/phases/plan.ts';
+import { PLANNED_SCENARIOS, type PlanRequest } from '../workflows/plans/index.ts';
 
 /** The workflows' own input validation (their schema), run before a start is sent (the workflow runs it again). */
 export function validateStartInput(workflowType: string, input: unknown): void {
@@ -44,12 +46,14 @@ export function validateStartInput(workflowType: string, input: unknown): void {
 
 /**
  * What the Web UI shows for a start (staticSummary in the list, staticDetails on the workflow's page), from the
- * scenario registry: what is rolled back to what, who must approve, and how to answer the workflow.
+ * scenario registry: what is rolled back to what, who must approve, and how to answer the workflow; with a dry-run
+ * plan (planRollback), the plan too — `cortex-rollback plan` prints exactly this.
  */
 export function startMetadata(
   workflowType: string,
   input: unknown,
   workflowId: string,
+  plan?: Plan,
 ): { staticSummary: string; staticDetails: string } {
   const scenario = SCENARIOS.find((s) => s.workflowType === workflowType);
   if (!scenario) return { staticSummary: `${workflowType} ${workflowId}`, staticDetails: `workflow ${workflowType}` };
@@ -75,12 +79,13 @@ export function startMetadata(
       ? [
           i.approval.preApproved
             ? `- approval: ${approval}`
-            : `- approval: a ${role} or higher within ${i.approval.timeoutSeconds}s — Send a Signal \`approve\` ` +
+            : `- approval: a ${role} or higher within ${plan?.approvals[0]?.windowSeconds ?? i.approval.timeoutSeconds}s — Send a Signal \`approve\` ` +
               `with \`{"approver":"<you>","role":"${role}","comment":"<optional>"}\`, or \`reject\` with ` +
               `\`{"approver":"<you>","role":"${role}","reason":"<why>"}\``,
         ]
       : []),
     `- progress: the \`status\` query (Queries tab), or \`cortex-rollback status ${workflowId}\``,
+    ...(plan ? ['', renderPlan(plan)] : []),
   ];
   return { staticSummary, staticDetails: lines.join('\n') };
 }
@@ -153,6 +158,7 @@ export async function startWorkflow(
   workflowType: string,
   input: unknown,
   workflowId: string,
+  opts: { plan?: Plan } = {},
 ): Promise<{ workflowId: string; runId: string }> {
   validateStartInput(workflowType, input);
   try {
@@ -160,7 +166,7 @@ export async function startWorkflow(
       taskQueue: rc.settings.taskQueue,
       workflowId,
       args: [input],
-      ...startMetadata(workflowType, input, workflowId),
+      ...startMetadata(workflowType, input, workflowId, opts.plan),
     });
     return { workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {
@@ -169,6 +175,75 @@ export async function startWorkflow(
         `a rollback of this target is already running (workflow ${workflowId}); ` +
           `see 'cortex-rollback status ${workflowId}', or cancel it before starting another`,
       );
+    }
+    throw err;
+  }
+}
+
+/** A scenario `cortex-rollback plan` cannot plan yet: nothing was started. */
+export class NoPlanError extends Error {
+  override name = 'NoPlanError';
+}
+
+/** The dry run failed (e.g. the container does not exist); nothing was changed. `type` is the failure category. */
+export class PlanFailedError extends Error {
+  override name = 'PlanFailedError';
+  constructor(
+    message: string,
+    readonly type: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Throws a NoPlanError naming the scenarios that have a plan when `scenarioName` has none. */
+export function assertPlanned(scenarioName: string): void {
+  if (PLANNED_SCENARIOS.includes(scenarioName)) return;
+  throw new NoPlanError(
+    `no dry-run plan for '${scenarioName}' yet: plans exist for ${PLANNED_SCENARIOS.join(', ')}. ` +
+      `'cortex-rollback start ${scenarioName} --help' says what it does; nothing was started`,
+  );
+}
+
+/** A plan's own workflow id: never the business key, so a plan runs while a rollback of the target does. */
+export function planWorkflowId(businessKey: string): string {
+  return `plan-${businessKey}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * Runs the dry run of `scenario` (workflow planRollback: read-only activities only) and returns its plan. The
+ * input is validated first (an InputError naming the field, nothing started); a scenario without a planner is a
+ * NoPlanError; a failed read is a PlanFailedError with the activity's own message.
+ */
+export async function planRollback(
+  rc: RollbackClient,
+  scenarioName: string,
+  input: unknown,
+  opts: { timeoutSeconds?: number } = {},
+): Promise<{ plan: Plan; planWorkflowId: string }> {
+  const scenario = SCENARIOS.find((s) => s.name === scenarioName);
+  if (!scenario) throw new InputError('scenario', `unknown scenario '${scenarioName}'`);
+  assertPlanned(scenario.name);
+  const valid = parseInput(scenario.input, input);
+  const id = planWorkflowId(scenario.workflowId(valid));
+  const req: PlanRequest = { scenario: scenario.name, input };
+  try {
+    const plan = (await rc.client.workflow.execute('planRollback', {
+      taskQueue: rc.settings.taskQueue,
+      workflowId: id,
+      args: [req],
+      workflowExecutionTimeout: `${opts.timeoutSeconds ?? 120}s`,
+      staticSummary: `dry-run plan of ${scenario.name}`,
+    })) as Plan;
+    return { plan, planWorkflowId: id };
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause as { type?: string; message?: string } | undefined;
+      const type = cause?.type ?? (cause?.message ? 'Failed' : 'TimedOut');
+      const message =
+        cause?.message ?? `the plan did not finish (${err.message}); is a worker polling ${rc.settings.taskQueue}?`;
+      if (type === 'InvalidInput') throw new InputError('input', message);
+      throw new PlanFailedError(message, type);
     }
     throw err;
   }

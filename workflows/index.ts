@@ -18,3 +18,4 @@ export { dataCorruptionEmergency } from './emergency/data-corruption.ts';
 export { securityBreachEmergency } from './emergency/security-breach.ts';
 export { emergencyRollback } from './emergency/emergency-rollback.ts';
 export { rollbackGuard } from './triggers/guard.ts';
+export { planRollback } from './plans/index.ts';

@@ -27,6 +27,8 @@ import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick }
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
+import { planDetails } from '../phases/plan.ts';
+import { dockerPlan } from '../plans/docker-container.ts';
 import {
   approvalInput,
   bool,
@@ -274,6 +276,9 @@ async function runDockerContainerRollback(
     progress.note('rollback', 'skipped', `'${name}' already runs ${target.ref}; nothing to do`);
     return finish({ outcome: 'already-on-target', from, to });
   }
+
+  // The dry run's plan from the same facts (workflows/plans/): metadata only, no command.
+  progress.detailsExtra = planDetails(dockerPlan(input, { current, before, target, reads: [], warnings: [] }));
 
   // 3. Approval gate.
   const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });

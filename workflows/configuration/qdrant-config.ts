@@ -27,7 +27,7 @@ import { acts, collectionInput } from '../database/qdrant-common.ts';
 const PATCHABLE = ['optimizers_config', 'hnsw_config', 'params', 'quantization_config', 'strict_mode_config'];
 
 /** Collection info names it `optimizer_config`; the PATCH body names it `optimizers_config`. Speak the PATCH's. */
-function patchView(config: unknown): Record<string, unknown> {
+export function patchView(config: unknown): Record<string, unknown> {
   const c = { ...((config ?? {}) as Record<string, unknown>) };
   if ('optimizer_config' in c) {
     c.optimizers_config = c.optimizer_config;
@@ -36,7 +36,7 @@ function patchView(config: unknown): Record<string, unknown> {
   return c;
 }
 
-function pick(config: unknown, like: Record<string, unknown>): Record<string, unknown> {
+export function pick(config: unknown, like: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, w] of Object.entries(like)) {
     const h = (config as Record<string, unknown> | undefined)?.[k];

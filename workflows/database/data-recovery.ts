@@ -176,7 +176,7 @@ export interface ValidRecovery {
 }
 
 /** Selection by name or 'latest' (a pre-rollback backup is never 'latest'): a corrupt one is refused. */
-async function selectOld(
+export async function selectOld(
   a: Acts,
   progress: Progress,
   real: string,

@@ -82,6 +82,7 @@ export const qdrantSchemaRollbackInput = scenarioInput({
 });
 
 export type QdrantSchemaRollbackInput = z.input<typeof qdrantSchemaRollbackInput>;
+export type ValidQdrantSchemaRollbackInput = z.output<typeof qdrantSchemaRollbackInput>;
 
 export const qdrantSchemaScenario = defineScenario({
   name: 'qdrant-schema',
@@ -110,7 +111,7 @@ async function runQdrantSchemaRollback(
   const info = workflowInfo();
   const progress = new Progress('database', `qdrant:${String(raw?.collection)}`);
   const gate = new ApprovalGate('database', progress.status.approvals);
-  let v: z.output<typeof qdrantSchemaRollbackInput>;
+  let v: ValidQdrantSchemaRollbackInput;
   try {
     v = parseInput(qdrantSchemaRollbackInput, raw);
   } catch (err) {
@@ -134,25 +135,7 @@ async function runQdrantSchemaRollback(
       (s) =>
         `${s.pointsCount} points, vectors ${JSON.stringify(vectorsConfig(s))}${s.aliasOf ? `, alias of ${s.aliasOf}` : ''}`,
     );
-    if (!state.exists) throw fail(FailureType.NotFound, `collection '${v.collection}' does not exist`);
-    current = rolledBackVector(v.collection, state, v.target.vectorName);
-    if (v.mode === 'alias' && !state.aliasOf) {
-      throw fail(
-        FailureType.InvalidInput,
-        `'${v.collection}' is a collection, not an alias: the non-destructive mode switches an alias; point the application at an alias first, or choose mode 'recreate'`,
-      );
-    }
-    target = { size: v.target.size, distance: v.target.distance || current.distance };
-    if (current.size === target.size && current.distance === target.distance) {
-      throw fail(FailureType.InvalidInput, `'${v.collection}' already has vectors ${target.size}/${target.distance}`);
-    }
-    if (current.size !== target.size && !v.reembed) {
-      throw fail(
-        FailureType.InvalidInput,
-        `the stored vectors have ${current.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
-          `refusing. Configure a re-embedding provider and pass reembed.contentField to re-embed from stored content`,
-      );
-    }
+    ({ current, target } = checkSchemaFit(v, state));
   } catch (err) {
     throw failedBeforeAnyChange(progress, err);
   }
@@ -337,6 +320,33 @@ async function runQdrantSchemaRollback(
     );
     throw err;
   }
+}
+
+/** Step 1's fit check (pure; the dry-run plan runs it too): the vector rolled back, and what it returns to. */
+export function checkSchemaFit(
+  v: ValidQdrantSchemaRollbackInput,
+  state: CollectionState,
+): { current: VectorParams; target: VectorParams } {
+  if (!state.exists) throw fail(FailureType.NotFound, `collection '${v.collection}' does not exist`);
+  const current = rolledBackVector(v.collection, state, v.target.vectorName);
+  if (v.mode === 'alias' && !state.aliasOf) {
+    throw fail(
+      FailureType.InvalidInput,
+      `'${v.collection}' is a collection, not an alias: the non-destructive mode switches an alias; point the application at an alias first, or choose mode 'recreate'`,
+    );
+  }
+  const target = { size: v.target.size, distance: v.target.distance || current.distance };
+  if (current.size === target.size && current.distance === target.distance) {
+    throw fail(FailureType.InvalidInput, `'${v.collection}' already has vectors ${target.size}/${target.distance}`);
+  }
+  if (current.size !== target.size && !v.reembed) {
+    throw fail(
+      FailureType.InvalidInput,
+      `the stored vectors have ${current.size} dimensions and do not fit a ${target.size}-dimensional collection; ` +
+        `refusing. Configure a re-embedding provider and pass reembed.contentField to re-embed from stored content`,
+    );
+  }
+  return { current, target };
 }
 
 /** The collection's `params.vectors`: one VectorParams, or VectorParams by name. */

@@ -98,7 +98,8 @@ export const networkRollbackInput = scenarioInput({
 });
 
 export type NetworkRollbackInput = z.input<typeof networkRollbackInput>;
-type ValidInput = z.output<typeof networkRollbackInput>;
+export type ValidNetworkRollbackInput = z.output<typeof networkRollbackInput>;
+type ValidInput = ValidNetworkRollbackInput;
 
 export function networkRollbackWorkflowId(i: { host?: string | undefined; netns?: string | undefined }): string {
   return `rollback-network-iptables-${i.host ?? 'local'}${i.netns ? `-${i.netns}` : ''}`;
