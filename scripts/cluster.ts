@@ -186,7 +186,10 @@ function sqlTool(o: ClusterOptions, database: string, args: string[]) {
   );
 }
 
-/** create-database + setup-schema -v 0.0 once, then update-schema every time (it applies only newer versions). */
+/**
+ * create-database + setup-schema -v 0.0 once, then update-schema every time (it applies only newer versions), then
+ * config/postgres-visibility-text.sql.
+ */
 async function setupSchemas(o: ClusterOptions, log: (m: string) => void): Promise<void> {
   for (const [database, schema] of [
     ['temporal', 'temporal'],
@@ -204,6 +207,12 @@ async function setupSchemas(o: ClusterOptions, log: (m: string) => void): Promis
       join(SERVER_DIR, 'schema', 'postgresql', 'v12', schema, 'versioned'),
     ]);
   }
+  // Text search attributes with a ':' would fail every visibility write (see the file's header)
+  await psql(
+    o,
+    readFileSync(join(PROJECT_ROOT, 'config', 'postgres-visibility-text.sql'), 'utf8'),
+    'temporal_visibility',
+  );
 }
 
 function renderConfig(o: ClusterOptions): void {
@@ -221,8 +230,8 @@ function renderConfig(o: ClusterOptions): void {
     values[`${s.toUpperCase()}_MEMBERSHIP_PORT`] = servicePort(o, s) + 10;
   }
   const template = readFileSync(join(PROJECT_ROOT, 'config', 'temporal-cluster.yaml'), 'utf8');
-  const yaml = template.replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => {
-    if (values[k] === undefined) throw new Error(`config/temporal-cluster.yaml: no value for {{${k}}}`);
+  const yaml = template.replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => {
+    if (values[k] === undefined) throw new Error(`config/temporal-cluster.yaml: no value for the placeholder ${k}`);
     return String(values[k]);
   });
   mkdirSync(join(o.dir, 'config'), { recursive: true });
@@ -302,11 +311,17 @@ async function namespaceReady(connection: Connection, namespace: string): Promis
   }
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string, o: ClusterOptions) {
+async function until(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  o: ClusterOptions,
+  services: readonly Service[] = SERVICES,
+) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check().catch(() => false)) return;
-    for (const s of SERVICES) {
+    for (const s of services) {
       if (!servicePid(o, s)) throw new Error(`the ${s} service exited; see ${serviceLog(o, s)}`);
     }
     await sleep(500);
@@ -360,6 +375,17 @@ export async function clusterUp(o: ClusterOptions, log: (m: string) => void = ()
   for (const s of SERVICES) {
     if (!servicePid(o, s)) log(`starting ${s} (log ${serviceLog(o, s)})`);
     startService(o, s);
+    // On a fresh database every service inserts the cluster's metadata row and all but one fail on the duplicate
+    // key: the first one writes it alone.
+    if (s === SERVICES[0]) {
+      await until(
+        async () => Number(await psql(o, 'SELECT count(*) FROM cluster_metadata_info')) > 0,
+        120_000,
+        'the cluster metadata',
+        o,
+        [s],
+      );
+    }
   }
   const connection = await connectWhenUp(o);
   try {
