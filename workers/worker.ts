@@ -16,6 +16,7 @@ import {
   loadTemporalSettings,
   type TemporalSettings,
 } from '../common/config.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -40,7 +41,7 @@ export async function createWorker(
 ): Promise<{ worker: Worker; connection: NativeConnection; taskQueue: string; owned: boolean }> {
   const settings = setup.settings ?? loadTemporalSettings();
   const owned = !setup.connection;
-  const connection = setup.connection ?? (await NativeConnection.connect({ address: settings.address }));
+  const connection = setup.connection ?? (await NativeConnection.connect(connectionOptions(settings)));
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),
