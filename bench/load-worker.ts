@@ -4,6 +4,8 @@
 // over the production tuning, to try others).
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { join } from 'node:path';
+import { loadTemporalSettings } from '../common/config.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { stubActivities } from '../test/helpers/stub-activities.ts';
 import '../test/helpers/temporal.ts';
@@ -14,7 +16,7 @@ const { code } = await bundleWorkflowCode({
   workflowsPath: join(PROJECT_ROOT, 'bench', 'workflows', 'index.ts'),
   logger: { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop },
 });
-const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+const connection = await NativeConnection.connect(connectionOptions(loadTemporalSettings()));
 const taskQueue = process.env.TEMPORAL_TASK_QUEUE!;
 const worker = await Worker.create({
   connection,
