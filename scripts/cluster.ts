@@ -3,6 +3,8 @@
 // history, matching, worker) built by scripts/provision-cluster.sh — with the namespace and the project's search
 // attributes registered. Everything lives in one folder (CORTEX_CLUSTER_DIR, default
 // /var/cache/cortex-rollback/cluster): pgdata/, config/, logs/<service>.log, pids/<service>.pid.
+// CORTEX_CLUSTER_TLS=1: mTLS on the frontend (a private CA and certificates generated in tls/; `up` prints the
+// TEMPORAL_TLS_* variables workers and the CLI need).
 // Ports from CORTEX_CLUSTER_PORT (the frontend, default 7600): history +1, matching +2, worker +3, frontend HTTP
 // +4, membership +10..+13, PostgreSQL +20.
 // Invariants: idempotent (up on a running cluster only re-checks it; down on a stopped one does nothing); a pid is
@@ -16,6 +18,8 @@ import { spawn } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { TemporalSettings } from '../common/config.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { SEARCH_ATTRIBUTES } from '../common/dev-server.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 
@@ -42,6 +46,8 @@ export interface ClusterOptions {
   port: number;
   namespace: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** mTLS on the frontend (certificates generated in <dir>/tls; clients need clientSettings()'s files). */
+  tls?: boolean;
 }
 
 export function clusterOptions(env: Record<string, string | undefined> = process.env): ClusterOptions {
@@ -53,7 +59,140 @@ export function clusterOptions(env: Record<string, string | undefined> = process
     dir: env.CORTEX_CLUSTER_DIR?.trim() || join(CACHE, 'cluster'),
     port,
     namespace: env.TEMPORAL_NAMESPACE?.trim() || 'default',
+    tls: ['1', 'true'].includes(env.CORTEX_CLUSTER_TLS?.trim() ?? ''),
   };
+}
+
+/** The frontend's TLS name in the generated certificate (the address stays 127.0.0.1). */
+export const TLS_SERVER_NAME = 'frontend.cortex-cluster.local';
+
+function tlsFile(o: ClusterOptions, name: string): string {
+  return join(o.dir, 'tls', name);
+}
+
+/**
+ * How a client or worker reaches this cluster: with TLS on, the generated client certificate (clientAuth), the
+ * cluster's CA and the certificate's server name — the TEMPORAL_TLS_* variables `up` prints.
+ */
+export function clientSettings(o: ClusterOptions, taskQueue = 'cortex-rollback'): TemporalSettings {
+  return {
+    address: clusterAddress(o),
+    namespace: o.namespace,
+    taskQueue,
+    ...(o.tls
+      ? {
+          tls: {
+            clientCertPath: tlsFile(o, 'client.pem'),
+            clientKeyPath: tlsFile(o, 'client.key'),
+            serverCaCertPath: tlsFile(o, 'ca.pem'),
+            serverName: TLS_SERVER_NAME,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The environment a worker or the CLI needs for clientSettings(). */
+export function clientEnv(o: ClusterOptions): Record<string, string> {
+  const s = clientSettings(o);
+  return {
+    TEMPORAL_ADDRESS: s.address,
+    TEMPORAL_NAMESPACE: s.namespace,
+    ...(s.tls
+      ? {
+          TEMPORAL_TLS_CLIENT_CERT_PATH: s.tls.clientCertPath!,
+          TEMPORAL_TLS_CLIENT_KEY_PATH: s.tls.clientKeyPath!,
+          TEMPORAL_TLS_SERVER_CA_CERT_PATH: s.tls.serverCaCertPath!,
+          TEMPORAL_TLS_SERVER_NAME: s.tls.serverName!,
+        }
+      : {}),
+  };
+}
+
+/** A private CA, the frontend's certificate and a client certificate (workers, CLI, system worker); kept if present. */
+async function generateCerts(o: ClusterOptions, log: (m: string) => void): Promise<void> {
+  if (existsSync(tlsFile(o, 'client.pem'))) return;
+  log(`generating the cluster's CA and certificates in ${join(o.dir, 'tls')}`);
+  mkdirSync(join(o.dir, 'tls'), { recursive: true, mode: 0o700 });
+  const ssl = (args: string[]) => execa('openssl', args, { cwd: join(o.dir, 'tls'), all: true });
+  await ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '825',
+    '-subj',
+    '/CN=cortex-cluster-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  for (const [name, cn, usage, san] of [
+    ['server', TLS_SERVER_NAME, 'serverAuth', `DNS:${TLS_SERVER_NAME},IP:127.0.0.1`],
+    ['client', 'cortex-rollback-worker', 'clientAuth', 'DNS:cortex-rollback-worker'],
+  ] as const) {
+    await ssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    writeFileSync(tlsFile(o, `${name}.ext`), `extendedKeyUsage=${usage}\nsubjectAltName=${san}\n`);
+    await ssl([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '825',
+      '-extfile',
+      `${name}.ext`,
+    ]);
+  }
+}
+
+/** global.tls of the server config: mTLS on the frontend, the system worker presenting the client certificate. */
+function tlsConfig(o: ClusterOptions): string {
+  const f = (n: string) => JSON.stringify(tlsFile(o, n));
+  return [
+    '  tls:',
+    '    frontend:',
+    '      server:',
+    `        certFile: ${f('server.pem')}`,
+    `        keyFile: ${f('server.key')}`,
+    '        requireClientAuth: true',
+    `        clientCaFiles: [${f('ca.pem')}]`,
+    '      client:',
+    `        serverName: ${TLS_SERVER_NAME}`,
+    `        rootCaFiles: [${f('ca.pem')}]`,
+    '    systemWorker:',
+    `      certFile: ${f('client.pem')}`,
+    `      keyFile: ${f('client.key')}`,
+    '      client:',
+    `        serverName: ${TLS_SERVER_NAME}`,
+    `        rootCaFiles: [${f('ca.pem')}]`,
+    '',
+  ].join('\n');
 }
 
 const servicePort = (o: ClusterOptions, s: Service) => o.port + SERVICES.indexOf(s);
@@ -235,7 +374,10 @@ function renderConfig(o: ClusterOptions): void {
     return String(values[k]);
   });
   mkdirSync(join(o.dir, 'config'), { recursive: true });
-  writeFileSync(join(o.dir, 'config', 'cluster.yaml'), yaml);
+  writeFileSync(
+    join(o.dir, 'config', 'cluster.yaml'),
+    o.tls ? yaml.replace(/^global:\n/m, `global:\n${tlsConfig(o)}`) : yaml,
+  );
   writeFileSync(
     dynamicConfig,
     Object.entries(DYNAMIC_CONFIG)
@@ -371,6 +513,7 @@ export async function clusterUp(o: ClusterOptions, log: (m: string) => void = ()
   await initPostgres(o, log);
   await startPostgres(o, log);
   await setupSchemas(o, log);
+  if (o.tls) await generateCerts(o, log);
   renderConfig(o);
   for (const s of SERVICES) {
     if (!servicePid(o, s)) log(`starting ${s} (log ${serviceLog(o, s)})`);
@@ -408,14 +551,18 @@ export async function clusterUp(o: ClusterOptions, log: (m: string) => void = ()
   } finally {
     await connection.close();
   }
-  log(`ready: TEMPORAL_ADDRESS=${clusterAddress(o)} TEMPORAL_NAMESPACE=${o.namespace}`);
+  log(
+    `ready: ${Object.entries(clientEnv(o))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
 }
 
 async function connectWhenUp(o: ClusterOptions): Promise<Connection> {
   let conn: Connection | undefined;
   await until(
     async () => {
-      conn = await Connection.connect({ address: clusterAddress(o), connectTimeout: 2000 });
+      conn = await Connection.connect({ ...connectionOptions(clientSettings(o)), connectTimeout: 2000 });
       return true;
     },
     120_000,
@@ -471,9 +618,10 @@ export async function clusterStatus(o: ClusterOptions): Promise<ClusterStatus> {
   let frontendServing = false;
   let ready = false;
   if (services.frontend) {
-    const connection = await Connection.connect({ address: clusterAddress(o), connectTimeout: 2000 }).catch(
-      () => undefined,
-    );
+    const connection = await Connection.connect({
+      ...connectionOptions(clientSettings(o)),
+      connectTimeout: 2000,
+    }).catch(() => undefined);
     if (connection) {
       frontendServing = await connection.healthService.check({}).then(
         (r) => r.status === SERVING,
@@ -504,9 +652,7 @@ async function main(): Promise<void> {
     case 'up': {
       const t0 = Date.now();
       await clusterUp(o, log);
-      log(
-        `up in ${((Date.now() - t0) / 1000).toFixed(1)} s; workers: TEMPORAL_ADDRESS=${clusterAddress(o)} npm run worker`,
-      );
+      log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s; workers: those variables, then npm run worker`);
       break;
     }
     case 'down':

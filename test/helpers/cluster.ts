@@ -8,11 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type RollbackClient } from '../../client/client.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
-import { clusterAddress, clusterDown, clusterUp, pgPort, type ClusterOptions } from '../../scripts/cluster.ts';
+import {
+  clientEnv,
+  clientSettings,
+  clusterAddress,
+  clusterDown,
+  clusterUp,
+  pgPort,
+  type ClusterOptions,
+} from '../../scripts/cluster.ts';
 
 export interface TestCluster {
   options: ClusterOptions;
   address: string;
+  /** TEMPORAL_* variables for a worker process or the CLI (with TLS on: the client certificate, CA, server name). */
+  env: Record<string, string>;
   /** A client on the cluster for that task queue (closed by stop()). */
   client(taskQueue: string): Promise<RollbackClient>;
   stop(): Promise<void>;
@@ -37,11 +47,14 @@ async function freeBasePort(): Promise<number> {
   throw new Error('no free block of ports for the test cluster');
 }
 
-export async function startTestCluster(log: (m: string) => void = () => undefined): Promise<TestCluster> {
+export async function startTestCluster(
+  log: (m: string) => void = () => undefined,
+  opts: { tls?: boolean } = {},
+): Promise<TestCluster> {
   await execa('bash', [join(PROJECT_ROOT, 'scripts', 'provision-cluster.sh')], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'cortex-cluster-'));
   chmodSync(dir, 0o755); // PostgreSQL runs as 'postgres' when we are root: it must reach pgdata/
-  const options: ClusterOptions = { dir, port: await freeBasePort(), namespace: 'default' };
+  const options: ClusterOptions = { dir, port: await freeBasePort(), namespace: 'default', tls: opts.tls ?? false };
   const clients: RollbackClient[] = [];
   const t0 = Date.now();
   try {
@@ -54,8 +67,9 @@ export async function startTestCluster(log: (m: string) => void = () => undefine
   return {
     options,
     address: clusterAddress(options),
+    env: clientEnv(options),
     async client(taskQueue) {
-      const rc = await connect({ address: clusterAddress(options), namespace: options.namespace, taskQueue });
+      const rc = await connect(clientSettings(options, taskQueue));
       clients.push(rc);
       return rc;
     },
