@@ -5,6 +5,8 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { join } from 'node:path';
 import { dataConverter, encodesFailures, FAILURE_CONVERTER_PATH } from '../common/codec.ts';
+import { loadTemporalSettings } from '../common/config.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { stubActivities } from '../test/helpers/stub-activities.ts';
 import '../test/helpers/temporal.ts';
@@ -17,7 +19,7 @@ const { code } = await bundleWorkflowCode({
   ...(encodesFailures(converter) ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}),
   logger: { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop },
 });
-const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+const connection = await NativeConnection.connect(connectionOptions(loadTemporalSettings()));
 const taskQueue = process.env.TEMPORAL_TASK_QUEUE!;
 const worker = await Worker.create({
   connection,

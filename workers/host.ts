@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createHostActivities } from '../activities/index.ts';
 import { dataConverter } from '../common/codec.ts';
 import { hostTaskQueue, loadTemporalSettings } from '../common/config.ts';
-import { temporalConnectionOptions } from '../common/connection.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { terraformFromEnv } from './worker.ts';
 
 async function main(): Promise<void> {
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   if (!host) throw new Error('--host <name> (or CORTEX_HOST) is required: the host this worker runs on');
   const settings = loadTemporalSettings();
   const taskQueue = hostTaskQueue(host);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
+  const connection = await NativeConnection.connect(connectionOptions(settings));
   try {
     const worker = await Worker.create({
       connection,

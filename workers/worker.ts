@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { createActivities, DEFAULT_APPROVAL_POLICY, type ActivityDeps } from '../activities/index.ts';
 import { DEFAULT_PAGERDUTY_URL } from '../activities/notify.ts';
 import { dataConverter, encodesFailures } from '../common/codec.ts';
-import { temporalConnectionOptions } from '../common/connection.ts';
 import {
   hostTaskQueue,
   loadNotifySettings,
@@ -17,6 +16,7 @@ import {
   loadTemporalSettings,
   type TemporalSettings,
 } from '../common/config.ts';
+import { connectionOptions } from '../common/connection.ts';
 import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -41,7 +41,7 @@ export async function createWorker(
 ): Promise<{ worker: Worker; connection: NativeConnection; taskQueue: string; owned: boolean }> {
   const settings = setup.settings ?? loadTemporalSettings();
   const owned = !setup.connection;
-  const connection = setup.connection ?? (await NativeConnection.connect(temporalConnectionOptions(settings)));
+  const connection = setup.connection ?? (await NativeConnection.connect(connectionOptions(settings)));
   const activities = createActivities({
     docker: setup.deps?.docker ?? new Dockerode(),
     qdrant: setup.deps?.qdrant ?? qdrantFromEnv(),

@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadTemporalSettings } from '../../common/config.ts';
-import { temporalConnectionOptions } from '../../common/connection.ts';
+import { connectionOptions } from '../../common/connection.ts';
 
 const SERVER_NAME = 'frontend.cortex-tls.test';
 
@@ -80,17 +80,17 @@ describe('TLS and API key from the environment reach the client and the worker c
 
   const envFor = (extra: Record<string, string>) => ({
     TEMPORAL_ADDRESS: address,
-    TEMPORAL_TLS_CA: join(dir, 'ca.pem'),
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'ca.pem'),
     TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
-    TEMPORAL_TLS_CERT: join(dir, 'client.pem'),
-    TEMPORAL_TLS_KEY: join(dir, 'client.key'),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: join(dir, 'client.pem'),
+    TEMPORAL_TLS_CLIENT_KEY_PATH: join(dir, 'client.key'),
     ...extra,
   });
 
   it("the client's Connection: mTLS with the private CA and server name, the API key as a bearer token", async () => {
     seen.length = 0;
     const settings = loadTemporalSettings(envFor({ TEMPORAL_API_KEY: 'cortex-key-client' }));
-    const conn = await Connection.connect({ ...temporalConnectionOptions(settings), connectTimeout: 10_000 });
+    const conn = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000 });
     try {
       await conn.workflowService.getSystemInfo({});
     } finally {
@@ -105,7 +105,7 @@ describe('TLS and API key from the environment reach the client and the worker c
   it("the worker's NativeConnection: the same settings, the same handshake and key", async () => {
     seen.length = 0;
     const settings = loadTemporalSettings(envFor({ TEMPORAL_API_KEY: 'cortex-key-worker' }));
-    const conn = await NativeConnection.connect(temporalConnectionOptions(settings));
+    const conn = await NativeConnection.connect(connectionOptions(settings));
     await conn.close();
     const call = seen.find((s) => s.path.endsWith('/GetSystemInfo'));
     assert.ok(call, JSON.stringify(seen));
@@ -116,22 +116,25 @@ describe('TLS and API key from the environment reach the client and the worker c
   it('without the private CA the server is not trusted: the connection fails and nothing is sent', async () => {
     seen.length = 0;
     const env = envFor({});
-    delete (env as Partial<typeof env>).TEMPORAL_TLS_CA;
+    delete (env as Partial<typeof env>).TEMPORAL_TLS_SERVER_CA_CERT_PATH;
     const settings = loadTemporalSettings(env);
-    await assert.rejects(NativeConnection.connect(temporalConnectionOptions(settings)));
+    await assert.rejects(NativeConnection.connect(connectionOptions(settings)));
     assert.deepEqual(seen, []);
   });
 
   it('the settings: TLS on with an API key alone, off by default, and errors naming the variable', () => {
     assert.deepEqual(loadTemporalSettings({ TEMPORAL_API_KEY: 'k' }).tls, {});
-    assert.equal(temporalConnectionOptions(loadTemporalSettings({ TEMPORAL_API_KEY: 'k' })).tls, true);
+    assert.equal(connectionOptions(loadTemporalSettings({ TEMPORAL_API_KEY: 'k' })).tls, true);
     assert.equal(loadTemporalSettings({}).tls, undefined);
     assert.equal(loadTemporalSettings({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls, undefined);
-    assert.throws(() => loadTemporalSettings({ TEMPORAL_TLS_CERT: '/x.pem' }), /TEMPORAL_TLS_KEY/);
+    assert.throws(
+      () => loadTemporalSettings({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/x.pem' }),
+      /TEMPORAL_TLS_CLIENT_KEY_PATH/,
+    );
     assert.throws(() => loadTemporalSettings({ TEMPORAL_TLS: 'yes' }), ConfigError);
     assert.throws(
-      () => temporalConnectionOptions(loadTemporalSettings({ TEMPORAL_TLS_CA: join(dir, 'missing.pem') })),
-      /TEMPORAL_TLS_CA: cannot read/,
+      () => connectionOptions(loadTemporalSettings({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'missing.pem') })),
+      /cannot read TEMPORAL_TLS_SERVER_CA_CERT_PATH/,
     );
   });
 });
