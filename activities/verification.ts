@@ -4,7 +4,9 @@
 // error (only a Docker engine that cannot be reached is).
 import type Dockerode from 'dockerode';
 import { execaRunner, type CommandRunner } from './command.ts';
-import { dockerFailure } from './failures.ts';
+import { FailureType } from '../common/failures.ts';
+import { dockerFailure, retryable } from './failures.ts';
+import { sleep } from './heartbeat.ts';
 import { probe, type HealthSample } from './health.ts';
 
 /** The counters and gauges of the service's /metrics the watch reads (absent when the service does not export). */
@@ -153,15 +155,28 @@ export function createVerificationActivities(deps: { docker: Dockerode; run?: Co
       }
     },
 
-    /** The container's memory use now (docker stats, page cache excluded), in MB. */
+    /**
+     * The container's memory use now (docker stats, page cache excluded), in MB. A sample without a memory figure
+     * (none, or 0: a container just started or not running) is never read as 0 MB — that would pass any limit: it
+     * is asked again, then reported as a retryable failure.
+     */
     async containerMemory({ container: name }: { container: string }): Promise<{ usedMb: number }> {
       const c = await container(name);
-      const s = (await c.stats({ stream: false })) as {
-        memory_stats?: { usage?: number; stats?: { inactive_file?: number; cache?: number } };
-      };
-      const usage = s.memory_stats?.usage ?? 0;
-      const cache = s.memory_stats?.stats?.inactive_file ?? s.memory_stats?.stats?.cache ?? 0;
-      return { usedMb: Math.round(((usage - cache) / 1024 / 1024) * 10) / 10 };
+      for (let attempt = 1; ; attempt++) {
+        const s = (await c.stats({ stream: false })) as {
+          memory_stats?: { usage?: number; stats?: { inactive_file?: number; cache?: number } };
+        };
+        const usage = s.memory_stats?.usage ?? 0;
+        if (usage > 0) {
+          const cache = s.memory_stats?.stats?.inactive_file ?? s.memory_stats?.stats?.cache ?? 0;
+          const used = usage > cache ? usage - cache : usage;
+          return { usedMb: Math.round((used / 1024 / 1024) * 10) / 10 };
+        }
+        if (attempt === 5) {
+          throw retryable(FailureType.Unavailable, `docker stats gave no memory figure for '${name}' (is it running?)`);
+        }
+        await sleep(500);
+      }
     },
 
     /** Error lines the container logged in the last `sinceSeconds` (docker logs --since). */
