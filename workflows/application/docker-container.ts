@@ -18,8 +18,8 @@ import type { Activities, HealthSample, HealthWait } from '../../activities/inde
 import { hostTaskQueue } from '../../common/config.ts';
 import { runSuffix } from '../../common/names.ts';
 import { FailureType } from '../../common/failures.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { beforeAnyChange, invalidInput } from '../phases/failures.ts';
 import {
   compensateChange,
   restoredHealthText,
@@ -286,11 +286,8 @@ async function runDockerContainerRollback(
   progress.detailsExtra = planDetails(dockerPlan(input, { current, before, target, reads: [], warnings: [] }));
 
   // 3. Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, from, to });
 
   // 4–6. Change, with an undo pushed before each mutating step.
   const undos: Undo[] = [];
@@ -463,14 +460,5 @@ async function runDockerContainerRollback(
             : `${what}. Restored: '${name}' runs ${from.image} again (${restoredHealthText(after, before)}).`,
       details: (u, after) => ({ restored: u.restored, failedUndos: u.failed, verification, restoredHealth: after }),
     });
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
   }
 }

@@ -20,24 +20,15 @@ import type {
   UndoResult,
 } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
 import { watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
 import { kubectlOp, localProbe, longWait, quick } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensateChange, type Undo } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
-import {
-  approvalInput,
-  checked,
-  int,
-  monitorInput,
-  parseInput,
-  scenarioInput,
-  whoFields,
-  z,
-} from '../phases/schema.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
+import { approvalInput, checked, int, monitorInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
 import { InputError, show, validateImageRef } from '../phases/validation.ts';
 
 const REFUSED_BEFORE_CHANGE: string[] = [FailureType.Conflict, FailureType.NotFound, FailureType.InvalidInput];
@@ -180,16 +171,7 @@ async function runKubernetesRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('application', approvals); // signals count from the very start
 
-  let input: ValidKubernetesRollbackInput;
-  try {
-    input = parseInput(kubernetesRollbackInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(kubernetesScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, kubernetesScenario, input);
+  const input: ValidKubernetesRollbackInput = await openRollback(progress, kubernetesScenario, raw, notifications);
 
   const q = proxyActivities<Activities>(quick);
   const op = proxyActivities<Activities>(kubectlOp);
@@ -268,11 +250,8 @@ async function runKubernetesRollback(
   );
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', to });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, to });
 
   // 3–5. Undo to the target revision, wait for the rollout, check ready replicas and images.
   const undos: Undo[] = [];

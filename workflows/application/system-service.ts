@@ -18,7 +18,6 @@ import type {
   Swap,
   UnitState,
 } from '../../activities/index.ts';
-import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import {
   fullUnitName,
@@ -27,10 +26,10 @@ import {
   isValidReleaseTag,
   isValidUnitName,
 } from '../../common/release-names.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { beforeAnyChange } from '../phases/failures.ts';
 import { watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
-import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.ts';
+import { hostActivities, longWait, probe, transfer } from '../phases/profiles.ts';
 import { Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import {
@@ -40,7 +39,7 @@ import {
   verifyRestoredHealth,
   type Undo,
 } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   checked,
@@ -48,7 +47,6 @@ import {
   int,
   line,
   monitorInput,
-  parseInput,
   scenarioInput,
   whoFields,
   z,
@@ -199,26 +197,14 @@ async function runSystemServiceRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('application', approvals);
 
-  let input: ValidSystemServiceInput;
-  try {
-    input = parseInput(systemServiceInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(systemServiceScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, systemServiceScenario, input);
+  const input: ValidSystemServiceInput = await openRollback(progress, systemServiceScenario, raw, notifications);
 
-  const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
-  const q = proxyActivities<Activities>({ ...quick, ...on });
-  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
+  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
   const copy = proxyActivities<Activities>({ ...transfer, ...on });
   const build = proxyActivities<Activities>({
     ...longWait(input.buildTimeoutSeconds * input.installCommands.length),
     ...on,
   });
-  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
   const sample = proxyActivities<Activities>({ ...probe, ...on }).probeHealth;
 
   const startedAt = new Date().toISOString();
@@ -278,11 +264,8 @@ async function runSystemServiceRollback(
   }
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, from, to });
 
   const undos: Undo[] = [];
   let backup: ReleaseBackup | undefined;
@@ -474,15 +457,6 @@ async function runSystemServiceRollback(
         ...(failedJournal ? { journal: failedJournal } : {}),
       }),
     });
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
   }
 }
 

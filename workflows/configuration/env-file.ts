@@ -24,13 +24,12 @@ import type {
   HealthWait,
   RestartResult,
 } from '../../activities/index.ts';
-import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { beforeAnyChange, fail } from '../phases/failures.ts';
 import { watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
-import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
+import { hostActivities, probe } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import {
@@ -40,7 +39,7 @@ import {
   verifyRestoredHealth,
   type Undo,
 } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -49,7 +48,6 @@ import {
   int,
   monitorInput,
   oneOf,
-  parseInput,
   scenarioInput,
   whoFields,
   type z,
@@ -267,25 +265,12 @@ async function runEnvironmentConfigRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('configuration', approvals); // signals count from the very start
 
-  let input: ValidEnvFileRollbackInput;
-  try {
-    input = parseInput(envFileInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(envFileScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, envFileScenario, input);
+  const input: ValidEnvFileRollbackInput = await openRollback(progress, envFileScenario, raw, notifications);
 
   const t = input.target;
   const docker = t.kind === 'docker';
   const name = (docker ? t.containerName : t.unit)!;
-  const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
-  const on = taskQueue ? { taskQueue } : {};
-  const q = proxyActivities<Activities>({ ...quick, ...on });
-  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
-  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
+  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
   const sample = proxyActivities<Activities>({ ...probe, ...on });
   const where = input.host ? ` on host ${input.host}` : '';
   const preservedName = `${name}-pre-rollback-${runSuffix(info.runId)}`;
@@ -379,11 +364,8 @@ async function runEnvironmentConfigRollback(
   }
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out' });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused });
 
   const undos: Undo[] = [];
   const backupPath = `${input.envFile}.backup-${backupStamp(new Date())}-${runSuffix(info.runId)}`;
@@ -616,14 +598,5 @@ async function runEnvironmentConfigRollback(
         restoredHealth: after,
       }),
     });
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
   }
 }
