@@ -9,7 +9,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   executeChild,
-  isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -19,10 +18,16 @@ import type { Activities, HealthSample, HealthWait } from '../../activities/inde
 import { hostTaskQueue } from '../../common/config.ts';
 import { runSuffix } from '../../common/names.ts';
 import { FailureType } from '../../common/failures.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
-import { runUndos, type Undo } from '../phases/saga.ts';
-import { RUNBOOK_ALERT_THRESHOLDS, watchHealth, type MonitorSummary, type WatchAlerting } from '../phases/monitor.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { beforeAnyChange, invalidInput } from '../phases/failures.ts';
+import {
+  compensateChange,
+  restoredHealthText,
+  restoreFailedSummary,
+  verifyRestoredHealth,
+  type Undo,
+} from '../phases/saga.ts';
+import { RUNBOOK_ALERT_THRESHOLDS, watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
 import { dockerOp, localNotify, localProbe, localQuick, longWait, probe, quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { defineScenario, runOf, who } from '../phases/scenario.ts';
@@ -281,11 +286,8 @@ async function runDockerContainerRollback(
   progress.detailsExtra = planDetails(dockerPlan(input, { current, before, target, reads: [], warnings: [] }));
 
   // 3. Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, from, to });
 
   // 4–6. Change, with an undo pushed before each mutating step.
   const undos: Undo[] = [];
@@ -371,19 +373,16 @@ async function runDockerContainerRollback(
   }
 
   // 7. Watch on durable timers.
-  let monitoring: MonitorSummary | undefined;
-  if (input.monitor.durationSeconds > 0) {
-    progress.setPhase('monitoring');
-    // With a metrics URL, each sample is one local activity returning health and metrics (one marker event, as
-    // before); runs without one issue the same commands as before, so their histories replay.
-    const metricsUrl = input.metricsUrl;
-    const withMetrics = metricsUrl !== undefined && patched('watch-metrics-thresholds');
-    const watchSample = withMetrics
-      ? () =>
-          proxyLocalActivities<Activities>(localProbe).sampleService({ url: input.healthUrl, metricsUrl: metricsUrl })
-      : () => sampleHealth({ url: input.healthUrl });
-    const alerting: WatchAlerting | undefined = withMetrics
-      ? {
+  const monitoring = await watchAfterChange(progress, input.monitor, {
+    sampler: () => {
+      // With a metrics URL, each sample is one local activity returning health and metrics (one marker event, as
+      // before); runs without one issue the same commands as before, so their histories replay.
+      const metricsUrl = input.metricsUrl;
+      const withMetrics = metricsUrl !== undefined && patched('watch-metrics-thresholds');
+      if (!withMetrics) return { sample: () => sampleHealth({ url: input.healthUrl }) };
+      return {
+        sample: () => proxyLocalActivities<Activities>(localProbe).sampleService({ url: input.healthUrl, metricsUrl }),
+        alerting: {
           thresholds: RUNBOOK_ALERT_THRESHOLDS,
           // A local activity: the alert's marker is recorded with the next timer, one event per alert.
           raise: async (a) => {
@@ -403,58 +402,28 @@ async function runDockerContainerRollback(
             );
             progress.note(`alert-${a.rule}`, 'completed', `${a.figure} (${a.limit}); ${sent}`);
           },
-        }
-      : undefined;
-    try {
-      monitoring = await progress.step(
-        'monitor',
-        () =>
-          watchHealth(
-            input.monitor,
-            watchSample,
-            (live) => {
-              progress.status.monitoring = live;
-            },
-            alerting,
-          ),
-        (m) =>
-          `${m.samples} samples, ${m.failures} failed${m.alerts ? `, ${m.alerts.length} alert(s)` : ''}` +
-          `${m.breached ? ', BREACHED' : ''}`,
-      );
-    } catch (err) {
-      // Cancelling the watch ends the watch only: the target was verified and keeps running; the previous
-      // container is kept (stopped) so a human can still go back to it.
-      if (isCancellation(err)) {
-        progress.setPhase('watch-cancelled');
-        progress.status.error =
-          `the watch was cancelled; ${target.ref} keeps running (verified healthy), ` +
-          `previous container kept as '${preservedName}' (stopped)`;
-      }
-      throw err;
-    }
-    if (monitoring.breached) {
-      progress.setPhase('monitoring-breached');
-      progress.status.error =
-        `${target.ref} failed ${monitoring.maxConsecutiveFailures} consecutive health checks during the watch; ` +
-        `left running, previous container kept as '${preservedName}' (stopped) for a manual decision`;
-      throw ApplicationFailure.create({
-        type: FailureType.MonitoringBreach,
-        nonRetryable: true,
-        message: progress.status.error,
-        details: [
-          finish({
-            outcome: 'succeeded',
-            from,
-            to: { ...to, containerId: runId },
-            preservedContainer: preservedName,
-            verification,
-            ...(postVerification ? { postVerification } : {}),
-            monitoring,
-          }),
-        ],
-      });
-    }
-  }
+        },
+      };
+    },
+    // Cancelling the watch ends the watch only: the target was verified and keeps running; the previous
+    // container is kept (stopped) so a human can still go back to it.
+    cancelled: () =>
+      `the watch was cancelled; ${target.ref} keeps running (verified healthy), ` +
+      `previous container kept as '${preservedName}' (stopped)`,
+    breached: (m) =>
+      `${target.ref} failed ${m.maxConsecutiveFailures} consecutive health checks during the watch; ` +
+      `left running, previous container kept as '${preservedName}' (stopped) for a manual decision`,
+    result: (m) =>
+      finish({
+        outcome: 'succeeded',
+        from,
+        to: { ...to, containerId: runId },
+        preservedContainer: preservedName,
+        verification,
+        ...(postVerification ? { postVerification } : {}),
+        monitoring: m,
+      }),
+  });
 
   // 8. Clean up what the rollback kept for restoring.
   progress.setPhase('cleaning-up');
@@ -473,50 +442,23 @@ async function runDockerContainerRollback(
     ...(monitoring ? { monitoring } : {}),
   });
 
-  async function compensate(err: unknown): Promise<never> {
-    const cancelled = isCancellation(err);
-    const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
-    progress.setPhase('compensating');
-    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
-    let after: HealthWait | undefined;
-    if (failedUndos.length === 0 && undos.length > 0) {
-      // Previously healthy: it must be healthy again. Previously unhealthy: running is what we can restore.
-      after = await progress
-        .step('verify-restored-health', () =>
-          wait.waitHealthy({ url: input.healthUrl, timeoutSeconds: before.ok ? input.verifyTimeoutSeconds : 5 }),
-        )
-        .catch(() => undefined);
-    }
-    const restoredHealth = after?.healthy ? 'healthy' : before.ok ? 'NOT healthy' : 'unhealthy, as it was before';
-    const summary =
-      failedUndos.length > 0
-        ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-          `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image}). ` +
-          `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-        : undos.length === 0
-          ? `${what}. Nothing had been changed.`
-          : `${what}. Restored: '${name}' runs ${from.image} again (${restoredHealth}).`;
-    progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
-    progress.status.error = summary;
-    if (cancelled) throw err;
-    const type =
-      failedUndos.length > 0
-        ? FailureType.CompensationFailed
-        : (innerFailure(err)?.type ?? FailureType.VerificationFailed);
-    throw ApplicationFailure.create({
-      type,
-      nonRetryable: true,
-      message: summary,
-      details: [{ restored, failedUndos, verification, restoredHealth: after }],
+  function compensate(err: unknown): Promise<never> {
+    return compensateChange(progress, undos, err, {
+      check: async (u) =>
+        u.failed.length === 0 && undos.length > 0
+          ? verifyRestoredHealth(progress, wait.waitHealthy, input.healthUrl, before, input.verifyTimeoutSeconds)
+          : undefined,
+      summary: (what, u, after) =>
+        u.failed.length > 0
+          ? restoreFailedSummary(
+              what,
+              u,
+              `The previous container is '${preservedName}' (id ${current.id.slice(0, 12)}, image ${from.image}). `,
+            )
+          : undos.length === 0
+            ? `${what}. Nothing had been changed.`
+            : `${what}. Restored: '${name}' runs ${from.image} again (${restoredHealthText(after, before)}).`,
+      details: (u, after) => ({ restored: u.restored, failedUndos: u.failed, verification, restoredHealth: after }),
     });
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
   }
 }

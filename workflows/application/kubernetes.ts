@@ -10,14 +10,7 @@
 //    it rolls back to the replaced revision and waits for that rollout; the error says what failed and what was
 //    restored, and an undo that fails is reported with the kubectl commands to run by hand;
 //  - the cluster's credentials stay in the worker's environment (KUBECONFIG): the input names a context at most.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  proxyLocalActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   DeploymentCheck,
@@ -27,24 +20,15 @@ import type {
   UndoResult,
 } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
-import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { fail, failedBeforeAnyChange, innerFailure } from '../phases/failures.ts';
+import { watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
 import { kubectlOp, localProbe, longWait, quick } from '../phases/profiles.ts';
-import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
-import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
-import {
-  approvalInput,
-  checked,
-  int,
-  monitorInput,
-  parseInput,
-  scenarioInput,
-  whoFields,
-  z,
-} from '../phases/schema.ts';
+import { compensateChange, type Undo } from '../phases/saga.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
+import { approvalInput, checked, int, monitorInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
 import { InputError, show, validateImageRef } from '../phases/validation.ts';
 
 const REFUSED_BEFORE_CHANGE: string[] = [FailureType.Conflict, FailureType.NotFound, FailureType.InvalidInput];
@@ -187,16 +171,7 @@ async function runKubernetesRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('application', approvals); // signals count from the very start
 
-  let input: ValidKubernetesRollbackInput;
-  try {
-    input = parseInput(kubernetesRollbackInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(kubernetesScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, kubernetesScenario, input);
+  const input: ValidKubernetesRollbackInput = await openRollback(progress, kubernetesScenario, raw, notifications);
 
   const q = proxyActivities<Activities>(quick);
   const op = proxyActivities<Activities>(kubectlOp);
@@ -275,11 +250,8 @@ async function runKubernetesRollback(
   );
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', to });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, to });
 
   // 3–5. Undo to the target revision, wait for the rollout, check ready replicas and images.
   const undos: Undo[] = [];
@@ -352,89 +324,51 @@ async function runKubernetesRollback(
   const done = { ...to, newRevision: undo.revision };
 
   // 6. Watch ready replicas on durable timers.
-  let monitoring: MonitorSummary | undefined;
-  if (input.monitor.durationSeconds > 0) {
-    progress.setPhase('monitoring');
-    const sample = (): Promise<HealthSample> =>
-      local.sampleDeployment({ ...ref, container: plan.container, image: target.image });
-    try {
-      monitoring = await progress.step(
-        'monitor',
-        () =>
-          watchHealth(input.monitor, sample, (live) => {
-            progress.status.monitoring = live;
-          }),
-        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
-      );
-    } catch (err) {
-      if (isCancellation(err)) {
-        progress.setPhase('watch-cancelled');
-        progress.status.error =
-          `the watch was cancelled; ${where} keeps running ${target.image} (verified ready); ` +
-          `revision ${from.revision}'s ReplicaSet ${from.replicaSet} (${from.image}) stays in the rollout history`;
-      }
-      throw err;
-    }
-    if (monitoring.breached) {
-      progress.setPhase('monitoring-breached');
-      progress.status.error =
-        `${where} failed ${monitoring.maxConsecutiveFailures} consecutive ready checks during the watch on ` +
-        `${target.image}; left as it is for a manual decision (previous: ReplicaSet ${from.replicaSet}, ${from.image})`;
-      throw ApplicationFailure.create({
-        type: FailureType.MonitoringBreach,
-        nonRetryable: true,
-        message: progress.status.error,
-        details: [finish({ outcome: 'succeeded', to: done, undo, rollout, verification, monitoring })],
-      });
-    }
-  }
+  const monitoring = await watchAfterChange(progress, input.monitor, {
+    sampler: () => ({
+      sample: (): Promise<HealthSample> =>
+        local.sampleDeployment({ ...ref, container: plan.container, image: target.image }),
+    }),
+    cancelled: () =>
+      `the watch was cancelled; ${where} keeps running ${target.image} (verified ready); ` +
+      `revision ${from.revision}'s ReplicaSet ${from.replicaSet} (${from.image}) stays in the rollout history`,
+    breached: (m) =>
+      `${where} failed ${m.maxConsecutiveFailures} consecutive ready checks during the watch on ` +
+      `${target.image}; left as it is for a manual decision (previous: ReplicaSet ${from.replicaSet}, ${from.image})`,
+    result: (m) => finish({ outcome: 'succeeded', to: done, undo, rollout, verification, monitoring: m }),
+  });
 
   progress.setPhase('completed');
   return finish({ outcome: 'succeeded', to: done, undo, rollout, verification, ...(monitoring ? { monitoring } : {}) });
 
-  async function compensate(err: unknown): Promise<never> {
-    const cancelled = isCancellation(err);
-    const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
-    progress.setPhase('compensating');
-    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
-    let after: DeploymentCheck | undefined;
-    if (failedUndos.length === 0 && undos.length > 0) {
-      after = await progress
-        .step('verify-restored', () => q.checkDeployment({ ...ref, container: plan.container, image: from.image }))
-        .catch(() => undefined);
-    }
-    const summary =
-      undos.length === 0
-        ? `${what}. Nothing had been changed.`
-        : failedUndos.length > 0
-          ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-            `The replaced revision was ${from.revision} (ReplicaSet ${from.replicaSet}, ${from.image}). ` +
-            `Do by hand: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-          : `${what}. Restored: ${where} runs ${from.image} again (ReplicaSet ${from.replicaSet}, now revision ` +
-            `${after?.revision ?? '?'}; ${after ? `${after.ready}/${after.desired} ready` : 'readiness unknown'}).`;
-    progress.setPhase(
-      failedUndos.length > 0 ? 'compensation-failed' : undos.length === 0 ? 'failed' : 'rolled-back-to-previous',
-    );
-    progress.status.error = summary;
-    if (cancelled) throw err;
-    const type =
-      failedUndos.length > 0
-        ? FailureType.CompensationFailed
-        : (innerFailure(err)?.type ?? FailureType.VerificationFailed);
-    throw ApplicationFailure.create({
-      type,
-      nonRetryable: true,
-      message: summary,
-      details: [
-        {
-          restored,
-          failedUndos,
-          restoredTo: { revision: after?.revision, replicaSet: from.replicaSet, image: from.image, check: after },
-          undo,
-          rollout,
-          verification,
-        },
-      ],
+  function compensate(err: unknown): Promise<never> {
+    return compensateChange(progress, undos, err, {
+      check: async (u) =>
+        u.failed.length === 0 && undos.length > 0
+          ? progress
+              .step('verify-restored', () =>
+                q.checkDeployment({ ...ref, container: plan.container, image: from.image }),
+              )
+              .catch(() => undefined)
+          : undefined,
+      summary: (what, u, after) =>
+        undos.length === 0
+          ? `${what}. Nothing had been changed.`
+          : u.failed.length > 0
+            ? `${what}. RESTORE FAILED — manual action needed: ${u.failed.join('; ')}. ` +
+              `The replaced revision was ${from.revision} (ReplicaSet ${from.replicaSet}, ${from.image}). ` +
+              `Do by hand: ${u.manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
+            : `${what}. Restored: ${where} runs ${from.image} again (ReplicaSet ${from.replicaSet}, now revision ` +
+              `${after?.revision ?? '?'}; ${after ? `${after.ready}/${after.desired} ready` : 'readiness unknown'}).`,
+      unchangedPhase: 'failed',
+      details: (u, after) => ({
+        restored: u.restored,
+        failedUndos: u.failed,
+        restoredTo: { revision: after?.revision, replicaSet: from.replicaSet, image: from.image, check: after },
+        undo,
+        rollout,
+        verification,
+      }),
     });
   }
 }

@@ -7,13 +7,7 @@
 //  - before the live service changes, its undo (point `current` back, restart) is pushed; on failure or
 //    cancellation the undos run in reverse and the error says what failed and what was restored;
 //  - every step runs on the host's worker (task queue `cortex-rollback-host-<host>`) when `host` is given.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   Checkout,
@@ -24,7 +18,6 @@ import type {
   Swap,
   UnitState,
 } from '../../activities/index.ts';
-import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import {
   fullUnitName,
@@ -33,14 +26,20 @@ import {
   isValidReleaseTag,
   isValidUnitName,
 } from '../../common/release-names.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
-import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
-import { dockerOp, longWait, probe, quick, transfer } from '../phases/profiles.ts';
-import { errorMessage, Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { beforeAnyChange } from '../phases/failures.ts';
+import { watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
+import { hostActivities, longWait, probe, transfer } from '../phases/profiles.ts';
+import { Progress, type RollbackStatus, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
-import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import {
+  compensateChange,
+  restoredHealthText,
+  restoreFailedSummary,
+  verifyRestoredHealth,
+  type Undo,
+} from '../phases/saga.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   checked,
@@ -48,7 +47,6 @@ import {
   int,
   line,
   monitorInput,
-  parseInput,
   scenarioInput,
   whoFields,
   z,
@@ -199,26 +197,14 @@ async function runSystemServiceRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('application', approvals);
 
-  let input: ValidSystemServiceInput;
-  try {
-    input = parseInput(systemServiceInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(systemServiceScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, systemServiceScenario, input);
+  const input: ValidSystemServiceInput = await openRollback(progress, systemServiceScenario, raw, notifications);
 
-  const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
-  const q = proxyActivities<Activities>({ ...quick, ...on });
-  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
+  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
   const copy = proxyActivities<Activities>({ ...transfer, ...on });
   const build = proxyActivities<Activities>({
     ...longWait(input.buildTimeoutSeconds * input.installCommands.length),
     ...on,
   });
-  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
   const sample = proxyActivities<Activities>({ ...probe, ...on }).probeHealth;
 
   const startedAt = new Date().toISOString();
@@ -278,11 +264,8 @@ async function runSystemServiceRollback(
   }
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', from, to });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, from, to });
 
   const undos: Undo[] = [];
   let backup: ReleaseBackup | undefined;
@@ -401,46 +384,17 @@ async function runSystemServiceRollback(
     verification,
   };
 
-  // Watch on durable timers.
-  let monitoring: MonitorSummary | undefined;
-  if (input.monitor.durationSeconds > 0) {
-    progress.setPhase('monitoring');
-    try {
-      monitoring = await progress.step(
-        'monitor',
-        () =>
-          watchHealth(
-            input.monitor,
-            () => sample({ url: input.healthUrl }),
-            (live) => {
-              progress.status.monitoring = live;
-            },
-          ),
-        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
-      );
-    } catch (err) {
-      // Cancelling the watch ends the watch only: the target was verified and keeps running.
-      if (isCancellation(err)) {
-        progress.setPhase('watch-cancelled');
-        progress.status.error =
-          `the watch was cancelled; ${unit} keeps running ${input.targetTag} (verified healthy); ` +
-          `the previous release is ${release.link}, archived in ${backup.archive}`;
-      }
-      throw err;
-    }
-    if (monitoring.breached) {
-      progress.setPhase('monitoring-breached');
-      progress.status.error =
-        `${unit} on ${input.targetTag} failed ${monitoring.maxConsecutiveFailures} consecutive health checks during ` +
-        `the watch; left running for a manual decision (previous release ${release.link}, archived in ${backup.archive})`;
-      throw ApplicationFailure.create({
-        type: FailureType.MonitoringBreach,
-        nonRetryable: true,
-        message: progress.status.error,
-        details: [finish({ outcome: 'succeeded', ...done, monitoring })],
-      });
-    }
-  }
+  // Watch on durable timers. Cancelling it ends the watch only: the target was verified and keeps running.
+  const monitoring = await watchAfterChange(progress, input.monitor, {
+    sampler: () => ({ sample: () => sample({ url: input.healthUrl }) }),
+    cancelled: () =>
+      `the watch was cancelled; ${unit} keeps running ${input.targetTag} (verified healthy); ` +
+      `the previous release is ${release.link}, archived in ${backup.archive}`,
+    breached: (m) =>
+      `${unit} on ${input.targetTag} failed ${m.maxConsecutiveFailures} consecutive health checks during ` +
+      `the watch; left running for a manual decision (previous release ${release.link}, archived in ${backup.archive})`,
+    result: (m) => finish({ outcome: 'succeeded', ...done, monitoring: m }),
+  });
   progress.setPhase('completed');
   return finish({ outcome: 'succeeded', ...done, ...(monitoring ? { monitoring } : {}) });
 
@@ -455,66 +409,54 @@ async function runSystemServiceRollback(
       .catch(() => status.journal);
   }
 
-  async function compensate(err: unknown): Promise<never> {
-    const cancelled = isCancellation(err);
-    const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
-    if (liveUndo && !status.journal) await readJournal();
-    const failedJournal = status.journal;
-    progress.setPhase('compensating');
-    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
-    const restoredLive = liveUndo?.back !== undefined && failedUndos.length === 0;
-    let after: HealthWait | undefined;
+  function compensate(err: unknown): Promise<never> {
+    let failedJournal: SystemServiceStatus['journal'];
+    let restoredLive = false;
     let unitAfter: UnitState | undefined;
-    if (restoredLive) {
-      // Previously healthy: it must be healthy again. Previously unhealthy: running is what we can restore.
-      after = await progress
-        .step('verify-restored-health', () =>
-          wait.waitHealthy({ url: input.healthUrl, timeoutSeconds: before.ok ? input.verifyTimeoutSeconds : 5 }),
-        )
-        .catch(() => undefined);
-      unitAfter = await q.systemdUnitState({ unit }).catch(() => undefined);
-    }
-    const restoredHealth = after?.healthy ? 'healthy' : before.ok ? 'NOT healthy' : 'unhealthy, as it was before';
-    const summary =
-      failedUndos.length > 0
-        ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-          `The previous release is ${release.link}${backup ? ` (archived in ${backup.archive})` : ''}. ` +
-          `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-        : restoredLive
-          ? `${what}. Restored: current → ${release.link} again` +
-            `${liveUndo?.back?.restoredFrom ? ` (unpacked from ${liveUndo.back.restoredFrom})` : ''}, ${unit} ` +
-            `${liveUndo?.again?.restarted ? 'restarted' : 'already restarted'} ` +
-            `(invocation ${unitAfter ? invocation(unitAfter) : '?'}, ${restoredHealth})` +
-            `${checkout?.createdByRun ? `; removed ${targetDir}` : ''}.`
-          : undos.length > 0
-            ? `${what}. The live service was not changed (current → ${release.link}); removed ${targetDir}.`
-            : `${what}. The live service was not changed (current → ${release.link}).`;
-    progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
-    progress.status.error = summary;
-    if (cancelled) throw err;
-    const type =
-      failedUndos.length > 0
-        ? FailureType.CompensationFailed
-        : ((innerFailure(err)?.type as FailureType | undefined) ?? FailureType.VerificationFailed);
-    const details: SystemServiceRestore = {
-      restored,
-      failedUndos,
-      ...(restoredLive ? { currentRelease: release.link } : {}),
-      ...(unitAfter ? { invocationId: unitAfter.invocationId } : {}),
-      ...(after ? { restoredHealth: after } : {}),
-      ...(verification ? { verification } : {}),
-      ...(failedJournal ? { journal: failedJournal } : {}),
-    };
-    throw ApplicationFailure.create({ type, nonRetryable: true, message: summary, details: [details] });
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
+    return compensateChange(progress, undos, err, {
+      first: async () => {
+        if (liveUndo && !status.journal) await readJournal();
+        failedJournal = status.journal;
+      },
+      check: async (u) => {
+        restoredLive = liveUndo?.back !== undefined && u.failed.length === 0;
+        if (!restoredLive) return undefined;
+        const after = await verifyRestoredHealth(
+          progress,
+          wait.waitHealthy,
+          input.healthUrl,
+          before,
+          input.verifyTimeoutSeconds,
+        );
+        unitAfter = await q.systemdUnitState({ unit }).catch(() => undefined);
+        return after;
+      },
+      summary: (what, u, after) =>
+        u.failed.length > 0
+          ? restoreFailedSummary(
+              what,
+              u,
+              `The previous release is ${release.link}${backup ? ` (archived in ${backup.archive})` : ''}. `,
+            )
+          : restoredLive
+            ? `${what}. Restored: current → ${release.link} again` +
+              `${liveUndo?.back?.restoredFrom ? ` (unpacked from ${liveUndo.back.restoredFrom})` : ''}, ${unit} ` +
+              `${liveUndo?.again?.restarted ? 'restarted' : 'already restarted'} ` +
+              `(invocation ${unitAfter ? invocation(unitAfter) : '?'}, ${restoredHealthText(after, before)})` +
+              `${checkout?.createdByRun ? `; removed ${targetDir}` : ''}.`
+            : undos.length > 0
+              ? `${what}. The live service was not changed (current → ${release.link}); removed ${targetDir}.`
+              : `${what}. The live service was not changed (current → ${release.link}).`,
+      details: (u, after): SystemServiceRestore => ({
+        restored: u.restored,
+        failedUndos: u.failed,
+        ...(restoredLive ? { currentRelease: release.link } : {}),
+        ...(unitAfter ? { invocationId: unitAfter.invocationId } : {}),
+        ...(after ? { restoredHealth: after } : {}),
+        ...(verification ? { verification } : {}),
+        ...(failedJournal ? { journal: failedJournal } : {}),
+      }),
+    });
   }
 }
 

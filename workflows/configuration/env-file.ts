@@ -13,13 +13,7 @@
 //    the backup, the previous container or the unit restarted on it) and the error says what failed and what was
 //    restored;
 //  - host activities run on `cortex-rollback-host-<host>` when `host` is given, else on the workflow's queue.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type {
   Activities,
   ConnectionCheck,
@@ -30,17 +24,22 @@ import type {
   HealthWait,
   RestartResult,
 } from '../../activities/index.ts';
-import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
-import { watchHealth, type MonitorSummary } from '../phases/monitor.ts';
-import { dockerOp, longWait, probe, quick } from '../phases/profiles.ts';
-import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { beforeAnyChange, fail } from '../phases/failures.ts';
+import { watchAfterChange, type MonitorSummary } from '../phases/monitor.ts';
+import { hostActivities, probe } from '../phases/profiles.ts';
+import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
-import { runUndos, type Undo } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
+import {
+  compensateChange,
+  restoredHealthText,
+  restoreFailedSummary,
+  verifyRestoredHealth,
+  type Undo,
+} from '../phases/saga.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
 import {
   approvalInput,
   bool,
@@ -49,7 +48,6 @@ import {
   int,
   monitorInput,
   oneOf,
-  parseInput,
   scenarioInput,
   whoFields,
   type z,
@@ -267,25 +265,12 @@ async function runEnvironmentConfigRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('configuration', approvals); // signals count from the very start
 
-  let input: ValidEnvFileRollbackInput;
-  try {
-    input = parseInput(envFileInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(envFileScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, envFileScenario, input);
+  const input: ValidEnvFileRollbackInput = await openRollback(progress, envFileScenario, raw, notifications);
 
   const t = input.target;
   const docker = t.kind === 'docker';
   const name = (docker ? t.containerName : t.unit)!;
-  const taskQueue = input.host ? hostTaskQueue(input.host) : undefined;
-  const on = taskQueue ? { taskQueue } : {};
-  const q = proxyActivities<Activities>({ ...quick, ...on });
-  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
-  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
+  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
   const sample = proxyActivities<Activities>({ ...probe, ...on });
   const where = input.host ? ` on host ${input.host}` : '';
   const preservedName = `${name}-pre-rollback-${runSuffix(info.runId)}`;
@@ -379,11 +364,8 @@ async function runEnvironmentConfigRollback(
   }
 
   // Approval gate.
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out' });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused });
 
   const undos: Undo[] = [];
   const backupPath = `${input.envFile}.backup-${backupStamp(new Date())}-${runSuffix(info.runId)}`;
@@ -497,55 +479,29 @@ async function runEnvironmentConfigRollback(
   }
 
   // Watch on durable timers.
-  let monitoring: MonitorSummary | undefined;
-  if (input.monitor.durationSeconds > 0) {
-    progress.setPhase('monitoring');
-    try {
-      monitoring = await progress.step(
-        'monitor',
-        () =>
-          watchHealth(
-            input.monitor,
-            (): Promise<HealthSample> => sample.probeHealth({ url: t.healthUrl }),
-            (live) => {
-              progress.status.monitoring = live;
-            },
-          ),
-        (m) => `${m.samples} samples, ${m.failures} failed${m.breached ? ', BREACHED' : ''}`,
-      );
-    } catch (err) {
-      // Cancelling the watch ends the watch only: the verified configuration stays; the backup (and the previous
-      // container) are kept so a human can still go back.
-      if (isCancellation(err)) {
-        progress.setPhase('watch-cancelled');
-        progress.status.error =
-          `the watch was cancelled; '${name}' keeps running with the known-good env file (verified), ` +
-          `the previous file is ${backupPath}` +
-          (docker ? `, the previous container is kept as '${preservedName}' (stopped)` : '');
-      }
-      throw err;
-    }
-    if (monitoring.breached) {
-      progress.setPhase('monitoring-breached');
-      progress.status.error =
-        `'${name}' failed ${monitoring.maxConsecutiveFailures} consecutive health checks during the watch; left ` +
-        `running with the known-good env file; the previous file is ${backupPath}` +
-        (docker ? `, the previous container is kept as '${preservedName}' (stopped)` : '') +
-        ' for a manual decision';
-      throw fail(
-        FailureType.MonitoringBreach,
-        progress.status.error,
-        finish({
-          outcome: 'succeeded',
-          backup: { path: backupPath, sha256: current.sha256 },
-          ...(container ? { container: { previousId: container.id, newId, preservedName } } : {}),
-          ...unitResult(),
-          verification,
-          monitoring,
-        }),
-      );
-    }
-  }
+  const monitoring = await watchAfterChange(progress, input.monitor, {
+    sampler: () => ({ sample: (): Promise<HealthSample> => sample.probeHealth({ url: t.healthUrl }) }),
+    // Cancelling the watch ends the watch only: the verified configuration stays; the backup (and the previous
+    // container) are kept so a human can still go back.
+    cancelled: () =>
+      `the watch was cancelled; '${name}' keeps running with the known-good env file (verified), ` +
+      `the previous file is ${backupPath}` +
+      (docker ? `, the previous container is kept as '${preservedName}' (stopped)` : ''),
+    breached: (m) =>
+      `'${name}' failed ${m.maxConsecutiveFailures} consecutive health checks during the watch; left ` +
+      `running with the known-good env file; the previous file is ${backupPath}` +
+      (docker ? `, the previous container is kept as '${preservedName}' (stopped)` : '') +
+      ' for a manual decision',
+    result: (m) =>
+      finish({
+        outcome: 'succeeded',
+        backup: { path: backupPath, sha256: current.sha256 },
+        ...(container ? { container: { previousId: container.id, newId, preservedName } } : {}),
+        ...unitResult(),
+        verification,
+        monitoring: m,
+      }),
+  });
 
   let preservedRemoved: boolean | undefined;
   if (docker) {
@@ -617,61 +573,30 @@ async function runEnvironmentConfigRollback(
     return r.id;
   }
 
-  async function compensate(err: unknown): Promise<never> {
-    const cancelled = isCancellation(err);
-    const what = cancelled ? 'the rollback was cancelled' : errorMessage(err);
-    progress.setPhase('compensating');
-    const { restored, failed: failedUndos, manual } = await runUndos(progress, undos);
-    let after: HealthWait | undefined;
-    if (failedUndos.length === 0 && undos.length > 0) {
-      after = await progress
-        .step('verify-restored-health', () =>
-          wait.waitHealthy({ url: t.healthUrl, timeoutSeconds: before.ok ? input.verifyTimeoutSeconds : 5 }),
-        )
-        .catch(() => undefined);
-    }
-    const restoredHealth = after?.healthy ? 'healthy' : before.ok ? 'NOT healthy' : 'unhealthy, as it was before';
-    const summary =
-      failedUndos.length > 0
-        ? `${what}. RESTORE FAILED — manual action needed: ${failedUndos.join('; ')}. ` +
-          `Do by hand, in this order: ${manual.map((m, i) => `(${i + 1}) ${m}`).join(' ')}`
-        : undos.length === 0
-          ? `${what}. Nothing had been changed.`
-          : `${what}. Restored: ${input.envFile} from ${backupPath} (sha256 ${short(current.sha256)})` +
-            (docker
-              ? `; '${name}' runs its previous container ${container!.id.slice(0, 12)} again`
-              : `; ${name} restarted on it`) +
-            ` (${restoredHealth}).`;
-    progress.setPhase(failedUndos.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
-    progress.status.error = summary;
-    if (cancelled) throw err;
-    const type =
-      failedUndos.length > 0
-        ? FailureType.CompensationFailed
-        : (innerFailure(err)?.type ?? FailureType.VerificationFailed);
-    throw ApplicationFailure.create({
-      type,
-      nonRetryable: true,
-      message: summary,
-      details: [
-        {
-          restored,
-          failedUndos,
-          restoredFile: { path: input.envFile, from: backupPath, sha256: current.sha256 },
-          ...(docker && container ? { restoredContainer: container.id } : {}),
-          verification,
-          restoredHealth: after,
-        },
-      ],
+  function compensate(err: unknown): Promise<never> {
+    return compensateChange(progress, undos, err, {
+      check: async (u) =>
+        u.failed.length === 0 && undos.length > 0
+          ? verifyRestoredHealth(progress, wait.waitHealthy, t.healthUrl, before, input.verifyTimeoutSeconds)
+          : undefined,
+      summary: (what, u, after) =>
+        u.failed.length > 0
+          ? restoreFailedSummary(what, u)
+          : undos.length === 0
+            ? `${what}. Nothing had been changed.`
+            : `${what}. Restored: ${input.envFile} from ${backupPath} (sha256 ${short(current.sha256)})` +
+              (docker
+                ? `; '${name}' runs its previous container ${container!.id.slice(0, 12)} again`
+                : `; ${name} restarted on it`) +
+              ` (${restoredHealthText(after, before)}).`,
+      details: (u, after) => ({
+        restored: u.restored,
+        failedUndos: u.failed,
+        restoredFile: { path: input.envFile, from: backupPath, sha256: current.sha256 },
+        ...(docker && container ? { restoredContainer: container.id } : {}),
+        verification,
+        restoredHealth: after,
+      }),
     });
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
   }
 }

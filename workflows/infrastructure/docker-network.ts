@@ -9,26 +9,24 @@
 //    resolves from inside every running container, every health URL answers. A name that does not resolve (Docker
 //    20.10 can drop a container's service alias when Compose recreates a network) is repaired by one more down/up,
 //    then verified again; anything still failing restores the saved file and says so.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type {
-  Activities,
   ComposeBackup,
   ComposeCheck,
   ComposeContainer,
   ComposeFileInfo,
   ComposeState,
 } from '../../activities/index.ts';
-import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
-import { dockerOp, longWait, quick } from '../phases/profiles.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { fail, failedBeforeAnyChange } from '../phases/failures.ts';
+import { hostActivities } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
-import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
+import { approvalInput, checked, hostInput, int, scenarioInput, whoFields, z } from '../phases/schema.ts';
 import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
 const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/; // Compose's own rule for project names
@@ -154,21 +152,9 @@ async function runDockerNetworkRollback(
   const approvals = progress.status.approvals;
   const gate = new ApprovalGate('infrastructure', approvals);
 
-  let input: ValidInput;
-  try {
-    input = parseInput(dockerNetworkRollbackInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(dockerNetworkScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, dockerNetworkScenario, input);
+  const input: ValidInput = await openRollback(progress, dockerNetworkScenario, raw, notifications);
 
-  const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
-  const q = proxyActivities<Activities>({ ...quick, ...on });
-  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
-  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
+  const { q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
   const { project, composeFile } = input;
   const startedAt = new Date().toISOString();
   const base = {
@@ -212,11 +198,8 @@ async function runDockerNetworkRollback(
   const resolve = input.resolveServices ?? knownGood.services;
 
   // 2. Approval (director of engineering).
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', knownGood, before });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, knownGood, before });
 
   // 3–6. Backup, down, install, up, verify (with one down/up repair); the undo is pushed before `down`.
   const undos: Undo[] = [];

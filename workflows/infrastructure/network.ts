@@ -10,33 +10,18 @@
 //    otherwise (unhealthy, no confirmation, cancellation) the backup is restored automatically. The window is a
 //    workflow timer, so the restore happens even when the worker that applied the rules died;
 //  - a `confirm` counts only while the workflow waits for it (after the change was verified).
-import {
-  CancellationScope,
-  condition,
-  defineSignal,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type {
-  Activities,
-  NetworkHealth,
-  RestoredRules,
-  RulesBackup,
-  RulesState,
-  TargetRules,
-} from '../../activities/index.ts';
-import { hostTaskQueue } from '../../common/config.ts';
+import { CancellationScope, condition, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
 import { runSuffix } from '../../common/names.ts';
-import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, invalidInput } from '../phases/failures.ts';
-import { dockerOp, longWait, quick } from '../phases/profiles.ts';
+import { ApprovalGate, approvalRefused, type ApprovalRecord } from '../phases/approval.ts';
+import { fail, failedBeforeAnyChange } from '../phases/failures.ts';
+import { hostActivities } from '../phases/profiles.ts';
 import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
-import { defineScenario, runOf, who } from '../phases/scenario.ts';
-import { approvalInput, checked, hostInput, int, parseInput, scenarioInput, whoFields, z } from '../phases/schema.ts';
+import { defineScenario, openRollback, who } from '../phases/scenario.ts';
+import { approvalInput, checked, hostInput, int, scenarioInput, whoFields, z } from '../phases/schema.ts';
 import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
 export interface ConfirmSignal {
@@ -189,21 +174,9 @@ async function runNetworkRollback(
     },
   );
 
-  let input: ValidInput;
-  try {
-    input = parseInput(networkRollbackInput, raw);
-  } catch (err) {
-    throw invalidInput(progress, err);
-  }
-  progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(networkScenario, input));
-  progress.note('validate-input', 'completed');
-  await notifications.started(progress, networkScenario, input);
+  const input: ValidInput = await openRollback(progress, networkScenario, raw, notifications);
 
-  const on = input.host ? { taskQueue: hostTaskQueue(input.host) } : {};
-  const q = proxyActivities<Activities>({ ...quick, ...on });
-  const op = proxyActivities<Activities>({ ...dockerOp, ...on });
-  const wait = proxyActivities<Activities>({ ...longWait(input.verifyTimeoutSeconds), ...on });
+  const { q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
   const ns = input.netns ? { netns: input.netns } : {};
   const startedAt = new Date().toISOString();
   const base = {
@@ -249,11 +222,8 @@ async function runNetworkRollback(
   }
 
   // 2. Approval (director of engineering).
-  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
-  if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');
-    return finish({ outcome: decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out', target, before });
-  }
+  const refused = await approvalRefused(progress, gate, input);
+  if (refused) return finish({ outcome: refused, target, before });
 
   // 3–6. Backup, change, verify, dead-man window; the undo is pushed before the change.
   const undos: Undo[] = [];

@@ -566,3 +566,16 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
   }
   return progress.step('approval', () => gate.waitWithPolicy(progress, onPending, o.plan), describe, decidedAt);
 }
+
+/** The approval step of a rollback: undefined when approved, else the outcome the run ends with (its phase, set). */
+export async function approvalRefused(
+  progress: Progress,
+  gate: ApprovalGate,
+  input: { approval: ApprovalOptions; requestedBy: string },
+): Promise<'rejected' | 'approval-timed-out' | undefined> {
+  const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
+  if (decision.decision === 'approved') return undefined;
+  const outcome = decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out';
+  progress.setPhase(outcome);
+  return outcome;
+}

@@ -40,6 +40,15 @@ export function failedBeforeAnyChange(progress: Progress, err: unknown): unknown
   return failure;
 }
 
+/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
+export async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw failedBeforeAnyChange(progress, err);
+  }
+}
+
 /** Invalid input: recorded in the status, and the non-retryable InvalidInput failure naming the field to throw. */
 export function invalidInput(progress: Progress, err: unknown): ApplicationFailure {
   progress.note('validate-input', 'failed', errorMessage(err));

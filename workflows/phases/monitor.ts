@@ -4,9 +4,14 @@
 // the runbook's Post-Rollback Alert Thresholds are applied between consecutive samples (counters as deltas); an
 // alert is recorded each time a rule starts firing (not once per sample) and sent through `raise` only the first time
 // per rule (at most four sends, one marker event each: a 30-minute watch at 30 s stays within 408 history events
-// however the rules flap); an alert never ends the watch by itself. Deterministic.
-import { sleep } from '@temporalio/workflow';
+// however the rules flap); an alert never ends the watch by itself. `watchAfterChange` is the scenarios' watch
+// phase around it: the change stays on a cancel or a breach, and a breach fails the run with the result so far.
+// Deterministic.
+import { isCancellation, sleep } from '@temporalio/workflow';
 import type { HealthSample, ServiceMetrics, ServiceSample } from '../../activities/index.ts';
+import { FailureType } from '../../common/failures.ts';
+import { fail } from './failures.ts';
+import type { Progress } from './progress.ts';
 
 export interface MonitorSettings {
   durationSeconds: number;
@@ -184,4 +189,56 @@ export async function watchHealth(
   }
   summary.endedAt = new Date().toISOString();
   return summary;
+}
+
+export interface AfterChangeWatch {
+  /** Made once the phase is 'monitoring', so a patched() call in it keeps its place among the commands. */
+  sampler: () => { sample: () => Promise<HealthSample | ServiceSample>; alerting?: WatchAlerting | undefined };
+  /** The status error when the watch is cancelled: what keeps running, what is kept for going back. */
+  cancelled: () => string;
+  /** The status error when the watch breached, and the MonitoringBreach failure's details (the result so far). */
+  breached: (m: MonitorSummary) => string;
+  result: (m: MonitorSummary) => unknown;
+}
+
+/** The 'monitor' step after a verified change; undefined when the watch is off (a duration of 0). */
+export async function watchAfterChange(
+  progress: Progress,
+  settings: MonitorSettings,
+  watch: AfterChangeWatch,
+): Promise<MonitorSummary | undefined> {
+  if (!(settings.durationSeconds > 0)) return undefined;
+  progress.setPhase('monitoring');
+  const { sample, alerting } = watch.sampler();
+  let monitoring: MonitorSummary;
+  try {
+    monitoring = await progress.step(
+      'monitor',
+      () =>
+        watchHealth(
+          settings,
+          sample,
+          (live) => {
+            progress.status.monitoring = live;
+          },
+          alerting,
+        ),
+      (m) =>
+        `${m.samples} samples, ${m.failures} failed${m.alerts ? `, ${m.alerts.length} alert(s)` : ''}` +
+        `${m.breached ? ', BREACHED' : ''}`,
+    );
+  } catch (err) {
+    if (isCancellation(err)) {
+      progress.setPhase('watch-cancelled');
+      progress.status.error = watch.cancelled();
+    }
+    throw err;
+  }
+  if (monitoring.breached) {
+    progress.setPhase('monitoring-breached');
+    const message = watch.breached(monitoring);
+    progress.status.error = message;
+    throw fail(FailureType.MonitoringBreach, message, watch.result(monitoring));
+  }
+  return monitoring;
 }

@@ -1,6 +1,13 @@
 // Owns the named timeout/retry profiles every workflow proxies activities with. One place to tune how fast a
 // replacement worker takes over (heartbeat timeouts) and how long a dependency may be down (retry budgets).
-import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  type ActivityOptions,
+  type LocalActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities/index.ts';
+import { hostTaskQueue } from '../../common/config.ts';
 import { PERMANENT_FAILURES } from '../../common/failures.ts';
 
 // About a minute of retries (0.2 s, 0.4 s, … capped at 10 s) before a dependency counts as down for good.
@@ -75,3 +82,17 @@ export const localNotify: LocalActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 5, initialInterval: '500ms', nonRetryableErrorTypes: PERMANENT_FAILURES },
 };
+
+/**
+ * A host rollback's activities, on `cortex-rollback-host-<host>` when `host` is given (else the workflow's queue):
+ * reads (`q`), changes (`op`) and the verification waits (`wait`); `on` for any other profile.
+ */
+export function hostActivities(host: string | undefined, verifyTimeoutSeconds: number) {
+  const on = host ? { taskQueue: hostTaskQueue(host) } : {};
+  return {
+    on,
+    q: proxyActivities<Activities>({ ...quick, ...on }),
+    op: proxyActivities<Activities>({ ...dockerOp, ...on }),
+    wait: proxyActivities<Activities>({ ...longWait(verifyTimeoutSeconds), ...on }),
+  };
+}

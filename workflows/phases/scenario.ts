@@ -3,7 +3,10 @@
 // business-key workflow id, and the one-line summary the Web UI lists it by. Each scenario file exports one `defineScenario(...)`; workflows/scenarios.ts lists them.
 import type { z } from 'zod';
 import type { RollbackType } from '../../common/roles.ts';
-import type { RunAttributes } from './progress.ts';
+import { invalidInput } from './failures.ts';
+import type { RollbackNotifications } from './notify.ts';
+import type { Progress, RunAttributes } from './progress.ts';
+import { parseInput } from './schema.ts';
 
 export interface Scenario<S extends z.ZodType = z.ZodType> {
   /** CLI subcommand, kebab case: `cortex-rollback start system-service`. */
@@ -43,4 +46,27 @@ export function defineScenario<S extends z.ZodType>(s: Scenario<S>): Scenario<S>
 /** The run attributes a scenario derives from its valid input (undefined for a run that is not a rollback). */
 export function runOf<S extends z.ZodType>(scenario: Scenario<S>, input: z.output<S>): RunAttributes | undefined {
   return scenario.runAttributes?.(input);
+}
+
+/**
+ * A rollback's opening: the input parsed (an invalid one recorded in the status and thrown as InvalidInput), the
+ * run's search attributes when the input asks for them, the 'validate-input' step and the started notification.
+ */
+export async function openRollback<S extends z.ZodType<{ searchAttributes: boolean }>>(
+  progress: Progress,
+  scenario: Scenario<S>,
+  raw: unknown,
+  notifications: RollbackNotifications,
+): Promise<z.output<S>> {
+  let input: z.output<S>;
+  try {
+    input = parseInput(scenario.input, raw);
+  } catch (err) {
+    throw invalidInput(progress, err);
+  }
+  progress.searchAttributesEnabled = input.searchAttributes;
+  progress.publishSearchAttributes(runOf(scenario, input));
+  progress.note('validate-input', 'completed');
+  await notifications.started(progress, scenario, input);
+  return input;
 }
