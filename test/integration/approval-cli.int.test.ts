@@ -168,10 +168,11 @@ describe('cortex-rollback approve/reject under the approval policy (decide updat
         '[approval-needed] application rollback docker:cortex-mcp: needs approval by on-call-engineer or ' +
         'engineering-manager or director-of-engineering or vp-engineering within 900s';
       const all = rx.onPath(SLACK_PATH).filter((r) => JSON.stringify(r.body).includes(workflowId));
-      // the rollback's own started and succeeded around it (test/integration/notify-lifecycle.int.test.ts)
+      // the rollback's own started and succeeded around it (test/integration/notify-lifecycle.int.test.ts), and
+      // the decision, which resolves the page at once
       assert.deepEqual(
         all.map((r) => /^\S+ \[([a-z-]+)\]/.exec(String(r.body.text))?.[1]),
-        ['started', 'approval-needed', 'succeeded'],
+        ['started', 'approval-needed', 'approval-decided', 'succeeded'],
       );
       const slack = all.filter((r) => String(r.body.text).includes('[approval-needed]'));
       assert.deepEqual(slack[0]!.body, {
@@ -189,7 +190,7 @@ describe('cortex-rollback approve/reject under the approval policy (decide updat
         ],
       });
       const pd = rx.onPath(PAGERDUTY_PATH).filter((r) => JSON.stringify(r.body).includes(workflowId));
-      // the page, then its resolve once the rollback ended
+      // the page, then its resolve once the manager decided
       assert.equal(pd.length, 2);
       assert.deepEqual(pd[1]!.body, {
         routing_key: 'approval-cli-key',

@@ -117,7 +117,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     ...over,
   });
 
-  it('docker rollback that succeeds: exactly started, approval-needed, succeeded; the approval page is resolved', async () => {
+  it('docker rollback that succeeds: exactly started, approval-needed, approval-decided, succeeded; the approval page is resolved at the decision', async () => {
     const taskQueue = uniqueQueue('notify-lc-ok');
     const w = worker(taskQueue, 'notify-lc-ok');
     await w.ready;
@@ -156,6 +156,17 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
       ),
       slack[1],
       slackBody(
+        ':ballot_box_with_check:',
+        `[approval-decided] application rollback ${target}: approved by bob (on-call-engineer)`,
+        [
+          ['decision', 'approved'],
+          ['approver', 'bob'],
+          ['role', 'on-call-engineer'],
+        ],
+        workflowId,
+        runId,
+      ),
+      slackBody(
         ':white_check_mark:',
         `[succeeded] application rollback ${target}: ${what}: done (${BAD} → ${GOOD})`,
         [
@@ -174,7 +185,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     // the approval phase's own message (its format is tested with the approval policy), between the two
     assert.match(String(slack[1]!.text), /^:raising_hand: \[approval-needed\] application rollback docker:.* @oncall$/);
 
-    // PagerDuty: the approval page (started and succeeded do not page), then its resolve when the rollback ended
+    // PagerDuty: the approval page (started and succeeded do not page), then its resolve as soon as bob decided
     const pages = forWorkflow(PAGERDUTY_PATH, workflowId).map((p) => p.body);
     assert.equal(pages.length, 2, JSON.stringify(pages));
     assert.equal(pages[0]!.event_action, 'trigger');
@@ -194,15 +205,20 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
       [
         [key('started'), 1],
         [key('approval-needed'), 1],
+        [`${key('approval-decided')}/1`, 1],
         [key('succeeded'), 1],
       ],
     );
+    // resolved at the decision: before the new container was even created
+    const decided = r.timeline.find((s) => s.name === 'notify-approval-decided')!;
+    assert.equal(decided.detail, 'slack delivered, pagerduty resolved');
+    assert.ok(r.timeline.findIndex((s) => s === decided) < r.timeline.findIndex((s) => s.name === 'run-target-image'));
     const steps = r.timeline.map((s) => s.name);
     assert.equal(steps[1], 'notify-started');
     assert.equal(steps.at(-1), 'notify-succeeded');
-    assert.equal(r.timeline.at(-1)!.detail, 'slack delivered, pagerduty resolved');
+    assert.equal(r.timeline.at(-1)!.detail, 'slack delivered, pagerduty not-routed');
     await assertNoSecretInHistory(handle);
-    await recordHistory('notify-lifecycle-docker-succeeded', workflowId, env.address);
+    await recordHistory('notify-lifecycle-docker-page-resolved-at-decision', workflowId, env.address);
     await w.kill();
   });
 

@@ -20,7 +20,7 @@ import {
 import type { Activities, PlanSummary } from '../../activities/index.ts';
 import { decisionRefusal, rulesFor, type ApprovalRules, type LoadedPolicy } from '../../common/approval-policy.ts';
 import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
-import { notifyEvent, type NotificationRecord } from './notify.ts';
+import { notifyEvent, resolveApprovalPages, type NotificationRecord } from './notify.ts';
 import { quick } from './profiles.ts';
 import type { Progress } from './progress.ts';
 
@@ -564,7 +564,16 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
       gate.preApprove(pre.approver, pre.role, pre.comment);
     }
   }
-  return progress.step('approval', () => gate.waitWithPolicy(progress, onPending, o.plan), describe, decidedAt);
+  const outcome = await progress.step(
+    'approval',
+    () => gate.waitWithPolicy(progress, onPending, o.plan),
+    describe,
+    decidedAt,
+  );
+  if (outcome.decision !== 'timed-out') {
+    await resolveApprovalPages(progress, { ...outcome.by, decision: outcome.decision });
+  }
+  return outcome;
 }
 
 /** The approval step of a rollback: undefined when approved, else the outcome the run ends with (its phase, set). */

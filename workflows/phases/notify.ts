@@ -75,6 +75,29 @@ const STAYS_OPEN: readonly NotifyEvent[] = ['approval-needed', 'escalated'];
 /** Per run (its Progress): the dedup keys of its open pages. A WeakMap: nothing enters the status or history. */
 const openPages = new WeakMap<Progress, string[]>();
 
+/**
+ * Once a person has decided, the run's approval pages need no one any more: they are resolved at once (with a Slack
+ * line saying who decided), not when the rollback ends — a 30-minute watch would keep them open. Only when pages
+ * were opened; the closing notification then has none left to resolve.
+ */
+export async function resolveApprovalPages(
+  progress: Progress,
+  decision: { decision: string; approver: string; role: string },
+): Promise<void> {
+  const keys = openPages.get(progress) ?? [];
+  if (keys.length === 0 || !patched('approval-pages-resolved-at-decision')) return;
+  openPages.set(progress, []);
+  await notifyEvent(progress, 'approval-decided', {
+    rollbackType: progress.status.rollbackType,
+    target: progress.status.target,
+    summary: `${decision.decision} by ${decision.approver} (${decision.role})`,
+    details: { decision: decision.decision, approver: decision.approver, role: decision.role },
+    // a plan-bound gate may be decided again after a re-plan: each decision is its own notification
+    key: String(progress.status.approvals.length),
+    resolve: keys,
+  });
+}
+
 /** Runs from before the lifecycle notifications send none, so their histories replay. */
 export const LIFECYCLE_PATCH = 'rollback-lifecycle-notifications';
 
