@@ -30,7 +30,7 @@ import type { Activities, LabelledContainer } from '../../activities/index.ts';
 import { hostTaskQueue } from '../../common/config.ts';
 import { FailureType } from '../../common/failures.ts';
 import { ApprovalGate, awaitApproval, type ApprovalRecord } from '../phases/approval.ts';
-import { fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
+import { beforeAnyChange, fail, failedBeforeAnyChange, innerFailure, invalidInput } from '../phases/failures.ts';
 import { quick } from '../phases/profiles.ts';
 import { errorMessage, Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
@@ -671,14 +671,5 @@ async function runFleetRollback(
       );
     }
     return out;
-  }
-}
-
-/** Read-only steps: a failure there surfaces as the activity's own typed failure, saying nothing was changed. */
-async function beforeAnyChange<T>(progress: Progress, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw failedBeforeAnyChange(progress, err);
   }
 }
