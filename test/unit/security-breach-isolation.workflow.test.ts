@@ -14,6 +14,7 @@ import { workflowBundle } from '../../workers/bundle.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
 import type { IsolationCheck, SecurityBreachInput } from '../../workflows/emergency/security-breach.ts';
 import { workflowFailure } from '../helpers/failures.ts';
+import { hostTaskQueue } from '../../common/config.ts';
 import { timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
 
 const APP = 'i9-cortex-mcp';
@@ -84,7 +85,8 @@ describe('securityBreachEmergency when the isolation does not hold (time-skippin
     await env?.teardown();
   });
 
-  async function run(readBack: boolean) {
+  /** With `onHost`, the host's steps run on that host's queue (a second worker), as through `--host`. */
+  async function run(readBack: boolean, onHost?: string) {
     const h = host(readBack);
     const taskQueue = uniqueQueue('i9-breach-unit');
     const worker = await Worker.create({
@@ -93,14 +95,24 @@ describe('securityBreachEmergency when the isolation does not hold (time-skippin
       workflowBundle: bundle,
       activities: h.activities,
     });
+    const hostWorker = onHost
+      ? await Worker.create({
+          connection: env.nativeConnection,
+          taskQueue: hostTaskQueue(onHost),
+          activities: h.activities,
+        })
+      : undefined;
     const workflowId = `rollback-emergency-security-${taskQueue}`;
-    return worker.runUntil(async () => {
-      const f = await workflowFailure(
-        env.client.workflow.execute('securityBreachEmergency', { taskQueue, workflowId, args: [input()] }),
-      );
-      const status = await env.client.workflow.getHandle(workflowId).query(statusQuery);
-      return { f, status, notified: h.notified };
-    });
+    const body = () =>
+      worker.runUntil(async () => {
+        const args = [{ ...input(), ...(onHost ? { host: onHost } : {}) }];
+        const f = await workflowFailure(
+          env.client.workflow.execute('securityBreachEmergency', { taskQueue, workflowId, args }),
+        );
+        const status = await env.client.workflow.getHandle(workflowId).query(statusQuery);
+        return { f, status, notified: h.notified };
+      });
+    return hostWorker ? hostWorker.runUntil(body) : body();
   }
 
   it('a writer still running and the ports open: "NOT ISOLATED", what is running and open, and the commands to isolate by hand', async () => {
@@ -136,6 +148,14 @@ describe('securityBreachEmergency when the isolation does not hold (time-skippin
     const failed = notified.filter((n) => n.event === 'failed');
     assert.equal(failed.length, 1);
     assert.match(failed[0]!.summary, /NOT ISOLATED/);
+  });
+
+  it('through a host worker: the failure says on which host it is not isolated and where to run the commands', async () => {
+    const onHost = uniqueQueue('i9-app').slice(0, 40);
+    const { f, status } = await run(true, onHost);
+    assert.match(f.message, new RegExp(`The service is NOT ISOLATED on host ${onHost}: i9-writer running, `));
+    assert.match(f.message, new RegExp(`1\\) isolate it now by hand on host ${onHost}: docker stop i9-writer; `));
+    assert.equal(status.phase, 'not-isolated');
   });
 
   it('the read-back fails too: nothing is claimed — "ISOLATION NOT VERIFIED" and every stop and block to do by hand', async () => {

@@ -490,17 +490,19 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
     const iso = await CancellationScope.nonCancellable(() => checkIsolation());
     const inner = innerFailure(err);
     const inNs = netns ? `ip netns exec ${netns} ` : '';
+    // a breach handled through a host worker: say where, the commands run there
+    const onHost = input.host ? ` on host ${input.host}` : '';
     const keptName = preserved ? preservedName : app.containerName;
     const running = iso.containers.filter((c) => c.running).map((c) => c.name);
     const open = iso.ports.filter((p) => !p.blocked).map((p) => p.port);
     const state = iso.error
-      ? `ISOLATION NOT VERIFIED (${iso.error}): check that ${isolatedNames().join(', ')} are stopped and ports ${input.ports.join(', ')} blocked`
+      ? `ISOLATION NOT VERIFIED${onHost} (${iso.error}): check that ${isolatedNames().join(', ')} are stopped and ports ${input.ports.join(', ')} blocked`
       : iso.isolated
-        ? `The service is STILL ISOLATED (checked after the failure): ${iso.containers
+        ? `The service is STILL ISOLATED${onHost} (checked after the failure): ${iso.containers
             .filter((c) => c.exists)
             .map((c) => c.name)
             .join(', ')} stopped, ports ${input.ports.join(', ')} blocked${netns ? ` in ${netns}` : ''}`
-        : `The service is NOT ISOLATED: ${[
+        : `The service is NOT ISOLATED${onHost}: ${[
             ...running.map((n) => `${n} running`),
             ...open.map((p) => `port ${p} open`),
           ].join(', ')}`;
@@ -508,7 +510,7 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
     const steps = [
       ...(!iso.isolated
         ? [
-            `isolate it now by hand: ${[
+            `isolate it now by hand${onHost}: ${[
               ...(iso.error ? isolatedNames() : running).map((n) => `docker stop ${n}`),
               ...(iso.error ? input.ports : open).map(
                 (p) => `${inNs}iptables -I INPUT ${blockRuleText(p, input.allowLoopback)}`,
@@ -530,7 +532,7 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
         ? `recreate '${app.containerName}' from the image of '${preservedName}' with ${app.envFile}, check ${app.healthUrl} and that no old credential is in it, then remove '${preservedName}'`
         : `start the service with the credentials of ${app.envFile} (not from '${app.containerName}') and check ${app.healthUrl}`,
       portsBlocked
-        ? `only then reopen the ports: ${inNs}iptables-restore ${rules.path} (the rules from before the isolation)`
+        ? `only then reopen the ports${onHost}: ${inNs}iptables-restore ${rules.path} (the rules from before the isolation)`
         : `only then let traffic in`,
     ];
     const cause = errorMessage((err as { cause?: unknown }).cause ?? err).replace(
