@@ -44,6 +44,45 @@ export interface PlanBackup {
   existing?: number;
 }
 
+/** A backup file found on the worker's host (the listing activities' answer), oldest first. */
+export interface FoundBackup {
+  path: string;
+  mtime: string;
+  sizeBytes: number;
+}
+
+/** A PlanBackup's `existing` and `newest` from the backups of that kind found now. */
+export function existingBackups(
+  found: readonly FoundBackup[],
+  now = Date.now(),
+): Pick<PlanBackup, 'existing' | 'newest'> {
+  const n = found.at(-1);
+  return {
+    existing: found.length,
+    ...(n
+      ? {
+          newest: {
+            name: n.path,
+            createdAt: n.mtime,
+            ageSeconds: Math.round((now - Date.parse(n.mtime)) / 1000),
+            sizeBytes: n.sizeBytes,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The size estimate of a backup the run would take: as the newest of its kind, or unknown when none exists. */
+export function sizeLikeNewest(
+  found: readonly FoundBackup[],
+  kind: string,
+): Pick<PlanBackup, 'estimatedBytes' | 'estimate'> {
+  const n = found.at(-1);
+  return n
+    ? { estimatedBytes: n.sizeBytes, estimate: `(as the newest ${kind})` }
+    : { estimate: `unknown: no earlier ${kind}` };
+}
+
 export interface PlanDowntime {
   /** Upper bound of the outage in seconds, where the scenario knows it; absent: no outage expected. */
   maxSeconds?: number;

@@ -7,7 +7,7 @@ import type { Activities, ContainerEnv, EnvFileInfo, HealthSample, UnitState } f
 import { hostTaskQueue } from '../../common/config.ts';
 import type { ValidEnvFileRollbackInput } from '../configuration/env-file.ts';
 import { surfaced } from '../phases/failures.ts';
-import { durationText, type PlanBody, type PlanStep } from '../phases/plan.ts';
+import { durationText, existingBackups, type PlanBody, type PlanStep } from '../phases/plan.ts';
 import { probe, quick } from '../phases/profiles.ts';
 
 /** A container recreate or a unit restart, beyond the stop grace and the health window. */
@@ -129,7 +129,6 @@ export async function planEnvFileRollback(input: ValidEnvFileRollbackInput): Pro
       changes: false,
     });
   if (docker) steps.push({ name: 'remove-preserved-container', what: `remove ${preserved}`, changes: true });
-  const newest = backups.at(-1);
   return {
     current: current_,
     steps,
@@ -139,17 +138,7 @@ export async function planEnvFileRollback(input: ValidEnvFileRollbackInput): Pro
         where: `${input.envFile}.backup-<time>-<run>${where}, kept after the rollback`,
         estimatedBytes: current.size,
         estimate: '(a copy of the current file)',
-        existing: backups.length,
-        ...(newest
-          ? {
-              newest: {
-                name: newest.path,
-                createdAt: newest.mtime,
-                ageSeconds: Math.round((now - Date.parse(newest.mtime)) / 1000),
-                sizeBytes: newest.sizeBytes,
-              },
-            }
-          : {}),
+        ...existingBackups(backups, now),
       },
       ...(docker
         ? [

@@ -6,7 +6,7 @@ import type { Activities, RulesState, TargetRules } from '../../activities/index
 import { hostTaskQueue } from '../../common/config.ts';
 import type { ValidNetworkRollbackInput } from '../infrastructure/network.ts';
 import { surfaced } from '../phases/failures.ts';
-import type { PlanBody, PlanStep } from '../phases/plan.ts';
+import { existingBackups, sizeLikeNewest, type PlanBody, type PlanStep } from '../phases/plan.ts';
 import { quick } from '../phases/profiles.ts';
 
 export async function planNetworkRollback(input: ValidNetworkRollbackInput): Promise<PlanBody> {
@@ -63,20 +63,8 @@ export async function planNetworkRollback(input: ValidNetworkRollbackInput): Pro
           {
             what: `the live rules (${before.rules} rules, iptables-save)`,
             where: `the worker's rules backups folder${newest ? ` (${newest.path.replace(/\/[^/]*$/, '')})` : ''}`,
-            ...(newest
-              ? { estimatedBytes: newest.sizeBytes, estimate: '(as the newest rules backup)' }
-              : { estimate: 'unknown: no earlier rules backup' }),
-            existing: backups.length,
-            ...(newest
-              ? {
-                  newest: {
-                    name: newest.path,
-                    createdAt: newest.mtime,
-                    ageSeconds: Math.round((Date.now() - Date.parse(newest.mtime)) / 1000),
-                    sizeBytes: newest.sizeBytes,
-                  },
-                }
-              : {}),
+            ...sizeLikeNewest(backups, 'rules backup'),
+            ...existingBackups(backups),
           },
         ],
     expectedDowntime: same

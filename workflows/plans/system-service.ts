@@ -9,7 +9,7 @@ import { FailureType } from '../../common/failures.ts';
 import { fullUnitName } from '../../common/release-names.ts';
 import type { ValidSystemServiceInput } from '../application/system-service.ts';
 import { innerFailure, surfaced } from '../phases/failures.ts';
-import type { PlanBody, PlanStep } from '../phases/plan.ts';
+import { existingBackups, sizeLikeNewest, type PlanBody, type PlanStep } from '../phases/plan.ts';
 import { probe, quick } from '../phases/profiles.ts';
 
 /** A unit restart, beyond the health window. */
@@ -91,7 +91,6 @@ export async function planSystemServiceRollback(input: ValidSystemServiceInput):
         changes: false,
       });
   }
-  const newest = archives.at(-1);
   const now = Date.now();
   return {
     current: [
@@ -110,20 +109,8 @@ export async function planSystemServiceRollback(input: ValidSystemServiceInput):
           {
             what: `release archive of ${release.path} (tar.gz)`,
             where: `${root}/backups/${release.version ?? '<release>'}-<run>.tar.gz${where}`,
-            ...(newest
-              ? { estimatedBytes: newest.sizeBytes, estimate: '(as the newest archive)' }
-              : { estimate: 'unknown: no earlier archive' }),
-            existing: archives.length,
-            ...(newest
-              ? {
-                  newest: {
-                    name: newest.path,
-                    createdAt: newest.mtime,
-                    ageSeconds: Math.round((now - Date.parse(newest.mtime)) / 1000),
-                    sizeBytes: newest.sizeBytes,
-                  },
-                }
-              : {}),
+            ...sizeLikeNewest(archives, 'archive'),
+            ...existingBackups(archives, now),
           },
         ],
     expectedDowntime: onTarget

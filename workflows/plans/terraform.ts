@@ -9,7 +9,7 @@ import { hostTaskQueue } from '../../common/config.ts';
 import { runSuffix } from '../../common/names.ts';
 import type { ValidTerraformRollbackInput } from '../infrastructure/terraform.ts';
 import { surfaced } from '../phases/failures.ts';
-import type { PlanBody, PlanStep } from '../phases/plan.ts';
+import { existingBackups, sizeLikeNewest, type PlanBody, type PlanStep } from '../phases/plan.ts';
 import { iacOp } from '../phases/profiles.ts';
 
 export async function planTerraformRollback(input: ValidTerraformRollbackInput): Promise<PlanBody> {
@@ -71,7 +71,6 @@ export async function planTerraformRollback(input: ValidTerraformRollbackInput):
       { name: 'verify-no-changes', what: `${tool} plan -detailed-exitcode reports no changes`, changes: false },
       { name: 'remove-checkouts', what: 'the scratch folders', changes: false },
     );
-  const newest = backups.at(-1);
   return {
     current: [
       `deployed ${short(previous.sha)} "${previous.subject}"; target ${short(target.sha)} "${target.subject}"`,
@@ -88,20 +87,8 @@ export async function planTerraformRollback(input: ValidTerraformRollbackInput):
           {
             what: `state backup (serial ${s.state.serial})`,
             where: `<work root>/backups/<run>-round-<n>-serial-${s.state.serial}.tfstate${input.host ? ` on host ${input.host}` : ''}, never deleted`,
-            ...(newest
-              ? { estimatedBytes: newest.sizeBytes, estimate: '(as the newest state backup)' }
-              : { estimate: 'unknown: no earlier state backup' }),
-            existing: backups.length,
-            ...(newest
-              ? {
-                  newest: {
-                    name: newest.path,
-                    createdAt: newest.mtime,
-                    ageSeconds: Math.round((Date.now() - Date.parse(newest.mtime)) / 1000),
-                    sizeBytes: newest.sizeBytes,
-                  },
-                }
-              : {}),
+            ...sizeLikeNewest(backups, 'state backup'),
+            ...existingBackups(backups),
           },
         ]
       : [],
