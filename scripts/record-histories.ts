@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT, temporalCliPath } from '../common/tools.ts';
+import { PROJECT_ROOT } from '../common/tools.ts';
 import { workflowBundle } from '../workers/bundle.ts';
 import { approveSignal, decideUpdate, rejectSignal } from '../workflows/phases/approval.ts';
 import type { DockerRollbackInput } from '../workflows/application/docker-container.ts';
@@ -30,6 +30,7 @@ import { startDockerRollback, waitResult } from '../client/client.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp } from '../test/helpers/docker.ts';
 import { startDockerGate } from '../test/helpers/docker-gate.ts';
 import { activityRuns, untilPending } from '../test/helpers/history.ts';
+import { writeHistory } from '../test/helpers/record.ts';
 import { testClient } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';
 import {
@@ -208,18 +209,7 @@ async function seedSettings(q: Awaited<ReturnType<typeof startTestQdrant>>): Pro
 
 async function save(dir: string, name: string, workflowId: string, address: string): Promise<void> {
   if (kept(dir, name)) return;
-  // The temporal CLI writes the canonical JSON form that historyFromJSON and the Web UI read.
-  const shown = await execa(temporalCliPath(), [
-    'workflow',
-    'show',
-    '--workflow-id',
-    workflowId,
-    '--address',
-    address,
-    '-o',
-    'json',
-  ]);
-  writeFileSync(join(dir, `${name}.json`), shown.stdout);
+  await writeHistory(join(dir, `${name}.json`), workflowId, address);
   console.log(`recorded ${name}`);
 }
 

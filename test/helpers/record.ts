@@ -9,6 +9,11 @@ export async function recordHistory(name: string, workflowId: string, address: s
   if (process.env.CORTEX_RECORD_HISTORIES !== '1') return;
   const path = join(PROJECT_ROOT, 'test', 'histories', `${name}.json`);
   if (existsSync(path)) return;
+  await writeHistory(path, workflowId, address);
+}
+
+/** Writes the history in the canonical JSON form the temporal CLI prints (what historyFromJSON and the Web UI read). */
+export async function writeHistory(path: string, workflowId: string, address: string): Promise<void> {
   const shown = await execa(temporalCliPath(), [
     'workflow',
     'show',
