@@ -455,6 +455,34 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     assert.deepEqual(readdirSync(join(tf.root, 'work', 'runs')), [], "the plan's scratch folder is removed");
   });
 
+  it('start: a plan that fails does not hold the rollback up (stderr says so); --no-plan starts without one', async () => {
+    const detailsOf = async (stdout: string) => {
+      const { workflowId } = JSON.parse(stdout) as { workflowId: string };
+      const h = env.client.workflow.getHandle(workflowId);
+      const details = (await (await h.describe()).staticDetails()) ?? '';
+      await h.terminate('plan test: started only to read its details');
+      return details;
+    };
+    const flags = (container: string, healthUrl: string) => [
+      'docker-container',
+      ...['--container', container, '--image', GOOD, '--health-url', healthUrl],
+      ...['--reason', 'plan-less start', '--requested-by', 'alice', '--json'],
+    ];
+    const missing = `plan-missing-${Date.now().toString(36)}`;
+    const failed = await cli('start', ...flags(missing, 'http://127.0.0.1:9/health'));
+    assert.equal(failed.exitCode, 0, failed.stderr);
+    assert.match(failed.stderr, new RegExp(`no plan in the Web UI's details: .*'${missing}' does not exist`));
+    assert.doesNotMatch(await detailsOf(failed.stdout), /\*\*Plan\*\*/);
+
+    const name = `plan-noplan-${Date.now().toString(36)}`;
+    names.push(name);
+    const app = await startApp(name, BAD);
+    const skipped = await cli('start', ...flags(name, app.healthUrl), '--no-plan');
+    assert.equal(skipped.exitCode, 0, skipped.stderr);
+    assert.doesNotMatch(skipped.stderr, /no plan/);
+    assert.doesNotMatch(await detailsOf(skipped.stdout), /\*\*Plan\*\*/);
+  });
+
   it('refuses bad input (exit 2, names the field) and says which scenarios have no plan; a missing container fails (exit 1)', async () => {
     const bad = await cli(
       'plan',
