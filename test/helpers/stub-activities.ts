@@ -5,7 +5,7 @@ import type { Activities, ContainerSnapshot, HealthSample } from '../../activiti
 import { readApprovalPolicy } from '../../activities/approval-policy.ts';
 import { permanent } from '../../activities/failures.ts';
 import { notificationKey } from '../../activities/notify.ts';
-import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
+import { RUNBOOK_APPROVAL_POLICY } from './approval-policy.ts';
 import { FailureType } from '../../common/failures.ts';
 
 export interface StubOptions {
@@ -124,7 +124,7 @@ export function stubActivities(opts: StubOptions = {}) {
     },
     async loadApprovalPolicy() {
       calls.push('loadApprovalPolicy');
-      return readApprovalPolicy(opts.approvalPolicy ?? TEST_APPROVAL_POLICY);
+      return readApprovalPolicy(opts.approvalPolicy ?? RUNBOOK_APPROVAL_POLICY);
     },
     async notify(n) {
       calls.push(`notify:${n.event}`);

@@ -5,13 +5,13 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import type { RollbackClient } from '../../client/client.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs, SEARCH_ATTRIBUTES } from '../../common/dev-server.ts';
 import { temporalCliPath, temporalTestServerPath } from '../../common/tools.ts';
-import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
+import { RUNBOOK_APPROVAL_POLICY } from './approval-policy.ts';
 
-export { RUNBOOK_APPROVAL_POLICY, TEST_APPROVAL_POLICY } from './approval-policy.ts';
+export { APPROVER, REQUESTER, RUNBOOK_APPROVAL_POLICY, shortWindowPolicy } from './approval-policy.ts';
 
-// Workers made in this process, and spawned ones (they inherit the environment), read the open test policy unless
-// a test sets CORTEX_APPROVAL_POLICY; policy tests pass config/approval-policy.json explicitly.
-process.env.CORTEX_APPROVAL_POLICY ??= TEST_APPROVAL_POLICY;
+// Workers made in this process, and spawned ones (they inherit the environment), read the committed policy unless
+// a test sets CORTEX_APPROVAL_POLICY (and then says so in its name).
+process.env.CORTEX_APPROVAL_POLICY ??= RUNBOOK_APPROVAL_POLICY;
 
 export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createTimeSkipping({

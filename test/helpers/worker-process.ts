@@ -3,7 +3,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../common/tools.ts';
-import { TEST_APPROVAL_POLICY } from './approval-policy.ts';
+import { RUNBOOK_APPROVAL_POLICY } from './approval-policy.ts';
 
 export interface WorkerProcess {
   proc: ResultPromise;
@@ -24,8 +24,8 @@ export function spawnWorker(
       TEMPORAL_ADDRESS: env.address,
       TEMPORAL_TASK_QUEUE: env.taskQueue,
       TEMPORAL_NAMESPACE: 'default',
-      // tests and harnesses that do not test the approval policy keep their own approver names
-      CORTEX_APPROVAL_POLICY: process.env.CORTEX_APPROVAL_POLICY ?? TEST_APPROVAL_POLICY,
+      // the committed policy unless the test says otherwise
+      CORTEX_APPROVAL_POLICY: process.env.CORTEX_APPROVAL_POLICY ?? RUNBOOK_APPROVAL_POLICY,
       ...env.extra,
     },
     reject: false,

@@ -18,7 +18,8 @@ import {
   type ApprovalPolicy,
   type PolicyRollbackType,
 } from '../../common/approval-policy.ts';
-import { RUNBOOK_APPROVAL_POLICY, TEST_APPROVAL_POLICY } from '../helpers/temporal.ts';
+import { RUNBOOK_APPROVAL_POLICY } from '../helpers/temporal.ts';
+import { OPEN_TEST_POLICY } from './open-policy.ts';
 
 const raw = JSON.parse(readFileSync(RUNBOOK_APPROVAL_POLICY, 'utf8')) as Record<string, unknown>;
 const policy: ApprovalPolicy = parseApprovalPolicy(raw);
@@ -178,7 +179,7 @@ describe('approval policy: roster, four eyes, impact, windows, escalation', () =
     assert.match(judge('database', 'oncall-eng', 'on-call-engineer', true) ?? '', /may not decide/);
   });
   it('the open test policy keeps the gate as it was: any name, a known role, required role or higher', () => {
-    const open = parseApprovalPolicy(JSON.parse(readFileSync(TEST_APPROVAL_POLICY, 'utf8')));
+    const open = parseApprovalPolicy(JSON.parse(readFileSync(OPEN_TEST_POLICY, 'utf8')));
     const r = rulesFor(open, 'application', { maxWindowSeconds: 3600 });
     const ctx = { requestedBy: 'ci', escalated: false };
     assert.equal(decisionRefusal(open, r, { approver: 'ci', role: 'on-call-engineer' }, ctx), undefined);
