@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import {
   compareStates,
   formatDifferences,
+  inconsistencies,
   parseIpAddr,
   parseIptablesSave,
   type Difference,
@@ -136,9 +137,15 @@ export function report(diffs: Difference[], what: string): boolean {
   return false;
 }
 
+/** A machine broken before the run: said at once, so the failures it causes are not blamed on the run. */
+function warnIfBroken(s: MachineState): void {
+  if (s.errors.docker) console.error(`[machine-state] warning: Docker not readable: ${s.errors.docker}`);
+  for (const w of inconsistencies(s)) console.error(`[machine-state] warning, before the run: ${w}`);
+}
+
 async function around(command: string[], o: SnapshotOptions & { settleMs: number }): Promise<number> {
   const before = await takeSnapshot(o);
-  if (before.errors.docker) console.error(`[machine-state] warning: Docker not readable: ${before.errors.docker}`);
+  warnIfBroken(before);
   const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const onInt = forward('SIGINT');
@@ -171,7 +178,9 @@ async function main(): Promise<number> {
   switch (cmd) {
     case 'snapshot': {
       if (!rest[0]) break;
-      writeFileSync(rest[0], `${JSON.stringify(await takeSnapshot(o), null, 2)}\n`);
+      const s = await takeSnapshot(o);
+      warnIfBroken(s);
+      writeFileSync(rest[0], `${JSON.stringify(s, null, 2)}\n`);
       return 0;
     }
     case 'compare': {

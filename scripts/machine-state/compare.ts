@@ -280,6 +280,23 @@ export function compareStates(before: MachineState, after: MachineState): Differ
   return out;
 }
 
+/**
+ * What is wrong within one snapshot: a Docker bridge network whose Linux bridge does not exist (containers on it
+ * fail to start, "could not find bridge docker0"). Printed before a run, so a machine broken already is not blamed
+ * on the run, and the cause is named.
+ */
+export function inconsistencies(s: MachineState): string[] {
+  if (s.errors.docker || s.errors.links) return [];
+  const links = new Set(s.links.map((l) => l.name));
+  return s.networks
+    .filter((n) => n.bridge && !links.has(n.bridge))
+    .map(
+      (n) =>
+        `Docker network ${n.name} has no bridge ${n.bridge}: its containers cannot start until the daemon that owns ` +
+        `it is restarted (a dockerd started with --bridge none in this network namespace deletes docker0)`,
+    );
+}
+
 export function formatDifferences(diffs: Difference[]): string {
   const sign = { vanished: '-', appeared: '+', changed: '~' } as const;
   return diffs.map((d) => `  ${sign[d.change]} ${d.text}`).join('\n');

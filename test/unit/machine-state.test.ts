@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   compareStates,
   formatDifferences,
+  inconsistencies,
   parseIpAddr,
   parseIptablesSave,
   type ContainerState,
@@ -319,5 +320,15 @@ describe('machine-state: comparison', () => {
     const diffs = compareStates(state(), after);
     assert.match(formatDifferences(diffs), /~ docker: readable before, not after: connect ENOENT/);
     assert.ok(diffs.some((d) => d.what === 'container' && d.change === 'vanished'));
+  });
+
+  it('names a Docker bridge network whose bridge is missing within one snapshot (a machine broken before the run)', () => {
+    assert.deepEqual(inconsistencies(state()), []);
+    const ip = JSON.stringify(
+      (JSON.parse(IP_ADDR()) as Array<{ ifname: string }>).filter((l) => l.ifname !== 'docker0'),
+    );
+    const [w, ...more] = inconsistencies(state({ ip }));
+    assert.equal(more.length, 0);
+    assert.match(w ?? '', /^Docker network bridge has no bridge docker0: its containers cannot start/);
   });
 });
