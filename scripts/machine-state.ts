@@ -8,7 +8,7 @@
 //                     when the machine changed, else 0 (`npm test` and `npm run faults` run this way)
 // Options: --docker <socket> (default: DOCKER_HOST, else /var/run/docker.sock), --settle <seconds> (how long a
 // difference may take to go away after the run, e.g. a container still being removed; default 20).
-// Invariant: reads only (docker list/inspect, ip, iptables-save); never changes what it checks.
+// Invariant: reads only (the Docker API's container and network lists, ip, iptables-save); changes nothing.
 import Dockerode from 'dockerode';
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
@@ -147,9 +147,10 @@ async function around(command: string[], o: SnapshotOptions & { settleMs: number
   const before = await takeSnapshot(o);
   warnIfBroken(before);
   const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
+  // Ctrl-C reaches the command from the terminal itself: this process only stays alive to compare afterwards.
+  // A SIGTERM (a CI timeout) is passed on.
+  const onInt = () => undefined;
+  const onTerm = () => child.kill('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const code = await new Promise<number>((resolve) => {
