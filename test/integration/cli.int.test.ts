@@ -1,6 +1,7 @@
 // The two command-line paths against the real dev server, a worker child process and real Docker:
 // the plain `temporal` CLI (start / query status / signal approve / result) and our `cortex-rollback` CLI
-// (exit codes, --wait, --json, input refused before anything starts).
+// (exit codes, --wait, --json, input refused before anything starts). Under the committed approval policy: the
+// on-call engineer of the roster approves, the requester is someone else.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -19,7 +20,7 @@ import {
   startApp,
   waitFor,
 } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 describe('driving rollbacks from the command line', () => {
@@ -63,7 +64,7 @@ describe('driving rollbacks from the command line', () => {
       '--reason',
       reason,
       '--requested-by',
-      'oncall',
+      REQUESTER,
       ...extra,
     );
   const untilGate = (workflowId: string) =>
@@ -83,7 +84,7 @@ describe('driving rollbacks from the command line', () => {
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: 'from the temporal CLI',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 2, intervalSeconds: 1 },
     };
     const start = await temporal(
@@ -120,7 +121,7 @@ describe('driving rollbacks from the command line', () => {
       '--name',
       'approve',
       '--input',
-      JSON.stringify({ approver: 'alice', role: 'on-call-engineer', comment: 'from the CLI' }),
+      JSON.stringify({ ...APPROVER.application, comment: 'from the CLI' }),
     );
     assert.equal(sig.exitCode, 0, sig.stderr);
 
@@ -168,7 +169,7 @@ describe('driving rollbacks from the command line', () => {
     for await (const _ of wf) assert.fail('nothing may be started on bad input');
   });
 
-  it('cortex-rollback: start --wait streams phases, approve refuses a junior role (exit 2), exit 0 on success', async () => {
+  it('cortex-rollback: start --wait streams phases, approve refuses a junior role and the requester (exit 2), exit 0 on success', async () => {
     const name = `cortex-mcp-cli-${Date.now().toString(36)}`;
     names.push(name);
     const app = await startApp(name, BAD);
@@ -194,18 +195,22 @@ describe('driving rollbacks from the command line', () => {
     );
     await untilGate(workflowId);
 
-    const junior = await cli('approve', workflowId, '--approver', 'intern', '--role', 'engineer');
+    const junior = await cli('approve', workflowId, '--approver', 'backup-eng', '--role', 'engineer');
     assert.equal(junior.exitCode, 2);
     assert.match(
       junior.stderr,
       /approve refused: role 'engineer' may not decide a application rollback: it needs 'on-call-engineer'/,
     );
+    const self = await cli('approve', workflowId, '--approver', REQUESTER, '--role', 'engineer');
+    assert.equal(self.exitCode, 2);
+    assert.match(self.stderr, new RegExp(`approve refused: '${REQUESTER}' requested this rollback .*four eyes`));
 
     const again = await startDocker(name, app.healthUrl, 'dup');
     assert.equal(again.exitCode, 4);
     assert.match(again.stderr, /already running/);
 
-    const ok = await cli('approve', workflowId, '--approver', 'alice', '--role', 'on-call-engineer');
+    const { approver, role } = APPROVER.application;
+    const ok = await cli('approve', workflowId, '--approver', approver, '--role', role);
     assert.equal(ok.exitCode, 0, ok.stderr);
     const r = await started;
     assert.equal(r.exitCode, 0, r.stderr);
@@ -222,7 +227,7 @@ describe('driving rollbacks from the command line', () => {
     assert.match(report.stdout, /\*\*Outcome\*\*: succeeded/);
     assert.match(report.stdout, /\*\*Version\*\*: cortex-memory-mcp:v2\.1\.0/);
     assert.match(report.stdout, /\*\*Version\*\*: cortex-memory-mcp:v2\.0\.0/);
-    assert.match(report.stdout, /approved by alice \(on-call-engineer\) via update/);
+    assert.match(report.stdout, /approved by oncall-eng \(on-call-engineer\) via update/);
     assert.match(report.stdout, /\[x\] monitor/);
   });
 
@@ -238,7 +243,7 @@ describe('driving rollbacks from the command line', () => {
       'reject',
       workflowId,
       '--approver',
-      'erin',
+      'eng-manager',
       '--role',
       'engineering-manager',
       '--reason',
