@@ -355,7 +355,10 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     );
     const result = f.details?.[0] as KubernetesRollbackResult;
     assert.deepEqual([result.to?.revision, result.to?.newRevision], [1, 3]);
-    assert.ok(result.monitoring!.failed.every((s) => /runs cortex-memory-mcp:v2\.2\.0, not/.test(s.error ?? '')));
+    assert.ok(
+      result.monitoring!.failed.every((s) => /runs cortex-memory-mcp:v2\.2\.0, not/.test(s.error ?? '')),
+      JSON.stringify(result.monitoring!.failed),
+    );
     const after = await observe(name);
     assert.deepEqual([after.image, after.revision], ['cortex-memory-mcp:v2.2.0', 4], 'not undone by the workflow');
   });
