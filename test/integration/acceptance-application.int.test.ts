@@ -26,8 +26,12 @@ describe('acceptance: Application Rollback, started as the README says, under th
   let env: TestWorkflowEnvironment;
   let cluster: KubeCluster;
   let worker: WorkerProcess;
+  const hostWorkers: WorkerProcess[] = [];
   let taskQueue: string;
   const names: string[] = [];
+  const RUN = Date.now().toString(36);
+  /** Two hosts for the fleet, each served by its own `npm run worker -- --host <host>`. */
+  const HOSTS = [`acc-app-01-${RUN}`, `acc-app-02-${RUN}`];
 
   before(async () => {
     await ensureImages();
@@ -40,9 +44,14 @@ describe('acceptance: Application Rollback, started as the README says, under th
       taskQueue,
       extra: { CORTEX_APPROVAL_POLICY: '', KUBECONFIG: cluster.kubeconfig },
     });
-    await worker.ready;
+    for (const host of HOSTS)
+      hostWorkers.push(
+        spawnWorker({ address: env.address, taskQueue, extra: { CORTEX_APPROVAL_POLICY: '' } }, ['--host', host]),
+      );
+    await Promise.all([worker.ready, ...hostWorkers.map((w) => w.ready)]);
   });
   after(async () => {
+    for (const w of hostWorkers) await w.kill();
     await worker?.kill();
     for (const n of names) await removeByPrefix(n);
     await env?.teardown();
@@ -251,5 +260,88 @@ describe('acceptance: Application Rollback, started as the README says, under th
     );
     const d = await deployment(name);
     assert.deepEqual([d.image, d.revision, d.readyImages], [V1, 3, [V1, V1]]);
+  });
+  /** Two v2.1.0 containers per host, labelled as the README's `--label` finds them (health URL in a label). */
+  async function fleetOf(tag: string): Promise<{ name: string; host: string; healthUrl: string }[]> {
+    return Promise.all(
+      HOSTS.flatMap((host, h) =>
+        [0, 1].map(async (i) => {
+          const name = `acc-fleet-${tag}-${RUN}-${h}${i}`;
+          names.push(name);
+          const app = await startApp(name, BAD, [], (url) => ({
+            app: `acc-fleet-${tag}-${RUN}-${host}`,
+            'cortex.health-url': url,
+          }));
+          return { name, host, healthUrl: app.healthUrl };
+        }),
+      ),
+    );
+  }
+
+  it('fleet from the CLI (bake 1 s, watch 0 s instead of 300 s each): found by label on two hosts, one approval by the on-call engineer, every container runs v2.0.0 healthy', async () => {
+    const targets = await fleetOf('cli');
+    const name = `acc-fleet-cli-${RUN}`;
+    const start = await cli(
+      ...['start', 'fleet', '--name', name, '--image', GOOD, '--label', `app=acc-fleet-cli-${RUN}-{host}`],
+      ...HOSTS.flatMap((h) => ['--on-host', h]),
+      ...['--waves', 'canary:1,25%,rest', '--max-concurrency', '25%', '--max-errors', '1'],
+      ...['--pause-between-waves', '1', '--watch-seconds', '0', '--on-failure', 'halt-and-revert'],
+      ...['--reason', 'v2.1.0 fails /health', '--requested-by', REQUESTER],
+    );
+    assert.equal(start.exitCode, 0, start.stderr);
+    const workflowId = `rollback-fleet-${name}`;
+    assert.match(start.stdout, new RegExp(workflowId));
+    await untilAwaitingApproval(workflowId);
+    await approveWithCli(workflowId);
+    const r = await cli('result', workflowId, '--json');
+    assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { result: { outcome: string; targets: { phase: string }[] } };
+    assert.equal(out.result.outcome, 'succeeded', r.stdout);
+    for (const t of targets) await assertDockerRolledBack(t.name, t.healthUrl);
+  });
+
+  it('fleet from `temporal workflow start` (bake 1 s, watch 0 s): the on-call engineer’s signal approves the fleet; each child pre-approved with it; every target runs v2.0.0', async () => {
+    const targets = await fleetOf('tctl');
+    const name = `acc-fleet-tctl-${RUN}`;
+    const workflowId = `rollback-fleet-${name}`;
+    const input = {
+      name,
+      targetImage: GOOD,
+      targets: targets.map((t) => ({ host: t.host, container: t.name, healthUrl: t.healthUrl })),
+      waves: 'canary:1,rest',
+      maxErrors: '0',
+      pauseBetweenWavesSeconds: 1,
+      monitor: { durationSeconds: 0 },
+      reason: 'v2.1.0 fails /health',
+      requestedBy: REQUESTER,
+    };
+    const start = await temporal(
+      ...['workflow', 'start', '--type', 'fleetRollback', '--task-queue', taskQueue],
+      ...['--workflow-id', workflowId, '--input', JSON.stringify(input)],
+    );
+    assert.equal(start.exitCode, 0, start.stderr);
+    await untilAwaitingApproval(workflowId);
+    await approveWithSignal(workflowId);
+    const r = await temporalResult<{ outcome: string; approvals: { decision: string; approver: string }[] }>(
+      workflowId,
+    );
+    assert.equal(r.outcome, 'succeeded', JSON.stringify(r));
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver]),
+      [
+        ['refused', REQUESTER],
+        ['approved', ONCALL.approver],
+      ],
+    );
+    for (const t of targets) {
+      await assertDockerRolledBack(t.name, t.healthUrl);
+      const child = await temporalResult<{ approvals: { approver: string; via: string }[] }>(
+        `rollback-docker-${t.host}-${t.name}`,
+      );
+      assert.deepEqual(
+        child.approvals.map((a) => [a.approver, a.via]),
+        [[ONCALL.approver, 'pre-approval']],
+      );
+    }
   });
 });
