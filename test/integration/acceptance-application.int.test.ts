@@ -3,8 +3,9 @@
 // plain `temporal workflow start --input '<json>'` with the real binary — against a worker started as `npm run worker`
 // with nothing overridden (CORTEX_APPROVAL_POLICY unset: config/approval-policy.json is in force). The roster's
 // on-call engineer approves, someone else requests, the requester's own approval is refused; afterwards the real
-// system is read back (the container's image and health, the deployment's pod template and Ready pods).
-// Departures from the README's commands, each named in the test: the watch is shortened (the default is 30 min).
+// system is read back (the container's image and health, the unit's release and health, the deployment's pod template
+// and Ready pods). Departures from the README's commands, each named in the test: the watch is shortened (the
+// default is 30 min), the fleet's bake is 1 s, and the system service's install commands run offline.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -13,7 +14,15 @@ import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { deployTwoRevisions, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.ts';
+import {
+  createAppRemote,
+  deployApp,
+  startSystemdMachine,
+  type MachineWorker,
+  type SystemdMachine,
+} from '../helpers/systemd-host.ts';
 import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
+import { freePort } from '../helpers/docker.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 import { waitFor } from '../helpers/docker.ts';
 
@@ -32,10 +41,18 @@ describe('acceptance: Application Rollback, started as the README says, under th
   const RUN = Date.now().toString(36);
   /** Two hosts for the fleet, each served by its own `npm run worker -- --host <host>`. */
   const HOSTS = [`acc-app-01-${RUN}`, `acc-app-02-${RUN}`];
+  /** The systemd host: a machine with systemd as PID 1, its host worker (workers/host.ts) running inside it. */
+  const MACHINE = `acc-systemd-${process.pid}`;
+  const SYSTEMD_HOST = `acc-sysd-${RUN}`;
+  let machine: SystemdMachine;
+  let machineWorker: MachineWorker | undefined;
+  let remote = '';
 
   before(async () => {
     await ensureImages();
-    [env, cluster] = await Promise.all([localEnv(), startKubeCluster()]);
+    [env, cluster, machine] = await Promise.all([localEnv(), startKubeCluster(), startSystemdMachine(MACHINE)]);
+    remote = await createAppRemote(machine, `/srv/${MACHINE}`);
+    machineWorker = machine.startWorker({ address: env.address, host: SYSTEMD_HOST, identity: `${MACHINE}-worker` });
     await cluster.k('create', 'namespace', NS);
     taskQueue = uniqueQueue('acceptance-app');
     // `npm run worker`: the committed policy by default (an empty CORTEX_APPROVAL_POLICY is unset to the worker)
@@ -48,10 +65,12 @@ describe('acceptance: Application Rollback, started as the README says, under th
       hostWorkers.push(
         spawnWorker({ address: env.address, taskQueue, extra: { CORTEX_APPROVAL_POLICY: '' } }, ['--host', host]),
       );
-    await Promise.all([worker.ready, ...hostWorkers.map((w) => w.ready)]);
+    await Promise.all([worker.ready, machineWorker.ready, ...hostWorkers.map((w) => w.ready)]);
   });
   after(async () => {
     for (const w of hostWorkers) await w.kill();
+    await machineWorker?.kill().catch(() => undefined);
+    await machine?.remove();
     await worker?.kill();
     for (const n of names) await removeByPrefix(n);
     await env?.teardown();
@@ -208,6 +227,78 @@ describe('acceptance: Application Rollback, started as the README says, under th
       ],
     );
     await assertDockerRolledBack(name, app.healthUrl);
+  });
+
+  /** A unit on the machine running the unhealthy v1.2.0 release (the fixture app's tags: v1.0.0 is healthy). */
+  async function systemdService(tag: string) {
+    const unit = `acc-${tag}-${RUN}`;
+    const a = await deployApp(machine, {
+      unit,
+      root: `/srv/${MACHINE}/${unit}`,
+      remote,
+      tag: 'v1.2.0',
+      port: await freePort(),
+    });
+    assert.equal((await fetch(a.healthUrl)).status, 503);
+    return a;
+  }
+  /** The install commands without the network (the fixture has no dependencies; the default `npm ci` would audit). */
+  const OFFLINE_INSTALL = ['npm ci --omit=dev --no-audit --no-fund --offline', 'npm run build'];
+  async function assertServiceRolledBack(a: { root: string; healthUrl: string }): Promise<void> {
+    assert.equal((await machine.must(`readlink ${a.root}/current`)).trim(), `${a.root}/releases/v1.0.0`);
+    const res = await fetch(a.healthUrl);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { version: string }).version, 'v1.0.0');
+  }
+
+  it('system-service from the CLI (offline install commands, watch 2 s): the host worker in the machine rolls the unit to v1.0.0 after the on-call engineer approves', async () => {
+    const a = await systemdService('cli');
+    const start = await cli(
+      ...['start', 'system-service', '--unit', a.unit, '--release-root', a.root, '--git-remote', remote],
+      ...['--target-tag', 'v1.0.0', '--health-url', a.healthUrl, '--host', SYSTEMD_HOST],
+      ...['--reason', 'v1.2.0 fails /health', '--requested-by', REQUESTER, '--watch-seconds', '2', '--interval', '1'],
+      ...OFFLINE_INSTALL.flatMap((c) => ['--install-command', c]),
+    );
+    assert.equal(start.exitCode, 0, start.stderr);
+    const workflowId = `rollback-system-service-${SYSTEMD_HOST}-${a.unit}`;
+    assert.match(start.stdout, new RegExp(workflowId));
+    await untilAwaitingApproval(workflowId);
+    await approveWithCli(workflowId);
+    const r = await cli('result', workflowId, '--json');
+    assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+    assert.equal((JSON.parse(r.stdout) as { result: { outcome: string } }).result.outcome, 'succeeded');
+    await assertServiceRolledBack(a);
+  });
+
+  it('system-service from `temporal workflow start` (offline install commands, watch 2 s): the on-call engineer’s signal approves; the unit runs v1.0.0 healthy', async () => {
+    const a = await systemdService('tctl');
+    const workflowId = `rollback-system-service-${SYSTEMD_HOST}-${a.unit}`;
+    const input = {
+      unit: a.unit,
+      releaseRoot: a.root,
+      gitRemote: remote,
+      targetTag: 'v1.0.0',
+      healthUrl: a.healthUrl,
+      host: SYSTEMD_HOST,
+      installCommands: OFFLINE_INSTALL,
+      monitor: { durationSeconds: 2, intervalSeconds: 1 },
+      reason: 'v1.2.0 fails /health',
+      requestedBy: REQUESTER,
+    };
+    const start = await temporal(
+      ...['workflow', 'start', '--type', 'systemServiceRollback', '--task-queue', taskQueue],
+      ...['--workflow-id', workflowId, '--input', JSON.stringify(input)],
+    );
+    assert.equal(start.exitCode, 0, start.stderr);
+    await untilAwaitingApproval(workflowId);
+    await approveWithSignal(workflowId);
+    const r = await temporalResult<{ outcome: string; approvals: { decision: string }[] }>(workflowId);
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(
+      r.approvals.map((x) => x.decision),
+      ['refused', 'approved'],
+    );
+    await assertServiceRolledBack(a);
   });
 
   it('kubernetes from the CLI (watch shortened to 2 s): the on-call engineer approves; the pod template and every Ready pod run v2.0.0', async () => {
