@@ -20,7 +20,7 @@ import {
   startApp,
   waitFor,
 } from '../helpers/docker.ts';
-import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, shortWindowPolicy, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 describe('driving rollbacks from the command line', () => {
@@ -255,5 +255,92 @@ describe('driving rollbacks from the command line', () => {
     assert.match(r.stdout, /rejected/);
     const c = await docker.getContainer(name).inspect();
     assert.deepEqual([c.Id, c.State.Running], [app.id, true]);
+  });
+  it("the README's CI path: --requested-by ci:<pipeline> --pre-approve ci-deploy-gate:on-call-engineer runs without waiting, exit 0", async () => {
+    const name = `cortex-mcp-ci-${Date.now().toString(36)}`;
+    names.push(name);
+    const app = await startApp(name, BAD);
+    const r = await cli(
+      ...['start', 'docker', '--container', name, '--image', GOOD, '--health-url', app.healthUrl],
+      ...['--reason', 'deploy gate failed: 4711', '--requested-by', 'ci:4711'],
+      ...['--pre-approve', `${APPROVER.ci.approver}:${APPROVER.ci.role}`, '--watch-seconds', '0', '--wait', '--json'],
+    );
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /phase: awaiting-approval/, 'no wait for a person');
+    const out = JSON.parse(r.stdout) as { result: { outcome: string; approvals: { approver: string; via: string }[] } };
+    assert.equal(out.result.outcome, 'succeeded');
+    assert.deepEqual(
+      out.result.approvals.map((a) => [a.approver, a.via]),
+      [[APPROVER.ci.approver, 'pre-approval']],
+    );
+    assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+  });
+
+  describe('escalation and time-out under the committed policy (short approval windows: 15 s + 15 s)', () => {
+    let shortWorker: WorkerProcess;
+    let shortQueue: string;
+    before(async () => {
+      shortQueue = uniqueQueue('cli-short');
+      shortWorker = spawnWorker({
+        address: env.address,
+        taskQueue: shortQueue,
+        // long enough for a CLI call (a few seconds on a loaded machine) to land inside the first window
+        extra: { CORTEX_APPROVAL_POLICY: shortWindowPolicy(15) },
+      });
+      await shortWorker.ready;
+    });
+    after(async () => {
+      await shortWorker?.kill();
+    });
+    const shortCli = (...args: string[]) =>
+      execa('node', [join(PROJECT_ROOT, 'client', 'bin.js'), ...args], {
+        reject: false,
+        env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: shortQueue },
+      });
+    const startShort = (name: string, healthUrl: string) =>
+      shortCli(
+        ...['start', 'docker', '--container', name, '--image', GOOD, '--health-url', healthUrl],
+        ...['--reason', 'v2.1.0 unhealthy', '--requested-by', REQUESTER, '--watch-seconds', '0'],
+      );
+    const status = async (workflowId: string) =>
+      JSON.parse((await shortCli('status', workflowId, '--json')).stdout) as {
+        phase: string;
+        pendingApproval?: { escalated?: boolean; alsoMayDecide?: string[] };
+      };
+
+    it('the backup contact may decide only once the wait escalated (short approval windows)', async () => {
+      const name = `cortex-mcp-esc-${Date.now().toString(36)}`;
+      names.push(name);
+      const app = await startApp(name, BAD);
+      const workflowId = `rollback-docker-${name}`;
+      assert.equal((await startShort(name, app.healthUrl)).exitCode, 0);
+      await waitFor(async () => (await status(workflowId)).pendingApproval !== undefined, 30_000, 'gate');
+      const early = await shortCli('approve', workflowId, '--approver', 'backup-eng', '--role', 'engineer');
+      assert.equal(early.exitCode, 2, 'before the escalation the backup engineer may not decide');
+      assert.match(early.stderr, /after escalation also: backup-eng/);
+      await waitFor(async () => (await status(workflowId)).pendingApproval?.escalated === true, 30_000, 'escalated');
+      assert.deepEqual((await status(workflowId)).pendingApproval?.alsoMayDecide, ['backup-eng']);
+      const ok = await shortCli('approve', workflowId, '--approver', 'backup-eng', '--role', 'engineer');
+      assert.equal(ok.exitCode, 0, ok.stderr);
+      const r = await shortCli('result', workflowId, '--json');
+      assert.equal(r.exitCode, 0, r.stderr);
+      const res = (JSON.parse(r.stdout) as { result: { outcome: string; approvals: { decision: string }[] } }).result;
+      assert.deepEqual([res.outcome, res.approvals.map((a) => a.decision)], ['succeeded', ['escalated', 'approved']]);
+      assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
+    });
+
+    it('no decision in either window: approval-timed-out, exit 3, nothing changed (short approval windows)', async () => {
+      const name = `cortex-mcp-tmo-${Date.now().toString(36)}`;
+      names.push(name);
+      const app = await startApp(name, BAD);
+      const workflowId = `rollback-docker-${name}`;
+      assert.equal((await startShort(name, app.healthUrl)).exitCode, 0);
+      const r = await shortCli('result', workflowId);
+      assert.equal(r.exitCode, 3, r.stdout);
+      assert.match(r.stdout, /approval-timed-out/);
+      const c = await docker.getContainer(name).inspect();
+      assert.deepEqual([c.Id, c.State.Running], [app.id, true]);
+      assert.equal((await health(app.healthUrl)).status, 503);
+    });
   });
 });
