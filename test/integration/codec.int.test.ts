@@ -23,7 +23,7 @@ import { dataConverter, EncryptionCodec, loadCodecKeys } from '../../common/code
 import { startCodecServer, type RunningCodecServer } from '../../common/codec-server.ts';
 import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const b64 = () => randomBytes(32).toString('base64');
@@ -74,19 +74,20 @@ describe('encrypted payloads with the real dev server, worker process and Docker
 
   it('input, approval, query and result are ciphertext in history; codec holders read them', async () => {
     const reason = `codec-secret-reason-${randomBytes(4).toString('hex')}`;
-    const approver = `codec-approver-${randomBytes(4).toString('hex')}`;
+    // the roster's on-call engineer approves (committed policy); a name that must not be readable in history
+    const { approver, role } = APPROVER.application;
     const app = await startApp(name, BAD);
     const { workflowId } = await startDockerRollback(oldClient, {
       containerName: name,
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason,
-      requestedBy: 'codec-integration',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 0 },
     });
     await waitFor(async () => (await getStatus(client, workflowId)).phase === 'awaiting-approval', 30_000, 'approval');
     await sendDecision(client, workflowId, {
-      approve: { approver, role: 'on-call-engineer', comment: 'codec-secret-comment' },
+      approve: { approver, role, comment: 'codec-secret-comment' },
     });
     const r = await waitResult(client, workflowId);
     assert.ok(r.ok, JSON.stringify(r));
@@ -109,7 +110,7 @@ describe('encrypted payloads with the real dev server, worker process and Docker
     const raw = (await show()).stdout;
     // The workflow ID is the business key (rollback-docker-<container>): an identifier, not a payload.
     const rawPayloads = raw.replaceAll(workflowId, '<workflow-id>');
-    for (const secret of [name, reason, approver, 'codec-secret-comment', 'codec-integration', app.healthUrl]) {
+    for (const secret of [name, reason, approver, 'codec-secret-comment', REQUESTER, app.healthUrl]) {
       assert.ok(!rawPayloads.includes(secret), `'${secret}' is in the raw history`);
       assert.ok(
         !rawPayloads.includes(Buffer.from(secret).toString('base64').slice(0, 12)),
@@ -161,9 +162,9 @@ describe('encrypted payloads with the real dev server, worker process and Docker
     const reason = `codec-failure-${randomBytes(4).toString('hex')}`;
     const common = {
       reason,
-      requestedBy: 'codec-integration',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 0 },
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      approval: { preApproved: APPROVER.ci },
     };
     // one fails in the workflow (verification), one in an activity (the container does not exist)
     const [verify, missing] = await Promise.all([

@@ -25,7 +25,7 @@ import {
 } from '../helpers/docker.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { activityRuns, workflowTaskIdentities, type ActivityRun } from '../helpers/history.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const RUN_ID_LABEL = 'cortex-rollback.run-id';
@@ -107,7 +107,7 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: `crash test: ${tag}`,
-      requestedBy: 'crash-test',
+      requestedBy: REQUESTER,
       stopTimeoutSeconds: 10,
       monitor: { durationSeconds: opts.watch ?? 0, intervalSeconds: 1 },
     });
@@ -116,7 +116,7 @@ describe('a SIGKILLed worker mid-step is replaced; the step is retried and its s
     await killWhen({
       app,
       handle,
-      approve: () => sendDecision(rc, workflowId, { approve: { approver: 'alice', role: 'on-call-engineer' } }),
+      approve: () => sendDecision(rc, workflowId, { approve: APPROVER.application }),
     });
     await first.kill();
     const second = spawnWorker({ address: env.address, taskQueue, extra }, ['--identity', `${tag}-second`]);

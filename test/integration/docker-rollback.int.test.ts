@@ -25,7 +25,7 @@ import {
   startApp,
   waitFor,
 } from '../helpers/docker.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
 
 describe('Docker container rollback against the real dev server and Docker engine', () => {
   let env: TestWorkflowEnvironment;
@@ -71,7 +71,7 @@ describe('Docker container rollback against the real dev server and Docker engin
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: 'v2.1.0 fails /health',
-      requestedBy: 'integration-test',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 3, intervalSeconds: 1 },
       searchAttributes: true,
     });
@@ -85,11 +85,11 @@ describe('Docker container rollback against the real dev server and Docker engin
         targetImage: GOOD,
         healthUrl: app.healthUrl,
         reason: 'again',
-        requestedBy: 'x',
+        requestedBy: REQUESTER,
       }),
       AlreadyRunningError,
     );
-    await sendDecision(rc, workflowId, { approve: { approver: 'alice', role: 'on-call-engineer' } });
+    await sendDecision(rc, workflowId, { approve: APPROVER.application });
     const r = await waitResult(rc, workflowId);
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.result.outcome, 'succeeded');
@@ -131,8 +131,8 @@ describe('Docker container rollback against the real dev server and Docker engin
       targetImage: 'cortex-memory-mcp:v9.9.9',
       healthUrl: app.healthUrl,
       reason: 'typo in the version',
-      requestedBy: 'integration-test',
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      requestedBy: REQUESTER,
+      approval: { preApproved: APPROVER.ci },
     });
     const r = await waitResult(rc, workflowId);
     assert.equal(r.ok, false);
@@ -156,10 +156,10 @@ describe('Docker container rollback against the real dev server and Docker engin
       targetImage: BAD, // "rolling back" onto a version that answers 503
       healthUrl: app.healthUrl,
       reason: 'exercise compensation',
-      requestedBy: 'integration-test',
+      requestedBy: REQUESTER,
       verifyTimeoutSeconds: 3,
       monitor: { durationSeconds: 0 },
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      approval: { preApproved: APPROVER.ci },
     });
     const r = await waitResult(rc, workflowId);
     assert.ok(!r.ok);
@@ -181,10 +181,10 @@ describe('Docker container rollback against the real dev server and Docker engin
       targetImage: BAD, // never healthy: compensation will run
       healthUrl: app.healthUrl,
       reason: 'exercise a failing undo',
-      requestedBy: 'integration-test',
+      requestedBy: REQUESTER,
       verifyTimeoutSeconds: 10,
       monitor: { durationSeconds: 0 },
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      approval: { preApproved: APPROVER.ci },
     });
     // while the target is being verified, someone else deploys a container under the same name
     await untilPhase(workflowId, 'verifying');
@@ -230,7 +230,7 @@ describe('Docker container rollback against the real dev server and Docker engin
       targetImage: GOOD,
       healthUrl: 'http://127.0.0.1:9/health',
       reason: 'wrong name',
-      requestedBy: 'integration-test',
+      requestedBy: REQUESTER,
     });
     const r = await waitResult(rc, workflowId);
     assert.ok(!r.ok);

@@ -27,7 +27,7 @@ import { containersNamed, docker, ensureImages, GOOD, health, removeByPrefix, st
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { startDockerGate } from '../helpers/docker-gate.ts';
 import { activityRuns, workflowTaskIdentities, hostActivityEvents } from '../helpers/history.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { freePort } from '../helpers/docker.ts';
 import { startSystemdMachine, unitProps, type MachineWorker, type SystemdMachine } from '../helpers/systemd-host.ts';
 import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
@@ -125,8 +125,8 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       knownGoodFile: s.knownGoodFile,
       target: { kind: 'docker', containerName: s.name, healthUrl: s.app.healthUrl },
       reason: 'bad env deployed',
-      requestedBy: 'envfile-test',
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      requestedBy: REQUESTER,
+      approval: { preApproved: APPROVER.ci },
       monitor: { durationSeconds: 0 },
       verifyTimeoutSeconds: 5,
       ...extra,
@@ -391,8 +391,8 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       target: { kind: 'systemd', unit, healthUrl },
       host: HOST,
       reason: 'bad env deployed',
-      requestedBy: 'envfile-test',
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      requestedBy: REQUESTER,
+      approval: { preApproved: APPROVER.ci },
       monitor: { durationSeconds: 0 },
       verifyTimeoutSeconds: 5,
     });
@@ -488,9 +488,9 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
         '--reason',
         'bad env deployed',
         '--requested-by',
-        'alice',
+        REQUESTER,
         '--pre-approve',
-        'ci:on-call-engineer',
+        `${APPROVER.ci.approver}:${APPROVER.ci.role}`,
         '--watch-seconds',
         '0',
         '--verify-timeout-seconds',
@@ -516,7 +516,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       knownGoodFile: s.knownGoodFile,
       target: { kind: 'docker', containerName: s.name, healthUrl: s.app.healthUrl },
       reason: 'bad env deployed',
-      requestedBy: 'alice',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 0 },
     });
     const t = (args: string[]) =>
@@ -545,7 +545,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       '--name',
       'approve',
       '--input',
-      '{"approver":"bob","role":"on-call-engineer"}',
+      JSON.stringify(APPROVER.configuration),
     ]);
     assert.equal(signal.exitCode, 0, String(signal.stderr));
     const r = (await h.result()) as EnvFileRollbackResult;
@@ -566,7 +566,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
         '--container': `${s.name}-x`,
         '--health-url': s.app.healthUrl,
         '--reason': 'r',
-        '--requested-by': 'a',
+        '--requested-by': REQUESTER,
       };
       base[args[0]] = args[1];
       const bad = await execa(
@@ -593,7 +593,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
     const theirs = envLines({ extra: ['HOTFIX=1'] });
     await writeEnv(s.envFile, theirs);
     const bytes = await readFile(s.envFile);
-    await h.signal('approve', { approver: 'bob', role: 'on-call-engineer' });
+    await h.signal('approve', APPROVER.configuration);
     const r = await waitResult(rc, workflowId);
     assert.ok(!r.ok && r.type === 'Conflict', JSON.stringify(r));
     assert.match(r.message, /changed since it was assessed/);
@@ -621,7 +621,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       ],
       [{ ...ok, target: { kind: 'k8s', healthUrl: 'http://127.0.0.1:1/' } }, 'target.kind'],
       [{ ...ok, envFiel: '/x' }, 'envFiel'],
-      [{ ...ok, approval: { preApproved: { approver: 'a', role: 'engineer' } } }, 'approval.preApproved.role'],
+      [{ ...ok, approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } }, 'approval.preApproved.role'],
     ];
     for (const [bad, field] of cases) {
       const h = await env.client.workflow.start('environmentConfigRollback', {

@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import type { Worker } from '@temporalio/worker';
-import { waitResult, type RollbackClient } from '../../client/client.ts';
+import { getStatus, sendDecision, waitResult, type RollbackClient } from '../../client/client.ts';
 import { createWorker } from '../../workers/worker.ts';
 import type { DockerRollbackResult } from '../../workflows/application/docker-container.ts';
 import {
@@ -26,7 +26,7 @@ import {
 } from '../../workflows/triggers/guard.ts';
 import { BAD, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
 import { recordHistory } from '../helpers/record.ts';
-import { localEnv, testClient, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, testClient, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
 
 describe('rollbackGuard on the real demo service', () => {
   let env: TestWorkflowEnvironment;
@@ -109,17 +109,24 @@ describe('rollbackGuard on the real demo service', () => {
     return paused.samplesTotal;
   }
 
-  it('health: v2.1.0 answering 503 fires on the 4th sample; the triggered rollback puts v2.0.0 back', async () => {
+  it('health: v2.1.0 answering 503 fires on the 4th sample; the triggered rollback, approved by the on-call engineer, puts v2.0.0 back', async () => {
     const name = appName('health');
     const app = await startApp(name, BAD);
+    // as the README starts a guard: its rollback is requested by the guard and waits for a roster approver
     const h = await startGuard({
       service: name,
       healthUrl: app.healthUrl,
-      rollback: rollbackTo(name, app.healthUrl, { preApproved: { approver: 'guard', role: 'on-call-engineer' } }),
+      rollback: rollbackTo(name, app.healthUrl, {}),
     });
     const s = await until(h, (x) => x.triggers.length > 0, 'a trigger');
     const t = s.triggers[0]!;
     assert.deepEqual([t.kind, t.sample, t.action], ['health-check-failures', 4, 'rollback-started']);
+    await waitFor(
+      async () => (await getStatus(rc, t.rollbackWorkflowId!)).phase === 'awaiting-approval',
+      30_000,
+      'the triggered rollback waits for approval',
+    );
+    await sendDecision(rc, t.rollbackWorkflowId!, { approve: APPROVER.application });
     const r = await waitResult<DockerRollbackResult>(rc, t.rollbackWorkflowId!);
     assert.ok(r.ok, JSON.stringify(r));
     const result = r.result;

@@ -22,13 +22,14 @@ import {
 import { deployTwoRevisions, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.ts';
 import { activityRuns, pendingActivity, workflowTaskIdentities } from '../helpers/history.ts';
 import { waitFor } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const NS = 'kube-it';
 const V1 = 'cortex-memory-mcp:v2.0.0';
 const V2 = 'cortex-memory-mcp:v2.1.0';
-const OC = { approver: 'olivia', role: 'on-call-engineer' };
+/** The roster's on-call engineer approves at the gate; the CI deploy gate pre-approves the runs a pipeline starts. */
+const OC = APPROVER.application;
 
 interface Observed {
   image: string;
@@ -136,10 +137,10 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
       deployment: name,
       targetImage: V1,
       reason: 'v2.1.0 fails its readiness checks',
-      requestedBy: 'kube-it',
+      requestedBy: REQUESTER,
       rolloutTimeoutSeconds: 60,
       monitor: { durationSeconds: 0 },
-      approval: { preApproved: OC },
+      approval: { preApproved: APPROVER.ci },
       ...over,
     };
   }
@@ -214,7 +215,7 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     for (const line of ['Impact assessment completed', 'Backup created', 'Health checks passed']) {
       assert.ok(md.includes(`[x] ${line}`), `${line} ticked:\n${md}`);
     }
-    assert.match(md, /approved by olivia \(on-call-engineer\) via signal/);
+    assert.match(md, /approved by oncall-eng \(on-call-engineer\) via signal/);
     assert.ok(md.includes('[x] Monitoring stable — 2 samples, 0 failed, 0 alert(s)'), md);
 
     // Idempotency of the activity itself: a retried undo sees the target running and does nothing.
@@ -354,7 +355,10 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
     );
     const result = f.details?.[0] as KubernetesRollbackResult;
     assert.deepEqual([result.to?.revision, result.to?.newRevision], [1, 3]);
-    assert.ok(result.monitoring!.failed.every((s) => /runs cortex-memory-mcp:v2\.2\.0, not/.test(s.error ?? '')));
+    assert.ok(
+      result.monitoring!.failed.every((s) => /runs cortex-memory-mcp:v2\.2\.0, not/.test(s.error ?? '')),
+      JSON.stringify(result.monitoring!.failed),
+    );
     const after = await observe(name);
     assert.deepEqual([after.image, after.revision], ['cortex-memory-mcp:v2.2.0', 4], 'not undone by the workflow');
   });
@@ -416,7 +420,11 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
       ['moving tag', { targetImage: 'cortex-memory-mcp:latest' }, /moving tag 'latest'/],
       ['flag as context', { context: '--kubeconfig=/etc/x' }, /context: .* is not a kubeconfig context name/],
       ['a kubeconfig in input', { kubeconfig: '/root/.kube/config' }, /kubeconfig: is not a known field/],
-      ['role', { approval: { preApproved: { approver: 'e', role: 'engineer' } } }, /may not approve an? application/],
+      [
+        'role',
+        { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
+        /may not approve an? application/,
+      ],
       ['timeout', { rolloutTimeoutSeconds: 0 }, /rolloutTimeoutSeconds: must be an integer from 1 to 3600/],
     ];
     for (const [what, over, message] of cases) {

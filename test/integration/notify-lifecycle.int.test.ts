@@ -22,12 +22,17 @@ import { activityRuns } from '../helpers/history.ts';
 import { PAGERDUTY_PATH, SLACK_PATH, startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { recordHistory } from '../helpers/record.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const tag = Date.now().toString(36);
 const ROUTING_KEY = 'notify-lifecycle-routing-key';
 const WEB_UI = 'http://127.0.0.1:8233';
+// under the committed policy: the roster's on-call engineer approves, the CI deploy gate pre-approves what a
+// pipeline starts, the engineering manager approves database rollbacks; someone else requests
+const ONCALL = APPROVER.application.approver;
+const CI = APPROVER.ci.approver;
+const MANAGER = APPROVER.database.approver;
 const runLink = (workflowId: string, runId: string) =>
   `${WEB_UI}/namespaces/default/workflows/${workflowId}/${runId}/history`;
 
@@ -111,7 +116,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     targetImage: image,
     healthUrl,
     reason: 'v2.1.0 fails /health',
-    requestedBy: 'alice',
+    requestedBy: REQUESTER,
     monitor: { durationSeconds: 0 },
     verifyTimeoutSeconds: 20,
     ...over,
@@ -133,7 +138,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     const runId = handle.firstExecutionRunId;
     await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval', 60_000, 'approval');
     await rx.until(PAGERDUTY_PATH, 1, 60_000);
-    await handle.signal(approveSignal, { approver: 'bob', role: 'on-call-engineer' });
+    await handle.signal(approveSignal, APPROVER.application);
     const r = (await handle.result()) as DockerRollbackResult;
     assert.equal(r.outcome, 'succeeded');
     assert.equal((await health(app.healthUrl)).body.version, 'v2.0.0');
@@ -147,7 +152,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
         ':arrows_counterclockwise:',
         `[started] application rollback ${target}: ${what}`,
         [
-          ['requestedBy', 'alice'],
+          ['requestedBy', REQUESTER],
           ['reason', 'v2.1.0 fails /health'],
           ['scenario', 'docker-container'],
         ],
@@ -157,10 +162,10 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
       slack[1],
       slackBody(
         ':ballot_box_with_check:',
-        `[approval-decided] application rollback ${target}: approved by bob (on-call-engineer)`,
+        `[approval-decided] application rollback ${target}: approved by ${ONCALL} (on-call-engineer)`,
         [
           ['decision', 'approved'],
-          ['approver', 'bob'],
+          ['approver', ONCALL],
           ['role', 'on-call-engineer'],
         ],
         workflowId,
@@ -174,8 +179,8 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
           ['to', GOOD],
           ['outcome', 'succeeded'],
           ['phase', 'completed'],
-          ['approvedBy', 'bob'],
-          ['requestedBy', 'alice'],
+          ['approvedBy', ONCALL],
+          ['requestedBy', REQUESTER],
           ['reason', 'v2.1.0 fails /health'],
         ],
         workflowId,
@@ -183,9 +188,12 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
       ),
     ]);
     // the approval phase's own message (its format is tested with the approval policy), between the two
-    assert.match(String(slack[1]!.text), /^:raising_hand: \[approval-needed\] application rollback docker:.* @oncall$/);
+    assert.match(
+      String(slack[1]!.text),
+      /^:raising_hand: \[approval-needed\] application rollback docker:.* @oncall-eng$/,
+    );
 
-    // PagerDuty: the approval page (started and succeeded do not page), then its resolve as soon as bob decided
+    // PagerDuty: the approval page (started and succeeded do not page), then its resolve as soon as the on-call engineer decided
     const pages = forWorkflow(PAGERDUTY_PATH, workflowId).map((p) => p.body);
     assert.equal(pages.length, 2, JSON.stringify(pages));
     assert.equal(pages[0]!.event_action, 'trigger');
@@ -237,7 +245,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
         dockerInput(name, BAD, app.healthUrl, {
           reason: 'try the previous build',
           verifyTimeoutSeconds: 5,
-          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+          approval: { preApproved: APPROVER.ci },
         }),
       ],
     });
@@ -257,8 +265,8 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
       ['outcome', 'failed'],
       ['failure', 'VerificationFailed'],
       ['phase', 'rolled-back-to-previous'],
-      ['approvedBy', 'ci'],
-      ['requestedBy', 'alice'],
+      ['approvedBy', CI],
+      ['requestedBy', REQUESTER],
       ['reason', 'try the previous build'],
     ];
     const failedHeadline = `[failed] application rollback ${target}: ${what}: FAILED — ${f.message}`;
@@ -267,7 +275,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
         ':arrows_counterclockwise:',
         `[started] application rollback ${target}: ${what}`,
         [
-          ['requestedBy', 'alice'],
+          ['requestedBy', REQUESTER],
           ['reason', 'try the previous build'],
           ['scenario', 'docker-container'],
         ],
@@ -335,7 +343,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     const facts: Array<[string, string]> = [
       ['outcome', 'cancelled'],
       ['phase', 'awaiting-approval'],
-      ['requestedBy', 'alice'],
+      ['requestedBy', REQUESTER],
       ['reason', 'v2.1.0 fails /health'],
     ];
     const headline = `[failed] application rollback ${target}: ${what}: CANCELLED while awaiting-approval`;
@@ -376,8 +384,8 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
           backup: backupName,
           emergencyExport: false,
           reason: 'bad import at 09:00',
-          requestedBy: 'dana',
-          approval: { preApproved: { approver: 'erin', role: 'engineering-manager' } },
+          requestedBy: REQUESTER,
+          approval: { preApproved: APPROVER.database },
         },
       ],
     });
@@ -397,7 +405,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
           ':arrows_counterclockwise:',
           `[started] database rollback ${target}: ${what}`,
           [
-            ['requestedBy', 'dana'],
+            ['requestedBy', REQUESTER],
             ['reason', 'bad import at 09:00'],
             ['scenario', 'qdrant-data-recovery'],
           ],
@@ -411,8 +419,8 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
             ['to', backupName],
             ['outcome', 'succeeded'],
             ['phase', 'completed'],
-            ['approvedBy', 'erin'],
-            ['requestedBy', 'dana'],
+            ['approvedBy', MANAGER],
+            ['requestedBy', REQUESTER],
             ['reason', 'bad import at 09:00'],
           ],
           workflowId,
@@ -440,7 +448,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
       workflowId,
       args: [
         dockerInput(name, GOOD, app.healthUrl, {
-          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+          approval: { preApproved: APPROVER.ci },
         }),
       ],
     });

@@ -21,7 +21,7 @@ import type {
 import { FailureType } from '../../common/failures.ts';
 import { workflowBundle } from '../../workers/bundle.ts';
 import { renderPlan, type Plan } from '../../workflows/phases/plan.ts';
-import { localEnv, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, REQUESTER, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
 
 const DAY = 86400_000;
 
@@ -139,7 +139,7 @@ function readOnlyActivities(o: { tagExists: boolean; calls: string[] }) {
   };
 }
 
-const WHO = { reason: 'v2.1.0 fails /health', requestedBy: 'alice' };
+const WHO = { reason: 'v2.1.0 fails /health', requestedBy: REQUESTER };
 
 describe('planRollback (dev server, read-only activities only)', () => {
   let env: TestWorkflowEnvironment;

@@ -30,7 +30,7 @@ import {
 import { recordHistory } from '../helpers/record.ts';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify-receiver.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, REQUESTER, RUNBOOK_APPROVAL_POLICY, uniqueQueue } from '../helpers/temporal.ts';
 import { applyCommit, inputs, readState, tfWorld, type TfWorld } from '../helpers/terraform.ts';
 
 interface PlanJson {
@@ -123,7 +123,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'v2.1.0 fails /health',
       '--requested-by',
-      'alice',
+      REQUESTER,
     ];
     const before = await containerState(name);
 
@@ -249,7 +249,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'corrupt',
       '--requested-by',
-      'bob',
+      REQUESTER,
       '--json',
     );
     assert.equal(r.exitCode, 0, r.stderr);
@@ -282,7 +282,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'corrupt since this morning',
       '--requested-by',
-      'bob',
+      REQUESTER,
       '--json',
     );
     assert.equal(pit.exitCode, 0, pit.stderr);
@@ -297,7 +297,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'r',
       '--requested-by',
-      'bob',
+      REQUESTER,
       '--json',
     );
     assert.equal(unknown.exitCode, 0, unknown.stderr);
@@ -332,7 +332,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
         '--reason',
         'migration broke search',
         '--requested-by',
-        'bob',
+        REQUESTER,
         '--json',
         ...extra,
       );
@@ -392,7 +392,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
         '--reason',
         'bad env deployed',
         '--requested-by',
-        'alice',
+        REQUESTER,
         '--json',
       );
       assert.equal(r.exitCode, 0, r.stderr);
@@ -436,7 +436,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'B broke the network',
       '--requested-by',
-      'alice',
+      REQUESTER,
       '--json',
     );
     assert.equal(r.exitCode, 0, r.stderr);
@@ -466,7 +466,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     const flags = (container: string, healthUrl: string) => [
       'docker-container',
       ...['--container', container, '--image', GOOD, '--health-url', healthUrl],
-      ...['--reason', 'plan-less start', '--requested-by', 'alice', '--json'],
+      ...['--reason', 'plan-less start', '--requested-by', REQUESTER, '--json'],
     ];
     const missing = `plan-missing-${Date.now().toString(36)}`;
     const failed = await cli('start', ...flags(missing, 'http://127.0.0.1:9/health'));
@@ -496,7 +496,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'r',
       '--requested-by',
-      'w',
+      REQUESTER,
     );
     assert.equal(bad.exitCode, 2, bad.stdout);
     assert.match(bad.stderr, /containerName/);
@@ -517,7 +517,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       '--reason',
       'r',
       '--requested-by',
-      'w',
+      REQUESTER,
     );
     assert.equal(missing.exitCode, 1, missing.stdout);
     assert.match(

@@ -39,13 +39,14 @@ import {
   type MachineWorker,
   type SystemdMachine,
 } from '../helpers/systemd-host.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 
 const PREFIX = `sysd-${process.pid}`;
 const MACHINE = `cortex-systemd-test-${process.pid}`;
 const HOST = `sysd-host-${process.pid}`;
 const BASE = `/srv/${PREFIX}`;
-const PRE = { preApproved: { approver: 'olga', role: 'on-call-engineer' } };
+/** Started as the CI pipeline starts it: pre-approved by the roster's deploy gate, requested by someone else. */
+const PRE = { preApproved: APPROVER.ci };
 const OFFLINE_BUILD = ['npm ci --omit=dev --no-audit --no-fund --offline', 'npm run build'];
 /** All a workflow that refuses its input may record: started, one workflow task, failed. */
 interface Snapshot {
@@ -118,7 +119,7 @@ describe('system service rollback on real systemd, host worker inside the machin
       targetTag,
       healthUrl: a.healthUrl,
       reason: 'test',
-      requestedBy: 'system-service.int.test',
+      requestedBy: REQUESTER,
       host: HOST,
       installCommands: OFFLINE_BUILD,
       verifyTimeoutSeconds: 5,
@@ -311,7 +312,7 @@ describe('system service rollback on real systemd, host worker inside the machin
       targetTag: 'v1.0.0',
       healthUrl: a.healthUrl,
       reason: 'bad input',
-      requestedBy: 'test',
+      requestedBy: REQUESTER,
       host: HOST,
     };
     const cases: Array<{ name: string; input?: unknown; over?: Record<string, unknown>; field: string }> = [
@@ -336,7 +337,7 @@ describe('system service rollback on real systemd, host worker inside the machin
       { name: 'host with a space', over: { host: 'a b' }, field: 'host' },
       {
         name: 'pre-approved by an engineer',
-        over: { approval: { preApproved: { approver: 'e', role: 'engineer' } } },
+        over: { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
         field: 'approval.preApproved.role',
       },
       { name: 'monitor interval 0', over: { monitor: { intervalSeconds: 0 } }, field: 'monitor.intervalSeconds' },

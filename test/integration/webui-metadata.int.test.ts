@@ -13,7 +13,7 @@ import { workflowBundle } from '../../workers/bundle.ts';
 import { approveSignal } from '../../workflows/phases/approval.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
 import { stubActivities } from '../helpers/stub-activities.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
 
 describe('the Web UI metadata on the dev server (temporal workflow describe / metadata)', () => {
   let env: TestWorkflowEnvironment;
@@ -45,7 +45,7 @@ describe('the Web UI metadata on the dev server (temporal workflow describe / me
           targetImage: 'cortex-memory-mcp:v2.0.0',
           healthUrl: 'http://127.0.0.1:3000/health',
           reason: 'v2.1.0 fails /health',
-          requestedBy: 'alice',
+          requestedBy: REQUESTER,
           monitor: { durationSeconds: 0 },
         },
         workflowId,
@@ -72,8 +72,9 @@ describe('the Web UI metadata on the dev server (temporal workflow describe / me
       assert.match(m.stdout, /Approve the rollback\. Input: \{"approver":"oncall-eng","role":"on-call-engineer"/);
       assert.match(m.stdout, /Reject the rollback/);
 
-      await h.signal(approveSignal, { approver: 'bob', role: 'on-call-engineer' });
-      await h.result();
+      await h.signal(approveSignal, APPROVER.application);
+      const r = (await h.result()) as { outcome: string; approvals: { approver: string }[] };
+      assert.deepEqual([r.outcome, r.approvals.map((a) => a.approver)], ['succeeded', [APPROVER.application.approver]]);
     });
   });
 });

@@ -20,7 +20,7 @@ import { startCodecServer, type RunningCodecServer } from '../../common/codec-se
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { BAD, ensureImages, freePort, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
@@ -68,7 +68,7 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason,
-      requestedBy: 'webui-integration',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 0 },
       searchAttributes: true,
     }));
@@ -129,7 +129,8 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
       await dialog.getByTestId('signal-select-button').click();
       // the option's name is the signal's name followed by its description (workflows/phases/approval.ts)
       await dialog.getByRole('option', { name: /^approve\b/ }).click();
-      const input = { approver: 'ui-operator', role: 'on-call-engineer', comment: 'approved in the Web UI' };
+      // the roster's on-call engineer, as an operator would type it (the committed policy is in force)
+      const input = { ...APPROVER.application, comment: 'approved in the Web UI' };
       // Written already pretty-printed: the editor re-formats on blur, which would move the Submit button.
       await dialog.getByRole('textbox', { name: 'Data' }).fill(JSON.stringify(input, null, 2));
       await dialog.getByRole('heading', { name: 'Send a Signal' }).click();
@@ -141,7 +142,7 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
       assert.equal(r.result.outcome, 'succeeded');
       assert.deepEqual(
         r.result.approvals.map((a) => [a.approver, a.role, a.via, a.comment]),
-        [['ui-operator', 'on-call-engineer', 'signal', 'approved in the Web UI']],
+        [[APPROVER.application.approver, APPROVER.application.role, 'signal', 'approved in the Web UI']],
       );
       // The page's status badge is not pushed: reload until it shows what the server holds.
       await waitFor(
@@ -191,7 +192,7 @@ describe('Temporal Web UI in Chromium: approve a rollback, read its payloads dec
         targetImage: GOOD,
         healthUrl: 'http://127.0.0.1:9/health',
         reason,
-        requestedBy: 'webui-integration',
+        requestedBy: REQUESTER,
         monitor: { durationSeconds: 0 },
         searchAttributes: true,
       });

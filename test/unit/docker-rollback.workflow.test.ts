@@ -1,5 +1,6 @@
 // Workflow logic in the time-skipping test server with stubbed activities: the approval gate (wait, timeout,
-// reject, refused roles, early signals, pre-approval), compensation, the 30-minute watch and its breach rule.
+// reject, refused roles, early signals, pre-approval), compensation, the 30-minute watch and its breach rule. Under
+// the committed approval policy (the stubs' default): roster approvers, a requester who is not the approver.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -11,7 +12,7 @@ import { approveSignal, rejectSignal } from '../../workflows/phases/approval.ts'
 import type { DockerRollbackInput, DockerRollbackResult } from '../../workflows/application/docker-container.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
 import { stubActivities, type StubOptions } from '../helpers/stub-activities.ts';
-import { timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
 const MUTATIONS = [
@@ -28,7 +29,7 @@ const input = (over: Partial<DockerRollbackInput> = {}): DockerRollbackInput => 
   targetImage: 'cortex-memory-mcp:v2.0.0',
   healthUrl: 'http://127.0.0.1:3000/health',
   reason: 'v2.1.0 fails /health',
-  requestedBy: 'ci',
+  requestedBy: REQUESTER,
   monitor: { durationSeconds: 0 },
   ...over,
 });
@@ -83,7 +84,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     assert.fail(`workflow never reached phase ${phase}`);
   }
 
-  it('waits for approval and ends as not approved on timeout, changing nothing', async () => {
+  it('waits for approval, escalates to the backup contact after 15 min, ends as not approved 15 min later, changing nothing', async () => {
     await withWorker({}, async (tq, calls) => {
       const h = await start(tq, input({ approval: { timeoutSeconds: 900 } }));
       const r = (await h.result()) as DockerRollbackResult;
@@ -92,8 +93,13 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         calls.filter((c) => MUTATIONS.includes(c)),
         [],
       );
+      assert.deepEqual(
+        r.approvals.map((a) => a.decision),
+        ['escalated'],
+      );
+      assert.ok(calls.includes('notify:escalated'), calls.join(','));
       const approval = r.timeline.find((s) => s.name === 'approval');
-      assert.match(approval?.detail ?? '', /no decision within 900s/);
+      assert.match(approval?.detail ?? '', /no decision within 1800s/);
     });
   });
 
@@ -101,7 +107,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     await withWorker({}, async (tq, calls) => {
       const h = await start(tq, input());
       await untilPhase(h, 'awaiting-approval');
-      await h.signal(rejectSignal, { approver: 'erin', role: 'engineering-manager', reason: 'fix forward instead' });
+      await h.signal(rejectSignal, { ...APPROVER.database, reason: 'fix forward instead' });
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'rejected');
       assert.equal(r.approvals[0]?.decision, 'rejected');
@@ -112,27 +118,30 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
     });
   });
 
-  it('refuses an approval from a role that may not approve, then accepts an on-call engineer', async () => {
+  it('refuses an approval from a role that may not approve, an unknown role and the requester, then accepts the on-call engineer', async () => {
     await withWorker({}, async (tq, calls) => {
       const h = await start(tq, input());
       await untilPhase(h, 'awaiting-approval');
-      await h.signal(approveSignal, { approver: 'intern', role: 'engineer' });
+      await h.signal(approveSignal, { approver: 'backup-eng', role: 'engineer' });
       await h.signal(approveSignal, { approver: 'mallory', role: 'ceo' });
+      await h.signal(approveSignal, { approver: REQUESTER, role: 'engineer' });
       const s = await h.query(statusQuery);
       assert.equal(s.phase, 'awaiting-approval');
       assert.deepEqual(
         s.approvals.map((a) => a.decision),
-        ['refused', 'refused'],
+        ['refused', 'refused', 'refused'],
       );
       assert.match(s.approvals[0]?.refusal ?? '', /needs 'on-call-engineer'/);
+      assert.match(s.approvals[1]?.refusal ?? '', /unknown role 'ceo'/);
+      assert.match(s.approvals[2]?.refusal ?? '', /requested this rollback and may not decide it \(four eyes\)/);
       assert.deepEqual(
         calls.filter((c) => MUTATIONS.includes(c)),
         [],
       );
-      await h.signal(approveSignal, { approver: 'alice', role: 'on-call-engineer', comment: 'go' });
+      await h.signal(approveSignal, { ...APPROVER.application, comment: 'go' });
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'succeeded');
-      assert.equal(r.approvals.at(-1)?.approver, 'alice');
+      assert.equal(r.approvals.at(-1)?.approver, APPROVER.application.approver);
       assert.deepEqual(
         calls.filter((c) => MUTATIONS.includes(c)),
         ['preserveContainer', 'stopContainer', 'runContainer', 'removePreserved'],
@@ -147,7 +156,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         workflowId: uniqueQueue('rollback-docker'),
         args: [input()],
         signal: approveSignal,
-        signalArgs: [{ approver: 'alice', role: 'director-of-engineering' }],
+        signalArgs: [APPROVER.infrastructure],
       });
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'succeeded');
@@ -157,22 +166,19 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
 
   it('pre-approval by automation is recorded with who approved', async () => {
     await withWorker({}, async (tq) => {
-      const h = await start(
-        tq,
-        input({ approval: { preApproved: { approver: 'ci:deploy-gate', role: 'on-call-engineer' } } }),
-      );
+      const h = await start(tq, input({ approval: { preApproved: APPROVER.ci } }));
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'succeeded');
       assert.deepEqual(
         r.approvals.map((a) => [a.approver, a.via]),
-        [['ci:deploy-gate', 'pre-approval']],
+        [[APPROVER.ci.approver, 'pre-approval']],
       );
     });
   });
 
   it('compensates when verification fails: removes the new container, restores the old, and says both', async () => {
     await withWorker({ health: [false] }, async (tq, calls) => {
-      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
+      const h = await start(tq, input({ approval: { preApproved: APPROVER.ci } }));
       const f = await failureOf(h.result());
       assert.equal(f.type, 'VerificationFailed');
       assert.match(f.message, /did not answer healthy/);
@@ -188,7 +194,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
 
   it('cancelling mid-rollback runs the undos: the new container is removed and the old one restored', async () => {
     await withWorker({ runContainerMs: 20_000 }, async (tq, calls) => {
-      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
+      const h = await start(tq, input({ approval: { preApproved: APPROVER.ci } }));
       for (let i = 0; i < 200 && !calls.includes('runContainer'); i++) await new Promise((r) => setTimeout(r, 25));
       await h.cancel();
       const err = await h.result().then(
@@ -212,7 +218,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         tq,
         input({
           monitor: { durationSeconds: 600, intervalSeconds: 30 },
-          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+          approval: { preApproved: APPROVER.ci },
         }),
       );
       await untilPhase(h, 'monitoring');
@@ -234,7 +240,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
 
   it('a missing target image fails before anything is touched', async () => {
     await withWorker({ imageExists: false }, async (tq, calls) => {
-      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
+      const h = await start(tq, input({ approval: { preApproved: APPROVER.ci } }));
       const f = await failureOf(h.result());
       assert.match(f.message, /does not exist/);
       assert.deepEqual(
@@ -246,7 +252,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
 
   it('the read-only steps run together; with container and image both missing the container is reported', async () => {
     await withWorker({ imageExists: false, containerExists: false }, async (tq, calls) => {
-      const h = await start(tq, input({ approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }));
+      const h = await start(tq, input({ approval: { preApproved: APPROVER.ci } }));
       const f = await failureOf(h.result());
       assert.match(f.message, /container 'cortex-mcp' does not exist.*nothing was changed/);
       const reads = calls.filter((c) => !c.startsWith('notify:'));
@@ -268,7 +274,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         [{ healthUrl: 'ftp://x' }, 'healthUrl'],
         [{ monitor: { durationSeconds: 10, intervalSeconds: 30 } }, 'monitor.intervalSeconds'],
         [{ monitor: { durationSeconds: 86_400, intervalSeconds: 5 } }, 'monitor.intervalSeconds'],
-        [{ approval: { preApproved: { approver: 'bot', role: 'engineer' } } }, 'approval.preApproved.role'],
+        [{ approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } }, 'approval.preApproved.role'],
       ] as const) {
         const f = await failureOf(start(tq, input(bad as Partial<DockerRollbackInput>)).then((h) => h.result()));
         assert.equal(f.type, 'InvalidInput', f.message);
@@ -281,10 +287,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
 
   it('watches 30 minutes on durable timers without waiting 30 minutes, within 500 history events', async () => {
     await withWorker({ health: [true] }, async (tq, calls) => {
-      const h = await start(
-        tq,
-        input({ monitor: {}, approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } } }),
-      );
+      const h = await start(tq, input({ monitor: {}, approval: { preApproved: APPROVER.ci } }));
       const r = (await h.result()) as DockerRollbackResult;
       assert.equal(r.outcome, 'succeeded');
       assert.equal(r.monitoring?.durationSeconds, 1800);
@@ -304,7 +307,7 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         tq,
         input({
           monitor: { durationSeconds: 600, intervalSeconds: 30 },
-          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+          approval: { preApproved: APPROVER.ci },
         }),
       );
       const f = await failureOf(h.result());

@@ -14,7 +14,7 @@ import { workflowBundle } from '../../workers/bundle.ts';
 import type { DockerRollbackInput, DockerRollbackResult } from '../../workflows/application/docker-container.ts';
 import { breachedThresholds, RUNBOOK_ALERT_THRESHOLDS } from '../../workflows/phases/monitor.ts';
 import { stubActivities } from '../helpers/stub-activities.ts';
-import { timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
 
 const sample = (metrics: ServiceMetrics, latencyMs = 5): ServiceSample => ({
   at: '2026-11-29T08:00:00.000Z',
@@ -114,9 +114,9 @@ describe('the watch with /metrics (time-skipping, stubbed activities)', () => {
       healthUrl: 'http://127.0.0.1:3000/health',
       metricsUrl: 'http://127.0.0.1:3000/metrics',
       reason: 'v2.1.0 fails /health',
-      requestedBy: 'ci',
+      requestedBy: REQUESTER,
       monitor: {},
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      approval: { preApproved: APPROVER.ci },
     };
     const { r, events, watchEvents } = await worker.runUntil(async () => {
       const h = await env.client.workflow.start('dockerContainerRollback', {

@@ -16,14 +16,14 @@ import { statusQuery } from '../../workflows/phases/progress.ts';
 import { SCENARIOS } from '../../workflows/scenarios.ts';
 import type { DockerRollbackInput } from '../../workflows/application/docker-container.ts';
 import { stubActivities } from '../helpers/stub-activities.ts';
-import { testClient, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, testClient, timeSkippingEnv, uniqueQueue } from '../helpers/temporal.ts';
 
 const input: DockerRollbackInput = {
   containerName: 'cortex-mcp',
   targetImage: 'cortex-memory-mcp:v2.0.0',
   healthUrl: 'http://127.0.0.1:3000/health',
   reason: 'v2.1.0 fails /health',
-  requestedBy: 'alice',
+  requestedBy: REQUESTER,
   monitor: { durationSeconds: 0 },
 };
 
@@ -116,7 +116,8 @@ describe('the Web UI explains a rollback (time-skipping, stubbed activities)', (
       let meta: WorkflowMetadata = {};
       for (let i = 0; i < 200; i++) {
         meta = await h.query<WorkflowMetadata>('__temporal_workflow_metadata');
-        if (meta.currentDetails?.includes('waiting for')) break;
+        // the gate's approval-needed notification runs as a step inside the wait: read once it is done
+        if (meta.currentDetails?.includes('waiting for') && meta.currentDetails.includes('**step:** approval,')) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       const d = await h.describe();
@@ -143,7 +144,7 @@ describe('the Web UI explains a rollback (time-skipping, stubbed activities)', (
       assert.deepEqual(summaries, [`approval window: on-call-engineer until ${pending.deadline}`]);
 
       await env.sleep('10m');
-      await h.signal(approveSignal, { approver: 'bob', role: 'on-call-engineer' });
+      await h.signal(approveSignal, APPROVER.application);
       await h.result();
       const s = await h.query(statusQuery);
       const step = s.steps.find((st) => st.name === 'approval')!;
@@ -154,7 +155,7 @@ describe('the Web UI explains a rollback (time-skipping, stubbed activities)', (
         captured(() => run(['status', workflowId])),
       );
       assert.equal(cli.value, 0, cli.err);
-      const line = cli.out.split('\n').find((l) => / approval: approved by bob/.test(l) && /completed/.test(l));
+      const line = cli.out.split('\n').find((l) => / approval: approved by oncall-eng/.test(l) && /completed/.test(l));
       assert.ok(line?.includes(step.endedAt!), `the status line shows the decision time:\n${cli.out}`);
       const scheduled = (await h.fetchHistory()).events?.filter((e) => e.activityTaskScheduledEventAttributes) ?? [];
       const labels = scheduled.map((e) =>
