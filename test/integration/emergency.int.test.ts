@@ -14,6 +14,8 @@ import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { DataCorruptionResult } from '../../workflows/emergency/data-corruption.ts';
 import type { EmergencyRollbackResult } from '../../workflows/emergency/emergency-rollback.ts';
 import type { IsolationCheck, SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
+import { decideUpdate } from '../../workflows/phases/approval.ts';
+import { statusQuery } from '../../workflows/phases/progress.ts';
 import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
@@ -901,6 +903,167 @@ describe('emergency runbooks end to end', () => {
     const after = await collectionChecksum(q.client, collection);
     assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
     assert.deepEqual(await readdir(join(backupRoot, collection)), ['ancient']);
+    await w.kill();
+  });
+  /** A collection with a known-good backup then corrupted, and a running application writing to it. */
+  async function corrupted(taskQueue: string, name: string) {
+    const collection = `em-${name}-${tag}`;
+    await seed(q.client, collection, 120, 8);
+    await backup(taskQueue, collection, 'good');
+    const good = await collectionChecksum(q.client, collection);
+    await q.client.delete(collection, { wait: true, points: Array.from({ length: 40 }, (_, i) => i + 1) });
+    await seed(q.client, collection, 10, 8, 9000);
+    const corrupt = await collectionChecksum(q.client, collection);
+    const appName = `em-${name}-app-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    return { collection, good, corrupt, appName, app, startedAt };
+  }
+
+  /** The committed policy with only the emergency windows shortened (5 s, then 10 s escalated): for waits that time out. */
+  async function shortEmergencyWindows(): Promise<string> {
+    const p = JSON.parse(await readFile(RUNBOOK_APPROVAL_POLICY, 'utf8')) as {
+      types: { emergency: { windowMinutes: number; escalation: { windowMinutes: number } } };
+    };
+    p.types.emergency.windowMinutes = 5 / 60;
+    p.types.emergency.escalation.windowMinutes = 10 / 60;
+    const path = join(q.tmp, 'approval-policy.short-emergency-windows.json');
+    await writeFile(path, JSON.stringify(p, null, 2));
+    return path;
+  }
+
+  it('data corruption under the committed policy: the requester, a roster engineer, acknowledges and the restore runs at once (no approval wait, no four eyes)', async () => {
+    const taskQueue = uniqueQueue('emergency-policy-ack');
+    const w = worker(taskQueue, 'emergency-policy-ack', RUNBOOK_APPROVAL_POLICY);
+    await w.ready;
+    const c = await corrupted(taskQueue, 'ack');
+    const workflowId = `rollback-emergency-${c.collection}`;
+    const started = Date.now();
+    const r = (await env.client.workflow.execute('dataCorruptionEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          collection: c.collection,
+          app: { containerName: c.appName, healthUrl: c.app.healthUrl },
+          reason: 'corrupted memories reported',
+          requestedBy: 'oncall-eng',
+          monitor: { durationSeconds: 0 },
+        },
+      ],
+    })) as DataCorruptionResult;
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal(r.restoredFrom?.name, 'good');
+    const now = await collectionChecksum(q.client, c.collection);
+    assert.deepEqual([now.count, now.checksum], [c.good.count, c.good.checksum]);
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+      [['approved', 'oncall-eng', 'engineer', 'acknowledgement']],
+    );
+    const approval = r.timeline.find((t) => t.name === 'approval');
+    assert.ok(approval?.endedAt, 'the approval step ended');
+    const waitedMs = Date.parse(approval.endedAt) - Date.parse(approval.startedAt);
+    assert.ok(waitedMs < 5000, `the approval step took ${waitedMs} ms: nothing waited`);
+    const state = await docker.getContainer(c.appName).inspect();
+    assert.equal(state.State.Running, true);
+    assert.ok(state.State.StartedAt > c.startedAt, 'stopped for the restore, then started');
+    // the history holds the run's policy and nothing asked anyone to approve
+    const [loaded] = await activityRuns(env.client.workflow.getHandle(workflowId), 'loadApprovalPolicy');
+    assert.equal((loaded?.result as { path: string }).path, RUNBOOK_APPROVAL_POLICY);
+    const posts = forWorkflow(SLACK_PATH, workflowId).map((p) => String(p.body.text));
+    assert.ok(!posts.some((p) => /needs approval|acknowledgement by an engineer/.test(p)), posts.join('\n'));
+    assert.match(posts.at(-1) ?? '', /data corruption.*completed/);
+    console.log(`data corruption under the committed policy, acknowledged at once: ${seconds.toFixed(1)} s`);
+    await w.kill();
+  });
+
+  it('data corruption under the committed policy: a requester outside the roster waits for a roster engineer, who acknowledges through the update; then it restores', async () => {
+    const taskQueue = uniqueQueue('emergency-policy-wait');
+    const w = worker(taskQueue, 'emergency-policy-wait', RUNBOOK_APPROVAL_POLICY);
+    await w.ready;
+    const c = await corrupted(taskQueue, 'wait');
+    const workflowId = `rollback-emergency-${c.collection}`;
+    const h = await env.client.workflow.start('dataCorruptionEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          collection: c.collection,
+          app: { containerName: c.appName, healthUrl: c.app.healthUrl },
+          reason: 'corrupted memories reported',
+          requestedBy: 'dave',
+          monitor: { durationSeconds: 0 },
+        },
+      ],
+    });
+    let s = await h.query(statusQuery);
+    for (let i = 0; i < 300 && !s.pendingApproval?.approverRoles; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      s = await h.query(statusQuery);
+    }
+    assert.equal(s.pendingApproval?.mode, 'acknowledge');
+    assert.deepEqual(
+      s.approvals.map((a) => [a.decision, a.approver, a.via]),
+      [['refused', 'dave', 'acknowledgement']],
+    );
+    assert.match(s.approvals[0]!.refusal ?? '', /'dave' is not in the approval roster/);
+    assert.equal((await docker.getContainer(c.appName).inspect()).State.Running, false, 'stopped first');
+    const record = await h.executeUpdate(decideUpdate, {
+      args: [{ decision: 'approve', approver: 'backup-eng', role: 'engineer', comment: 'ack' }],
+    });
+    assert.equal(record.via, 'update');
+    const r = (await h.result()) as DataCorruptionResult;
+    assert.equal(r.outcome, 'succeeded');
+    const now = await collectionChecksum(q.client, c.collection);
+    assert.deepEqual([now.count, now.checksum], [c.good.count, c.good.checksum]);
+    assert.equal((await docker.getContainer(c.appName).inspect()).State.Running, true);
+    await w.kill();
+  });
+
+  it('data corruption, committed policy with short emergency windows (5 s + 10 s): nobody of the roster acknowledges — the app runs again, nothing restored, the run FAILS NotApproved and says so', async () => {
+    const taskQueue = uniqueQueue('emergency-policy-none');
+    const policy = await shortEmergencyWindows();
+    const w = worker(taskQueue, 'emergency-policy-none', policy);
+    await w.ready;
+    const c = await corrupted(taskQueue, 'none');
+    const workflowId = `rollback-emergency-${c.collection}`;
+    const started = Date.now();
+    const f = await workflowFailure(
+      env.client.workflow.execute('dataCorruptionEmergency', {
+        taskQueue,
+        workflowId,
+        args: [
+          {
+            collection: c.collection,
+            app: { containerName: c.appName, healthUrl: c.app.healthUrl },
+            reason: 'corrupted memories reported',
+            requestedBy: 'dave',
+            monitor: { durationSeconds: 0 },
+          },
+        ],
+      }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(f.type, 'NotApproved');
+    assert.match(
+      f.message,
+      /no engineer of the approval roster acknowledged the emergency restore of '.*' within 15s \(the acknowledgement by 'dave' did not count: 'dave' is not in the approval roster.*\): nothing was restored\. Restored: the stopped containers run again/,
+    );
+    // nothing restored: the collection is as the corruption left it; the application was stopped and runs again
+    const now = await collectionChecksum(q.client, c.collection);
+    assert.deepEqual([now.count, now.checksum], [c.corrupt.count, c.corrupt.checksum]);
+    const state = await docker.getContainer(c.appName).inspect();
+    assert.equal(state.State.Running, true, 'the application runs again');
+    assert.ok(state.State.StartedAt > c.startedAt, 'it had been stopped');
+    assert.deepEqual(await activityRuns(env.client.workflow.getHandle(workflowId), 'qdrantRestoreBackup'), []);
+    const posts = forWorkflow(SLACK_PATH, workflowId).map((p) => String(p.body.text));
+    assert.ok(!posts.some((p) => /data corruption.*completed/.test(p)), `no success post:\n${posts.join('\n')}`);
+    assert.match(posts.at(-1) ?? '', /data corruption.*FAILED: no engineer of the approval roster acknowledged/);
+    const s = await env.client.workflow.getHandle(workflowId).query(statusQuery);
+    assert.equal(s.phase, 'rolled-back-to-previous');
+    console.log(`data corruption, unacknowledged (short windows): failed after ${seconds.toFixed(1)} s`);
     await w.kill();
   });
 });
