@@ -1066,4 +1066,64 @@ describe('emergency runbooks end to end', () => {
     console.log(`data corruption, unacknowledged (short windows): failed after ${seconds.toFixed(1)} s`);
     await w.kill();
   });
+  it('security breach, committed policy with short emergency windows (5 s + 10 s): a requester outside the roster and nobody acknowledging — the restore does not run, the service stays isolated, the failure says Qdrant NOT restored', async () => {
+    const taskQueue = uniqueQueue('breach-policy-none');
+    const collection = `breach-none-${tag}`;
+    const w = worker(taskQueue, 'breach-policy-none', await shortEmergencyWindows());
+    const own = await createNetns();
+    try {
+      await w.ready;
+      await seed(q.client, collection, 30, 8);
+      await backup(taskQueue, collection, 'fresh');
+      await q.client.delete(collection, { wait: true, points: [1, 2, 3] });
+      const before = await collectionChecksum(q.client, collection);
+      const envFile = own.file('cortex.env', envText);
+      const appName = `breach-none-${tag}`;
+      apps.push(appName);
+      const app = await startApp(appName, GOOD, [`JWT_SECRET=${OLD.JWT_SECRET}`]);
+      const oldId = (await docker.getContainer(appName).inspect()).Id;
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+              secretKeys: ['JWT_SECRET'],
+              ports: [SERVICE_PORT],
+              netns: own.name,
+              allowLoopback: false,
+              collection,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'NotApproved');
+      assert.match(
+        f.message,
+        new RegExp(
+          `^no engineer of the approval roster acknowledged the emergency restore of '${collection}' within 15s \\(the acknowledgement by 'eve' did not count: .*\\): nothing was restored\\. ` +
+            `The service is STILL ISOLATED \\(checked after the failure\\): ${appName} stopped, ports ${SERVICE_PORT} blocked in ${own.name}\\. ` +
+            `Secrets rotated and kept .*; Qdrant NOT restored\\. What to do: `,
+        ),
+      );
+      assert.doesNotMatch(f.message, /Qdrant restored/);
+      // nothing restored, the compromised container kept as it was (stopped), the port still blocked
+      const after = await collectionChecksum(q.client, collection);
+      assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
+      assert.deepEqual(await activityRuns(env.client.workflow.getHandle(workflowId), 'qdrantRestoreBackup'), []);
+      const c = await docker.getContainer(appName).inspect();
+      assert.deepEqual([c.Id, c.State.Running], [oldId, false]);
+      assert.equal(await own.healthy(), false, 'the service port is still blocked in the namespace');
+      const posts = forWorkflow(SLACK_PATH, workflowId).map((r) => JSON.stringify(r.body));
+      assert.ok(!posts.some((b) => b.includes('[succeeded]')), posts.join('\n'));
+      assert.equal(posts.filter((b) => b.includes('[failed]')).length, 1);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
+  });
 });
