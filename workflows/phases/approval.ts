@@ -221,11 +221,6 @@ export class ApprovalGate {
     }
   }
 
-  /** Whether decisions are acknowledgements (an emergency type under the policy). */
-  get acknowledges(): boolean {
-    return this.acknowledge;
-  }
-
   /**
    * Records an approval given up front (automation); it must satisfy the same checks as any decision. In
    * acknowledge mode it is the emergency's acknowledgement (recorded with the role the roster gives them).
