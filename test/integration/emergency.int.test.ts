@@ -15,7 +15,7 @@ import type { DataCorruptionResult } from '../../workflows/emergency/data-corrup
 import type { EmergencyRollbackResult } from '../../workflows/emergency/emergency-rollback.ts';
 import type { IsolationCheck, SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
 import { decideUpdate } from '../../workflows/phases/approval.ts';
-import { statusQuery } from '../../workflows/phases/progress.ts';
+import { statusQuery, type RollbackStatus } from '../../workflows/phases/progress.ts';
 import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
@@ -470,7 +470,7 @@ describe('emergency runbooks end to end', () => {
           collection,
           watchSeconds: 2,
           reason: 'v2.1.0 fails /health',
-          requestedBy: 'frank',
+          requestedBy: 'oncall-eng',
         },
       ],
     });
@@ -498,7 +498,7 @@ describe('emergency runbooks end to end', () => {
     assert.equal(child.outcome, 'succeeded');
     assert.deepEqual(
       child.approvals.map((x) => [x.decision, x.approver, x.role, x.via]),
-      [['approved', `frank (emergency ${workflowId})`, 'on-call-engineer', 'emergency']],
+      [['approved', `oncall-eng (emergency ${workflowId})`, 'on-call-engineer', 'emergency']],
     );
     const events = (await handle.fetchHistory()).events ?? [];
     assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 1);
@@ -596,7 +596,7 @@ describe('emergency runbooks end to end', () => {
           collection,
           watchSeconds: 0,
           reason: 'corrupted vectors',
-          requestedBy: 'gina',
+          requestedBy: 'backup-eng',
         },
       ],
     })) as EmergencyRollbackResult;
@@ -606,7 +606,7 @@ describe('emergency runbooks end to end', () => {
     assert.equal(child.restoredFrom?.name, 'nightly');
     assert.deepEqual(
       child.approvals.map((x) => [x.approver, x.role, x.via]),
-      [[`gina (emergency ${workflowId})`, 'engineering-manager', 'emergency']],
+      [[`backup-eng (emergency ${workflowId})`, 'engineering-manager', 'emergency']],
     );
     const now = await collectionChecksum(q.client, collection);
     assert.deepEqual([now.count, now.checksum], [good.count, good.checksum]);
@@ -1125,5 +1125,52 @@ describe('emergency runbooks end to end', () => {
       await w.kill();
       await own.close();
     }
+  });
+  it('emergency-rollback.sh under the committed policy, requested by someone outside the roster: the child does not run at once; it waits for its own approval, a roster on-call engineer approves it through the update, then the rollback and the post-check run', async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch-off-roster');
+    const collection = `em-off-${tag}`;
+    const w = worker(taskQueue, 'dispatch-off-roster', RUNBOOK_APPROVAL_POLICY);
+    await w.ready;
+    await seed(q.client, collection, 20, 8);
+    const appName = `em-off-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, BAD);
+    const workflowId = `rollback-emergency-application-${appName}`;
+    const handle = await env.client.workflow.start('emergencyRollback', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          type: 'application',
+          target: GOOD,
+          containerName: appName,
+          healthUrl: app.healthUrl,
+          collection,
+          watchSeconds: 0,
+          reason: 'v2.1.0 fails /health',
+          requestedBy: 'frank',
+        },
+      ],
+    });
+    const child = env.client.workflow.getHandle(`rollback-docker-${appName}`);
+    let s: RollbackStatus | undefined;
+    for (let i = 0; i < 300; i++) {
+      s = await child.query(statusQuery).catch(() => undefined);
+      if (s?.pendingApproval?.approverRoles) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.deepEqual(
+      s?.approvals.map((x) => [x.decision, x.approver, x.via]),
+      [['refused', `frank (emergency ${workflowId})`, 'emergency']],
+    );
+    assert.match(s?.approvals[0]?.refusal ?? '', /'frank' is not in the approval roster/);
+    assert.equal((await docker.getContainer(appName).inspect()).Image, await imageId(BAD), 'nothing changed yet');
+    await child.executeUpdate(decideUpdate, {
+      args: [{ decision: 'approve', approver: 'oncall-eng', role: 'on-call-engineer', comment: 'ack' }],
+    });
+    const r = (await handle.result()) as EmergencyRollbackResult;
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal((await docker.getContainer(appName).inspect()).Image, await imageId(GOOD));
+    await w.kill();
   });
 });

@@ -10,7 +10,9 @@
 // wait, command for command, so their histories replay.
 // Under the policy, a type in `mode: "acknowledge"` (the emergencies; `approval-acknowledge-mode` patch) takes an
 // acknowledgement: any engineer of the roster (any name under trustClaimedRoles), no four eyes, and the requester's
-// own acknowledgement lets the run go on at once; only a requester outside the roster waits for one. A fleet's
+// own acknowledgement lets the run go on at once; only a requester outside the roster waits for one. An emergency
+// dispatcher's child runs at once on the same terms: an acknowledging engineer outside the roster leaves it waiting
+// for its own approval (`emergency-child-acknowledger-on-roster`). A fleet's
 // child takes the fleet's decision as the fleet's gate judged it, escalation included (`fleet-child-takes-fleet-
 // decision`). Escalated approvers stay within the impact rule when it applied (`escalation-keeps-impact-rule`).
 import {
@@ -266,6 +268,29 @@ export class ApprovalGate {
    */
   acceptEmergency(approver: string, role: string, comment?: string): void {
     this.decide({ decision: 'approved', approver, role, at: nowIso(), via: 'emergency', ...opt(comment) });
+  }
+
+  /**
+   * Policy mode, an emergency dispatcher's child: why the acknowledging engineer (`<engineer> (emergency <id>)`)
+   * does not acknowledge under the policy's emergency rules (not in the roster), or undefined when they do.
+   */
+  emergencyAcknowledgerRefusal(approver: string): string | undefined {
+    const policy = this.loaded!.policy;
+    const who = approver.replace(/ \(emergency \S+\)$/, '');
+    const r = acknowledgementRefusal(
+      policy,
+      rulesFor(policy, 'emergency'),
+      { approver: who, role: 'engineer' },
+      {
+        escalated: false,
+      },
+    );
+    return 'refusal' in r ? r.refusal : undefined;
+  }
+
+  /** Records the dispatcher's acknowledgement as refused: this rollback then waits for its own approval. */
+  refuseEmergency(approver: string, role: string, refusal: string, comment?: string): void {
+    this.log.push({ decision: 'refused', approver, role, at: nowIso(), via: 'emergency', refusal, ...opt(comment) });
   }
 
   /** Waits for the first authorised decision, at most `timeoutSeconds` (the gate before the policy). */
@@ -654,7 +679,14 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
     gate.adoptPolicyPatches();
     const pre = o.preApproved;
     if (pre && fromEmergencyParent(pre.approver) && patched('emergency-child-runs-at-once')) {
-      gate.acceptEmergency(pre.approver, pre.role, pre.comment);
+      // the acknowledging engineer must be one of the roster (any name under trustClaimedRoles), else this
+      // rollback waits for its own approval like any other
+      const offRoster = gate.emergencyAcknowledgerRefusal(pre.approver);
+      if (offRoster && patched('emergency-child-acknowledger-on-roster')) {
+        gate.refuseEmergency(pre.approver, pre.role, offRoster, pre.comment);
+      } else {
+        gate.acceptEmergency(pre.approver, pre.role, pre.comment);
+      }
     } else if (pre) {
       const childRefusal = fromFleetParent(pre.comment) ? gate.preApprovalRefusal(pre.approver, pre.role) : undefined;
       if (childRefusal && patched('fleet-child-takes-fleet-decision')) {
