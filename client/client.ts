@@ -13,7 +13,7 @@ import type { DataConverter } from '@temporalio/common';
 import { dataConverter } from '../common/codec.ts';
 import { loadTemporalSettings, type TemporalSettings } from '../common/config.ts';
 import { connectionOptions } from '../common/connection.ts';
-import { approvalRefusal, REQUIRED_ROLE, type RollbackType } from '../common/roles.ts';
+import { legacyApprovalRefusal, REQUIRED_ROLE, roleIdRefusal, type RollbackType } from '../common/roles.ts';
 import { InputError, validateCollectionName, validateHost } from '../workflows/phases/validation.ts';
 import {
   approveSignal,
@@ -253,16 +253,23 @@ export async function getStatus(rc: RollbackClient, workflowId: string): Promise
   return rc.client.workflow.getHandle(workflowId).query(statusQuery);
 }
 
-/** Checks the role against the workflow's rollback type before signalling, so a refusal is immediate. */
+/**
+ * Sends a decision as the approve/reject signal. The role must be a role id; whether it counts is the workflow's
+ * approval policy's call (a refused signal is recorded as refused). For a run started before the approval policy
+ * (`prePolicy`, as `decide` falls back to it) the role is checked first by that gate's own rule, so its refusal is
+ * immediate.
+ */
 export async function sendDecision(
   rc: RollbackClient,
   workflowId: string,
   decision: { approve: ApproveSignal } | { reject: RejectSignal },
+  opts: { prePolicy?: boolean } = {},
 ): Promise<void> {
   const handle = rc.client.workflow.getHandle(workflowId);
-  const status = await handle.query(statusQuery);
   const signal = 'approve' in decision ? decision.approve : decision.reject;
-  const refusal = approvalRefusal(status.rollbackType as RollbackType, signal.role);
+  const refusal = opts.prePolicy
+    ? legacyApprovalRefusal((await handle.query(statusQuery)).rollbackType as RollbackType, signal.role)
+    : roleIdRefusal(signal.role);
   if (refusal) throw new InputError('role', refusal);
   if ('approve' in decision) await handle.signal(approveSignal, decision.approve);
   else await handle.signal(rejectSignal, decision.reject);
@@ -293,10 +300,13 @@ export async function decide(
   }
   const { approver, role, comment, planId } = decision;
   if (decision.decision === 'approve') {
-    await sendDecision(rc, workflowId, {
-      approve: { approver, role, ...(comment ? { comment } : {}), ...(planId ? { planId } : {}) },
-    });
-  } else await sendDecision(rc, workflowId, { reject: { approver, role, reason: comment ?? '' } });
+    await sendDecision(
+      rc,
+      workflowId,
+      { approve: { approver, role, ...(comment ? { comment } : {}), ...(planId ? { planId } : {}) } },
+      { prePolicy: true },
+    );
+  } else await sendDecision(rc, workflowId, { reject: { approver, role, reason: comment ?? '' } }, { prePolicy: true });
   return { via: 'signal' };
 }
 

@@ -3,14 +3,19 @@
 // check of one decision against them. Pure: the worker validates the file, workflows apply the parsed policy.
 // Invariants: a decision counts only from a person in the roster, with a role the roster gives them, allowed for
 // the rollback's type (and, over the impact threshold, by the impact rule), not the requester (four eyes), and
-// only once; the escalated approvers count only after the escalation. `trustClaimedRoles` (development and tests
-// only) accepts any approver name with any declared role, as the gate did before the policy.
+// only once; the escalated approvers count only after the escalation, and (runs with the gate's
+// `escalation-keeps-impact-rule` patch) only with a role the impact rule allows when it applied. A type in
+// `mode: "acknowledge"` (the emergencies) takes an acknowledgement instead: any person of the roster holding one of
+// the type's roles, four eyes not applied (the acknowledging engineer is often the requester).
+// `trustClaimedRoles` (development and tests only) accepts any approver name with any declared role, as the gate
+// did before the policy.
 import { z } from 'zod';
+import { ROLE_ID } from './roles.ts';
 
 export const ROLLBACK_TYPES = ['application', 'database', 'configuration', 'infrastructure', 'emergency'] as const;
 export type PolicyRollbackType = (typeof ROLLBACK_TYPES)[number];
 
-const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ - (max 63)');
+const id = z.string().regex(ROLE_ID, 'lower-case letters, digits, . _ - (max 63)');
 const minutes = z
   .number()
   .positive()
@@ -212,6 +217,43 @@ export function findPerson(policy: ApprovalPolicy, approver: string): string | u
   return Object.keys(policy.people).find((k) => policy.people[k]!.handle === approver);
 }
 
+/** How a decision is judged beyond the rules: the run's requester, whether it was escalated, and patched behaviour. */
+export interface DecisionContext {
+  requestedBy?: string;
+  escalated: boolean;
+  /**
+   * Escalated people and roles count only with a role the impact rule allows when it applied (runs with the
+   * gate's `escalation-keeps-impact-rule` patch; before it, escalation widened past the impact rule).
+   */
+  escalationKeepsImpactRule?: boolean;
+}
+
+/**
+ * Who may decide once escalated: the policy's added people and roles, narrowed, when the impact rule applied and
+ * `keepImpactRule`, to the roles the impact rule allows (a person counts with such a role the roster gives them).
+ */
+export function escalatedApprovers(
+  policy: ApprovalPolicy,
+  rules: ApprovalRules,
+  keepImpactRule: boolean,
+): { addPeople: string[]; addRoles: string[]; narrowedBy?: string } {
+  const e = rules.escalation;
+  if (!e) return { addPeople: [], addRoles: [] };
+  if (!keepImpactRule || !rules.impactRuleApplied) return { addPeople: e.addPeople, addRoles: e.addRoles };
+  const allowed = policy.impactRule.approverRoles;
+  const addPeople = e.addPeople.filter(
+    (p) => rules.trustClaimedRoles || (policy.people[p]?.roles ?? []).some((r) => allowed.includes(r)),
+  );
+  const addRoles = e.addRoles.filter((r) => allowed.includes(r));
+  return {
+    addPeople,
+    addRoles,
+    ...(addPeople.length !== e.addPeople.length || addRoles.length !== e.addRoles.length
+      ? { narrowedBy: rules.impactRuleApplied }
+      : {}),
+  };
+}
+
 /**
  * Why this decision may not count (undefined when it may): who and which role, checked against the roster, the
  * type's roles (or the escalated approvers once escalated) and four eyes. The caller checks "already decided".
@@ -220,7 +262,7 @@ export function decisionRefusal(
   policy: ApprovalPolicy,
   rules: ApprovalRules,
   claim: DecisionClaim,
-  ctx: { requestedBy?: string; escalated: boolean },
+  ctx: DecisionContext,
 ): string | undefined {
   const { approver, role } = claim;
   if (typeof approver !== 'string' || approver.trim() === '') return 'approver is required';
@@ -240,17 +282,67 @@ export function decisionRefusal(
     }
   }
   if (rules.approverRoles.includes(role)) return undefined;
-  const e = rules.escalation;
-  if (ctx.escalated && e && (e.addRoles.includes(role) || (person !== undefined && e.addPeople.includes(person)))) {
+  const keep = ctx.escalationKeepsImpactRule === true;
+  const e = escalatedApprovers(policy, rules, keep);
+  const impactAllows = !keep || !rules.impactRuleApplied || policy.impactRule.approverRoles.includes(role);
+  if (
+    ctx.escalated &&
+    rules.escalation &&
+    impactAllows &&
+    (e.addRoles.includes(role) || (person !== undefined && e.addPeople.includes(person)))
+  ) {
     return undefined;
   }
-  const widened = e && (e.addRoles.length || e.addPeople.length);
+  const widened = e.addRoles.length || e.addPeople.length;
   return (
     `role '${role}' may not decide a ${rules.rollbackType} rollback: it needs '${rules.requiredRole}' ` +
     `(allowed: ${rules.approverRoles.join(', ')})` +
     (rules.impactRuleApplied ? ` (${rules.impactRuleApplied})` : '') +
     (widened && !ctx.escalated
       ? ` (after escalation also: ${[...e.addPeople, ...e.addRoles.map((r) => `role ${r}`)].join(', ')})`
-      : '')
+      : '') +
+    (e.narrowedBy ? ' (escalation widens only within the impact rule)' : '')
   );
+}
+
+/**
+ * Why this acknowledgement may not count (a type in `mode: "acknowledge"`), and otherwise the role it counts
+ * with: any person of the roster holding one of the type's roles (its approverRoles; once escalated, also the added
+ * people and roles), or any name claiming such a role under `trustClaimedRoles`. Four eyes does not apply and the
+ * claimed role need not be the one the roster gives: the roster's role is recorded. The impact rule does not
+ * narrow an acknowledgement (the rollback has run at once: nobody approves it).
+ */
+export function acknowledgementRefusal(
+  policy: ApprovalPolicy,
+  rules: ApprovalRules,
+  claim: DecisionClaim,
+  ctx: { escalated: boolean },
+): { refusal: string } | { role: string } {
+  const { approver, role } = claim;
+  if (typeof approver !== 'string' || approver.trim() === '') return { refusal: 'approver is required' };
+  if (typeof role !== 'string' || role.trim() === '') return { refusal: 'role is required' };
+  const typeRoles = policy.types[rules.rollbackType].approverRoles;
+  const e = rules.escalation;
+  const allowed = [...typeRoles, ...(ctx.escalated && e ? e.addRoles : [])];
+  if (rules.trustClaimedRoles) {
+    return allowed.includes(role)
+      ? { role }
+      : {
+          refusal: `role '${role}' may not acknowledge a ${rules.rollbackType} rollback (allowed: ${allowed.join(', ')})`,
+        };
+  }
+  const person = findPerson(policy, approver);
+  if (!person) {
+    return {
+      refusal: `'${approver}' is not in the approval roster: a ${rules.rollbackType} rollback is acknowledged by an engineer of the roster (${typeRoles.join(', ')})`,
+    };
+  }
+  const held = policy.people[person]!.roles;
+  if (held.includes(role) && allowed.includes(role)) return { role };
+  const counted = held.find((r) => allowed.includes(r));
+  if (counted) return { role: counted };
+  if (ctx.escalated && e?.addPeople.includes(person)) return { role: held.includes(role) ? role : held[0]! };
+  return {
+    refusal: `'${person}' (${held.join(', ')}) may not acknowledge a ${rules.rollbackType} rollback (allowed: ${allowed.join(', ')})`,
+  };
 }

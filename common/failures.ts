@@ -18,6 +18,11 @@ export const FailureType = {
   MonitoringBreach: 'MonitoringBreach',
   /** An undo step failed: a human must look. */
   CompensationFailed: 'CompensationFailed',
+  /**
+   * No authorised decision: an emergency that nobody of the approval roster acknowledged in time (or that was
+   * rejected) restored nothing and must not end as if it had; what it had stopped was started again.
+   */
+  NotApproved: 'NotApproved',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -30,4 +35,5 @@ export const PERMANENT_FAILURES: string[] = [
   FailureType.VerificationFailed,
   FailureType.MonitoringBreach,
   FailureType.CompensationFailed,
+  FailureType.NotApproved,
 ];

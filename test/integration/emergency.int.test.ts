@@ -14,6 +14,8 @@ import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { DataCorruptionResult } from '../../workflows/emergency/data-corruption.ts';
 import type { EmergencyRollbackResult } from '../../workflows/emergency/emergency-rollback.ts';
 import type { IsolationCheck, SecurityBreachResult } from '../../workflows/emergency/security-breach.ts';
+import { decideUpdate } from '../../workflows/phases/approval.ts';
+import { statusQuery, type RollbackStatus } from '../../workflows/phases/progress.ts';
 import { createNetns, BASELINE_RULES, SERVICE_PORT, type Netns } from '../helpers/netns.ts';
 import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
@@ -468,7 +470,7 @@ describe('emergency runbooks end to end', () => {
           collection,
           watchSeconds: 2,
           reason: 'v2.1.0 fails /health',
-          requestedBy: 'frank',
+          requestedBy: 'oncall-eng',
         },
       ],
     });
@@ -496,7 +498,7 @@ describe('emergency runbooks end to end', () => {
     assert.equal(child.outcome, 'succeeded');
     assert.deepEqual(
       child.approvals.map((x) => [x.decision, x.approver, x.role, x.via]),
-      [['approved', `frank (emergency ${workflowId})`, 'on-call-engineer', 'emergency']],
+      [['approved', `oncall-eng (emergency ${workflowId})`, 'on-call-engineer', 'emergency']],
     );
     const events = (await handle.fetchHistory()).events ?? [];
     assert.equal(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length, 1);
@@ -594,7 +596,7 @@ describe('emergency runbooks end to end', () => {
           collection,
           watchSeconds: 0,
           reason: 'corrupted vectors',
-          requestedBy: 'gina',
+          requestedBy: 'backup-eng',
         },
       ],
     })) as EmergencyRollbackResult;
@@ -604,7 +606,7 @@ describe('emergency runbooks end to end', () => {
     assert.equal(child.restoredFrom?.name, 'nightly');
     assert.deepEqual(
       child.approvals.map((x) => [x.approver, x.role, x.via]),
-      [[`gina (emergency ${workflowId})`, 'engineering-manager', 'emergency']],
+      [[`backup-eng (emergency ${workflowId})`, 'engineering-manager', 'emergency']],
     );
     const now = await collectionChecksum(q.client, collection);
     assert.deepEqual([now.count, now.checksum], [good.count, good.checksum]);
@@ -901,6 +903,274 @@ describe('emergency runbooks end to end', () => {
     const after = await collectionChecksum(q.client, collection);
     assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
     assert.deepEqual(await readdir(join(backupRoot, collection)), ['ancient']);
+    await w.kill();
+  });
+  /** A collection with a known-good backup then corrupted, and a running application writing to it. */
+  async function corrupted(taskQueue: string, name: string) {
+    const collection = `em-${name}-${tag}`;
+    await seed(q.client, collection, 120, 8);
+    await backup(taskQueue, collection, 'good');
+    const good = await collectionChecksum(q.client, collection);
+    await q.client.delete(collection, { wait: true, points: Array.from({ length: 40 }, (_, i) => i + 1) });
+    await seed(q.client, collection, 10, 8, 9000);
+    const corrupt = await collectionChecksum(q.client, collection);
+    const appName = `em-${name}-app-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, GOOD);
+    const startedAt = (await docker.getContainer(appName).inspect()).State.StartedAt;
+    return { collection, good, corrupt, appName, app, startedAt };
+  }
+
+  /** The committed policy with only the emergency windows shortened (5 s, then 10 s escalated): for waits that time out. */
+  async function shortEmergencyWindows(): Promise<string> {
+    const p = JSON.parse(await readFile(RUNBOOK_APPROVAL_POLICY, 'utf8')) as {
+      types: { emergency: { windowMinutes: number; escalation: { windowMinutes: number } } };
+    };
+    p.types.emergency.windowMinutes = 5 / 60;
+    p.types.emergency.escalation.windowMinutes = 10 / 60;
+    const path = join(q.tmp, 'approval-policy.short-emergency-windows.json');
+    await writeFile(path, JSON.stringify(p, null, 2));
+    return path;
+  }
+
+  it('data corruption under the committed policy: the requester, a roster engineer, acknowledges and the restore runs at once (no approval wait, no four eyes)', async () => {
+    const taskQueue = uniqueQueue('emergency-policy-ack');
+    const w = worker(taskQueue, 'emergency-policy-ack', RUNBOOK_APPROVAL_POLICY);
+    await w.ready;
+    const c = await corrupted(taskQueue, 'ack');
+    const workflowId = `rollback-emergency-${c.collection}`;
+    const started = Date.now();
+    const r = (await env.client.workflow.execute('dataCorruptionEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          collection: c.collection,
+          app: { containerName: c.appName, healthUrl: c.app.healthUrl },
+          reason: 'corrupted memories reported',
+          requestedBy: 'oncall-eng',
+          monitor: { durationSeconds: 0 },
+        },
+      ],
+    })) as DataCorruptionResult;
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal(r.restoredFrom?.name, 'good');
+    const now = await collectionChecksum(q.client, c.collection);
+    assert.deepEqual([now.count, now.checksum], [c.good.count, c.good.checksum]);
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+      [['approved', 'oncall-eng', 'engineer', 'acknowledgement']],
+    );
+    const approval = r.timeline.find((t) => t.name === 'approval');
+    assert.ok(approval?.endedAt, 'the approval step ended');
+    const waitedMs = Date.parse(approval.endedAt) - Date.parse(approval.startedAt);
+    assert.ok(waitedMs < 5000, `the approval step took ${waitedMs} ms: nothing waited`);
+    const state = await docker.getContainer(c.appName).inspect();
+    assert.equal(state.State.Running, true);
+    assert.ok(state.State.StartedAt > c.startedAt, 'stopped for the restore, then started');
+    // the history holds the run's policy and nothing asked anyone to approve
+    const [loaded] = await activityRuns(env.client.workflow.getHandle(workflowId), 'loadApprovalPolicy');
+    assert.equal((loaded?.result as { path: string }).path, RUNBOOK_APPROVAL_POLICY);
+    const posts = forWorkflow(SLACK_PATH, workflowId).map((p) => String(p.body.text));
+    assert.ok(!posts.some((p) => /needs approval|acknowledgement by an engineer/.test(p)), posts.join('\n'));
+    assert.match(posts.at(-1) ?? '', /data corruption.*completed/);
+    console.log(`data corruption under the committed policy, acknowledged at once: ${seconds.toFixed(1)} s`);
+    await w.kill();
+  });
+
+  it('data corruption under the committed policy: a requester outside the roster waits for a roster engineer, who acknowledges through the update; then it restores', async () => {
+    const taskQueue = uniqueQueue('emergency-policy-wait');
+    const w = worker(taskQueue, 'emergency-policy-wait', RUNBOOK_APPROVAL_POLICY);
+    await w.ready;
+    const c = await corrupted(taskQueue, 'wait');
+    const workflowId = `rollback-emergency-${c.collection}`;
+    const h = await env.client.workflow.start('dataCorruptionEmergency', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          collection: c.collection,
+          app: { containerName: c.appName, healthUrl: c.app.healthUrl },
+          reason: 'corrupted memories reported',
+          requestedBy: 'dave',
+          monitor: { durationSeconds: 0 },
+        },
+      ],
+    });
+    let s = await h.query(statusQuery);
+    for (let i = 0; i < 300 && !s.pendingApproval?.approverRoles; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      s = await h.query(statusQuery);
+    }
+    assert.equal(s.pendingApproval?.mode, 'acknowledge');
+    assert.deepEqual(
+      s.approvals.map((a) => [a.decision, a.approver, a.via]),
+      [['refused', 'dave', 'acknowledgement']],
+    );
+    assert.match(s.approvals[0]!.refusal ?? '', /'dave' is not in the approval roster/);
+    assert.equal((await docker.getContainer(c.appName).inspect()).State.Running, false, 'stopped first');
+    const record = await h.executeUpdate(decideUpdate, {
+      args: [{ decision: 'approve', approver: 'backup-eng', role: 'engineer', comment: 'ack' }],
+    });
+    assert.equal(record.via, 'update');
+    const r = (await h.result()) as DataCorruptionResult;
+    assert.equal(r.outcome, 'succeeded');
+    const now = await collectionChecksum(q.client, c.collection);
+    assert.deepEqual([now.count, now.checksum], [c.good.count, c.good.checksum]);
+    assert.equal((await docker.getContainer(c.appName).inspect()).State.Running, true);
+    await w.kill();
+  });
+
+  it('data corruption, committed policy with short emergency windows (5 s + 10 s): nobody of the roster acknowledges — the app runs again, nothing restored, the run FAILS NotApproved and says so', async () => {
+    const taskQueue = uniqueQueue('emergency-policy-none');
+    const policy = await shortEmergencyWindows();
+    const w = worker(taskQueue, 'emergency-policy-none', policy);
+    await w.ready;
+    const c = await corrupted(taskQueue, 'none');
+    const workflowId = `rollback-emergency-${c.collection}`;
+    const started = Date.now();
+    const f = await workflowFailure(
+      env.client.workflow.execute('dataCorruptionEmergency', {
+        taskQueue,
+        workflowId,
+        args: [
+          {
+            collection: c.collection,
+            app: { containerName: c.appName, healthUrl: c.app.healthUrl },
+            reason: 'corrupted memories reported',
+            requestedBy: 'dave',
+            monitor: { durationSeconds: 0 },
+          },
+        ],
+      }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(f.type, 'NotApproved');
+    assert.match(
+      f.message,
+      /no engineer of the approval roster acknowledged the emergency restore of '.*' within 15s \(the acknowledgement by 'dave' did not count: 'dave' is not in the approval roster.*\): nothing was restored\. Restored: the stopped containers run again/,
+    );
+    // nothing restored: the collection is as the corruption left it; the application was stopped and runs again
+    const now = await collectionChecksum(q.client, c.collection);
+    assert.deepEqual([now.count, now.checksum], [c.corrupt.count, c.corrupt.checksum]);
+    const state = await docker.getContainer(c.appName).inspect();
+    assert.equal(state.State.Running, true, 'the application runs again');
+    assert.ok(state.State.StartedAt > c.startedAt, 'it had been stopped');
+    assert.deepEqual(await activityRuns(env.client.workflow.getHandle(workflowId), 'qdrantRestoreBackup'), []);
+    const posts = forWorkflow(SLACK_PATH, workflowId).map((p) => String(p.body.text));
+    assert.ok(!posts.some((p) => /data corruption.*completed/.test(p)), `no success post:\n${posts.join('\n')}`);
+    assert.match(posts.at(-1) ?? '', /data corruption.*FAILED: no engineer of the approval roster acknowledged/);
+    const s = await env.client.workflow.getHandle(workflowId).query(statusQuery);
+    assert.equal(s.phase, 'rolled-back-to-previous');
+    console.log(`data corruption, unacknowledged (short windows): failed after ${seconds.toFixed(1)} s`);
+    await w.kill();
+  });
+  it('security breach, committed policy with short emergency windows (5 s + 10 s): a requester outside the roster and nobody acknowledging — the restore does not run, the service stays isolated, the failure says Qdrant NOT restored', async () => {
+    const taskQueue = uniqueQueue('breach-policy-none');
+    const collection = `breach-none-${tag}`;
+    const w = worker(taskQueue, 'breach-policy-none', await shortEmergencyWindows());
+    const own = await createNetns();
+    try {
+      await w.ready;
+      await seed(q.client, collection, 30, 8);
+      await backup(taskQueue, collection, 'fresh');
+      await q.client.delete(collection, { wait: true, points: [1, 2, 3] });
+      const before = await collectionChecksum(q.client, collection);
+      const envFile = own.file('cortex.env', envText);
+      const appName = `breach-none-${tag}`;
+      apps.push(appName);
+      const app = await startApp(appName, GOOD, [`JWT_SECRET=${OLD.JWT_SECRET}`]);
+      const oldId = (await docker.getContainer(appName).inspect()).Id;
+      const workflowId = `rollback-emergency-security-${appName}`;
+      const f = await workflowFailure(
+        env.client.workflow.execute('securityBreachEmergency', {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              app: { containerName: appName, healthUrl: app.healthUrl, envFile },
+              secretKeys: ['JWT_SECRET'],
+              ports: [SERVICE_PORT],
+              netns: own.name,
+              allowLoopback: false,
+              collection,
+              reason: 'leaked API token',
+              requestedBy: 'eve',
+            },
+          ],
+        }),
+      );
+      assert.equal(f.type, 'NotApproved');
+      assert.match(
+        f.message,
+        new RegExp(
+          `^no engineer of the approval roster acknowledged the emergency restore of '${collection}' within 15s \\(the acknowledgement by 'eve' did not count: .*\\): nothing was restored\\. ` +
+            `The service is STILL ISOLATED \\(checked after the failure\\): ${appName} stopped, ports ${SERVICE_PORT} blocked in ${own.name}\\. ` +
+            `Secrets rotated and kept .*; Qdrant NOT restored\\. What to do: `,
+        ),
+      );
+      assert.doesNotMatch(f.message, /Qdrant restored/);
+      // nothing restored, the compromised container kept as it was (stopped), the port still blocked
+      const after = await collectionChecksum(q.client, collection);
+      assert.deepEqual([after.count, after.checksum], [before.count, before.checksum]);
+      assert.deepEqual(await activityRuns(env.client.workflow.getHandle(workflowId), 'qdrantRestoreBackup'), []);
+      const c = await docker.getContainer(appName).inspect();
+      assert.deepEqual([c.Id, c.State.Running], [oldId, false]);
+      assert.equal(await own.healthy(), false, 'the service port is still blocked in the namespace');
+      const posts = forWorkflow(SLACK_PATH, workflowId).map((r) => JSON.stringify(r.body));
+      assert.ok(!posts.some((b) => b.includes('[succeeded]')), posts.join('\n'));
+      assert.equal(posts.filter((b) => b.includes('[failed]')).length, 1);
+    } finally {
+      await w.kill();
+      await own.close();
+    }
+  });
+  it('emergency-rollback.sh under the committed policy, requested by someone outside the roster: the child does not run at once; it waits for its own approval, a roster on-call engineer approves it through the update, then the rollback and the post-check run', async () => {
+    const taskQueue = uniqueQueue('emergency-dispatch-off-roster');
+    const collection = `em-off-${tag}`;
+    const w = worker(taskQueue, 'dispatch-off-roster', RUNBOOK_APPROVAL_POLICY);
+    await w.ready;
+    await seed(q.client, collection, 20, 8);
+    const appName = `em-off-${tag}`;
+    apps.push(appName);
+    const app = await startApp(appName, BAD);
+    const workflowId = `rollback-emergency-application-${appName}`;
+    const handle = await env.client.workflow.start('emergencyRollback', {
+      taskQueue,
+      workflowId,
+      args: [
+        {
+          type: 'application',
+          target: GOOD,
+          containerName: appName,
+          healthUrl: app.healthUrl,
+          collection,
+          watchSeconds: 0,
+          reason: 'v2.1.0 fails /health',
+          requestedBy: 'frank',
+        },
+      ],
+    });
+    const child = env.client.workflow.getHandle(`rollback-docker-${appName}`);
+    let s: RollbackStatus | undefined;
+    for (let i = 0; i < 300; i++) {
+      s = await child.query(statusQuery).catch(() => undefined);
+      if (s?.pendingApproval?.approverRoles) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.deepEqual(
+      s?.approvals.map((x) => [x.decision, x.approver, x.via]),
+      [['refused', `frank (emergency ${workflowId})`, 'emergency']],
+    );
+    assert.match(s?.approvals[0]?.refusal ?? '', /'frank' is not in the approval roster/);
+    assert.equal((await docker.getContainer(appName).inspect()).Image, await imageId(BAD), 'nothing changed yet');
+    await child.executeUpdate(decideUpdate, {
+      args: [{ decision: 'approve', approver: 'oncall-eng', role: 'on-call-engineer', comment: 'ack' }],
+    });
+    const r = (await handle.result()) as EmergencyRollbackResult;
+    assert.equal(r.outcome, 'succeeded');
+    assert.equal((await docker.getContainer(appName).inspect()).Image, await imageId(GOOD));
     await w.kill();
   });
 });

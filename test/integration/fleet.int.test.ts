@@ -43,7 +43,7 @@ import {
 } from '../helpers/docker.ts';
 import { activityRuns, hostActivityEvents, pendingActivity } from '../helpers/history.ts';
 import { recordHistory } from '../helpers/record.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, RUNBOOK_APPROVAL_POLICY, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const RUN = Date.now().toString(36);
@@ -476,5 +476,119 @@ describe('fleetRollback: 12 containers on 3 host workers, in waves', () => {
     assert.ok((await getStatus(rc, single.workflowId)).pendingApproval);
     await decide(rc, single.workflowId, { decision: 'reject', ...APPROVER, comment: 'test done' });
     await recordHistory('fleet-paused-conflict-aborted', workflowId, env.address);
+  });
+  /** A main worker loading the committed approval policy (the roster, four eyes, escalation), on its own queue. */
+  async function policyWorker(): Promise<{ rc: RollbackClient; stop: () => Promise<void> }> {
+    const prc = testClient(env, uniqueQueue('fleet-policy'));
+    const blind = new Dockerode({ socketPath: '/nonexistent/docker.sock' });
+    const w = await createWorker({
+      settings: prc.settings,
+      connection: env.nativeConnection,
+      deps: { docker: blind, approvalPolicyPath: RUNBOOK_APPROVAL_POLICY },
+    });
+    const run = w.worker.run();
+    return {
+      rc: prc,
+      stop: async () => {
+        w.worker.shutdown();
+        await run;
+      },
+    };
+  }
+
+  /** Three containers (one a host) rolled by a fleet requested by oncall-eng under the committed policy. */
+  async function policyFleet(
+    tag: string,
+    approve: (prc: RollbackClient, workflowId: string) => Promise<void>,
+    approval: FleetRollbackInput['approval'] = {},
+  ): Promise<{ res: FleetRollbackResult; targets: Target[]; prc: RollbackClient }> {
+    const p = await policyWorker();
+    try {
+      const targets = await startFleet(tag, BAD, undefined, undefined, 3);
+      const name = `${PREFIX}-${tag}`;
+      const workflowId = fleetWorkflowId(name);
+      await startWorkflow(
+        p.rc,
+        'fleetRollback',
+        {
+          ...base(name),
+          requestedBy: 'oncall-eng',
+          targets: asTargets(targets),
+          waves: 'canary:1,rest',
+          maxConcurrency: 2,
+          approval,
+        } satisfies FleetRollbackInput,
+        workflowId,
+      );
+      await waitFor(async () => (await getStatus(p.rc, workflowId)).pendingApproval !== undefined, 60_000, 'approval');
+      assert.equal((await getStatus(p.rc, workflowId)).approvalPolicy?.path, RUNBOOK_APPROVAL_POLICY);
+      await approve(p.rc, workflowId);
+      const r = await waitResult<FleetRollbackResult>(p.rc, workflowId);
+      assert.ok(r.ok, JSON.stringify(r));
+      const good = await imageId(GOOD);
+      for (const t of targets) {
+        assert.equal((await docker.getContainer(t.name).inspect()).Image, good, t.name);
+        assert.equal((await health(t.healthUrl)).body.version, 'v2.0.0');
+      }
+      return { res: r.result, targets, prc: p.rc };
+    } finally {
+      await p.stop();
+    }
+  }
+
+  it('under the committed policy: a fleet approved by the VP of engineering rolls every target (its children take the vp-engineering pre-approval)', async () => {
+    const { res } = await policyFleet('vp', async (prc, workflowId) => {
+      // the requester may not approve their own fleet
+      await assert.rejects(
+        decide(prc, workflowId, { decision: 'approve', approver: 'oncall-eng', role: 'on-call-engineer' }),
+        /four eyes/,
+      );
+      await decide(prc, workflowId, { decision: 'approve', approver: 'vp-eng', role: 'vp-engineering', comment: 'go' });
+    });
+    assert.equal(res.outcome, 'succeeded');
+    assert.deepEqual(
+      res.targets.map((t) => t.phase),
+      ['succeeded', 'succeeded', 'succeeded'],
+    );
+    for (const t of res.targets) {
+      const cr = (await env.client.workflow.getHandle(t.childWorkflowId).result()) as DockerRollbackResult;
+      assert.deepEqual(
+        cr.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+        [['approved', 'vp-eng', 'vp-engineering', 'pre-approval']],
+      );
+    }
+  });
+
+  it('under the committed policy (first window cut to 3 s by approval.timeoutSeconds): escalated, the backup contact approves and every target rolls', async () => {
+    const { res } = await policyFleet(
+      'esc',
+      async (prc, workflowId) => {
+        await waitFor(
+          async () => (await getStatus(prc, workflowId)).pendingApproval?.escalated === true,
+          60_000,
+          'escalation',
+        );
+        await decide(prc, workflowId, {
+          decision: 'approve',
+          approver: 'backup-eng',
+          role: 'engineer',
+          comment: 'covering',
+        });
+      },
+      { timeoutSeconds: 3 },
+    );
+    assert.equal(res.outcome, 'succeeded');
+    assert.deepEqual(
+      res.targets.map((t) => t.phase),
+      ['succeeded', 'succeeded', 'succeeded'],
+    );
+    for (const t of res.targets) {
+      const cr = (await env.client.workflow.getHandle(t.childWorkflowId).result()) as DockerRollbackResult;
+      assert.deepEqual(
+        cr.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+        [['approved', 'backup-eng', 'engineer', 'pre-approval']],
+      );
+      assert.match(cr.approvals[0]!.comment ?? '', /the fleet's decision as its gate judged it/);
+    }
   });
 });

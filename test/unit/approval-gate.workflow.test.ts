@@ -281,6 +281,42 @@ describe('approval gate under the runbook policy (time-skipping, stubbed activit
     });
   });
 
+  it('over the one-hour impact rule the escalation adds nobody: the backup engineer is refused, a manager approves', async () => {
+    await run(
+      async (h, calls) => {
+        await untilGateOpen(h);
+        assert.deepEqual((await h.query(statusQuery)).pendingApproval?.approverRoles, [
+          'engineering-manager',
+          'director-of-engineering',
+          'vp-engineering',
+        ]);
+        await env.sleep('16 minutes');
+        const s = await h.query(statusQuery);
+        assert.equal(s.pendingApproval?.escalated, true);
+        assert.deepEqual(s.pendingApproval?.alsoMayDecide, []);
+        const esc = s.approvals.find((a) => a.decision === 'escalated');
+        assert.deepEqual([esc?.escalation?.notified, esc?.escalation?.addPeople], [['@backup-eng'], []]);
+        assert.ok(calls.includes('notify:escalated'), 'the backup contact is still told');
+        const why = await refused(h, approve('backup-eng', 'engineer', 'covering'));
+        assert.match(why, /expected impact 90 min > 60 min/);
+        assert.match(why, /escalation widens only within the impact rule/);
+        await h.signal(approveSignal, { approver: 'backup-eng', role: 'engineer' });
+        await h.executeUpdate(decideUpdate, { args: [approve('eng-manager', 'engineering-manager', 'go')] });
+        const r = (await h.result()) as DockerRollbackResult;
+        assert.equal(r.outcome, 'succeeded');
+        assert.deepEqual(
+          r.approvals.map((a) => [a.decision, a.approver]),
+          [
+            ['escalated', 'backup-eng'],
+            ['refused', 'backup-eng'],
+            ['approved', 'eng-manager'],
+          ],
+        );
+      },
+      { approval: { expectedImpactMinutes: 90 } },
+    );
+  });
+
   it('still no decision after the escalation: not approved, nothing changed, both notifications sent', async () => {
     await run(async (h, calls) => {
       const r = (await h.result()) as DockerRollbackResult;

@@ -9,8 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readApprovalPolicy } from '../../activities/approval-policy.ts';
+import { startFromArgs } from '../../client/cli.ts';
 import {
+  acknowledgementRefusal,
   decisionRefusal,
+  escalatedApprovers,
   parseApprovalPolicy,
   PolicyError,
   ROLLBACK_TYPES,
@@ -18,6 +21,8 @@ import {
   type ApprovalPolicy,
   type PolicyRollbackType,
 } from '../../common/approval-policy.ts';
+import { legacyApprovalRefusal } from '../../common/roles.ts';
+import { InputError, validatePreApproval } from '../../workflows/phases/validation.ts';
 import { RUNBOOK_APPROVAL_POLICY } from '../helpers/temporal.ts';
 import { OPEN_TEST_POLICY } from './open-policy.ts';
 
@@ -78,12 +83,19 @@ const MATRIX: Record<PolicyRollbackType, Record<string, boolean>> = {
   },
 };
 
-const judge = (type: PolicyRollbackType, approver: string, role: string, escalated = false, impact?: number) =>
+const judge = (
+  type: PolicyRollbackType,
+  approver: string,
+  role: string,
+  escalated = false,
+  impact?: number,
+  escalationKeepsImpactRule = true,
+) =>
   decisionRefusal(
     policy,
     rulesFor(policy, type, impact === undefined ? {} : { expectedImpactMinutes: impact }),
     { approver, role },
-    { requestedBy: 'ci:deploy', escalated },
+    { requestedBy: 'ci:deploy', escalated, escalationKeepsImpactRule },
   );
 
 describe('approval policy: the approval matrix of the runbook', () => {
@@ -171,12 +183,41 @@ describe('approval policy: roster, four eyes, impact, windows, escalation', () =
       infrastructure: '@vp-eng',
       emergency: '@eng-manager',
     });
-    assert.match(judge('database', 'tech-lead', 'tech-lead') ?? '', /after escalation also: tech-lead/);
-    assert.equal(judge('database', 'tech-lead', 'tech-lead', true), undefined);
+    // a database rollback within the one-hour impact rule: the escalated tech lead may decide
+    assert.match(judge('database', 'tech-lead', 'tech-lead', false, 60) ?? '', /after escalation also: tech-lead/);
+    assert.equal(judge('database', 'tech-lead', 'tech-lead', true, 60), undefined);
     assert.match(judge('application', 'backup-eng', 'engineer') ?? '', /may not decide/);
     assert.equal(judge('application', 'backup-eng', 'engineer', true), undefined);
     // widening adds the named people, not everyone
     assert.match(judge('database', 'oncall-eng', 'on-call-engineer', true) ?? '', /may not decide/);
+  });
+  it('escalation does not widen past the impact rule: over 1 hour the escalated tech lead may not approve a database rollback', () => {
+    // database's default expected impact is its longest duration, 120 min: the impact rule applies
+    const refusal = judge('database', 'tech-lead', 'tech-lead', true);
+    assert.match(refusal ?? '', /role 'tech-lead' may not decide a database rollback/);
+    assert.match(refusal ?? '', /expected impact 120 min > 60 min/);
+    assert.match(refusal ?? '', /escalation widens only within the impact rule/);
+    assert.doesNotMatch(refusal ?? '', /after escalation also/);
+    // the tech lead holds the engineer role too: still not one the impact rule allows
+    assert.match(judge('database', 'tech-lead', 'engineer', true) ?? '', /may not decide/);
+    // an application rollback over an hour: the escalated backup engineer no longer counts; the manager does
+    assert.match(judge('application', 'backup-eng', 'engineer', true, 61) ?? '', /within the impact rule/);
+    assert.equal(judge('application', 'eng-manager', 'engineering-manager', true, 61), undefined);
+    // who escalation adds, as the gate shows and notifies it
+    const rules = rulesFor(policy, 'database');
+    assert.deepEqual(escalatedApprovers(policy, rules, true), {
+      addPeople: [],
+      addRoles: [],
+      narrowedBy: rules.impactRuleApplied,
+    });
+    assert.deepEqual(escalatedApprovers(policy, rulesFor(policy, 'database', { expectedImpactMinutes: 45 }), true), {
+      addPeople: ['tech-lead'],
+      addRoles: [],
+    });
+  });
+  it('runs from before the escalation-keeps-impact-rule patch keep the old widening (their histories replay)', () => {
+    assert.equal(judge('database', 'tech-lead', 'tech-lead', true, undefined, false), undefined);
+    assert.deepEqual(escalatedApprovers(policy, rulesFor(policy, 'database'), false).addPeople, ['tech-lead']);
   });
   it('the open test policy keeps the gate as it was: any name, a known role, required role or higher', () => {
     const open = parseApprovalPolicy(JSON.parse(readFileSync(OPEN_TEST_POLICY, 'utf8')));
@@ -186,6 +227,115 @@ describe('approval policy: roster, four eyes, impact, windows, escalation', () =
     assert.match(decisionRefusal(open, r, { approver: 'x', role: 'engineer' }, ctx) ?? '', /needs 'on-call-engineer'/);
     assert.equal(r.windowSeconds, 3600);
     assert.equal(r.escalation, undefined);
+  });
+});
+
+describe('approval policy: acknowledgements (mode "acknowledge", the emergencies)', () => {
+  const rules = rulesFor(policy, 'emergency');
+  const ack = (approver: string, role: string, escalated = false) =>
+    acknowledgementRefusal(policy, rules, { approver, role }, { escalated });
+  it('any engineer of the roster acknowledges, the requester included: four eyes does not apply', () => {
+    assert.equal(rules.mode, 'acknowledge');
+    assert.equal(rules.fourEyes, true, 'the policy has four eyes: acknowledgements are exempt, not the policy');
+    assert.deepEqual(ack('oncall-eng', 'engineer'), { role: 'engineer' });
+    assert.deepEqual(ack('@backup-eng', 'engineer'), { role: 'engineer' });
+    assert.deepEqual(ack('tech-lead', 'tech-lead'), { role: 'tech-lead' });
+  });
+  it('the role recorded is one the roster gives them, whatever role the acknowledgement claimed', () => {
+    // the default acknowledgement claims 'engineer'; the director is not one, but holds a role the type allows
+    assert.deepEqual(ack('director-eng', 'engineer'), { role: 'director-of-engineering' });
+    assert.deepEqual(ack('vp-eng', 'engineer'), { role: 'vp-engineering' });
+  });
+  it('a name outside the roster does not acknowledge', () => {
+    const r = ack('dave', 'engineer');
+    assert.ok('refusal' in r);
+    assert.match(
+      r.refusal,
+      /'dave' is not in the approval roster: a emergency rollback is acknowledged by an engineer/,
+    );
+    assert.ok('refusal' in ack('', 'engineer'));
+  });
+  it('under trustClaimedRoles any name acknowledges with a role of the type', () => {
+    const trusting = { ...rules, trustClaimedRoles: true };
+    assert.deepEqual(
+      acknowledgementRefusal(policy, trusting, { approver: 'dave', role: 'engineer' }, { escalated: false }),
+      {
+        role: 'engineer',
+      },
+    );
+    assert.ok(
+      'refusal' in acknowledgementRefusal(policy, trusting, { approver: 'dave', role: 'root' }, { escalated: false }),
+    );
+  });
+  it('an approval of the same requester through decisionRefusal is still refused (the defect: the emergency waited)', () => {
+    assert.match(
+      decisionRefusal(
+        policy,
+        rules,
+        { approver: 'oncall-eng', role: 'engineer' },
+        { requestedBy: 'oncall-eng', escalated: false },
+      ) ?? '',
+      /four eyes/,
+    );
+  });
+});
+
+describe('approval policy: roles come from the policy, input only checks the shape', () => {
+  it('a pre-approval with any role id passes input validation (vp-engineering, tech-lead); the gate decides', () => {
+    for (const role of ['vp-engineering', 'tech-lead', 'engineer', 'on-call-engineer']) {
+      assert.deepEqual(validatePreApproval({ approver: 'vp-eng', role }, 'approval.preApproved'), {
+        approver: 'vp-eng',
+        role,
+      });
+    }
+    assert.throws(
+      () => validatePreApproval({ approver: 'x', role: 'VP Engineering' }, 'approval.preApproved'),
+      (e: unknown) =>
+        e instanceof InputError && /approval\.preApproved\.role: 'VP Engineering' is not a role id/.test(e.message),
+    );
+  });
+  it('the CLI takes --pre-approve vp-eng:vp-engineering for a fleet and a database rollback', () => {
+    const fleet = startFromArgs([
+      'fleet',
+      '--name',
+      'web',
+      '--image',
+      'cortex-memory-mcp:v2.0.0',
+      '--label',
+      'app=cortex-mcp',
+      '--on-host',
+      'h1',
+      '--reason',
+      'v2.1.0 fails',
+      '--requested-by',
+      'oncall-eng',
+      '--pre-approve',
+      'vp-eng:vp-engineering',
+    ]);
+    assert.deepEqual((fleet.input.approval as { preApproved: unknown }).preApproved, {
+      approver: 'vp-eng',
+      role: 'vp-engineering',
+    });
+    const db = startFromArgs([
+      'qdrant-data-recovery',
+      '--collection',
+      'cortex-memory',
+      '--reason',
+      'corrupt',
+      '--requested-by',
+      'oncall-eng',
+      '--pre-approve',
+      'vp-eng:vp-engineering',
+    ]);
+    assert.deepEqual((db.input.approval as { preApproved: unknown }).preApproved, {
+      approver: 'vp-eng',
+      role: 'vp-engineering',
+    });
+  });
+  it('the legacy list stays for runs from before the policy only: vp-engineering was unknown to it', () => {
+    assert.match(legacyApprovalRefusal('application', 'vp-engineering') ?? '', /unknown role 'vp-engineering'/);
+    assert.equal(legacyApprovalRefusal('application', 'on-call-engineer'), undefined);
+    assert.match(legacyApprovalRefusal('database', 'on-call-engineer') ?? '', /needs 'engineering-manager'/);
   });
 });
 

@@ -274,7 +274,8 @@ describe('dockerContainerRollback workflow (time-skipping, stubbed activities)',
         [{ healthUrl: 'ftp://x' }, 'healthUrl'],
         [{ monitor: { durationSeconds: 10, intervalSeconds: 30 } }, 'monitor.intervalSeconds'],
         [{ monitor: { durationSeconds: 86_400, intervalSeconds: 5 } }, 'monitor.intervalSeconds'],
-        [{ approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } }, 'approval.preApproved.role'],
+        // not a role id at all (whether a well-formed role may approve is the approval policy's call, in the gate)
+        [{ approval: { preApproved: { approver: 'bot', role: 'Engineer!' } } }, 'approval.preApproved.role'],
       ] as const) {
         const f = await failureOf(start(tq, input(bad as Partial<DockerRollbackInput>)).then((h) => h.result()));
         assert.equal(f.type, 'InvalidInput', f.message);

@@ -4,6 +4,7 @@
 // durable timer (skipped here); each child's Docker steps run on its host's queue.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../workers/bundle.ts';
@@ -25,7 +26,11 @@ describe('fleetRollback under the runbook approval policy (time-skipping, stubbe
     await env?.teardown();
   });
 
-  it('one approval by a roster approver; every child runs pre-approved by them, its steps on its host', async () => {
+  /** A two-host fleet under the runbook policy, requested by oncall-eng; `decide` approves it once its gate is open. */
+  async function fleetRun(
+    decide: (h: WorkflowHandle) => Promise<void>,
+    check: (res: FleetRollbackResult, h: WorkflowHandle, run: string) => Promise<void>,
+  ): Promise<{ central: string[]; perHost: string[][] }> {
     const run = uniqueQueue('fleet-unit');
     const hosts = [`${run}-h1`, `${run}-h2`];
     const central = stubActivities({ approvalPolicy: RUNBOOK_APPROVAL_POLICY });
@@ -55,7 +60,7 @@ describe('fleetRollback under the runbook approval policy (time-skipping, stubbe
       pauseBetweenWavesSeconds: 3600,
       monitor: { durationSeconds: 0 },
       reason: 'v2.1.0 fails /health',
-      requestedBy: 'alice',
+      requestedBy: 'oncall-eng',
     };
     const [main, ...hostWorkers] = workers;
     const runAll = (fn: () => Promise<void>) =>
@@ -68,30 +73,90 @@ describe('fleetRollback under the runbook approval policy (time-skipping, stubbe
       for (let i = 0; i < 200 && !(await h.query(statusQuery)).pendingApproval?.approverRoles; i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      await h.executeUpdate(decideUpdate, {
-        args: [{ decision: 'approve', approver: 'eng-manager', role: 'engineering-manager', comment: 'fleet go' }],
-      });
+      await decide(h);
       const res = (await h.result()) as FleetRollbackResult;
-      assert.equal(res.outcome, 'succeeded');
+      assert.equal(res.outcome, 'succeeded', JSON.stringify(res.targets));
       assert.deepEqual(
         res.targets.map((t) => [t.host, t.phase, t.childWorkflowId]),
         hosts.map((host) => [host, 'succeeded', `rollback-docker-${host}-cortex-mcp`]),
       );
-      for (const t of res.targets) {
-        const child = (await env.client.workflow.getHandle(t.childWorkflowId).result()) as DockerRollbackResult;
-        assert.deepEqual(
-          child.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
-          [['approved', 'eng-manager', 'engineering-manager', 'pre-approval']],
-        );
-        assert.match(child.approvals[0]!.comment ?? '', new RegExp(`fleet ${run}: approved via update`));
-      }
-      // the Docker steps ran on the hosts' workers; only the policy and notifications centrally
-      for (const s of perHost) assert.ok(s.calls.includes('runContainer') && s.calls.includes('removePreserved'));
-      assert.ok(!central.calls.includes('runContainer'));
-      const status = await h.query(statusQuery);
-      const pause = status.steps.find((s) => s.name === 'pause before rest');
-      assert.equal(pause?.state, 'completed');
-      assert.ok(Date.parse(pause.endedAt!) - Date.parse(pause.startedAt) >= 3600_000, 'a one-hour durable bake');
+      await check(res, h, run);
     });
+    return { central: central.calls, perHost: perHost.map((p) => p.calls) };
+  }
+
+  const children = (res: FleetRollbackResult) =>
+    Promise.all(
+      res.targets.map(
+        async (t) => (await env.client.workflow.getHandle(t.childWorkflowId).result()) as DockerRollbackResult,
+      ),
+    );
+
+  it('one approval by a roster approver; every child runs pre-approved by them, its steps on its host', async () => {
+    const calls = await fleetRun(
+      async (h) => {
+        await h.executeUpdate(decideUpdate, {
+          args: [{ decision: 'approve', approver: 'eng-manager', role: 'engineering-manager', comment: 'fleet go' }],
+        });
+      },
+      async (res, h, run) => {
+        for (const child of await children(res)) {
+          assert.deepEqual(
+            child.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+            [['approved', 'eng-manager', 'engineering-manager', 'pre-approval']],
+          );
+          assert.match(child.approvals[0]!.comment ?? '', new RegExp(`fleet ${run}: approved via update`));
+        }
+        const status = await h.query(statusQuery);
+        const pause = status.steps.find((s) => s.name === 'pause before rest');
+        assert.equal(pause?.state, 'completed');
+        assert.ok(Date.parse(pause.endedAt!) - Date.parse(pause.startedAt) >= 3600_000, 'a one-hour durable bake');
+      },
+    );
+    // the Docker steps ran on the hosts' workers; only the policy and notifications centrally
+    for (const c of calls.perHost) assert.ok(c.includes('runContainer') && c.includes('removePreserved'));
+    assert.ok(!calls.central.includes('runContainer'));
+  });
+
+  it('approved by the VP of engineering (a role the policy allows, once outside the hard-coded list): every target rolls', async () => {
+    await fleetRun(
+      async (h) => {
+        await h.executeUpdate(decideUpdate, {
+          args: [{ decision: 'approve', approver: 'vp-eng', role: 'vp-engineering', comment: 'go' }],
+        });
+      },
+      async (res) => {
+        for (const child of await children(res)) {
+          assert.deepEqual(
+            child.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+            [['approved', 'vp-eng', 'vp-engineering', 'pre-approval']],
+          );
+        }
+      },
+    );
+  });
+
+  it("approved after escalation by the backup contact: every child takes the fleet's decision and rolls", async () => {
+    await fleetRun(
+      async (h) => {
+        await env.sleep('16 minutes');
+        assert.equal((await h.query(statusQuery)).pendingApproval?.escalated, true);
+        await h.executeUpdate(decideUpdate, {
+          args: [{ decision: 'approve', approver: 'backup-eng', role: 'engineer', comment: 'covering' }],
+        });
+      },
+      async (res, _h, run) => {
+        for (const child of await children(res)) {
+          assert.deepEqual(
+            child.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
+            [['approved', 'backup-eng', 'engineer', 'pre-approval']],
+          );
+          const comment = child.approvals[0]!.comment ?? '';
+          assert.match(comment, new RegExp(`^fleet ${run}: approved via update`));
+          // the child's own gate alone would not have counted it: the fleet's escalation did
+          assert.match(comment, /the fleet's decision as its gate judged it .*role 'engineer' may not decide/);
+        }
+      },
+    );
   });
 });

@@ -369,6 +369,27 @@ export async function recover(
     timeline: progress.status.steps,
     ...(emergencyExport ? { emergencyExport } : {}),
   };
+  if (decision.decision !== 'approved' && kind === 'emergency' && patched('emergency-fails-unless-acknowledged')) {
+    // an emergency restores at once or fails: never a completed run that restored nothing
+    const ack = progress.status.approvals.find(
+      (x) => x.decision === 'refused' && (x.via === 'acknowledgement' || x.via === 'pre-approval'),
+    );
+    const notAcknowledged = fail(
+      FailureType.NotApproved,
+      decision.decision === 'rejected'
+        ? `the emergency restore of '${real}' was rejected by ${decision.by.approver} (${decision.by.role}): nothing was restored`
+        : `no engineer of the approval roster acknowledged the emergency restore of '${real}' within ${decision.waitedSeconds}s` +
+            `${ack ? ` (the acknowledgement by '${ack.approver}' did not count: ${ack.refusal ?? '?'})` : ''}: nothing was restored`,
+    );
+    if (undos.length > 0) {
+      await CancellationScope.nonCancellable(() =>
+        compensate(progress, undos, notAcknowledged, 'the stopped containers run again'),
+      );
+    }
+    progress.setPhase('not-acknowledged');
+    progress.status.error = notAcknowledged.message;
+    throw notAcknowledged;
+  }
   if (decision.decision !== 'approved') {
     if (undos.length > 0) await CancellationScope.nonCancellable(() => runUndos(progress, undos));
     progress.setPhase(decision.decision === 'rejected' ? 'rejected' : 'approval-timed-out');

@@ -1,5 +1,6 @@
 // Owns what the emergency runbooks share: the acknowledgement that replaces the approval wait (category
-// 'emergency': any engineer, recorded as a pre-approval, never waited for), the "last known-good backup" rule
+// 'emergency', the policy's `mode: "acknowledge"`: any engineer of the roster, no four eyes, recorded as the
+// acknowledgement, not waited for unless the requester is outside the roster), the "last known-good backup" rule
 // (the newest backup no older than N days that verifies; a corrupt one is skipped and named), and the
 // notifications that open and close an emergency. Deterministic.
 import type { BackupManifest } from '../../activities/index.ts';

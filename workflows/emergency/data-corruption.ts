@@ -3,8 +3,10 @@
 // emergency.
 // Invariants:
 //  - the notification goes out first, then the application and every writer are stopped before anything else is
-//    read or exported (the damage stops spreading); nothing waits for an approval: the requester (any engineer)
-//    is recorded as the acknowledgement;
+//    read or exported (the damage stops spreading); nothing waits for an approval: the requester (any engineer of
+//    the roster, the policy's `mode: "acknowledge"`) is recorded as the acknowledgement; a requester outside the
+//    roster waits for a roster engineer's acknowledgement, and none in time starts the stopped containers again
+//    and fails the run (NotApproved, a 'failed' notification): an emergency that restored nothing never succeeds;
 //  - the backup restored is the newest one at most `maxBackupAgeDays` (≤ 7) old that verifies; none → the stopped
 //    containers are started again and nothing else changed;
 //  - a failure after the restore puts the pre-rollback backup back and starts what was stopped (the error says

@@ -14,7 +14,9 @@
 //    fails, isolated as far as it could be);
 //  - the compromised container is kept (renamed, stopped) until the audit passes, then removed (its config holds
 //    the old values);
-//  - nothing changes before the input is valid; no approval wait: the requester (any engineer) acknowledges.
+//  - nothing changes before the input is valid; no approval wait: the requester (any engineer of the roster)
+//    acknowledges; a requester outside the roster leaves the restore waiting for a roster engineer's
+//    acknowledgement, and none in time fails the run (isolated, "Qdrant NOT restored"), never a success.
 import { CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { ContainerEnv, RotatedKey, RulesBackup } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
@@ -320,7 +322,8 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
       lastKnownGood(input.maxBackupAgeHours * 3600),
       { rollbackType: 'emergency', progress },
     );
-    restoreDone = true;
+    // (an unacknowledged restore fails in recover: data-recovery.ts `emergency-fails-unless-acknowledged`)
+    restoreDone = restored.outcome === 'succeeded';
 
     // 5. Restart with the new credentials: the compromised container kept aside, a new one from the rotated file.
     progress.setPhase('restarting');

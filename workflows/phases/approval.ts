@@ -8,6 +8,13 @@
 // and, when the decision names a plan (`planId`), only for that plan; `reopen()` asks again after a re-plan.
 // Runs started before the policy (no `approval-policy` patch marker) keep the role-only check and the single
 // wait, command for command, so their histories replay.
+// Under the policy, a type in `mode: "acknowledge"` (the emergencies; `approval-acknowledge-mode` patch) takes an
+// acknowledgement: any engineer of the roster (any name under trustClaimedRoles), no four eyes, and the requester's
+// own acknowledgement lets the run go on at once; only a requester outside the roster waits for one. An emergency
+// dispatcher's child runs at once on the same terms: an acknowledging engineer outside the roster leaves it waiting
+// for its own approval (`emergency-child-acknowledger-on-roster`). A fleet's
+// child takes the fleet's decision as the fleet's gate judged it, escalation included (`fleet-child-takes-fleet-
+// decision`). Escalated approvers stay within the impact rule when it applied (`escalation-keeps-impact-rule`).
 import {
   condition,
   defineSignal,
@@ -18,8 +25,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, PlanSummary } from '../../activities/index.ts';
-import { decisionRefusal, rulesFor, type ApprovalRules, type LoadedPolicy } from '../../common/approval-policy.ts';
-import { approvalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
+import {
+  acknowledgementRefusal,
+  decisionRefusal,
+  escalatedApprovers,
+  rulesFor,
+  type ApprovalRules,
+  type LoadedPolicy,
+} from '../../common/approval-policy.ts';
+import { legacyApprovalRefusal, REQUIRED_ROLE, type Role, type RollbackType } from '../../common/roles.ts';
 import { notifyEvent, resolveApprovalPages, type NotificationRecord } from './notify.ts';
 import { quick } from './profiles.ts';
 import type { Progress } from './progress.ts';
@@ -75,9 +89,10 @@ export interface ApprovalRecord {
   comment?: string;
   /**
    * How the decision arrived: a signal, the `decide` update, the input's pre-approval, the policy (escalation), or
-   * the emergency dispatcher that started this rollback as its child (the runbook's emergencies run at once).
+   * the emergency dispatcher that started this rollback as its child (the runbook's emergencies run at once), or
+   * the acknowledgement an emergency starts with (its requester's, or the input's; `mode: "acknowledge"`).
    */
-  via: 'signal' | 'update' | 'pre-approval' | 'policy' | 'emergency';
+  via: 'signal' | 'update' | 'pre-approval' | 'policy' | 'emergency' | 'acknowledgement';
   /** Why a decision did not count. */
   refusal?: string;
   /** The plan that was awaiting this decision (plan-bound gates). */
@@ -104,6 +119,8 @@ export interface ApprovalRequest {
   contact?: string;
   escalated?: boolean;
   alsoMayDecide?: string[];
+  /** `acknowledge`: an engineer of the roster acknowledges (an emergency whose requester is not in the roster). */
+  mode?: 'approve' | 'acknowledge';
 }
 
 /** The policy a run used, in its status (and through it, the report). */
@@ -136,6 +153,10 @@ export class ApprovalGate {
   private rules?: ApprovalRules;
   private requestedBy?: string;
   private escalated = false;
+  /** `approval-acknowledge-mode`: the type's rules say `acknowledge`, and this run judges decisions so. */
+  private acknowledge = false;
+  /** `escalation-keeps-impact-rule`: escalated approvers count only within the impact rule when it applied. */
+  private keepImpactRule = false;
   private closed = false;
   private early: EarlySignal[] = [];
 
@@ -189,25 +210,55 @@ export class ApprovalGate {
     return this.rules!;
   }
 
-  /** Records an approval given up front (automation); it must satisfy the same checks as any decision. */
+  /**
+   * Right after usePolicy, in the workflow's own code (never a handler): turns on, by their patch markers, the
+   * judging this run's rules call for. Only runs whose rules need one record its marker.
+   */
+  adoptPolicyPatches(): void {
+    const rules = this.rules!;
+    if (rules.mode === 'acknowledge' && patched('approval-acknowledge-mode')) this.acknowledge = true;
+    const e = rules.escalation;
+    if (rules.impactRuleApplied && e && (e.addPeople.length > 0 || e.addRoles.length > 0)) {
+      this.keepImpactRule = patched('escalation-keeps-impact-rule');
+    }
+  }
+
+  /**
+   * Records an approval given up front (automation); it must satisfy the same checks as any decision. In
+   * acknowledge mode it is the emergency's acknowledgement (recorded with the role the roster gives them).
+   */
   preApprove(approver: string, role: string, comment?: string): string | undefined {
-    const refusal = this.policyMode ? this.policyRefusal('approved', approver, role) : this.check(approver, role);
+    const via = this.acknowledge ? ('acknowledgement' as const) : ('pre-approval' as const);
+    const judged = this.policyMode ? this.judge('approved', approver, role) : { refusal: this.check(approver, role) };
+    const refusal = judged.refusal;
     if (refusal) {
       if (this.policyMode) {
-        this.log.push({
-          decision: 'refused',
-          approver,
-          role,
-          at: nowIso(),
-          via: 'pre-approval',
-          refusal,
-          ...opt(comment),
-        });
+        this.log.push({ decision: 'refused', approver, role, at: nowIso(), via, refusal, ...opt(comment) });
       }
       return refusal;
     }
-    this.decide({ decision: 'approved', approver, role, at: nowIso(), via: 'pre-approval', ...opt(comment) });
+    this.decide({ decision: 'approved', approver, role: judged.role ?? role, at: nowIso(), via, ...opt(comment) });
     return undefined;
+  }
+
+  /** Policy mode: why this pre-approval would be refused now (nothing recorded). */
+  preApprovalRefusal(approver: string, role: string): string | undefined {
+    return this.judge('approved', approver, role).refusal;
+  }
+
+  /**
+   * A fleet's child: the fleet's own decision, which the fleet's gate judged under the same policy and requester
+   * (escalation included); checked by the caller: this run's parent is the fleet named in the comment.
+   */
+  acceptFromFleet(approver: string, role: string, comment: string, childRefusal: string): void {
+    this.decide({
+      decision: 'approved',
+      approver,
+      role,
+      at: nowIso(),
+      via: 'pre-approval',
+      comment: `${comment}; the fleet's decision as its gate judged it (this rollback's own check alone: ${childRefusal})`,
+    });
   }
 
   /**
@@ -217,6 +268,29 @@ export class ApprovalGate {
    */
   acceptEmergency(approver: string, role: string, comment?: string): void {
     this.decide({ decision: 'approved', approver, role, at: nowIso(), via: 'emergency', ...opt(comment) });
+  }
+
+  /**
+   * Policy mode, an emergency dispatcher's child: why the acknowledging engineer (`<engineer> (emergency <id>)`)
+   * does not acknowledge under the policy's emergency rules (not in the roster), or undefined when they do.
+   */
+  emergencyAcknowledgerRefusal(approver: string): string | undefined {
+    const policy = this.loaded!.policy;
+    const who = approver.replace(/ \(emergency \S+\)$/, '');
+    const r = acknowledgementRefusal(
+      policy,
+      rulesFor(policy, 'emergency'),
+      { approver: who, role: 'engineer' },
+      {
+        escalated: false,
+      },
+    );
+    return 'refusal' in r ? r.refusal : undefined;
+  }
+
+  /** Records the dispatcher's acknowledgement as refused: this rollback then waits for its own approval. */
+  refuseEmergency(approver: string, role: string, refusal: string, comment?: string): void {
+    this.log.push({ decision: 'refused', approver, role, at: nowIso(), via: 'emergency', refusal, ...opt(comment) });
   }
 
   /** Waits for the first authorised decision, at most `timeoutSeconds` (the gate before the policy). */
@@ -259,6 +333,8 @@ export class ApprovalGate {
     let waited = 0;
     const notifications: Promise<NotificationRecord>[] = [];
     if (!this.decided) {
+      const widened = escalatedApprovers(this.loaded!.policy, rules, this.keepImpactRule);
+      const alsoMayDecide = [...widened.addPeople, ...widened.addRoles.map((r) => `role ${r}`)];
       const request = (escalated: boolean, seconds: number): ApprovalRequest => ({
         requiredRole: this.requiredRole,
         rollbackType: this.rollbackType,
@@ -267,16 +343,17 @@ export class ApprovalGate {
         approverRoles: rules.approverRoles,
         contact: rules.contact.handle,
         escalated,
-        ...(escalated && rules.escalation
-          ? { alsoMayDecide: [...rules.escalation.addPeople, ...rules.escalation.addRoles.map((r) => `role ${r}`)] }
-          : {}),
+        ...(escalated && rules.escalation ? { alsoMayDecide } : {}),
+        ...(this.acknowledge ? { mode: 'acknowledge' as const } : {}),
       });
       onPending(request(false, rules.windowSeconds));
       const base = { rollbackType: this.rollbackType, target: progress.status.target };
       notifications.push(
         notifyEvent(progress, 'approval-needed', {
           ...base,
-          summary: `needs approval by ${rules.approverRoles.join(' or ')} within ${rules.windowSeconds}s`,
+          summary: this.acknowledge
+            ? `needs an acknowledgement by an engineer of the roster within ${rules.windowSeconds}s (the requester is not in it)`
+            : `needs approval by ${rules.approverRoles.join(' or ')} within ${rules.windowSeconds}s`,
           mention: [rules.contact.handle],
           details: { approverRoles: rules.approverRoles.join(', '), windowSeconds: rules.windowSeconds },
           ...(plan ? { key: plan.id } : {}),
@@ -294,9 +371,8 @@ export class ApprovalGate {
           ...base,
           summary:
             `no decision within ${rules.windowSeconds}s; backup contact asked` +
-            (e.addPeople.length || e.addRoles.length
-              ? `; may now also decide: ${[...e.addPeople, ...e.addRoles.map((r) => `role ${r}`)].join(', ')}`
-              : ''),
+            (alsoMayDecide.length ? `; may now also decide: ${alsoMayDecide.join(', ')}` : '') +
+            (widened.narrowedBy ? ` (within the impact rule: ${widened.narrowedBy})` : ''),
           mention: e.notify.map((n) => n.handle),
           details: { windowSeconds: e.windowSeconds },
           key: plan ? `${plan.id}/level-1` : 'level-1',
@@ -313,14 +389,14 @@ export class ApprovalGate {
             notification: told.result
               ? `slack ${told.result.slack}, pagerduty ${told.result.pagerDuty}`
               : `failed: ${told.error ?? '?'}`,
-            addPeople: e.addPeople,
-            addRoles: e.addRoles,
+            addPeople: widened.addPeople,
+            addRoles: widened.addRoles,
             windowSeconds: e.windowSeconds,
           },
         });
         if (!this.decided) {
           await condition(() => this.decided !== undefined, e.windowSeconds * 1000, {
-            summary: `escalated approval window: also ${[...e.addPeople, ...e.addRoles].join(', ') || 'nobody more'}`,
+            summary: `escalated approval window: also ${[...widened.addPeople, ...widened.addRoles].join(', ') || 'nobody more'}`,
           });
           waited += e.windowSeconds;
         }
@@ -338,9 +414,10 @@ export class ApprovalGate {
     return d.decision === 'approved' ? { decision: 'approved', by: d } : { decision: 'rejected', by: d };
   }
 
+  /** The pre-policy gate's check (legacy role order): runs started before the policy only. */
   private check(approver: unknown, role: unknown): string | undefined {
     if (typeof approver !== 'string' || approver.trim() === '') return 'approver is required';
-    return approvalRefusal(this.rollbackType, role);
+    return legacyApprovalRefusal(this.rollbackType, role);
   }
 
   /** Policy mode: why this decision may not count now (undefined when it may). */
@@ -350,17 +427,43 @@ export class ApprovalGate {
     role: unknown,
     planId?: unknown,
   ): string | undefined {
+    return this.judge(decision, approver, role, planId).refusal;
+  }
+
+  /** Policy mode: the refusal, or (acknowledge mode) the role the roster gives the acknowledging person. */
+  private judge(
+    decision: 'approved' | 'rejected',
+    approver: unknown,
+    role: unknown,
+    planId?: unknown,
+  ): { refusal?: string; role?: string } {
     if (this.decided) {
-      return `already ${this.decided.decision} by ${this.decided.approver} (${this.decided.role}): a decision is final`;
+      return {
+        refusal: `already ${this.decided.decision} by ${this.decided.approver} (${this.decided.role}): a decision is final`,
+      };
     }
-    if (this.closed) return 'the approval window has closed: this rollback was not approved';
+    if (this.closed) return { refusal: 'the approval window has closed: this rollback was not approved' };
+    if (this.acknowledge) {
+      const ack = acknowledgementRefusal(
+        this.loaded!.policy,
+        this.rules!,
+        { approver, role },
+        { escalated: this.escalated },
+      );
+      return 'refusal' in ack ? ack : { role: ack.role };
+    }
     const refusal = decisionRefusal(
       this.loaded!.policy,
       this.rules!,
       { approver, role },
-      { ...(this.requestedBy !== undefined ? { requestedBy: this.requestedBy } : {}), escalated: this.escalated },
+      {
+        ...(this.requestedBy !== undefined ? { requestedBy: this.requestedBy } : {}),
+        escalated: this.escalated,
+        escalationKeepsImpactRule: this.keepImpactRule,
+      },
     );
-    return refusal ?? this.planRefusal(decision, planId);
+    const planned = refusal ?? this.planRefusal(decision, planId);
+    return planned ? { refusal: planned } : {};
   }
 
   private receive(
@@ -410,9 +513,15 @@ export class ApprovalGate {
   }
 
   private judgeSignal(s: EarlySignal): void {
-    const refusal = this.policyRefusal(s.decision, s.approver, s.role, s.planId);
-    if (refusal) this.log.push({ ...this.signalBase(s), decision: 'refused', refusal });
-    else this.decide({ ...this.signalBase(s), decision: s.decision, ...this.planField() });
+    const judged = this.judge(s.decision, s.approver, s.role, s.planId);
+    if (judged.refusal) this.log.push({ ...this.signalBase(s), decision: 'refused', refusal: judged.refusal });
+    else
+      this.decide({
+        ...this.signalBase(s),
+        ...(judged.role ? { role: judged.role } : {}),
+        decision: s.decision,
+        ...this.planField(),
+      });
   }
 
   /** The update's validator: throwing rejects the update before it is written to history. */
@@ -436,10 +545,11 @@ export class ApprovalGate {
   }
 
   private applyUpdate(u: DecideUpdate): ApprovalRecord {
+    const decision = u.decision === 'approve' ? 'approved' : 'rejected';
     const record: ApprovalRecord = {
-      decision: u.decision === 'approve' ? 'approved' : 'rejected',
+      decision,
       approver: u.approver,
-      role: u.role,
+      role: (this.acknowledge ? this.judge(decision, u.approver, u.role).role : undefined) ?? u.role,
       at: nowIso(),
       via: 'update',
       ...opt(u.comment),
@@ -504,6 +614,15 @@ export function fromEmergencyParent(approver: string): boolean {
   return parent !== undefined && workflowInfo().parent?.workflowId === parent;
 }
 
+/**
+ * `fleet <id>: approved via ...` is how a fleet hands its one approval to each child (fleet.ts); it is the fleet's
+ * decision only when that fleet really is this run's parent.
+ */
+export function fromFleetParent(comment: string | undefined): boolean {
+  const parent = /^fleet (\S+): approved via /.exec(comment ?? '')?.[1];
+  return parent !== undefined && workflowInfo().parent?.workflowId === parent;
+}
+
 export interface ApprovalOptions {
   /** Before the policy: the wait (default 3600 s). Under the policy: caps the type's first window. */
   timeoutSeconds?: number;
@@ -557,11 +676,24 @@ export async function awaitApproval(progress: Progress, gate: ApprovalGate, o: A
       ...(o.timeoutSeconds !== undefined ? { maxWindowSeconds: o.timeoutSeconds } : {}),
     });
     progress.status.approvalPolicy = gate.policyRecord;
+    gate.adoptPolicyPatches();
     const pre = o.preApproved;
     if (pre && fromEmergencyParent(pre.approver) && patched('emergency-child-runs-at-once')) {
-      gate.acceptEmergency(pre.approver, pre.role, pre.comment);
+      // the acknowledging engineer must be one of the roster (any name under trustClaimedRoles), else this
+      // rollback waits for its own approval like any other
+      const offRoster = gate.emergencyAcknowledgerRefusal(pre.approver);
+      if (offRoster && patched('emergency-child-acknowledger-on-roster')) {
+        gate.refuseEmergency(pre.approver, pre.role, offRoster, pre.comment);
+      } else {
+        gate.acceptEmergency(pre.approver, pre.role, pre.comment);
+      }
     } else if (pre) {
-      gate.preApprove(pre.approver, pre.role, pre.comment);
+      const childRefusal = fromFleetParent(pre.comment) ? gate.preApprovalRefusal(pre.approver, pre.role) : undefined;
+      if (childRefusal && patched('fleet-child-takes-fleet-decision')) {
+        gate.acceptFromFleet(pre.approver, pre.role, pre.comment!, childRefusal);
+      } else {
+        gate.preApprove(pre.approver, pre.role, pre.comment);
+      }
     }
   }
   const outcome = await progress.step(

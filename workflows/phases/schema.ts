@@ -182,7 +182,7 @@ export function checkWatch(m: WatchSettings, ctx: z.RefinementCtx, at: string[])
 }
 
 /** The optional `approval` object: how long the gate waits, and a pre-approval by automation. */
-export function approvalInput(type: RollbackType) {
+export function approvalInput(_type: RollbackType) {
   return scenarioInput({
     timeoutSeconds: int(1, 7 * 86400)
       .default(3600)
@@ -190,7 +190,7 @@ export function approvalInput(type: RollbackType) {
         "how long the approval gate waits (seconds); under the approval policy it may only shorten the type's first window",
       )
       .meta({ flag: 'approval-timeout', value: 'S' }),
-    preApproved: checked<PreApproval | undefined, PreApproval>((v, f) => validatePreApproval(type, v, f))
+    preApproved: checked<PreApproval | undefined, PreApproval>((v, f) => validatePreApproval(v, f))
       .optional()
       .describe('the automation that approved, recorded as the approver (its role must be allowed to approve)')
       .meta({ flag: 'pre-approve', format: 'approver:role', value: 'APPROVER:ROLE' }),

@@ -4,7 +4,7 @@
 // the field and nothing changes. Pure and deterministic.
 import { isValidHostName } from '../../common/config.ts';
 import { isValidBackupName, isValidCollectionName } from '../../common/names.ts';
-import { approvalRefusal, type RollbackType } from '../../common/roles.ts';
+import { roleIdRefusal } from '../../common/roles.ts';
 
 export class InputError extends Error {
   override name = 'InputError';
@@ -170,13 +170,15 @@ export interface PreApproval {
   comment?: string;
 }
 
-export function validatePreApproval(type: RollbackType, raw: unknown, field: string): PreApproval | undefined {
+/** A pre-approval's shape (who, a role id, a comment): whether it counts is the gate's call under the policy. */
+export function validatePreApproval(raw: unknown, field: string): PreApproval | undefined {
   if (raw === undefined || raw === null) return undefined;
   const o = asObject(raw, field);
   onlyKnownFields(o, ['approver', 'role', 'comment'], `${field}.`);
   const approver = requireLine(o, 'approver', 200, `${field}.approver`);
   const role = requireLine(o, 'role', 100, `${field}.role`);
-  const refusal = approvalRefusal(type, role);
+  // any well-formed role id: whether it may approve this type is the loaded approval policy's decision (the gate)
+  const refusal = roleIdRefusal(role);
   if (refusal) throw new InputError(`${field}.role`, refusal);
   const comment =
     o.comment === undefined || o.comment === '' ? undefined : requireString(o, 'comment', 2000, `${field}.comment`);
