@@ -421,9 +421,10 @@ describe('Kubernetes rollback on a real API server (kubelets simulated by kwok)'
       ['flag as context', { context: '--kubeconfig=/etc/x' }, /context: .* is not a kubeconfig context name/],
       ['a kubeconfig in input', { kubeconfig: '/root/.kube/config' }, /kubeconfig: is not a known field/],
       [
+        // not a role id (whether a well-formed role may approve is the approval policy's call, in the gate)
         'role',
-        { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
-        /may not approve an? application/,
+        { approval: { preApproved: { approver: 'backup-eng', role: 'Engineer!' } } },
+        /'Engineer!' is not a role id/,
       ],
       ['timeout', { rolloutTimeoutSeconds: 0 }, /rolloutTimeoutSeconds: must be an integer from 1 to 3600/],
     ];
