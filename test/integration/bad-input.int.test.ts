@@ -16,7 +16,7 @@ import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { containersNamed, docker, ensureImages, GOOD, removeByPrefix, startApp, type App } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const MB = 'x'.repeat(1 << 20);
@@ -49,25 +49,26 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
   const run = `${process.pid}-${Date.now().toString(36)}`;
 
   /** Valid inputs, one per workflow type; each case spoils one field. Not pre-approved: if a refusal were ever
-   *  missed, the workflow would stop at the approval gate instead of changing anything. */
+   *  missed, the workflow would stop at the approval gate instead of changing anything. Refused pre-approvals
+   *  name roster people of the committed policy with a role the roster gives them, too junior for the type. */
   const base = (): Record<string, Json> => ({
     dockerContainerRollback: {
       containerName: APP,
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: 'v2.1.0 fails /health',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
     },
     qdrantBackup: { collection: COLLECTION, backupName: 'badin-new' },
     qdrantVerify: { collection: COLLECTION, mode: 'verify', backupName: BACKUP },
-    qdrantDataRecovery: { collection: COLLECTION, backup: BACKUP, reason: 'corruption', requestedBy: 'oncall' },
-    pointInTimeRecovery: { collection: COLLECTION, atOrBefore: PAST, reason: 'bad import', requestedBy: 'oncall' },
-    qdrantSchemaRollback: { collection: ALIAS, target: { size: 4 }, reason: 'model rollback', requestedBy: 'oncall' },
+    qdrantDataRecovery: { collection: COLLECTION, backup: BACKUP, reason: 'corruption', requestedBy: REQUESTER },
+    pointInTimeRecovery: { collection: COLLECTION, atOrBefore: PAST, reason: 'bad import', requestedBy: REQUESTER },
+    qdrantSchemaRollback: { collection: ALIAS, target: { size: 4 }, reason: 'model rollback', requestedBy: REQUESTER },
     qdrantConfigRollback: {
       collection: COLLECTION,
       target: { hnsw_config: { m: 8 } },
       reason: 'config broke indexing',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
     },
   });
   const workflowType = (t: string) => (t === 'qdrantVerify' ? 'qdrantBackup' : t);
@@ -173,7 +174,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     {
       name: 'a role too junior',
       type: D,
-      over: { approval: { preApproved: { approver: 'intern', role: 'engineer' } } },
+      over: { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
       field: 'approval.preApproved.role',
     },
     {
@@ -232,7 +233,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     {
       name: 'recovery: on-call may not approve a database rollback',
       type: R,
-      over: { approval: { preApproved: { approver: 'bob', role: 'on-call-engineer' } } },
+      over: { approval: { preApproved: APPROVER.configuration } },
       field: 'approval.preApproved.role',
     },
     { name: "recovery: emergencyExport 'no'", type: R, over: { emergencyExport: 'no' }, field: 'emergencyExport' },
@@ -298,7 +299,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     {
       name: 'config: a role too junior',
       type: C,
-      over: { approval: { preApproved: { approver: 'intern', role: 'engineer' } } },
+      over: { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
       field: 'approval.preApproved.role',
     },
   ];
@@ -310,7 +311,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       image: GOOD,
       'health-url': app.healthUrl,
       reason: 'v2.1.0 fails /health',
-      'requested-by': 'oncall',
+      'requested-by': REQUESTER,
       ...over,
     };
     return ['start', 'docker', ...Object.entries(f).flatMap(([k, v]) => [`--${k}`, v]), ...extra];
@@ -319,7 +320,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     const f: Record<string, string> = {
       collection: kind === 'qdrant-schema' ? ALIAS : COLLECTION,
       ...(['qdrant-recovery', 'qdrant-schema', 'qdrant-config'].includes(kind)
-        ? { reason: 'on-call', 'requested-by': 'oncall' }
+        ? { reason: 'on-call', 'requested-by': REQUESTER }
         : {}),
       ...(kind === 'qdrant-schema' ? { size: '4' } : {}),
       ...(kind === 'qdrant-config' ? { 'target-json': '{"hnsw_config":{"m":8}}' } : {}),
@@ -418,7 +419,8 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     },
     {
       name: 'recovery: on-call pre-approval',
-      args: () => qdrantFlags('qdrant-recovery', { 'pre-approve': 'bob:on-call-engineer' }),
+      args: () =>
+        qdrantFlags('qdrant-recovery', { 'pre-approve': `${APPROVER.configuration.approver}:on-call-engineer` }),
       names: 'approval.preApproved.role',
     },
     { name: 'schema: size 0', args: () => qdrantFlags('qdrant-schema', { size: '0' }), names: 'target.size' },
