@@ -13,17 +13,16 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa, type Result } from 'execa';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { BackupManifest } from '../../activities/qdrant.ts';
-import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import type { QdrantRecoveryResult } from '../../workflows/database/data-recovery.ts';
 import type { QdrantSchemaRollbackResult } from '../../workflows/database/schema.ts';
-import { statusQuery, type RollbackStatus } from '../../workflows/phases/progress.ts';
-import { docker, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import type { RollbackStatus } from '../../workflows/phases/progress.ts';
+import { docker, ensureImages, GOOD, health, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { embedText } from '../helpers/embeddings.ts';
 import { collectionChecksum, count, seed, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
+import { assertExit0, decisions, operator, type Operator } from '../helpers/operator.ts';
 import { APPROVER, REQUESTER, RUNBOOK_APPROVAL_POLICY } from '../helpers/temporal.ts';
 
 const EM = APPROVER.database;
@@ -46,61 +45,15 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
     await world?.stop();
   });
 
-  /** The project CLI as the README runs it (`npx cortex-rollback` is client/bin.js loading this same file). */
-  const cli = (...args: string[]): Promise<Result> =>
-    execa('node', ['--import', 'tsx', join(PROJECT_ROOT, 'client', 'cli.ts'), ...args], {
-      reject: false,
-      cwd: PROJECT_ROOT,
-      env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: taskQueue },
-    });
-  /** The plain temporal CLI (.tools/bin/temporal). */
-  const temporal = (...args: string[]): Promise<Result> =>
-    execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
-  const ok = (r: Result, what: string) =>
-    assert.equal(r.exitCode, 0, `${what}: ${String(r.stderr)}\n${String(r.stdout)}`);
-
-  const temporalStart = async (type: string, workflowId: string, input: object) =>
-    ok(
-      await temporal(
-        'workflow',
-        'start',
-        '--type',
-        type,
-        '--task-queue',
-        taskQueue,
-        '--workflow-id',
-        workflowId,
-        '--input',
-        JSON.stringify(input),
-      ),
-      `temporal workflow start ${type}`,
-    );
-  const temporalApprove = (workflowId: string, decision: object) =>
-    temporal(
-      'workflow',
-      'signal',
-      '--workflow-id',
-      workflowId,
-      '--name',
-      'approve',
-      '--input',
-      JSON.stringify(decision),
-    );
-
-  async function awaitingApproval(workflowId: string): Promise<RollbackStatus> {
-    const handle = env.client.workflow.getHandle(workflowId);
-    let s: RollbackStatus | undefined;
-    await waitFor(
-      // the phase is set as the gate starts; the request (roles, contact) once the policy is loaded
-      async () => {
-        s = await handle.query(statusQuery);
-        return s.phase === 'awaiting-approval' && s.pendingApproval !== undefined;
-      },
-      60_000,
-      `${workflowId} awaiting approval`,
-    );
-    return s!;
-  }
+  let cli: Operator['cli'];
+  let temporal: Operator['temporal'];
+  let temporalStart: Operator['temporalStart'];
+  let temporalSignal: Operator['temporalSignal'];
+  let awaitingApproval: Operator['awaitingApproval'];
+  before(() => {
+    ({ cli, temporal, temporalStart, temporalSignal, awaitingApproval } = operator(env, taskQueue));
+  });
+  const ok = assertExit0;
 
   /** What the committed policy asks of a database rollback, as the status shows it while it waits. */
   function assertDatabaseGate(s: RollbackStatus): void {
@@ -120,38 +73,36 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
    * the reason printed, nothing recorded), the engineering manager's counts.
    */
   async function approveFromCli(workflowId: string): Promise<void> {
-    const self = await cli('approve', workflowId, '--approver', REQUESTER, '--role', 'engineer');
+    // the refusals change nothing, so they run side by side (a CLI start-up takes seconds on a loaded machine)
+    const [self, lead] = await Promise.all([
+      cli('approve', workflowId, '--approver', REQUESTER, '--role', 'engineer'),
+      cli('approve', workflowId, '--approver', 'tech-lead', '--role', 'tech-lead'),
+    ]);
     assert.equal(self.exitCode, 2, String(self.stdout));
     assert.match(String(self.stderr), /requested this rollback and may not decide it \(four eyes\)/);
-    const lead = await cli('approve', workflowId, '--approver', 'tech-lead', '--role', 'tech-lead');
     assert.equal(lead.exitCode, 2, String(lead.stdout));
     assert.match(String(lead.stderr), /role 'tech-lead' may not decide a database rollback/);
     ok(await cli('approve', workflowId, '--approver', EM.approver, '--role', EM.role, '--comment', 'go'), 'approve');
   }
 
+  /** Setup (the backup scenario itself is tested on its own): a backup taken through the client. */
+  const backup = (collection: string, backupName: string) =>
+    env.client.workflow.execute('qdrantBackup', {
+      taskQueue,
+      workflowId: `backup-qdrant-${collection}-${backupName}`,
+      args: [{ collection, backupName }],
+    });
+
   /** The README's approval through the temporal CLI: the requester's signal is recorded as refused. */
   async function approveFromTemporal(workflowId: string): Promise<void> {
-    ok(await temporalApprove(workflowId, { approver: REQUESTER, role: 'engineer' }), 'self signal sent');
-    ok(await temporalApprove(workflowId, { approver: EM.approver, role: EM.role }), 'approve signal');
+    await temporalSignal(workflowId, 'approve', { approver: REQUESTER, role: 'engineer' });
+    await temporalSignal(workflowId, 'approve', { approver: EM.approver, role: EM.role });
   }
-
-  const decisions = (r: { approvals: Array<{ decision: string; approver: string; via: string }> }) =>
-    r.approvals.map((a) => [a.decision, a.approver, a.via]);
 
   /** A collection of `n` points with a backup 'good' of it, then corrupted: 50 points lost, 20 junk written. */
   async function corrupted(collection: string, n: number) {
     await seed(q.client, collection, n, 8);
-    const r = await cli(
-      'start',
-      'qdrant-backup',
-      '--collection',
-      collection,
-      '--backup-name',
-      'good',
-      '--wait',
-      '--json',
-    );
-    ok(r, 'backup');
+    await backup(collection, 'good');
     const good = await collectionChecksum(q.client, collection);
     await q.client.delete(collection, { wait: true, points: Array.from({ length: 50 }, (_, i) => i + 1) });
     await seed(q.client, collection, 20, 8, 90_000);
@@ -369,32 +320,22 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
   });
 
   /** A collection with a backup pit-1, a time T after it, then more writes and a backup pit-2 after T. */
-  async function twoBackupsAroundT(c: string, cliBackup: boolean) {
+  async function twoBackupsAroundT(c: string) {
     await seed(q.client, c, 150, 8);
-    const backup = (name: string) =>
-      cliBackup
-        ? cli('start', 'qdrant-backup', '--collection', c, '--backup-name', name, '--wait')
-        : env.client.workflow
-            .execute('qdrantBackup', {
-              taskQueue,
-              workflowId: `backup-qdrant-${c}-${name}`,
-              args: [{ collection: c, backupName: name }],
-            })
-            .then(() => ({ exitCode: 0, stderr: '', stdout: '' }) as unknown as Result);
-    ok(await backup('pit-1'), 'pit-1');
+    await backup(c, 'pit-1');
     const atFirst = await collectionChecksum(q.client, c);
     await new Promise((r) => setTimeout(r, 1100));
     const t = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 1100));
     await seed(q.client, c, 100, 8, 1000);
-    ok(await backup('pit-2'), 'pit-2');
+    await backup(c, 'pit-2');
     await seed(q.client, c, 7, 8, 5000);
     return { atFirst, t };
   }
 
   it('qdrant-point-in-time from `cortex-rollback start qdrant-point-in-time --at T`, approved by `cortex-rollback approve`: the newest backup at or before T restored', async () => {
     const c = 'acc-pit-cli';
-    const { atFirst, t } = await twoBackupsAroundT(c, true);
+    const { atFirst, t } = await twoBackupsAroundT(c);
     const workflowId = `rollback-database-${c}`;
     const started = cli(
       'start',
@@ -424,7 +365,7 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
 
   it('qdrant-point-in-time from `temporal workflow start --type pointInTimeRecovery --input`, approved by `temporal workflow signal`: the state at T is back', async () => {
     const c = 'acc-pit-temporal';
-    const { atFirst, t } = await twoBackupsAroundT(c, false);
+    const { atFirst, t } = await twoBackupsAroundT(c);
     const workflowId = `rollback-database-${c}`;
     await temporalStart('pointInTimeRecovery', workflowId, {
       collection: c,
