@@ -5,8 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { scheduleQdrantBackups } from '../../client/client.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
@@ -20,7 +21,8 @@ import { approveSignal } from '../../workflows/phases/approval.ts';
 import { embedText } from '../helpers/embeddings.ts';
 import { collectionChecksum, count, seed, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
-import { APPROVER, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, shortWindowPolicy, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { createWorker } from '../../workers/worker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
 // the committed approval policy: an engineering manager of the roster approves, someone else requested
@@ -202,6 +204,40 @@ describe('Qdrant rollbacks end to end', () => {
       ],
     );
     assert.equal(await count(q.client, 'mem-four-eyes'), 120);
+  });
+
+  it('a data recovery nobody approves (short approval windows): the tech lead is asked after the first window, then it ends approval-timed-out with nothing changed', async () => {
+    await seed(q.client, 'mem-unapproved', 90, 8);
+    await run<BackupResult>('qdrantBackup', { collection: 'mem-unapproved', backupName: 'good' });
+    await q.client.delete('mem-unapproved', { wait: true, points: [1, 2, 3, 4, 5] });
+    const before = await collectionChecksum(q.client, 'mem-unapproved');
+    // the committed policy with 2 s windows, on a worker of its own (the other tests keep the committed windows)
+    const policy = shortWindowPolicy(2, 2);
+    const queue = uniqueQueue('qdrant-short-windows');
+    const { worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue: queue },
+      connection: env.nativeConnection,
+      deps: { qdrant: { client: q.client, url: q.url, backupRoot }, approvalPolicyPath: policy },
+    });
+    const r = await worker
+      .runUntil(
+        env.client.workflow.execute('qdrantDataRecovery', {
+          taskQueue: queue,
+          workflowId: uniqueQueue('rollback-unapproved'),
+          args: [{ collection: 'mem-unapproved', reason: 'nobody answers', requestedBy: REQUESTER }],
+        }) as Promise<QdrantRecoveryResult>,
+      )
+      .finally(() => rmSync(dirname(policy), { recursive: true, force: true }));
+    assert.equal(r.outcome, 'approval-timed-out');
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver, a.via]),
+      [['escalated', 'tech-lead', 'policy']],
+    );
+    assert.deepEqual(r.approvals[0]!.escalation?.notified, ['@tech-lead']);
+    assert.deepEqual(r.approvals[0]!.escalation?.addPeople, ['tech-lead']);
+    assert.equal(r.restoredFrom, undefined);
+    assert.equal(r.preRollbackBackup, undefined);
+    assert.deepEqual(await collectionChecksum(q.client, 'mem-unapproved'), before, 'nothing restored');
   });
 
   it('refuses a corrupted backup before anything is deleted or stopped', async () => {
