@@ -5,8 +5,7 @@ import { loadCodecServerSettings, startCodecServer } from '../common/codec-serve
 
 async function main(): Promise<void> {
   const codec = codecFromEnv();
-  if (!codec)
-    throw new Error('CORTEX_CODEC_KEYS is not set: there is nothing to decode (see README, Payload encryption)');
+  if (!codec) throw new Error('CORTEX_CODEC_KEYS is not set: there is nothing to decode (see docs/encryption.md)');
   const settings = loadCodecServerSettings();
   const server = await startCodecServer(codec, settings);
   console.log(

@@ -1,6 +1,7 @@
-// Owns the README's input tables: one Markdown table per scenario (field, CLI flag, type, required/default,
-// description), generated from the scenario schemas in workflows/scenarios.ts. Prints them, or with --write
-// replaces what README.md holds between the markers below (test/unit/input-docs.test.ts fails when it is stale).
+// Owns the input tables of docs/scenarios.md: one Markdown table per scenario (field, CLI flag, type,
+// required/default, description), generated from the scenario schemas in workflows/scenarios.ts. Prints them, or with
+// --write replaces what docs/scenarios.md holds between the markers below (test/unit/scenarios.test.ts fails when it
+// is stale or the markers are gone).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../common/tools.ts';
@@ -10,7 +11,7 @@ import { SCENARIOS } from '../workflows/scenarios.ts';
 
 export const BEGIN = '<!-- inputs:begin -->';
 export const END = '<!-- inputs:end -->';
-export const README = join(PROJECT_ROOT, 'README.md');
+export const INPUTS_DOC = join(PROJECT_ROOT, 'docs', 'scenarios.md');
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('\n', ' ');
 
@@ -46,7 +47,7 @@ export function inputTables(): string {
   for (const s of SCENARIOS) {
     out.push(
       '',
-      `#### \`${s.name}\` — ${s.runbook}`,
+      `### \`${s.name}\` — ${s.runbook}`,
       '',
       `${cell(s.summary.charAt(0).toUpperCase() + s.summary.slice(1))}. Workflow type \`${s.workflowType}\`` +
         ('approval' in shapeAt(s.input, []) ? `; approval by \`${REQUIRED_ROLE[s.category]}\` or higher.` : '.'),
@@ -63,12 +64,12 @@ export function inputTables(): string {
   return `${out.join('\n')}\n`;
 }
 
-/** README with its block replaced; undefined when README has no markers. */
-export function updatedReadme(readme: string): string | undefined {
-  const a = readme.indexOf(BEGIN);
-  const b = readme.indexOf(END);
+/** The page with its block replaced; undefined when it has no markers. */
+export function updatedInputsDoc(doc: string): string | undefined {
+  const a = doc.indexOf(BEGIN);
+  const b = doc.indexOf(END);
   if (a < 0 || b < a) return undefined;
-  return `${readme.slice(0, a + BEGIN.length)}\n${inputTables()}${readme.slice(b)}`;
+  return `${doc.slice(0, a + BEGIN.length)}\n${inputTables()}${doc.slice(b)}`;
 }
 
 function main(): void {
@@ -76,10 +77,10 @@ function main(): void {
     process.stdout.write(`${BEGIN}\n${inputTables()}${END}\n`);
     return;
   }
-  const next = updatedReadme(readFileSync(README, 'utf8'));
-  if (next === undefined) throw new Error(`README.md has no ${BEGIN} ... ${END} block to rewrite`);
-  writeFileSync(README, next);
-  console.log('README.md input tables rewritten');
+  const next = updatedInputsDoc(readFileSync(INPUTS_DOC, 'utf8'));
+  if (next === undefined) throw new Error(`docs/scenarios.md has no ${BEGIN} ... ${END} block to rewrite`);
+  writeFileSync(INPUTS_DOC, next);
+  console.log('docs/scenarios.md input tables rewritten');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

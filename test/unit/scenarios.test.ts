@@ -1,6 +1,6 @@
 // The scenario registry and what is generated from it: every scenario's schema yields described, unique CLI flags;
 // `cortex-rollback start` builds the same workflow inputs from the old flags and subcommand names as before; help
-// and the README tables name every flag; and the README block is up to date (once README has its markers).
+// and the input tables name every flag; and the tables in docs/scenarios.md are up to date.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { inputFields, parseInput, shapeAt } from '../../workflows/phases/schema.
 import { runOf } from '../../workflows/phases/scenario.ts';
 import { SCENARIOS } from '../../workflows/scenarios.ts';
 import * as workflows from '../../workflows/index.ts';
-import { BEGIN, END, inputTables, README, updatedReadme } from '../../scripts/input-docs.ts';
+import { BEGIN, END, inputTables, INPUTS_DOC, updatedInputsDoc } from '../../scripts/input-docs.ts';
 
 const WHO = ['--reason', 'r', '--requested-by', 'w'];
 /** The flags each old `start` kind read (client/cli.ts before the registry): all must still work. */
@@ -290,7 +290,7 @@ describe('cortex-rollback start, from the registry', () => {
   });
 });
 
-describe('README input tables (scripts/input-docs.ts)', () => {
+describe('docs/scenarios.md input tables (scripts/input-docs.ts)', () => {
   it('has a table row for every flag of every scenario', () => {
     const md = inputTables();
     for (const s of SCENARIOS) {
@@ -299,17 +299,13 @@ describe('README input tables (scripts/input-docs.ts)', () => {
     }
   });
 
-  const readme = readFileSync(README, 'utf8');
-  const marked = readme.includes(BEGIN) && readme.includes(END);
-  it(
-    'README.md holds the current tables (skipped while README has no inputs:begin/inputs:end markers yet)',
-    { skip: !marked },
-    () => {
-      assert.equal(
-        updatedReadme(readme),
-        readme,
-        'README input tables are stale: run node --import tsx scripts/input-docs.ts --write',
-      );
-    },
-  );
+  it('docs/scenarios.md holds the current tables between its inputs:begin/inputs:end markers', () => {
+    const doc = readFileSync(INPUTS_DOC, 'utf8');
+    assert.ok(doc.includes(BEGIN) && doc.includes(END), `docs/scenarios.md lost its ${BEGIN} ... ${END} markers`);
+    assert.equal(
+      updatedInputsDoc(doc),
+      doc,
+      'docs/scenarios.md input tables are stale: run node --import tsx scripts/input-docs.ts --write',
+    );
+  });
 });
