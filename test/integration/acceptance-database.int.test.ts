@@ -124,7 +124,7 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
     assert.equal((await health(a.healthUrl)).status, 200);
   }
 
-  it('qdrant-backup: `cortex-rollback start qdrant-backup` and `--mode verify`, and `temporal workflow start --type qdrantBackup`: the manifest holds the exact count and the file its checksum', async () => {
+  it('qdrant-backup: `cortex-rollback start qdrant-backup` and `start qdrant-verify`, and `temporal workflow start --type qdrantBackup`: the manifest holds the exact count and the file its checksum', async () => {
     const c = 'acc-backup';
     await seed(q.client, c, 700, 8);
     const r = await cli('start', 'qdrant-backup', '--collection', c, '--backup-name', 'manual-1', '--wait', '--json');
@@ -136,7 +136,7 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
     assert.equal(onDisk.pointsCount, 700);
     const bytes = await readFile(join(dir, onDisk.snapshotFile));
     assert.equal(createHash('sha256').update(bytes).digest('hex'), onDisk.checksum);
-    ok(await cli('start', 'qdrant-backup', '--collection', c, '--mode', 'verify', '--wait'), 'verify');
+    ok(await cli('start', 'qdrant-verify', '--collection', c, '--wait'), 'verify');
 
     await seed(q.client, c, 50, 8, 10_000);
     const workflowId = `backup-qdrant-${c}`;
@@ -149,18 +149,16 @@ describe('acceptance: Database Rollback, as the README starts and approves it, u
     assert.equal(second.pointsCount, 750);
   });
 
-  it('qdrant-data-recovery from `cortex-rollback start … --wait` approved by `cortex-rollback approve` (a 2 s watch): the backup restored exactly, the application restarted', async () => {
+  it('qdrant-data-recovery from `cortex-rollback start qdrant-recovery … --wait` approved by `cortex-rollback approve` (a 2 s watch): the backup restored exactly, the application restarted', async () => {
     const c = 'acc-recover-cli';
     const good = await corrupted(c, 400);
     const a = await app('cli');
     const workflowId = `rollback-database-${c}`;
     const started = cli(
       'start',
-      'qdrant-data-recovery',
+      'qdrant-recovery', // docs/database.md's spelling (the old name of qdrant-data-recovery); backup: latest
       '--collection',
       c,
-      '--backup',
-      'latest',
       '--app-container',
       a.name,
       '--app-health-url',
