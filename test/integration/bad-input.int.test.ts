@@ -49,8 +49,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
   const run = `${process.pid}-${Date.now().toString(36)}`;
 
   /** Valid inputs, one per workflow type; each case spoils one field. Not pre-approved: if a refusal were ever
-   *  missed, the workflow would stop at the approval gate instead of changing anything. Refused pre-approvals
-   *  name roster people of the committed policy with a role the roster gives them, too junior for the type. */
+   *  missed, the workflow would stop at the approval gate instead of changing anything. A bad pre-approval here is
+   *  malformed (no role id): whether a well-formed role may approve is the approval policy's call at the gate
+   *  (the requester, a role too junior: see the acceptance tests and qdrant.int.test.ts). */
   const base = (): Record<string, Json> => ({
     dockerContainerRollback: {
       containerName: APP,
@@ -166,15 +167,15 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       field: 'approval.timeoutSeconds',
     },
     {
-      name: "unknown role 'root'",
+      name: "a role that is no role id ('Root Admin')",
       type: D,
-      over: { approval: { preApproved: { approver: 'mallory', role: 'root' } } },
+      over: { approval: { preApproved: { approver: 'mallory', role: 'Root Admin' } } },
       field: 'approval.preApproved.role',
     },
     {
-      name: 'a role too junior',
+      name: 'a role with a newline',
       type: D,
-      over: { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
+      over: { approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer\nApproved-by: director' } } },
       field: 'approval.preApproved.role',
     },
     {
@@ -231,9 +232,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     },
     { name: 'recovery: a watch without an app', type: R, over: { monitor: { durationSeconds: 60 } }, field: 'monitor' },
     {
-      name: 'recovery: on-call may not approve a database rollback',
+      name: "recovery: a role by its display name ('Engineering Manager')",
       type: R,
-      over: { approval: { preApproved: APPROVER.configuration } },
+      over: { approval: { preApproved: { approver: APPROVER.database.approver, role: 'Engineering Manager' } } },
       field: 'approval.preApproved.role',
     },
     { name: "recovery: emergencyExport 'no'", type: R, over: { emergencyExport: 'no' }, field: 'emergencyExport' },
@@ -297,9 +298,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       field: 'target.wal_config',
     },
     {
-      name: 'config: a role too junior',
+      name: 'config: a role of 64 characters',
       type: C,
-      over: { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
+      over: { approval: { preApproved: { approver: APPROVER.configuration.approver, role: 'r'.repeat(64) } } },
       field: 'approval.preApproved.role',
     },
   ];
@@ -360,8 +361,8 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       names: 'monitor.durationSeconds',
     },
     {
-      name: 'unknown role',
-      args: () => dockerFlags({ 'pre-approve': 'mallory:root' }),
+      name: 'a role that is no role id',
+      args: () => dockerFlags({ 'pre-approve': 'mallory:Root' }),
       names: 'approval.preApproved.role',
     },
     {
@@ -418,9 +419,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       names: 'app.containerName',
     },
     {
-      name: 'recovery: on-call pre-approval',
+      name: 'recovery: a pre-approval role by its display name',
       args: () =>
-        qdrantFlags('qdrant-recovery', { 'pre-approve': `${APPROVER.configuration.approver}:on-call-engineer` }),
+        qdrantFlags('qdrant-recovery', { 'pre-approve': `${APPROVER.database.approver}:Engineering Manager` }),
       names: 'approval.preApproved.role',
     },
     { name: 'schema: size 0', args: () => qdrantFlags('qdrant-schema', { size: '0' }), names: 'target.size' },

@@ -207,14 +207,6 @@ describe('networkRollback on real iptables in a network namespace', () => {
       ],
       [{ rulesFile: 'relative.rules' }, 'InvalidInput', /rulesFile: .*not an absolute path/],
       [{ rulesFile: ns.file('t3.rules', TARGET_RULES), healthUrls: [] }, 'InvalidInput', /healthUrls/],
-      [
-        {
-          rulesFile: ns.file('t4.rules', TARGET_RULES),
-          approval: { preApproved: APPROVER.database },
-        },
-        'InvalidInput',
-        /approval\.preApproved.*director-of-engineering/,
-      ],
     ];
     for (const [input, type, message] of cases) {
       const h = await start(input);
@@ -228,6 +220,40 @@ describe('networkRollback on real iptables in a network namespace', () => {
       assert.equal((await activityRuns(h, 'iptablesBackup')).length, 0, 'no backup taken');
       assert.equal(strip(await ns.save()), strip(saved), 'iptables-save output unchanged');
     }
+    // A too-junior pre-approval (the roster's engineering manager, for infrastructure) never approves: refused
+    // with the input, or recorded as refused by the gate, which then waits for the director (cancelled here).
+    const h = await start({
+      rulesFile: ns.file('t4.rules', TARGET_RULES),
+      approval: { preApproved: APPROVER.database },
+    });
+    let status = await h.query(statusQuery);
+    await waitFor(
+      async () =>
+        (await h.describe()).status.name !== 'RUNNING' ||
+        (status = await h.query(statusQuery)).approvals.some((a) => a.via === 'pre-approval'),
+      30_000,
+      'the pre-approval judged',
+    );
+    if ((await h.describe()).status.name === 'RUNNING') {
+      assert.deepEqual(
+        status.approvals.map((a) => [a.decision, a.approver, a.via]),
+        [['refused', APPROVER.database.approver, 'pre-approval']],
+      );
+      assert.match(status.approvals[0]!.refusal ?? '', /role 'engineering-manager' may not decide/);
+      assert.equal(status.phase, 'awaiting-approval');
+      await h.cancel();
+      await h.result().catch(() => undefined);
+    } else {
+      const f = await h.result().then(
+        () => assert.fail('a too-junior pre-approval was accepted'),
+        (err: unknown) => failureOf(err),
+      );
+      assert.equal(f.type, 'InvalidInput');
+      assert.match(f.message, /approval\.preApproved.*director-of-engineering/);
+    }
+    assert.equal((await activityRuns(h, 'iptablesApply')).length, 0, 'no apply scheduled');
+    assert.equal((await activityRuns(h, 'iptablesBackup')).length, 0, 'no backup taken');
+    assert.equal(strip(await ns.save()), strip(saved), 'iptables-save output unchanged');
   });
 
   it('reverts automatically when the new rules shut the service out: live rules equal the backup, health OK', async () => {
