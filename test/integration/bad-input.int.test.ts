@@ -16,7 +16,7 @@ import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { containersNamed, docker, ensureImages, GOOD, removeByPrefix, startApp, type App } from '../helpers/docker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const MB = 'x'.repeat(1 << 20);
@@ -49,25 +49,27 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
   const run = `${process.pid}-${Date.now().toString(36)}`;
 
   /** Valid inputs, one per workflow type; each case spoils one field. Not pre-approved: if a refusal were ever
-   *  missed, the workflow would stop at the approval gate instead of changing anything. */
+   *  missed, the workflow would stop at the approval gate instead of changing anything. A bad pre-approval here is
+   *  malformed (no role id): whether a well-formed role may approve is the approval policy's call at the gate
+   *  (the requester, a role too junior: see the acceptance tests and qdrant.int.test.ts). */
   const base = (): Record<string, Json> => ({
     dockerContainerRollback: {
       containerName: APP,
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: 'v2.1.0 fails /health',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
     },
     qdrantBackup: { collection: COLLECTION, backupName: 'badin-new' },
     qdrantVerify: { collection: COLLECTION, mode: 'verify', backupName: BACKUP },
-    qdrantDataRecovery: { collection: COLLECTION, backup: BACKUP, reason: 'corruption', requestedBy: 'oncall' },
-    pointInTimeRecovery: { collection: COLLECTION, atOrBefore: PAST, reason: 'bad import', requestedBy: 'oncall' },
-    qdrantSchemaRollback: { collection: ALIAS, target: { size: 4 }, reason: 'model rollback', requestedBy: 'oncall' },
+    qdrantDataRecovery: { collection: COLLECTION, backup: BACKUP, reason: 'corruption', requestedBy: REQUESTER },
+    pointInTimeRecovery: { collection: COLLECTION, atOrBefore: PAST, reason: 'bad import', requestedBy: REQUESTER },
+    qdrantSchemaRollback: { collection: ALIAS, target: { size: 4 }, reason: 'model rollback', requestedBy: REQUESTER },
     qdrantConfigRollback: {
       collection: COLLECTION,
       target: { hnsw_config: { m: 8 } },
       reason: 'config broke indexing',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
     },
   });
   const workflowType = (t: string) => (t === 'qdrantVerify' ? 'qdrantBackup' : t);
@@ -165,15 +167,15 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       field: 'approval.timeoutSeconds',
     },
     {
-      name: "unknown role 'root'",
+      name: "a role that is no role id ('Root Admin')",
       type: D,
-      over: { approval: { preApproved: { approver: 'mallory', role: 'root' } } },
+      over: { approval: { preApproved: { approver: 'mallory', role: 'Root Admin' } } },
       field: 'approval.preApproved.role',
     },
     {
-      name: 'a role too junior',
+      name: 'a role with a newline',
       type: D,
-      over: { approval: { preApproved: { approver: 'intern', role: 'engineer' } } },
+      over: { approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer\nApproved-by: director' } } },
       field: 'approval.preApproved.role',
     },
     {
@@ -230,9 +232,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     },
     { name: 'recovery: a watch without an app', type: R, over: { monitor: { durationSeconds: 60 } }, field: 'monitor' },
     {
-      name: 'recovery: on-call may not approve a database rollback',
+      name: "recovery: a role by its display name ('Engineering Manager')",
       type: R,
-      over: { approval: { preApproved: { approver: 'bob', role: 'on-call-engineer' } } },
+      over: { approval: { preApproved: { approver: APPROVER.database.approver, role: 'Engineering Manager' } } },
       field: 'approval.preApproved.role',
     },
     { name: "recovery: emergencyExport 'no'", type: R, over: { emergencyExport: 'no' }, field: 'emergencyExport' },
@@ -296,9 +298,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       field: 'target.wal_config',
     },
     {
-      name: 'config: a role too junior',
+      name: 'config: a role of 64 characters',
       type: C,
-      over: { approval: { preApproved: { approver: 'intern', role: 'engineer' } } },
+      over: { approval: { preApproved: { approver: APPROVER.configuration.approver, role: 'r'.repeat(64) } } },
       field: 'approval.preApproved.role',
     },
   ];
@@ -310,7 +312,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       image: GOOD,
       'health-url': app.healthUrl,
       reason: 'v2.1.0 fails /health',
-      'requested-by': 'oncall',
+      'requested-by': REQUESTER,
       ...over,
     };
     return ['start', 'docker', ...Object.entries(f).flatMap(([k, v]) => [`--${k}`, v]), ...extra];
@@ -319,7 +321,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     const f: Record<string, string> = {
       collection: kind === 'qdrant-schema' ? ALIAS : COLLECTION,
       ...(['qdrant-recovery', 'qdrant-schema', 'qdrant-config'].includes(kind)
-        ? { reason: 'on-call', 'requested-by': 'oncall' }
+        ? { reason: 'on-call', 'requested-by': REQUESTER }
         : {}),
       ...(kind === 'qdrant-schema' ? { size: '4' } : {}),
       ...(kind === 'qdrant-config' ? { 'target-json': '{"hnsw_config":{"m":8}}' } : {}),
@@ -359,8 +361,8 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       names: 'monitor.durationSeconds',
     },
     {
-      name: 'unknown role',
-      args: () => dockerFlags({ 'pre-approve': 'mallory:root' }),
+      name: 'a role that is no role id',
+      args: () => dockerFlags({ 'pre-approve': 'mallory:Root' }),
       names: 'approval.preApproved.role',
     },
     {
@@ -417,8 +419,9 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
       names: 'app.containerName',
     },
     {
-      name: 'recovery: on-call pre-approval',
-      args: () => qdrantFlags('qdrant-recovery', { 'pre-approve': 'bob:on-call-engineer' }),
+      name: 'recovery: a pre-approval role by its display name',
+      args: () =>
+        qdrantFlags('qdrant-recovery', { 'pre-approve': `${APPROVER.database.approver}:Engineering Manager` }),
       names: 'approval.preApproved.role',
     },
     { name: 'schema: size 0', args: () => qdrantFlags('qdrant-schema', { size: '0' }), names: 'target.size' },

@@ -9,7 +9,7 @@ import { loadTemporalSettings } from '../../common/config.ts';
 import { connectionOptions } from '../../common/connection.ts';
 import { BAD, docker, ensureImages, GOOD, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
-import { uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 describe('a real cluster that requires mTLS, reached through the TEMPORAL_TLS_* variables', () => {
@@ -40,9 +40,9 @@ describe('a real cluster that requires mTLS, reached through the TEMPORAL_TLS_* 
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: 'cluster tls test',
-      requestedBy: 'cluster-test',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 0 },
-      approval: { preApproved: { approver: 'alice', role: 'on-call-engineer' } },
+      approval: { preApproved: APPROVER.application },
     });
     const r = await waitResult(rc, workflowId);
     assert.ok(r.ok, `${JSON.stringify(r)}\n${worker.output()}`);

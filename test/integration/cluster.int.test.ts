@@ -27,10 +27,12 @@ import { startDockerGate, type DockerGate } from '../helpers/docker-gate.ts';
 import { activityRuns } from '../helpers/history.ts';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
 import { collectionChecksum, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
-const ON_CALL = { approver: 'alice', role: 'on-call-engineer' };
+// the committed approval policy: the roster's on-call engineer approves, someone else requested (four eyes)
+const ON_CALL = APPROVER.application;
+const ON_CALL_CONFIG = APPROVER.configuration;
 
 describe('on a real Temporal cluster (PostgreSQL, services as separate processes)', () => {
   let cluster: TestCluster;
@@ -78,7 +80,7 @@ describe('on a real Temporal cluster (PostgreSQL, services as separate processes
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: `cluster test: ${tag}`,
-      requestedBy: 'cluster-test',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: watchSeconds, intervalSeconds: 1 },
       searchAttributes: true,
     });
@@ -164,8 +166,8 @@ describe('on a real Temporal cluster (PostgreSQL, services as separate processes
           collection: 'cluster-config',
           target: { optimizers_config: { indexing_threshold: 12345 }, hnsw_config: { m: 8 } },
           reason: 'v1.3 config broke indexing',
-          requestedBy: 'cluster-test',
-          approval: { preApproved: ON_CALL },
+          requestedBy: REQUESTER,
+          approval: { preApproved: ON_CALL_CONFIG },
         },
       ],
     })) as { outcome: string };

@@ -30,7 +30,7 @@ import {
   waitFor,
   type App,
 } from '../helpers/docker.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 
 const PROJECT = `compose-stack-${process.pid}`;
 const KEY = `compose-k1:${randomBytes(32).toString('base64')}`;
@@ -112,13 +112,13 @@ describe('the production compose stack: docker compose up, a Docker rollback thr
       targetImage: GOOD,
       healthUrl: app.healthUrl,
       reason: token,
-      requestedBy: 'compose-stack-test',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 3, intervalSeconds: 1 },
       searchAttributes: true,
     }));
     const handle = rc.client.workflow.getHandle(workflowId);
     await waitFor(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval', 120_000, 'approval');
-    await sendDecision(rc, workflowId, { approve: { approver: 'oncall-eng', role: 'on-call-engineer' } });
+    await sendDecision(rc, workflowId, { approve: APPROVER.application });
     const r = await waitResult(rc, workflowId);
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.result.outcome, 'succeeded');
@@ -236,8 +236,8 @@ describe('the production compose stack: docker compose up, a Docker rollback thr
           targetImage: GOOD,
           healthUrl: other.healthUrl,
           reason: 'compose worker on an existing cluster',
-          requestedBy: 'compose-stack-test',
-          approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } },
+          requestedBy: REQUESTER,
+          approval: { preApproved: APPROVER.application },
           monitor: { durationSeconds: 2, intervalSeconds: 1 },
         });
         const r = await waitResult(extRc, started.workflowId);

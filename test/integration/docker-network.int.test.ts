@@ -24,10 +24,11 @@ import {
 } from '../../workflows/infrastructure/docker-network.ts';
 import { createProject, ensureProbeImage, recreateNetworkAfterFirstUp, type Project } from '../helpers/compose.ts';
 import { activityRuns, untilPending } from '../helpers/history.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker } from '../helpers/worker-process.ts';
 
-const DIRECTOR = { approver: 'dora', role: 'director-of-engineering' };
+// the committed approval policy: the roster's director approves, someone else requested (four eyes)
+const DIRECTOR = APPROVER.infrastructure;
 
 function failureOf(err: unknown): ApplicationFailure {
   assert.ok(err instanceof WorkflowFailedError, `expected a workflow failure, got ${String(err)}`);
@@ -85,7 +86,7 @@ describe('dockerNetworkRollback on Docker Compose v2 and the real engine', () =>
           knownGoodFile: p.good,
           healthUrls: [p.healthUrl],
           reason: 'bad network change',
-          requestedBy: 'alice',
+          requestedBy: REQUESTER,
           approval: { preApproved: DIRECTOR },
           ...input,
         } satisfies DockerNetworkRollbackInput,
@@ -146,9 +147,9 @@ describe('dockerNetworkRollback on Docker Compose v2 and the real engine', () =>
         '--reason',
         'subnet change broke the backend',
         '--requested-by',
-        'alice',
+        REQUESTER,
         '--pre-approve',
-        'ci:director-of-engineering',
+        `${DIRECTOR.approver}:${DIRECTOR.role}`,
         '--wait',
         '--json',
       ],

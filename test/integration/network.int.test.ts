@@ -34,10 +34,11 @@ import {
   TARGET_RULES,
   type Netns,
 } from '../helpers/netns.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker } from '../helpers/worker-process.ts';
 
-const DIRECTOR = { approver: 'dora', role: 'director-of-engineering' };
+// the committed approval policy: the roster's director approves, someone else requested and confirms (four eyes)
+const DIRECTOR = APPROVER.infrastructure;
 const baselineCanonical = canonicalRules(BASELINE_RULES).text;
 const targetCanonical = canonicalRules(TARGET_RULES).text;
 
@@ -82,7 +83,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
       netns: ns.name,
       healthUrls: [HEALTH_URL],
       reason: 'bad firewall change',
-      requestedBy: 'alice',
+      requestedBy: REQUESTER,
       approval: { preApproved: DIRECTOR },
       ...input,
     } as NetworkRollbackInput;
@@ -105,10 +106,10 @@ describe('networkRollback on real iptables in a network namespace', () => {
     const status = await h.query(statusQuery);
     assert.equal(status.waitingFor?.signal, 'confirm');
     assert.equal(await ns.canonical(), targetCanonical, 'the target rules are live while waiting');
-    await h.signal(confirmSignal, { by: 'alice', comment: 'ssh and /health fine' });
+    await h.signal(confirmSignal, { by: REQUESTER, comment: 'ssh and /health fine' });
     const r = (await h.result()) as NetworkRollbackResult;
     assert.equal(r.outcome, 'succeeded');
-    assert.equal(r.confirmation?.by, 'alice');
+    assert.equal(r.confirmation?.by, REQUESTER);
     assert.equal(await ns.canonical(), targetCanonical);
     assert.ok(await ns.healthy());
     assert.ok(r.backup && existsSync(r.backup.path), 'the backup file exists');
@@ -140,7 +141,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
       healthUrls: [HEALTH_URL],
       confirmSeconds: 120,
       reason: 'bad firewall change',
-      requestedBy: 'alice',
+      requestedBy: REQUESTER,
     };
     const temporal = (args: string[]) =>
       execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
@@ -164,7 +165,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
     assert.equal(started.exitCode, 0, started.stderr);
     const h = env.client.workflow.getHandle(workflowId);
     await untilPhase(h, 'awaiting-approval');
-    const early = await cli(['confirm', workflowId, '--by', 'alice']);
+    const early = await cli(['confirm', workflowId, '--by', REQUESTER]);
     assert.equal(early.exitCode, 2, 'a confirm before the wait is refused by the CLI');
     assert.match(early.stderr, /not waiting for a confirmation \(phase awaiting-approval\)/);
     const approved = await temporal([
@@ -182,7 +183,7 @@ describe('networkRollback on real iptables in a network namespace', () => {
     const status = await cli(['status', workflowId]);
     assert.equal(status.exitCode, 0, status.stderr);
     assert.match(status.stdout, /waiting for: signal 'confirm' until .*: cortex-rollback confirm rollback-network-/);
-    const confirmed = await cli(['confirm', workflowId, '--by', 'alice', '--comment', 'ssh fine']);
+    const confirmed = await cli(['confirm', workflowId, '--by', REQUESTER, '--comment', 'ssh fine']);
     assert.equal(confirmed.exitCode, 0, confirmed.stderr);
     const r = (await h.result()) as NetworkRollbackResult;
     assert.equal(r.outcome, 'succeeded');
@@ -206,14 +207,6 @@ describe('networkRollback on real iptables in a network namespace', () => {
       ],
       [{ rulesFile: 'relative.rules' }, 'InvalidInput', /rulesFile: .*not an absolute path/],
       [{ rulesFile: ns.file('t3.rules', TARGET_RULES), healthUrls: [] }, 'InvalidInput', /healthUrls/],
-      [
-        {
-          rulesFile: ns.file('t4.rules', TARGET_RULES),
-          approval: { preApproved: { approver: 'x', role: 'engineering-manager' } },
-        },
-        'InvalidInput',
-        /approval\.preApproved.*director-of-engineering/,
-      ],
     ];
     for (const [input, type, message] of cases) {
       const h = await start(input);
@@ -227,6 +220,40 @@ describe('networkRollback on real iptables in a network namespace', () => {
       assert.equal((await activityRuns(h, 'iptablesBackup')).length, 0, 'no backup taken');
       assert.equal(strip(await ns.save()), strip(saved), 'iptables-save output unchanged');
     }
+    // A too-junior pre-approval (the roster's engineering manager, for infrastructure) never approves: refused
+    // with the input, or recorded as refused by the gate, which then waits for the director (cancelled here).
+    const h = await start({
+      rulesFile: ns.file('t4.rules', TARGET_RULES),
+      approval: { preApproved: APPROVER.database },
+    });
+    let status = await h.query(statusQuery);
+    await waitFor(
+      async () =>
+        (await h.describe()).status.name !== 'RUNNING' ||
+        (status = await h.query(statusQuery)).approvals.some((a) => a.via === 'pre-approval'),
+      30_000,
+      'the pre-approval judged',
+    );
+    if ((await h.describe()).status.name === 'RUNNING') {
+      assert.deepEqual(
+        status.approvals.map((a) => [a.decision, a.approver, a.via]),
+        [['refused', APPROVER.database.approver, 'pre-approval']],
+      );
+      assert.match(status.approvals[0]!.refusal ?? '', /role 'engineering-manager' may not decide/);
+      assert.equal(status.phase, 'awaiting-approval');
+      await h.cancel();
+      await h.result().catch(() => undefined);
+    } else {
+      const f = await h.result().then(
+        () => assert.fail('a too-junior pre-approval was accepted'),
+        (err: unknown) => failureOf(err),
+      );
+      assert.equal(f.type, 'InvalidInput');
+      assert.match(f.message, /approval\.preApproved.*director-of-engineering/);
+    }
+    assert.equal((await activityRuns(h, 'iptablesApply')).length, 0, 'no apply scheduled');
+    assert.equal((await activityRuns(h, 'iptablesBackup')).length, 0, 'no backup taken');
+    assert.equal(strip(await ns.save()), strip(saved), 'iptables-save output unchanged');
   });
 
   it('reverts automatically when the new rules shut the service out: live rules equal the backup, health OK', async () => {

@@ -13,10 +13,11 @@ import type { QdrantSchemaRollbackResult } from '../../workflows/database/schema
 import { startEmbeddings } from '../helpers/embeddings.ts';
 import { activityRuns, untilPending } from '../helpers/history.ts';
 import { count, seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
-import { localEnv, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
-const EM = { approver: 'erin', role: 'engineering-manager' };
+// the committed approval policy: roster approvers, the requester someone else (four eyes)
+const EM = APPROVER.database;
 
 describe(
   'a SIGKILLed worker mid-transfer resumes from its checkpoint',
@@ -120,7 +121,7 @@ describe(
             collection: 'crash-export',
             backup: 'base',
             reason: 'crash test',
-            requestedBy: 'test',
+            requestedBy: REQUESTER,
             approval: { preApproved: EM },
           },
         ],
@@ -167,7 +168,7 @@ describe(
             reembed: { contentField: 'content' },
             batchSize: 50,
             reason: 'crash test',
-            requestedBy: 'test',
+            requestedBy: REQUESTER,
             approval: { preApproved: EM },
           },
         ],

@@ -12,10 +12,11 @@ import type { QdrantSchemaRollbackResult } from '../../workflows/database/schema
 import { embedText } from '../helpers/embeddings.ts';
 import { vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
-import { uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
-const EM = { approver: 'erin', role: 'engineering-manager' };
+// the committed approval policy: roster approvers, the requester someone else (four eyes)
+const EM = APPROVER.database;
 const POINTS = 300;
 
 const SETTINGS = {
@@ -97,7 +98,7 @@ describe('schema rollbacks carry the collection settings', () => {
     env.client.workflow.execute('qdrantSchemaRollback', {
       taskQueue,
       workflowId: uniqueQueue('schema-settings-rollback'),
-      args: [{ reason: 'settings must survive', requestedBy: 'oncall', approval: { preApproved: EM }, ...input }],
+      args: [{ reason: 'settings must survive', requestedBy: REQUESTER, approval: { preApproved: EM }, ...input }],
     }) as Promise<QdrantSchemaRollbackResult>;
 
   async function seedWithSettings(name: string): Promise<Schemas['CollectionInfo']> {

@@ -20,10 +20,11 @@ import { activityRuns, untilPending } from '../helpers/history.ts';
 import { recordHistory } from '../helpers/record.ts';
 import { aliasMap, collectionChecksum, collectionNames, seed, vectorFor, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
-import { uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 
-const EM = { approver: 'erin', role: 'engineering-manager' };
-const ON_CALL = { approver: 'alice', role: 'on-call-engineer' };
+// the committed approval policy: roster approvers, the requester someone else (four eyes)
+const EM = APPROVER.database;
+const ON_CALL = APPROVER.configuration;
 const upload = (c: string) => new RegExp(`^/collections/${c}/snapshots/upload$`);
 const points = (c: string) => new RegExp(`^/collections/${c}/points$`);
 
@@ -93,7 +94,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     backup: 'good',
     app: { containerName: appName, healthUrl, healthTimeoutSeconds: 3 },
     reason: 'undo test',
-    requestedBy: 'oncall',
+    requestedBy: REQUESTER,
     monitor: { durationSeconds: 0 },
     approval: { preApproved: EM },
     ...extra,
@@ -209,7 +210,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       backup: pre,
       reason: 'manual step from CompensationFailed',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       emergencyExport: false,
       approval: { preApproved: EM },
     });
@@ -231,7 +232,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       backup: 'good',
       reason: 'undo test',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(f.type, 'VerificationFailed');
@@ -256,7 +257,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       atOrBefore: new Date().toISOString(),
       reason: 'undo test',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(f.type, 'InvalidInput');
@@ -286,7 +287,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
 
     const r = await run<QdrantRecoveryResult>(
       'pointInTimeRecovery',
-      { collection: c, atOrBefore: t, reason: 'bad import', requestedBy: 'oncall', approval: { preApproved: EM } },
+      { collection: c, atOrBefore: t, reason: 'bad import', requestedBy: REQUESTER, approval: { preApproved: EM } },
       'qdrant-pit-skips-unverified',
     );
     assert.equal(r.restoredFrom?.name, 'p1');
@@ -311,7 +312,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       atOrBefore: new Date().toISOString(),
       reason: 'x',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(refused.type, 'Conflict');
@@ -323,7 +324,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       atOrBefore: '2001-01-01T00:00:00Z',
       reason: 'x',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(none.type, 'NotFound');
@@ -343,7 +344,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       atOrBefore: new Date().toISOString(),
       reason: 'x',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(f.type, 'NotFound');
@@ -358,7 +359,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     collection,
     target: { size: 8, distance: 'Dot' },
     reason: 'undo test',
-    requestedBy: 'oncall',
+    requestedBy: REQUESTER,
     approval: { preApproved: EM },
     ...extra,
   });
@@ -454,7 +455,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
       collection: c,
       backup: pre,
       reason: 'manual step',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.deepEqual(await qdrantState(c), before);
@@ -468,7 +469,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     collection,
     target: { optimizers_config: { indexing_threshold: 777 }, hnsw_config: { m: 6 } },
     reason: 'undo test',
-    requestedBy: 'oncall',
+    requestedBy: REQUESTER,
     approval: { preApproved: ON_CALL },
   });
 
@@ -553,7 +554,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     assert.deepEqual(m, first.manifest);
     const r = await run<QdrantRecoveryResult>(
       'qdrantDataRecovery',
-      { collection: c, backup: 'once', reason: 'x', requestedBy: 'oncall', approval: { preApproved: EM } },
+      { collection: c, backup: 'once', reason: 'x', requestedBy: REQUESTER, approval: { preApproved: EM } },
       'qdrant-recovery-known-answers',
     );
     assert.deepEqual(r.sampleQuery, { ok: true, knownAnswers: 3 });

@@ -5,8 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { scheduleQdrantBackups } from '../../client/client.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
@@ -15,14 +16,17 @@ import type { BackupManifest } from '../../activities/qdrant.ts';
 import type { BackupResult } from '../../workflows/database/qdrant-backup.ts';
 import type { QdrantRecoveryResult } from '../../workflows/database/data-recovery.ts';
 import type { QdrantSchemaRollbackResult } from '../../workflows/database/schema.ts';
-import { docker, ensureImages, GOOD, removeByPrefix, startApp, health } from '../helpers/docker.ts';
+import { docker, ensureImages, GOOD, removeByPrefix, startApp, health, waitFor } from '../helpers/docker.ts';
+import { approveSignal } from '../../workflows/phases/approval.ts';
 import { embedText } from '../helpers/embeddings.ts';
 import { collectionChecksum, count, seed, type TestQdrant } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
-import { testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, REQUESTER, shortWindowPolicy, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { createWorker } from '../../workers/worker.ts';
 import { workflowFailure } from '../helpers/failures.ts';
 
-const EM = { approver: 'erin', role: 'engineering-manager' };
+// the committed approval policy: an engineering manager of the roster approves, someone else requested
+const EM = APPROVER.database;
 
 describe('Qdrant rollbacks end to end', () => {
   let env: TestWorkflowEnvironment;
@@ -127,7 +131,7 @@ describe('Qdrant rollbacks end to end', () => {
       collection: 'mem-recover',
       app: { containerName: appName, healthUrl: app.healthUrl },
       reason: 'data corruption detected',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       monitor: { durationSeconds: 2, intervalSeconds: 1 },
       approval: { preApproved: EM },
     });
@@ -158,6 +162,83 @@ describe('Qdrant rollbacks end to end', () => {
     assert.ok(r.timeline.some((s) => s.name === 'stop-application' && s.state === 'completed'));
   });
 
+  it("refuses the requester's own pre-approval (four eyes): nothing changes until another roster approver decides", async () => {
+    await seed(q.client, 'mem-four-eyes', 120, 8);
+    await run<BackupResult>('qdrantBackup', { collection: 'mem-four-eyes', backupName: 'good' });
+    await q.client.delete('mem-four-eyes', { wait: true, points: Array.from({ length: 20 }, (_, i) => i + 1) });
+    const handle = await env.client.workflow.start('qdrantDataRecovery', {
+      taskQueue,
+      workflowId: uniqueQueue('rollback-four-eyes'),
+      args: [
+        {
+          collection: 'mem-four-eyes',
+          reason: 'the engineering manager asks and approves their own rollback',
+          requestedBy: EM.approver,
+          approval: { preApproved: EM },
+        },
+      ],
+    });
+    let status = await handle.query(statusQuery);
+    await waitFor(
+      async () => (status = await handle.query(statusQuery)).phase === 'awaiting-approval',
+      30_000,
+      'the gate',
+    );
+    assert.deepEqual(
+      status.approvals.map((a) => [a.decision, a.approver, a.via]),
+      [['refused', EM.approver, 'pre-approval']],
+    );
+    assert.match(status.approvals[0]!.refusal ?? '', /requested this rollback and may not decide it \(four eyes\)/);
+    assert.equal(await count(q.client, 'mem-four-eyes'), 100, 'nothing restored while it waits');
+    // the same person through the signal is refused too; the director (a roster person allowed for database) decides
+    await handle.signal(approveSignal, EM);
+    await handle.signal(approveSignal, APPROVER.infrastructure);
+    const r = (await handle.result()) as QdrantRecoveryResult;
+    assert.equal(r.outcome, 'succeeded');
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver, a.via]),
+      [
+        ['refused', EM.approver, 'pre-approval'],
+        ['refused', EM.approver, 'signal'],
+        ['approved', APPROVER.infrastructure.approver, 'signal'],
+      ],
+    );
+    assert.equal(await count(q.client, 'mem-four-eyes'), 120);
+  });
+
+  it('a data recovery nobody approves (short approval windows): the backup contact (tech lead) is told after the first window, then it ends approval-timed-out with nothing changed', async () => {
+    await seed(q.client, 'mem-unapproved', 90, 8);
+    await run<BackupResult>('qdrantBackup', { collection: 'mem-unapproved', backupName: 'good' });
+    await q.client.delete('mem-unapproved', { wait: true, points: [1, 2, 3, 4, 5] });
+    const before = await collectionChecksum(q.client, 'mem-unapproved');
+    // the committed policy with 2 s windows, on a worker of its own (the other tests keep the committed windows)
+    const policy = shortWindowPolicy(2, 2);
+    const queue = uniqueQueue('qdrant-short-windows');
+    const { worker } = await createWorker({
+      settings: { address: env.address, namespace: 'default', taskQueue: queue },
+      connection: env.nativeConnection,
+      deps: { qdrant: { client: q.client, url: q.url, backupRoot }, approvalPolicyPath: policy },
+    });
+    const r = await worker
+      .runUntil(
+        env.client.workflow.execute('qdrantDataRecovery', {
+          taskQueue: queue,
+          workflowId: uniqueQueue('rollback-unapproved'),
+          args: [{ collection: 'mem-unapproved', reason: 'nobody answers', requestedBy: REQUESTER }],
+        }) as Promise<QdrantRecoveryResult>,
+      )
+      .finally(() => rmSync(dirname(policy), { recursive: true, force: true }));
+    assert.equal(r.outcome, 'approval-timed-out');
+    assert.deepEqual(
+      r.approvals.map((a) => [a.decision, a.approver, a.via]),
+      [['escalated', 'tech-lead', 'policy']],
+    );
+    assert.deepEqual(r.approvals[0]!.escalation?.notified, ['@tech-lead']);
+    assert.equal(r.restoredFrom, undefined);
+    assert.equal(r.preRollbackBackup, undefined);
+    assert.deepEqual(await collectionChecksum(q.client, 'mem-unapproved'), before, 'nothing restored');
+  });
+
   it('refuses a corrupted backup before anything is deleted or stopped', async () => {
     await seed(q.client, 'mem-corrupt', 300, 8);
     const b = await run<BackupResult>('qdrantBackup', { collection: 'mem-corrupt', backupName: 'rotten' });
@@ -175,7 +256,7 @@ describe('Qdrant rollbacks end to end', () => {
       backup: 'rotten',
       app: { containerName: appName, healthUrl: app.healthUrl },
       reason: 'restore',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(f.type, 'VerificationFailed');
@@ -199,7 +280,7 @@ describe('Qdrant rollbacks end to end', () => {
       collection: 'mem-pit',
       atOrBefore: between,
       reason: 'bad import after the first backup',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(r.restoredFrom?.name, first.manifest.name);
@@ -216,7 +297,7 @@ describe('Qdrant rollbacks end to end', () => {
       collection: 'mem-schema',
       target: { size: 4 },
       reason: 'back to the small model',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(f.type, 'InvalidInput');
@@ -234,7 +315,7 @@ describe('Qdrant rollbacks end to end', () => {
       reembed: { contentField: 'content' },
       batchSize: 64,
       reason: 'back to the small model',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(r.outcome, 'succeeded');
@@ -269,7 +350,7 @@ describe('Qdrant rollbacks end to end', () => {
       collection: 'mem-recreate',
       target: { size: 8, distance: 'Dot' },
       reason: 'x',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.match(refused.message, /is a collection, not an alias.*mode 'recreate'/s);
@@ -278,7 +359,7 @@ describe('Qdrant rollbacks end to end', () => {
       target: { size: 8, distance: 'Dot' },
       mode: 'recreate',
       reason: 'distance change was a mistake',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
       approval: { preApproved: EM },
     });
     assert.equal(r.outcome, 'succeeded');
@@ -299,8 +380,8 @@ describe('Qdrant rollbacks end to end', () => {
       collection: 'mem-config',
       target: { optimizers_config: { indexing_threshold: 12345 }, hnsw_config: { m: 8 } },
       reason: 'v1.3 config broke indexing',
-      requestedBy: 'oncall',
-      approval: { preApproved: { approver: 'alice', role: 'on-call-engineer' } },
+      requestedBy: REQUESTER,
+      approval: { preApproved: APPROVER.configuration },
     });
     assert.equal(r.outcome, 'succeeded');
     const info = await q.client.getCollection('mem-config');
@@ -310,7 +391,7 @@ describe('Qdrant rollbacks end to end', () => {
       collection: 'mem-config',
       target: { vectors: { size: 4 } },
       reason: 'x',
-      requestedBy: 'oncall',
+      requestedBy: REQUESTER,
     });
     assert.equal(f.type, 'InvalidInput');
     assert.match(f.message, /use the qdrantSchemaRollback workflow/);
@@ -335,7 +416,7 @@ describe('Qdrant rollbacks end to end', () => {
             reembed: { contentField: 'content' },
             batchSize: 50,
             reason: 'faults',
-            requestedBy: 'test',
+            requestedBy: REQUESTER,
             approval: { preApproved: EM },
           },
         ],

@@ -25,7 +25,7 @@ import { approveSignal } from '../../workflows/phases/approval.ts';
 import { statusQuery, type RollbackStatus } from '../../workflows/phases/progress.ts';
 import { waitFor } from '../helpers/docker.ts';
 import { activityRuns, untilPending, workflowTaskIdentities } from '../helpers/history.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { APPROVER, localEnv, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import {
   applyCommit,
   CONFIG,
@@ -38,7 +38,8 @@ import {
 } from '../helpers/terraform.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
-const DIRECTOR = { approver: 'dora', role: 'director-of-engineering' };
+// the committed approval policy: the director of the roster approves, someone else requested (four eyes)
+const DIRECTOR = APPROVER.infrastructure;
 
 describe('terraformRollback on OpenTofu with local state', () => {
   let env: TestWorkflowEnvironment;
@@ -85,7 +86,7 @@ describe('terraformRollback on OpenTofu with local state', () => {
       commit: w.commits.A,
       stateFile,
       reason: 'B broke the service',
-      requestedBy: 'tofu-test',
+      requestedBy: REQUESTER,
       approval: { timeoutSeconds: 120 },
       ...extra,
     };
@@ -144,8 +145,8 @@ describe('terraformRollback on OpenTofu with local state', () => {
     assert.match(meta.currentDetails ?? '', /\| `terraform_data\.extra` \| delete \|/);
     assert.ok(meta.currentDetails?.includes(`"planId": "${plan.id}"`), meta.currentDetails);
 
-    // an on-call engineer may not approve infrastructure, an approval of another plan does not count
-    await handle.signal(approveSignal, { approver: 'oscar', role: 'on-call-engineer' });
+    // the roster's on-call engineer may not approve infrastructure, an approval of another plan does not count
+    await handle.signal(approveSignal, APPROVER.configuration);
     await handle.signal(approveSignal, { ...DIRECTOR, planId: '0000000000000000' });
     await waitFor(async () => (await handle.query(statusQuery)).approvals.length === 2, 10_000, 'refusals');
     assert.equal(readState(stateFile).serial, bSerial, 'nothing applied yet');
@@ -163,6 +164,7 @@ describe('terraformRollback on OpenTofu with local state', () => {
         ['approved', 'director-of-engineering', plan.id],
       ],
     );
+    assert.match(res.approvals[0]!.refusal ?? '', /role 'on-call-engineer' may not decide a infrastructure rollback/);
     const s = readState(stateFile);
     assert.deepEqual(inputs(s), { x: 'a' }, "the state holds A's resources only");
     assert.equal(s.outputs.x?.value, 'a');
