@@ -18,6 +18,7 @@ import { InputError, validateCollectionName, validateHost } from '../workflows/p
 import {
   approveSignal,
   decideUpdate,
+  NOT_OPEN_YET,
   PRE_POLICY_REFUSAL,
   rejectSignal,
   type ApprovalRecord,
@@ -289,14 +290,25 @@ export async function decide(
   rc: RollbackClient,
   workflowId: string,
   decision: DecideUpdate,
+  opts: { waitOpenMs?: number } = {},
 ): Promise<{ record?: ApprovalRecord; via: 'update' | 'signal' }> {
   const handle = rc.client.workflow.getHandle(workflowId);
-  try {
-    return { record: await handle.executeUpdate(decideUpdate, { args: [decision] }), via: 'update' };
-  } catch (err) {
-    if (!(err instanceof WorkflowUpdateFailedError)) throw err;
-    const why = err.cause?.message ?? err.message;
-    if (why !== PRE_POLICY_REFUSAL) throw new DecisionRefusedError(`${decision.decision} refused: ${why}`);
+  // A run shows the phase awaiting-approval while it still loads its policy: an operator who approves at once is
+  // not turned away for that moment; past `waitOpenMs` the validator's answer stands.
+  const openBy = Date.now() + (opts.waitOpenMs ?? 30_000);
+  for (;;) {
+    try {
+      return { record: await handle.executeUpdate(decideUpdate, { args: [decision] }), via: 'update' };
+    } catch (err) {
+      if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+      const why = err.cause?.message ?? err.message;
+      if (why === PRE_POLICY_REFUSAL) break;
+      if (why.startsWith(NOT_OPEN_YET) && Date.now() < openBy) {
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      throw new DecisionRefusedError(`${decision.decision} refused: ${why}`);
+    }
   }
   const { approver, role, comment, planId } = decision;
   if (decision.decision === 'approve') {

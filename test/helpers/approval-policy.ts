@@ -3,7 +3,7 @@
 // roster people with a role the roster gives them; the requester is never the approver (four eyes).
 // `shortWindowPolicy` is the committed policy with only its window lengths changed (tests of a time-out that
 // cannot wait the runbook's minutes; such tests say "short approval windows" in their name).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../common/tools.ts';
@@ -38,7 +38,10 @@ export function shortWindowPolicy(windowSeconds: number, escalationSeconds = win
     if (t.escalation) t.escalation.windowMinutes = escalationSeconds / 60;
   }
   p.description = `config/approval-policy.json with approval windows of ${windowSeconds}s (escalation ${escalationSeconds}s): tests only`;
-  const file = join(mkdtempSync(join(tmpdir(), 'cortex-policy-')), 'approval-policy.short-windows.json');
+  const dir = mkdtempSync(join(tmpdir(), 'cortex-policy-'));
+  // removed when the test process ends (workers spawned with it end before)
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'approval-policy.short-windows.json');
   writeFileSync(file, JSON.stringify(p, null, 2));
   return file;
 }

@@ -78,6 +78,9 @@ export interface DecideUpdate {
 }
 export const decideUpdate = defineUpdate<ApprovalRecord, [DecideUpdate]>('decide');
 
+/** The start of the validator's answer while the run has not opened its approval yet (the CLI waits a moment). */
+export const NOT_OPEN_YET = 'no approval is open yet';
+
 /** The validator's answer on a run started before the approval policy: such runs take the signals only. */
 export const PRE_POLICY_REFUSAL = 'this rollback started before the approval policy: send the approve/reject signal';
 
@@ -528,7 +531,7 @@ export class ApprovalGate {
   private validateUpdate(u: DecideUpdate): void {
     if (!this.policyMode) throw new Error(PRE_POLICY_REFUSAL);
     if (!this.loaded) {
-      throw new Error('no approval is open yet: the rollback has not reached its approval step; try again shortly');
+      throw new Error(`${NOT_OPEN_YET}: the rollback has not reached its approval step; try again shortly`);
     }
     if (u?.decision !== 'approve' && u?.decision !== 'reject')
       throw new Error("decision must be 'approve' or 'reject'");
