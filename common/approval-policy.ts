@@ -295,7 +295,7 @@ export function decisionRefusal(
   }
   const widened = e.addRoles.length || e.addPeople.length;
   return (
-    `role '${role}' may not decide a ${rules.rollbackType} rollback: it needs '${rules.requiredRole}' ` +
+    `role '${role}' may not decide ${/^[aeiou]/.test(rules.rollbackType) ? 'an' : 'a'} ${rules.rollbackType} rollback: it needs '${rules.requiredRole}' ` +
     `(allowed: ${rules.approverRoles.join(', ')})` +
     (rules.impactRuleApplied ? ` (${rules.impactRuleApplied})` : '') +
     (widened && !ctx.escalated

@@ -92,7 +92,7 @@ describe('acceptance: Infrastructure Rollback, as the README starts and approves
     assert.equal(self.exitCode, 2, String(self.stdout));
     assert.match(String(self.stderr), /requested this rollback and may not decide it \(four eyes\)/);
     assert.equal(em.exitCode, 2, String(em.stdout));
-    assert.match(String(em.stderr), /role 'engineering-manager' may not decide a infrastructure rollback/);
+    assert.match(String(em.stderr), /role 'engineering-manager' may not decide an infrastructure rollback/);
     ok(
       await op.cli('approve', workflowId, '--approver', DIRECTOR.approver, '--role', DIRECTOR.role, ...extra),
       'approve',

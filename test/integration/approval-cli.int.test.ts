@@ -77,7 +77,7 @@ describe('cortex-rollback approve/reject under the approval policy (decide updat
           /approve refused: 'mallory' is not in the approval roster/,
         ],
         [['--approver', 'backup-eng', '--role', 'on-call-engineer'], /the roster does not give 'backup-eng' the role/],
-        [['--approver', 'tech-lead', '--role', 'tech-lead'], /role 'tech-lead' may not decide a application rollback/],
+        [['--approver', 'tech-lead', '--role', 'tech-lead'], /role 'tech-lead' may not decide an application rollback/],
         [['--approver', 'oncall-eng', '--role', 'on-call-engineer'], /requested this rollback .*four eyes/],
       ];
       for (const [args, why] of refusals) {

@@ -199,7 +199,7 @@ describe('driving rollbacks from the command line', () => {
     assert.equal(junior.exitCode, 2);
     assert.match(
       junior.stderr,
-      /approve refused: role 'engineer' may not decide a application rollback: it needs 'on-call-engineer'/,
+      /approve refused: role 'engineer' may not decide an application rollback: it needs 'on-call-engineer'/,
     );
     const self = await cli('approve', workflowId, '--approver', REQUESTER, '--role', 'engineer');
     assert.equal(self.exitCode, 2);

@@ -164,7 +164,7 @@ describe('terraformRollback on OpenTofu with local state', () => {
         ['approved', 'director-of-engineering', plan.id],
       ],
     );
-    assert.match(res.approvals[0]!.refusal ?? '', /role 'on-call-engineer' may not decide a infrastructure rollback/);
+    assert.match(res.approvals[0]!.refusal ?? '', /role 'on-call-engineer' may not decide an infrastructure rollback/);
     const s = readState(stateFile);
     assert.deepEqual(inputs(s), { x: 'a' }, "the state holds A's resources only");
     assert.equal(s.outputs.x?.value, 'a');

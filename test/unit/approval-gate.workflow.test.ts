@@ -139,7 +139,7 @@ describe('approval gate under the runbook policy (time-skipping, stubbed activit
           await refused(h, approve('backup-eng', 'on-call-engineer')),
           /the roster does not give 'backup-eng' the role 'on-call-engineer'/,
         );
-        assert.match(await refused(h, approve('tech-lead', 'tech-lead')), /may not decide a application rollback/);
+        assert.match(await refused(h, approve('tech-lead', 'tech-lead')), /may not decide an application rollback/);
         assert.match(await refused(h, approve('oncall-eng', 'on-call-engineer')), /four eyes/);
         assert.match(
           await refused(h, { decision: 'reject', approver: 'eng-manager', role: 'engineering-manager' }),
