@@ -61,7 +61,7 @@ describe('emergency runbooks end to end', () => {
     await q?.stop();
   });
 
-  /** `policy`: the approval policy file the worker loads (default the tests' open one). */
+  /** `policy`: the approval policy file the worker loads (default the committed one). */
   function worker(taskQueue: string, identity: string, policy?: string): WorkerProcess {
     const w = spawnWorker(
       {
@@ -164,7 +164,7 @@ describe('emergency runbooks end to end', () => {
           app: { containerName: appName, healthUrl: app.healthUrl },
           writers: [writerName],
           reason: 'corrupted memories reported',
-          requestedBy: 'dave',
+          requestedBy: 'oncall-eng',
           monitor: { durationSeconds: 3, intervalSeconds: 1 },
         },
       ],
@@ -193,7 +193,7 @@ describe('emergency runbooks end to end', () => {
     // acknowledged by the requester, no wait
     assert.deepEqual(
       r.approvals.map((a) => [a.decision, a.approver, a.role, a.via]),
-      [['approved', 'dave', 'engineer', 'pre-approval']],
+      [['approved', 'oncall-eng', 'engineer', 'acknowledgement']],
     );
     // both were stopped and run again
     for (const name of [appName, writerName]) {
@@ -250,7 +250,7 @@ describe('emergency runbooks end to end', () => {
             writers: ['not a name!'],
             maxBackupAgeDays: 30,
             reason: 'x',
-            requestedBy: 'dave',
+            requestedBy: 'oncall-eng',
           },
         ],
       }),
@@ -311,7 +311,7 @@ describe('emergency runbooks end to end', () => {
           reopenPorts: true,
           collection,
           reason: 'leaked API token',
-          requestedBy: 'eve',
+          requestedBy: 'backup-eng',
         },
       ],
     });
@@ -429,7 +429,7 @@ describe('emergency runbooks end to end', () => {
             netns: ns.name,
             collection: `em-breach-bad-${tag}`,
             reason: 'x',
-            requestedBy: 'eve',
+            requestedBy: 'backup-eng',
           },
         ],
       }),
@@ -654,7 +654,7 @@ describe('emergency runbooks end to end', () => {
               reopenPorts: true,
               collection,
               reason: 'leaked API token',
-              requestedBy: 'eve',
+              requestedBy: 'backup-eng',
             },
           ],
         }),
@@ -775,7 +775,7 @@ describe('emergency runbooks end to end', () => {
               allowLoopback: false,
               collection,
               reason: 'leaked API token',
-              requestedBy: 'eve',
+              requestedBy: 'backup-eng',
             },
           ],
         }),
@@ -838,7 +838,7 @@ describe('emergency runbooks end to end', () => {
               allowLoopback: false,
               collection: `i9-breach-nostop-${tag}`,
               reason: 'leaked API token',
-              requestedBy: 'eve',
+              requestedBy: 'backup-eng',
             },
           ],
         }),
@@ -888,7 +888,7 @@ describe('emergency runbooks end to end', () => {
             app: { containerName: appName, healthUrl: app.healthUrl },
             writers: [writerName],
             reason: 'corruption',
-            requestedBy: 'dave',
+            requestedBy: 'oncall-eng',
           },
         ],
       }),
