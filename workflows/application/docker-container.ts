@@ -353,6 +353,7 @@ async function runDockerContainerRollback(
           `(last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       });
     }
+    progress.restored('verify-health');
     // Only runs that ask for it reach the marker, so every earlier history replays unchanged.
     if (postInput && patched('post-rollback-verification')) {
       const child = postInput;
