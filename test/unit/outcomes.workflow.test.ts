@@ -151,6 +151,43 @@ describe('outcomes and the restore mark (time-skipping, runbook approval policy)
     });
   });
 
+  it("a Docker rollback whose post-rollback memory check fails (the runbook's 2048 MB) is undone", async () => {
+    const { activities, calls } = stubActivities({ approvalPolicy: RUNBOOK_APPROVAL_POLICY });
+    const verification: Partial<Activities> = {
+      async sampleService() {
+        return { at: new Date().toISOString(), ok: true, httpStatus: 200, latencyMs: 3 };
+      },
+      async checkMemoryApi() {
+        return { ok: true, storeStatus: 201, findStatus: 200, found: 1, latencyMs: 5 };
+      },
+      async containerMemory() {
+        return { usedMb: 2300 };
+      },
+      async containerLogErrors() {
+        return { lines: 10, errors: [] };
+      },
+    };
+    const taskQueue = uniqueQueue('outcomes-memory');
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: { ...activities, ...verification },
+    });
+    await worker.runUntil(async () => {
+      const h = await env.client.workflow.start('dockerContainerRollback', {
+        taskQueue,
+        workflowId: uniqueQueue('rollback-docker'),
+        args: [docker({ verification: {} })],
+      });
+      const f = await workflowFailure(h.result());
+      assert.equal(f.type, 'VerificationFailed');
+      assert.match(f.message, /memory \(2300 MB \(docker stats\)\)/);
+      assert.ok(calls.includes('removeOwnContainer') && calls.includes('restorePreserved'), calls.join(' '));
+      assert.equal((await h.query(statusQuery)).phase, 'rolled-back-to-previous');
+    });
+  });
+
   it("a fleet with a failed target within its error budget ends in the phase 'completed-with-errors'", async () => {
     const tag = uniqueQueue('fleet-outcome');
     const hosts = [`${tag}-ok`, `${tag}-bad`];
