@@ -211,7 +211,7 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
   const notifyEvidence = reached.length
     ? reached.map((s) => `${s.name}: ${[...(s.detail ?? '').matchAll(REACHED)].map((m) => m[0]).join(', ')}`).join('; ')
     : notifySteps.length
-      ? `no notification channel reached (${notifySteps[0]!.detail ?? 'no detail'}): configure CORTEX_SLACK_WEBHOOK_URL or PagerDuty`
+      ? `no notification channel reached (${notifySteps[0]!.detail ?? 'no detail'}): configure CORTEX_SLACK_WEBHOOK_URL or CORTEX_PAGERDUTY_ROUTING_KEY`
       : 'no notification sent';
 
   // Downtime: from the moment the serving container/service was stopped until the target answered healthy.
