@@ -4,7 +4,11 @@
 // rollbacks other than Docker on the Qdrant double (a config rollback that succeeds, a schema rollback whose
 // approval times out, a data recovery of a backup that does not exist): each carries its own service, target
 // version, trigger and requester, `cortex-rollback metrics` counts them by type and lists them, and the
-// visibility list finds them by RollbackService.
+// visibility list finds them by RollbackService. Both under the committed approval policy with its windows cut to
+// seconds (a copy that differs in nothing else), approved by roster people, requested by someone else.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,16 +26,33 @@ import { qdrantConfigScenario } from '../../workflows/configuration/qdrant-confi
 import { qdrantDataRecoveryScenario } from '../../workflows/database/data-recovery.ts';
 import { qdrantSchemaScenario } from '../../workflows/database/schema.ts';
 import { parseInput } from '../../workflows/phases/schema.ts';
-import type { StepRecord } from '../../workflows/phases/progress.ts';
+import { statusQuery, type StepRecord } from '../../workflows/phases/progress.ts';
 import type { Scenario } from '../../workflows/phases/scenario.ts';
 import { seed } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
 import { recordHistory } from '../helpers/record.ts';
 import { BAD, ensureImages, freePort, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, RUNBOOK_APPROVAL_POLICY, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
-describe('rollback metrics and the worker Prometheus endpoint', () => {
+// The committed policy, every approval and escalation window 1 s: the time-outs below end in seconds, not hours.
+const policyDir = mkdtempSync(join(tmpdir(), 'metrics-policy-'));
+const shortPolicy = join(policyDir, 'approval-policy.json');
+{
+  const policy = JSON.parse(readFileSync(RUNBOOK_APPROVAL_POLICY, 'utf8')) as {
+    types: Record<string, { windowMinutes: number; escalation?: { windowMinutes: number } }>;
+  };
+  for (const t of Object.values(policy.types)) {
+    t.windowMinutes = 1 / 60;
+    if (t.escalation) t.escalation.windowMinutes = 1 / 60;
+  }
+  writeFileSync(shortPolicy, JSON.stringify(policy, null, 2));
+}
+// read by the workers made below (in this process and spawned)
+process.env.CORTEX_APPROVAL_POLICY = shortPolicy;
+after(() => rmSync(policyDir, { recursive: true, force: true }));
+
+describe('rollback metrics and the worker Prometheus endpoint (committed policy, windows of 1 s)', () => {
   let env: TestWorkflowEnvironment;
   let rc: RollbackClient;
   let worker: WorkerProcess;
@@ -74,7 +95,7 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
 
   it('computes MTTR, success rate and counts by type from three real rollbacks', async () => {
     const common = { reason: 'metrics test', requestedBy: 'metrics-test', monitor: { durationSeconds: 0 } };
-    const preApproved = { preApproved: { approver: 'ci', role: 'on-call-engineer' } };
+    const preApproved = { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } };
     const good = await startApp(`${prefix}-ok`, BAD);
     const timedOut = await startApp(`${prefix}-wait`, BAD);
     const failing = await startApp(`${prefix}-fail`, GOOD);
@@ -110,6 +131,13 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
     assert.deepEqual(
       results.map((r) => (r.ok ? r.result.outcome : r.type)),
       ['succeeded', 'approval-timed-out', 'VerificationFailed'],
+    );
+    // decided under the committed policy's copy: a roster approver, the time-out after its escalation
+    const decided = await rc.client.workflow.getHandle(runs[1].workflowId).query(statusQuery);
+    assert.equal(decided.approvalPolicy?.path, shortPolicy);
+    assert.ok(
+      decided.steps.some((s) => s.name.startsWith('notify-escalated')),
+      JSON.stringify(decided.steps),
     );
     const elapsedMin = (Date.now() - started) / 60000;
     // visibility is eventually consistent: wait until all three show closed with their outcome
@@ -174,7 +202,7 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
   });
 });
 
-describe('rollback metrics of the other rollback types (Qdrant double)', () => {
+describe('rollback metrics of the other rollback types (Qdrant double; committed policy, windows of 1 s)', () => {
   let world: QdrantWorld;
   let rc: RollbackClient;
   const tag = `uxm${Date.now().toString(36)}`;
@@ -207,7 +235,7 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
         collection: cfg,
         target: { hnsw_config: { m: 6 } },
         ...who,
-        approval: { preApproved: { approver: 'alice', role: 'on-call-engineer' } },
+        approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } },
       }),
       start(qdrantSchemaScenario, {
         collection: schema,
@@ -220,7 +248,7 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
         collection: data,
         backup: `${tag}-no-such-backup`,
         ...who,
-        approval: { preApproved: { approver: 'erin', role: 'engineering-manager' } },
+        approval: { preApproved: { approver: 'eng-manager', role: 'engineering-manager' } },
       }),
       // nobody decides: the metrics counted this as a success while it ended 'timed-out'
       start(qdrantConfigScenario, {
