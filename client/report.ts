@@ -1,7 +1,12 @@
 // Owns the rollback report (the runbook's "Rollback Report Template"), built from a workflow's status and its
 // result or failure: every section of the template, as a JSON object (`report --json`) and as Markdown. Facts only
 // from the run; what the run cannot know (affected users, complaints, revenue) says so instead of guessing, and
-// the action items always include writing the root cause analysis.
+// the action items always include writing the root cause analysis. A box is ticked only on the run's own record:
+// "Stakeholders notified" when a notification reached a channel (not when none is configured), "Health checks
+// passed" when the step that verifies the target after the change found it healthy (the step marked `restores`).
+// Time to restore (start → verified healthy) is held to the runbook's target for the rollback type; time to close
+// (start → end, the approval wait and the watch included) is reported beside it.
+import { restoreTargetMinutes } from '../common/outcomes.ts';
 import type { DockerRollbackResult } from '../workflows/application/docker-container.ts';
 import type { FleetStatus } from '../workflows/application/fleet-plan.ts';
 import type { TerraformRollbackResult } from '../workflows/infrastructure/terraform.ts';
@@ -11,10 +16,14 @@ import { approvalLine, type ApprovalPolicyRecord } from '../workflows/phases/app
 import type { VerificationCheck, VerificationResult } from '../workflows/verification/post-rollback.ts';
 import type { ResultOrFailure } from './client.ts';
 
-/** The runbook's Appendix C targets the report measures the run against. */
+/** The runbook's Appendix C targets the report measures the run against (time to restore: restoreTargetMinutes). */
 export const TARGETS = { mttrMinutes: 30, downtimeMinutes: 15 };
 
 const NOT_KNOWN = 'not known to the workflow (to be filled in)';
+export const OWNER_FILLS = 'to be filled in by the incident owner';
+
+/** Channels a notification reached, from its step's detail ("slack delivered, pagerduty not-configured"). */
+const REACHED = /\b(slack|pagerduty) (delivered|already-delivered)\b/g;
 
 export interface ReportCheck {
   label: string;
@@ -32,6 +41,12 @@ export interface RollbackReport {
     start: string;
     end: string;
     durationMinutes?: number;
+    /** Start → the target verified healthy after the change; absent when it never was. */
+    timeToRestoreMinutes?: number;
+    /** The runbook's target for this rollback type (database: 2 h; otherwise 30 min). */
+    restoreTargetMinutes: number;
+    /** Start → end: the approval wait, the cleanup and the post-rollback watch included. */
+    timeToCloseMinutes?: number;
     outcome: string;
     impact: string;
     workflow: string;
@@ -59,6 +74,12 @@ export interface RollbackReport {
   };
   rootCauseAnalysis: { primaryCause: string; contributingFactors: string[]; detectionGaps: string };
   lessonsLearned: { wentWell: string[]; areasForImprovement: string[]; actionItems: string[] };
+  /** The template's Preventive Measures: the owner's to write; what the run saw is listed under each to start from. */
+  preventiveMeasures: {
+    technicalImprovements: string[];
+    processImprovements: string[];
+    monitoringImprovements: string[];
+  };
   error?: string;
 }
 
@@ -168,9 +189,34 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
   const outcomeText = outcome.ok ? (r?.outcome ?? 'succeeded') : `FAILED (${outcome.type}): ${outcome.message}`;
   const durationMinutes = minutes(start, end);
 
+  // The target verified healthy after the change: the step the run marked so; a run from before the mark, its
+  // completed verify step unless that step recorded the target unhealthy.
+  const healthy =
+    steps.find((s) => s.restores === true) ??
+    [done('verify-health') ?? done('verify')].find(
+      (s) => s !== undefined && !/unhealthy|not healthy|not complete|remain/i.test(s.detail ?? ''),
+    );
+  const restoredAt = healthy ? (healthy.endedAt ?? healthy.startedAt) : undefined;
+  const timeToRestore = restoredAt ? minutes(start, restoredAt) : undefined;
+  const restoreTarget = restoreTargetMinutes(status.rollbackType);
+  const healthEvidence = healthy
+    ? undefined
+    : (() => {
+        const v = done('verify-health') ?? done('verify') ?? steps.find((s) => /^verify/.test(s.name));
+        return v ? `${v.name} ${v.state}${v.detail ? `: ${v.detail}` : ''}` : 'no health verification recorded';
+      })();
+  // Stakeholders: a notification that reached a channel; a run without channels notified no one.
+  const notifySteps = steps.filter((s) => s.name.startsWith('notify-') && s.state === 'completed');
+  const reached = notifySteps.filter((s) => (s.detail ?? '').match(REACHED));
+  const notifyEvidence = reached.length
+    ? reached.map((s) => `${s.name}: ${[...(s.detail ?? '').matchAll(REACHED)].map((m) => m[0]).join(', ')}`).join('; ')
+    : notifySteps.length
+      ? `no notification channel reached (${notifySteps[0]!.detail ?? 'no detail'}): configure CORTEX_SLACK_WEBHOOK_URL or CORTEX_PAGERDUTY_ROUTING_KEY`
+      : 'no notification sent';
+
   // Downtime: from the moment the serving container/service was stopped until the target answered healthy.
   const stopped = steps.find((s) => /^stop-|^(restart|swap)-/.test(s.name));
-  const healthyAgain = done('verify-health') ?? done('verify');
+  const healthyAgain = healthy;
   const downtime = stopped && healthyAgain?.endedAt ? minutes(stopped.startedAt, healthyAgain.endedAt) : undefined;
   const before = steps.find((s) => s.name === 'assess-current-health');
   const impact =
@@ -205,8 +251,10 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
   const monitorStep = done('monitor');
 
   const wentWell = [
-    ...(outcome.ok && durationMinutes !== undefined && durationMinutes < TARGETS.mttrMinutes
-      ? [`rolled back in ${durationMinutes} min (target < ${TARGETS.mttrMinutes} min)`]
+    ...(outcome.ok && timeToRestore !== undefined && timeToRestore < restoreTarget
+      ? [
+          `restored in ${timeToRestore} min: start → verified healthy (target < ${restoreTarget} min for ${status.rollbackType})`,
+        ]
       : []),
     ...(downtime !== undefined && downtime < TARGETS.downtimeMinutes
       ? [`downtime ${downtime} min (target < ${TARGETS.downtimeMinutes} min)`]
@@ -216,8 +264,10 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
     ...(outcome.ok ? [] : steps.filter((s) => s.state === 'compensated').map((s) => `undone: ${s.name}`)),
   ];
   const improve = [
-    ...(durationMinutes !== undefined && durationMinutes >= TARGETS.mttrMinutes
-      ? [`the rollback took ${durationMinutes} min (target < ${TARGETS.mttrMinutes} min)`]
+    ...(timeToRestore !== undefined && timeToRestore >= restoreTarget
+      ? [
+          `restoring took ${timeToRestore} min: start → verified healthy (target < ${restoreTarget} min for ${status.rollbackType})`,
+        ]
       : []),
     ...issues.filter((i) => !i.startsWith('trigger:')),
   ];
@@ -248,6 +298,9 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
       start,
       end,
       ...(durationMinutes !== undefined ? { durationMinutes } : {}),
+      ...(timeToRestore !== undefined ? { timeToRestoreMinutes: timeToRestore } : {}),
+      restoreTargetMinutes: restoreTarget,
+      ...(durationMinutes !== undefined ? { timeToCloseMinutes: durationMinutes } : {}),
       outcome: outcomeText,
       impact,
       workflow: `${status.workflowType} ${status.workflowId} (run ${status.runId})`,
@@ -279,19 +332,19 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
         check('Impact assessment completed', done('assess')),
         check('Backup created', any('backup', 'preserve', 'emergency-export', 'snapshot')),
         check('Rollback plan documented', steps.length > 0, `${steps.length} steps in the timeline`),
-        check('Stakeholders notified', done('notify-')),
+        check('Stakeholders notified', reached.length > 0, notifyEvidence),
       ],
       rollbackExecution: [
         check('Services stopped', any('stop-', 'preserve')),
         check('Configuration restored', any('run-target', 'restore', 'apply', 'swap', 'undo', 'switch')),
         check('Services restarted', any('run-target', 'restart', 'start-')),
-        check('Health checks passed', done('verify-health') ?? done('verify')),
+        check('Health checks passed', healthy, healthEvidence),
       ],
       postRollbackVerification: [
         check(
           'Basic functionality verified',
-          functional !== undefined || done('verify-health') !== undefined,
-          functional,
+          functional !== undefined || healthy !== undefined,
+          functional ?? healthEvidence,
         ),
         check('Performance validated', performance !== undefined, performance),
         check('Data integrity confirmed', integrity !== undefined, integrity),
@@ -329,6 +382,29 @@ export function buildReport(status: RollbackStatus, outcome: ResultOrFailure<unk
       detectionGaps: NOT_KNOWN,
     },
     lessonsLearned: { wentWell, areasForImprovement: improve, actionItems: actions },
+    preventiveMeasures: {
+      technicalImprovements: [
+        OWNER_FILLS,
+        ...failedChecks.map((c) => `seen in this run: verification ${c.name} failed (${c.figure})`),
+        ...steps.filter((s) => s.state === 'failed').map((s) => `seen in this run: step ${s.name} failed`),
+      ],
+      processImprovements: [
+        OWNER_FILLS,
+        ...(() => {
+          const a = steps.find((s) => s.name === 'approval');
+          const waited = a?.endedAt ? minutes(a.startedAt, a.endedAt) : undefined;
+          return waited !== undefined && waited > 0
+            ? [`seen in this run: the approval took ${waited} min (${a?.detail ?? a?.state})`]
+            : [];
+        })(),
+        ...(reached.length === 0 ? [`seen in this run: ${notifyEvidence}`] : []),
+      ],
+      monitoringImprovements: [
+        OWNER_FILLS,
+        ...alerts.map((a) => `seen in this run: watch alert ${a}`),
+        ...(watch?.breached ? ['seen in this run: the watch breached after the change'] : []),
+      ],
+    },
     ...(status.fleet ? { fleet: fleetReport(status.fleet) } : {}),
     ...(status.error ? { error: status.error } : {}),
   };
@@ -356,6 +432,12 @@ export function reportMarkdown(rep: RollbackReport): string {
     `- **Trigger**: ${e.trigger}`,
     `- **Requested by**: ${e.requestedBy}`,
     `- **Duration**: ${e.start} to ${e.end}${e.durationMinutes !== undefined ? ` (${e.durationMinutes} min)` : ''}`,
+    `- **Time to Restore**: ${
+      e.timeToRestoreMinutes !== undefined
+        ? `${e.timeToRestoreMinutes} min, start → verified healthy (target < ${e.restoreTargetMinutes} min: ${e.timeToRestoreMinutes < e.restoreTargetMinutes ? 'MET' : 'MISSED'})`
+        : `not restored: the target was never verified healthy (target < ${e.restoreTargetMinutes} min)`
+    }`,
+    `- **Time to Close**: ${e.timeToCloseMinutes !== undefined ? `${e.timeToCloseMinutes} min` : '?'}, start → end (approval wait, cleanup and watch included)`,
     `- **Outcome**: ${e.outcome}`,
     `- **Impact**: ${e.impact}`,
     `- **Workflow**: ${e.workflow}`,
@@ -443,6 +525,14 @@ export function reportMarkdown(rep: RollbackReport): string {
     ...list(rep.lessonsLearned.areasForImprovement, 'none recorded by the workflow'),
     '### Action Items',
     ...rep.lessonsLearned.actionItems.map((a) => `- ${a}`),
+    '',
+    '## Preventive Measures',
+    '### Technical Improvements',
+    ...list(rep.preventiveMeasures.technicalImprovements),
+    '### Process Improvements',
+    ...list(rep.preventiveMeasures.processImprovements),
+    '### Monitoring Improvements',
+    ...list(rep.preventiveMeasures.monitoringImprovements),
     '',
   ].join('\n');
 }

@@ -65,4 +65,46 @@ describe('host activities on a per-host task queue', () => {
     );
     assert.deepEqual([...queues], [`cortex-rollback-host-${host}`]);
   });
+
+  it("samples the watch's health and /metrics on the host's queue when metricsUrl is given", async () => {
+    const host = `node-m-${Date.now().toString(36)}`;
+    const rc = testClient(env, uniqueQueue('main-metrics'));
+    const settings = rc.settings;
+    const blind = new Dockerode({ socketPath: '/nonexistent/docker.sock' });
+    const main = await createWorker({ settings, connection: env.nativeConnection, deps: { docker: blind } });
+    const hostWorker = await createWorker({ settings, connection: env.nativeConnection, host });
+    for (const w of [main, hostWorker]) workers.push({ worker: w.worker, run: w.worker.run() });
+
+    const container = `${name || 'cortex-mcp-host'}-m`;
+    name ||= container;
+    const app = await startApp(container, BAD);
+    const { workflowId } = await startDockerRollback(rc, {
+      containerName: container,
+      targetImage: GOOD,
+      healthUrl: app.healthUrl,
+      metricsUrl: app.healthUrl.replace(/\/health$/, '/metrics'),
+      reason: 'host routing with metrics',
+      requestedBy: 'alice',
+      host,
+      monitor: { durationSeconds: 3, intervalSeconds: 1 },
+      approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } },
+    });
+    const r = await waitResult(rc, workflowId);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.result.monitoring?.samples, 3);
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    const samples = (history.events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sampleService',
+    );
+    // every watch sample is an activity on the host's queue (before: a local activity on the main worker)
+    assert.equal(samples.length, 3);
+    for (const e of samples)
+      assert.equal(e.activityTaskScheduledEventAttributes?.taskQueue?.name, `cortex-rollback-host-${host}`);
+    const queues = new Set(
+      hostActivityEvents(history.events ?? [])
+        .map((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name)
+        .filter((q): q is string => typeof q === 'string'),
+    );
+    assert.deepEqual([...queues], [`cortex-rollback-host-${host}`]);
+  });
 });

@@ -4,7 +4,11 @@
 // rollbacks other than Docker on the Qdrant double (a config rollback that succeeds, a schema rollback whose
 // approval times out, a data recovery of a backup that does not exist): each carries its own service, target
 // version, trigger and requester, `cortex-rollback metrics` counts them by type and lists them, and the
-// visibility list finds them by RollbackService.
+// visibility list finds them by RollbackService. Both under the committed approval policy with its windows cut to
+// seconds (a copy that differs in nothing else), approved by roster people, requested by someone else.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,15 +26,33 @@ import { qdrantConfigScenario } from '../../workflows/configuration/qdrant-confi
 import { qdrantDataRecoveryScenario } from '../../workflows/database/data-recovery.ts';
 import { qdrantSchemaScenario } from '../../workflows/database/schema.ts';
 import { parseInput } from '../../workflows/phases/schema.ts';
+import { statusQuery, type StepRecord } from '../../workflows/phases/progress.ts';
 import type { Scenario } from '../../workflows/phases/scenario.ts';
 import { seed } from '../helpers/qdrant.ts';
 import { startQdrantWorld, type QdrantWorld } from '../helpers/qdrant-world.ts';
 import { recordHistory } from '../helpers/record.ts';
 import { BAD, ensureImages, freePort, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
-import { localEnv, testClient, uniqueQueue } from '../helpers/temporal.ts';
+import { localEnv, RUNBOOK_APPROVAL_POLICY, testClient, uniqueQueue } from '../helpers/temporal.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
-describe('rollback metrics and the worker Prometheus endpoint', () => {
+// The committed policy, every approval and escalation window 1 s: the time-outs below end in seconds, not hours.
+const policyDir = mkdtempSync(join(tmpdir(), 'metrics-policy-'));
+const shortPolicy = join(policyDir, 'approval-policy.json');
+{
+  const policy = JSON.parse(readFileSync(RUNBOOK_APPROVAL_POLICY, 'utf8')) as {
+    types: Record<string, { windowMinutes: number; escalation?: { windowMinutes: number } }>;
+  };
+  for (const t of Object.values(policy.types)) {
+    t.windowMinutes = 1 / 60;
+    if (t.escalation) t.escalation.windowMinutes = 1 / 60;
+  }
+  writeFileSync(shortPolicy, JSON.stringify(policy, null, 2));
+}
+// read by the workers made below (in this process and spawned)
+process.env.CORTEX_APPROVAL_POLICY = shortPolicy;
+after(() => rmSync(policyDir, { recursive: true, force: true }));
+
+describe('rollback metrics and the worker Prometheus endpoint (committed policy, windows of 1 s)', () => {
   let env: TestWorkflowEnvironment;
   let rc: RollbackClient;
   let worker: WorkerProcess;
@@ -73,7 +95,7 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
 
   it('computes MTTR, success rate and counts by type from three real rollbacks', async () => {
     const common = { reason: 'metrics test', requestedBy: 'metrics-test', monitor: { durationSeconds: 0 } };
-    const preApproved = { preApproved: { approver: 'ci', role: 'on-call-engineer' } };
+    const preApproved = { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } };
     const good = await startApp(`${prefix}-ok`, BAD);
     const timedOut = await startApp(`${prefix}-wait`, BAD);
     const failing = await startApp(`${prefix}-fail`, GOOD);
@@ -110,6 +132,13 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
       results.map((r) => (r.ok ? r.result.outcome : r.type)),
       ['succeeded', 'approval-timed-out', 'VerificationFailed'],
     );
+    // decided under the committed policy's copy: a roster approver, the time-out after its escalation
+    const decided = await rc.client.workflow.getHandle(runs[1].workflowId).query(statusQuery);
+    assert.equal(decided.approvalPolicy?.path, shortPolicy);
+    assert.ok(
+      decided.steps.some((s) => s.name.startsWith('notify-escalated')),
+      JSON.stringify(decided.steps),
+    );
     const elapsedMin = (Date.now() - started) / 60000;
     // visibility is eventually consistent: wait until all three show closed with their outcome
     let m = await rollbackMetrics(rc, 3_600_000);
@@ -134,11 +163,33 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
     assert.equal(m.successRatePercent, 50);
     assert.equal(m.successRateMet, false);
     const ok = mine.find((r) => r.outcome === 'succeeded')!;
-    assert.equal(m.mttrMinutes, ok.minutes);
-    assert.ok(m.mttrMinutes! > 0 && m.mttrMinutes! <= elapsedMin, `${m.mttrMinutes} vs ${elapsedMin}`);
+    // time to restore: start → the verify-health step of its result; time to close adds the cleanup after it
+    const result = results[0]!;
+    assert.ok(result.ok);
+    const verified = result.result.timeline.find((s) => s.name === 'verify-health')!;
+    assert.equal(verified.restores, true);
+    assert.equal(ok.restoredTime, verified.endedAt);
+    assert.ok(
+      ok.restoreMinutes! > 0 && ok.restoreMinutes! <= ok.closeMinutes!,
+      `${ok.restoreMinutes} vs ${ok.closeMinutes}`,
+    );
+    assert.equal(m.mttrMinutes, ok.restoreMinutes);
+    assert.ok(m.mttrMinutes! <= elapsedMin, `${m.mttrMinutes} vs ${elapsedMin}`);
+    assert.deepEqual(m.timeToRestore.application, {
+      runs: 1,
+      meanMinutes: ok.restoreMinutes,
+      met: true,
+      targetMinutes: 30,
+      unmeasured: 0,
+    });
+    assert.equal(m.timeToCloseMinutes, ok.closeMinutes);
     assert.equal(m.mttrMet, true);
     const text = renderMetrics(m);
-    assert.match(text, /MTTR: +[\d.]+ min \(target < 30 min: MET\)/);
+    assert.match(
+      text,
+      /MTTR \(time to restore, start → verified healthy\): [\d.]+ min \(each type against its target: MET\)/,
+    );
+    assert.match(text, /application: [\d.]+ min over 1 \(target < 30 min: MET\)/);
     assert.match(text, /success rate: 50% of 2 finished \(target > 95%: MISSED\)/);
     assert.match(text, /application: total 3, /);
   });
@@ -151,7 +202,7 @@ describe('rollback metrics and the worker Prometheus endpoint', () => {
   });
 });
 
-describe('rollback metrics of the other rollback types (Qdrant double)', () => {
+describe('rollback metrics of the other rollback types (Qdrant double; committed policy, windows of 1 s)', () => {
   let world: QdrantWorld;
   let rc: RollbackClient;
   const tag = `uxm${Date.now().toString(36)}`;
@@ -172,7 +223,9 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
     const cfg = `${tag}-cfg`;
     const schema = `${tag}-schema`;
     const data = `${tag}-data`;
+    const cfgWait = `${tag}-cfgwait`;
     await Promise.all([
+      seed(world.q.client, cfgWait, 40, 8),
       seed(world.q.client, cfg, 40, 8),
       seed(world.q.client, schema, 40, 8),
       seed(world.q.client, data, 20, 8),
@@ -182,7 +235,7 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
         collection: cfg,
         target: { hnsw_config: { m: 6 } },
         ...who,
-        approval: { preApproved: { approver: 'alice', role: 'on-call-engineer' } },
+        approval: { preApproved: { approver: 'oncall-eng', role: 'on-call-engineer' } },
       }),
       start(qdrantSchemaScenario, {
         collection: schema,
@@ -195,13 +248,20 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
         collection: data,
         backup: `${tag}-no-such-backup`,
         ...who,
-        approval: { preApproved: { approver: 'erin', role: 'engineering-manager' } },
+        approval: { preApproved: { approver: 'eng-manager', role: 'engineering-manager' } },
+      }),
+      // nobody decides: the metrics counted this as a success while it ended 'timed-out'
+      start(qdrantConfigScenario, {
+        collection: cfgWait,
+        target: { hnsw_config: { m: 6 } },
+        ...who,
+        approval: { timeoutSeconds: 1 },
       }),
     ]);
     const results = await Promise.all(runs.map((r) => waitResult<{ outcome: string }>(rc, r.workflowId)));
     assert.deepEqual(
       results.map((r) => (r.ok ? r.result.outcome : r.type)),
-      ['succeeded', 'approval-timed-out', 'NotFound'],
+      ['succeeded', 'approval-timed-out', 'NotFound', 'approval-timed-out'],
     );
     await recordHistory('qdrant-config-run-attributes', runs[0].workflowId, world.env.address);
 
@@ -209,13 +269,18 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
     await waitFor(
       async () => {
         m = await rollbackMetrics(rc, 3_600_000);
-        return m.runs.filter((r) => r.requestedBy === who.requestedBy && r.closeTime).length === 3;
+        return m.runs.filter((r) => r.requestedBy === who.requestedBy && r.closeTime).length === 4;
       },
       30_000,
-      'three closed rollbacks in visibility',
+      'four closed rollbacks in visibility',
     );
     const mine = m.runs.filter((r) => r.requestedBy === who.requestedBy);
-    assert.deepEqual(mine.map((r) => r.service).sort(), [`qdrant:${cfg}`, `qdrant:${data}`, `qdrant:${schema}`]);
+    assert.deepEqual(mine.map((r) => r.service).sort(), [
+      `qdrant:${cfg}`,
+      `qdrant:${cfgWait}`,
+      `qdrant:${data}`,
+      `qdrant:${schema}`,
+    ]);
     const of = (collection: string): RollbackRun => mine.find((r) => r.service === `qdrant:${collection}`)!;
     assert.deepEqual(
       [of(cfg).type, of(cfg).targetVersion, of(cfg).outcome],
@@ -229,8 +294,18 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
       [of(data).type, of(data).targetVersion, of(data).outcome],
       ['database', `backup ${tag}-no-such-backup`, 'failed'],
     );
+    assert.equal(of(cfgWait).outcome, 'approval-timed-out');
     for (const r of mine) assert.equal(r.trigger, who.reason);
-    assert.deepEqual(m.byType.configuration, { total: 1, succeeded: 1 });
+    assert.deepEqual(m.byType.configuration, { total: 2, succeeded: 1, 'approval-timed-out': 1 });
+    // the config rollback is restored at its test search, held to the 30-minute target
+    const cfgResult = results[0]!;
+    assert.ok(cfgResult.ok);
+    const searched = (cfgResult.result as unknown as { timeline: StepRecord[] }).timeline.find((s) => s.restores);
+    assert.equal(searched?.name, 'test-search');
+    assert.equal(of(cfg).restoredTime, searched.endedAt);
+    assert.equal(of(cfg).restoreTargetMinutes, 30);
+    assert.equal(m.timeToRestore.configuration?.runs, 1);
+    assert.equal(of(schema).restoreTargetMinutes, 120);
     assert.deepEqual(m.byType.database, { total: 2, 'approval-timed-out': 1, failed: 1 });
 
     // The operator's view: `cortex-rollback metrics` counts by type and lists each run with service → version.
@@ -240,7 +315,8 @@ describe('rollback metrics of the other rollback types (Qdrant double)', () => {
       reject: false,
     });
     assert.equal(cli.exitCode, 0, cli.stderr);
-    assert.match(cli.stdout, /configuration: total 1, succeeded 1/);
+    const cfgLine = /configuration: total 2, .*/.exec(cli.stdout)?.[0] ?? '';
+    assert.deepEqual(cfgLine.split(', ').slice(1).sort(), ['approval-timed-out 1', 'succeeded 1'], cli.stdout);
     assert.match(cli.stdout, /database: total 2, /);
     assert.ok(cli.stdout.includes(`qdrant:${cfg} → {"hnsw_config":{"m":6}}  succeeded`), cli.stdout);
     assert.ok(cli.stdout.includes(`qdrant:${schema} → vectors size 8 Dot  approval-timed-out`), cli.stdout);

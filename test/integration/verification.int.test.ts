@@ -208,7 +208,14 @@ describe('postRollbackVerification on the real demo service', () => {
       md,
       /- \[ \] Write the root cause analysis of cortex-memory-mcp:v2\.1\.0 .* - Owner: verification-test - Due: \d{4}-\d{2}-\d{2}/,
     );
-    assert.match(md, /### What Went Well\n- rolled back in [\d.]+ min \(target < 30 min\)/);
+    assert.match(
+      md,
+      /### What Went Well\n- restored in [\d.]+ min: start → verified healthy \(target < 30 min for application\)/,
+    );
+    assert.match(md, /- \[x\] Health checks passed — healthy after \d+ probe\(s\)/);
+    // no notification channel is configured for this worker: nobody was told, and the report says so
+    assert.match(md, /- \[ \] Stakeholders notified — no notification channel reached/);
+    assert.match(md, /\n## Preventive Measures\n### Technical Improvements\n- to be filled in by the incident owner\n/);
     assert.equal(rep.executiveSummary.outcome, 'succeeded');
     assert.equal(rep.rollbackProcess.verificationChecks.length, r.postVerification.checks.length);
     const history = await h.fetchHistory();

@@ -353,6 +353,7 @@ async function runDockerContainerRollback(
           `(last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       });
     }
+    progress.restored('verify-health');
     // Only runs that ask for it reach the marker, so every earlier history replays unchanged.
     if (postInput && patched('post-rollback-verification')) {
       const child = postInput;
@@ -380,8 +381,14 @@ async function runDockerContainerRollback(
       const metricsUrl = input.metricsUrl;
       const withMetrics = metricsUrl !== undefined && patched('watch-metrics-thresholds');
       if (!withMetrics) return { sample: () => sampleHealth({ url: input.healthUrl }) };
+      // With `host` the URLs are the host's (as the health samples are): sampled on its queue. Runs from before
+      // sampled them from this worker, and replay so.
+      const sampleService =
+        taskQueue && patched('watch-metrics-on-host-queue')
+          ? proxyActivities<Activities>({ ...probe, taskQueue }).sampleService
+          : proxyLocalActivities<Activities>(localProbe).sampleService;
       return {
-        sample: () => proxyLocalActivities<Activities>(localProbe).sampleService({ url: input.healthUrl, metricsUrl }),
+        sample: () => sampleService({ url: input.healthUrl, metricsUrl }),
         alerting: {
           thresholds: RUNBOOK_ALERT_THRESHOLDS,
           // A local activity: the alert's marker is recorded with the next timer, one event per alert.

@@ -21,6 +21,7 @@ import {
   condition,
   defineSignal,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -462,6 +463,8 @@ async function runFleetRollback(
   };
 
   const halting = (): boolean => fleet.aborted !== undefined || fleet.errors > fleet.maxErrors;
+  /** When the last target the fleet changed was verified healthy (its child's step marked `restores`). */
+  let lastRestore: string | undefined;
 
   const rollBack = async (t: FleetTarget): Promise<void> => {
     t.phase = 'running';
@@ -478,6 +481,8 @@ async function runFleetRollback(
       if (res.outcome === 'succeeded' || res.outcome === 'already-on-target') {
         t.phase = res.outcome;
         if (res.outcome === 'succeeded') t.from = { image: res.from.image, imageId: res.from.imageId };
+        const restoredAt = res.timeline.find((s) => s.restores)?.endedAt;
+        if (restoredAt && (lastRestore === undefined || restoredAt > lastRestore)) lastRestore = restoredAt;
         t.to = { image: res.to.image, imageId: res.to.imageId };
       } else {
         t.phase = 'failed';
@@ -557,7 +562,11 @@ async function runFleetRollback(
   for (const w of fleet.waves) if (w.state === 'pending') w.state = 'skipped';
 
   if (!halting()) {
-    progress.setPhase('completed');
+    if (fleet.errors === 0 && lastRestore)
+      progress.noteRestored('all-targets-restored', lastRestore, 'the last changed target verified healthy');
+    // Some targets failed within the error budget: not a success in the metrics (it counted as one before).
+    const withErrors = fleet.errors > 0 && patched('fleet-completed-with-errors-phase');
+    progress.setPhase(withErrors ? 'completed-with-errors' : 'completed');
     refresh();
     return finish(fleet.errors === 0 ? 'succeeded' : 'completed-with-errors');
   }

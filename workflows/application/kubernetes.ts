@@ -317,6 +317,7 @@ async function runKubernetesRollback(
         `${where} is not healthy on ${target.image}: ${verification.problems.join('; ')}`,
       );
     }
+    progress.restored('verify-ready-replicas');
   } catch (err) {
     await CancellationScope.nonCancellable(() => compensate(err));
     throw err; // unreachable: compensate always throws

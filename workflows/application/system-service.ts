@@ -365,6 +365,7 @@ async function runSystemServiceRollback(
           `${input.verifyTimeoutSeconds}s (last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       });
     }
+    progress.restored('verify-health');
   } catch (err) {
     await CancellationScope.nonCancellable(() => compensate(err));
     throw err; // unreachable: compensate always throws

@@ -442,6 +442,7 @@ async function runEnvironmentConfigRollback(
           `known-good env file (last: ${l.httpStatus ?? l.error ?? '?'}${l.status ? ` ${l.status}` : ''})`,
       );
     }
+    progress.restored('verify-health');
     // The runbook's "verify configuration applied": the env the running process really has (docker inspect, or
     // /proc/<MainPID>/environ of the unit) holds every key of the file with the same value digest.
     const running = await progress.step(

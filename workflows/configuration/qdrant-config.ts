@@ -184,7 +184,8 @@ export const qdrantConfigScenario = defineScenario({
 });
 
 export interface QdrantConfigRollbackResult {
-  outcome: string;
+  /** 'timed-out' only in runs from before 'approval-timed-out'. */
+  outcome: 'succeeded' | 'rejected' | 'approval-timed-out' | 'timed-out';
   before: Record<string, unknown>;
   /** The runbook's test search: nearest neighbours of stored points, the same before and after the PATCH. */
   testSearch?: { probes: number; same: boolean };
@@ -224,9 +225,15 @@ async function runQdrantConfigRollback(
   const before = pick(patchView(state.config), target);
   const decision = await awaitApproval(progress, gate, { ...input.approval, requestedBy: input.requestedBy });
   if (decision.decision !== 'approved') {
-    progress.setPhase(decision.decision);
+    // A time-out ended as 'timed-out' before, a phase the metrics did not count as a decision not to roll back
+    // (the run completed, so it counted as a success); those runs keep it on replay.
+    const outcome =
+      decision.decision === 'timed-out' && patched('qdrant-config-approval-timed-out')
+        ? 'approval-timed-out'
+        : decision.decision;
+    progress.setPhase(outcome);
     return {
-      outcome: decision.decision,
+      outcome,
       before,
       after: state.config,
       approvals: progress.status.approvals,
@@ -289,6 +296,7 @@ async function runQdrantConfigRollback(
         );
       }
     }
+    progress.restored(testSearch ? 'test-search' : 'verify-config');
     progress.setPhase('completed');
     return {
       outcome: 'succeeded',

@@ -507,15 +507,20 @@ export async function recover(
           (w) => (w.healthy ? 'healthy' : 'unhealthy'),
         );
       let h = await verify('verify-application-health');
+      let again: typeof h | undefined;
       if (!h.healthy && confirm) {
         await progress.step('start-application-again', () => a.op.startContainer({ name: app.containerName }));
-        h = await verify('verify-application-health-again');
+        h = again = await verify('verify-application-health-again');
       }
       if (!h.healthy)
         throw fail(
           FailureType.VerificationFailed,
           `'${app.containerName}' did not answer healthy at ${app.healthUrl} after the restore`,
         );
+      // restored: the application answers healthy on the restored collection
+      progress.restored(h === again ? 'verify-application-health-again' : 'verify-application-health');
+    } else {
+      progress.restored(sample.knownAnswers !== undefined ? 'verify-known-answers' : 'verify-sample-query');
     }
     for (const name of writers) await progress.step(`start-writer ${name}`, () => a.op.startContainer({ name }));
   } catch (err) {

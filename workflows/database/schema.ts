@@ -254,6 +254,8 @@ async function runQdrantSchemaRollback(
       await progress.step(`switch alias ${v.collection} → ${next}`, () =>
         a.q.qdrantSwitchAlias({ alias: v.collection, collection: next }),
       );
+      // restored once the application's name serves the verified copy
+      progress.restored(`switch alias ${v.collection} → ${next}`);
       progress.setPhase('completed');
       return {
         ...base,
@@ -305,6 +307,7 @@ async function runQdrantSchemaRollback(
     );
     await repointAlias();
     const s = await verifyCount(source, staging);
+    if (!progress.restored(`compare ${source} with ${staging}`)) progress.restored(`verify ${source}`);
     await a.q.qdrantDeleteCollection({ collection: staging });
     progress.setPhase('completed');
     const settings = mergeCarried(staged.settings, remade.settings);

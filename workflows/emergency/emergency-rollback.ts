@@ -299,6 +299,7 @@ export async function emergencyRollback(raw: EmergencyRollbackInput): Promise<Em
     await notifyOutcome(progress, target, failure, summary);
     throw failure;
   }
+  progress.restored('post-check: health');
   progress.setPhase('completed');
   await notifyOutcome(progress, target, undefined, summary);
   return {

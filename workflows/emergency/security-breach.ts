@@ -359,6 +359,7 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
       () => a.wait.waitHealthy({ url: app.healthUrl, timeoutSeconds: app.healthTimeoutSeconds }),
       (h) => (h.healthy ? 'healthy' : 'unhealthy'),
     );
+    if (health.healthy) progress.restored('verify-health');
 
     // 6. Audit.
     progress.setPhase('auditing');

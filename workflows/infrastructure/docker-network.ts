@@ -269,6 +269,7 @@ async function runDockerNetworkRollback(
           verification.problems.join('; '),
       );
     }
+    progress.restored(recovered ? 'verify-network-after-recovery' : 'verify-network');
   } catch (err) {
     await CancellationScope.nonCancellable(() =>
       compensate(

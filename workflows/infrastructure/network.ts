@@ -269,6 +269,7 @@ async function runNetworkRollback(
           `did not answer healthy within ${input.verifyTimeoutSeconds}s`,
       );
     }
+    progress.restored('verify-health');
 
     // The dead-man switch: a workflow timer, durable across worker crashes.
     progress.setPhase('awaiting-confirmation');

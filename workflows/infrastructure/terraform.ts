@@ -412,6 +412,7 @@ async function runTerraformRollback(
           verification.changes.map((c) => `${c.address} (${c.action})`).join(', '),
       );
     }
+    progress.restored('verify-no-changes');
   } catch (err) {
     if (undos.length === 0) {
       // nothing was applied (the failure already says so); plan files may hold secrets: remove them

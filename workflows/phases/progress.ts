@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PlanSummary } from '../../activities/index.ts';
+import { OUTCOME_OF_PHASE } from '../../common/outcomes.ts';
 import type { FleetStatus } from '../application/fleet-plan.ts';
 import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
 
@@ -24,6 +25,8 @@ export interface StepRecord {
   startedAt: string;
   endedAt?: string;
   detail?: string;
+  /** This step verified the target healthy after the change: the run's time to restore ends at its endedAt. */
+  restores?: true;
 }
 
 export interface RollbackStatus {
@@ -47,6 +50,8 @@ export interface RollbackStatus {
   /** A fleet rollback: every target's phase and timing, the waves, the error budget left. */
   fleet?: FleetStatus;
   error?: string;
+  /** When the target was verified healthy after the change (the endedAt of the step marked `restores`). */
+  restoredAt?: string;
 }
 
 export const statusQuery = defineQuery<RollbackStatus>('status');
@@ -69,19 +74,6 @@ export interface RunAttributes {
 }
 
 export const MAX_ATTRIBUTE_CHARS = 200;
-
-/** Phases a rollback ends in, and the outcome each counts as in the metrics. */
-const OUTCOME_OF_PHASE: Record<string, string> = {
-  completed: 'succeeded',
-  rejected: 'rejected',
-  'approval-timed-out': 'approval-timed-out',
-  failed: 'failed',
-  'verification-failed': 'failed',
-  'rolled-back-to-previous': 'failed',
-  'compensation-failed': 'failed',
-  'monitoring-breached': 'breached',
-  'watch-cancelled': 'cancelled',
-};
 
 const now = (): string => new Date().toISOString();
 
@@ -188,6 +180,25 @@ export class Progress {
     } finally {
       this.refreshDetails();
     }
+  }
+
+  /**
+   * Marks the latest completed step `name` as the one that verified the target healthy after the change: the
+   * run's time to restore ends there (the metrics and the report read it). Status only, no command.
+   */
+  restored(name: string): boolean {
+    const record = [...this.status.steps].reverse().find((s) => s.name === name && s.state === 'completed');
+    if (!record) return false;
+    record.restores = true;
+    this.status.restoredAt = record.endedAt ?? record.startedAt;
+    return true;
+  }
+
+  /** A restore verified elsewhere (a fleet's children): a step `name` at `at` that carries the mark. */
+  noteRestored(name: string, at: string, detail: string): void {
+    this.status.steps.push({ name, state: 'completed', startedAt: at, endedAt: at, detail, restores: true });
+    this.status.restoredAt = at;
+    this.refreshDetails();
   }
 
   note(name: string, state: StepState, detail?: string): void {
