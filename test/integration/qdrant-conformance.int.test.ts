@@ -102,7 +102,7 @@ async function send(t: Target, r: Req): Promise<Answer> {
   let body: BodyInit | undefined;
   if (r.form) {
     const fd = new FormData();
-    fd.append('snapshot', new Blob([r.form.data]), r.form.name);
+    fd.append('snapshot', new Blob([new Uint8Array(r.form.data)]), r.form.name);
     body = fd;
   } else if (r.body !== undefined) {
     body = JSON.stringify(r.body);
@@ -484,6 +484,72 @@ const cases: Case[] = [
         path: rec,
         body: { location: inside, priority: 'snapshot', checksum: '0'.repeat(64) },
       });
+    },
+  },
+  {
+    title:
+      'snapshots through an alias: create, list and download by the alias name; delete twice; deleting a collection drops its aliases',
+    async run(s, c) {
+      await s.do('create collection', { method: 'PUT', path: `/collections/${c}`, body: create() });
+      await s.do('upsert', {
+        method: 'PUT',
+        path: `/collections/${c}/points?wait=true`,
+        body: { points: points(1, 6) },
+      });
+      await s.do('alias', {
+        method: 'POST',
+        path: '/collections/aliases',
+        body: { actions: [{ create_alias: { collection_name: c, alias_name: `${c}-al` } }] },
+      });
+      const snap = await s.do('snapshot via alias', {
+        method: 'POST',
+        path: `/collections/${c}-al/snapshots?wait=true`,
+      });
+      const d = snap.json?.result as { name: string };
+      s.note('named after the collection, not the alias', d?.name.startsWith(`${c}-`) && !d.name.startsWith(`${c}-al`));
+      await s.do('list via alias', { method: 'GET', path: `/collections/${c}-al/snapshots` });
+      await s.do('download via alias', { method: 'GET', path: `/collections/${c}-al/snapshots/${d.name}` });
+      await s.do('delete', { method: 'DELETE', path: `/collections/${c}/snapshots/${d.name}?wait=true` });
+      await s.do('delete again', { method: 'DELETE', path: `/collections/${c}/snapshots/${d.name}?wait=true` });
+      await s.do('delete collection', { method: 'DELETE', path: `/collections/${c}` });
+      const l = await s.do('aliases', { method: 'GET', path: '/aliases' });
+      s.note(
+        'its alias is gone',
+        ((l.json?.result as { aliases?: Array<{ alias_name: string }> })?.aliases ?? []).some(
+          (a) => a.alias_name === `${c}-al`,
+        ),
+      );
+    },
+  },
+  {
+    title:
+      'snapshots: an upload onto a collection with other vector params is refused (every priority), nothing changed',
+    async run(s, c) {
+      await s.do('create collection', { method: 'PUT', path: `/collections/${c}`, body: create() });
+      await s.do('upsert', {
+        method: 'PUT',
+        path: `/collections/${c}/points?wait=true`,
+        body: { points: points(1, 6) },
+      });
+      const snap = await s.do('create snapshot', { method: 'POST', path: `/collections/${c}/snapshots?wait=true` });
+      const d = snap.json?.result as { name: string };
+      const file = (await send(s.t, { method: 'GET', path: `/collections/${c}/snapshots/${d.name}` })).bytes!;
+      await s.do('delete collection', { method: 'DELETE', path: `/collections/${c}` });
+      await s.do('recreate as 8/Dot', {
+        method: 'PUT',
+        path: `/collections/${c}`,
+        body: { vectors: { size: 8, distance: 'Dot' } },
+      });
+      for (const priority of ['snapshot', 'replica', 'no_sync']) {
+        await s.do(`upload (${priority})`, {
+          method: 'POST',
+          path: `/collections/${c}/snapshots/upload?priority=${priority}&wait=true`,
+          form: { name: d.name, data: file },
+        });
+      }
+      const info = await s.do('get', { method: 'GET', path: `/collections/${c}` });
+      const r = info.json?.result as { points_count?: number; config?: { params?: { vectors?: unknown } } };
+      s.note('unchanged', [r?.points_count, r?.config?.params?.vectors]);
     },
   },
   {
