@@ -1,13 +1,15 @@
 // The Qdrant activities (activities/qdrant.ts) called directly against a real Qdrant 1.18.3 server (one process per
 // suite, test/helpers/qdrant-server.ts), no Temporal: a backup as a real snapshot downloaded with its checksum, a
 // restore through the server's own upload recovery (priority=snapshot, checksum) verified by count, a digest over
-// every id, payload and vector, and the neighbour answers recorded at backup time; a corrupted backup refused; a
+// every id, payload and vector, and the neighbour answers recorded at backup time; a corrupted backup refused, and
+// one Qdrant cannot unpack failed as permanent; a
 // schema-style copy and an alias switch that a reader querying through the alias never sees fail or come back
 // empty; the emergency export; an API-keyed server; a SIGKILL and restart of the server.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { QdrantClient } from '@qdrant/js-client-rest';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +162,25 @@ describe('Qdrant activities against a real Qdrant 1.18.3 server', () => {
     assert.equal(f.type, FailureType.VerificationFailed);
     assert.equal(f.nonRetryable, true);
     assert.equal((await server.client.count(c, { exact: true })).count, 199, 'nothing restored');
+  });
+
+  it('a backup consistent with its manifest but not a whole snapshot archive (truncated before it was recorded) fails as permanent, not as a retry', async () => {
+    const c = 'memories-truncated';
+    await seed(server.client, c, 200, DIM);
+    await backup(c, 'b1');
+    const dir = join(backupRoot, c, 'b1');
+    const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+    const file = join(dir, m.snapshotFile as string);
+    const half = (await readFile(file)).subarray(0, 20_000);
+    await writeFile(file, half);
+    m.checksum = createHash('sha256').update(half).digest('hex');
+    m.sizeBytes = half.length;
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(m));
+    const f = await failureOf(acts.qdrantRestoreBackup({ collection: c, backupName: 'b1' }));
+    console.log(`real qdrant on a truncated snapshot: ${f.message}`);
+    assert.equal(f.nonRetryable, true, `a snapshot Qdrant cannot read is not worth a retry: ${f.message}`);
+    assert.equal(f.type, FailureType.VerificationFailed);
+    assert.equal((await server.client.count(c, { exact: true })).count, 200, 'the collection is untouched');
   });
 
   it('schema-style copy: a collection created like another keeps settings and payload indexes; the alias switch is atomic for a reader querying through it', async () => {
