@@ -89,6 +89,10 @@ interface CopyCheckpoint {
 
 const MANIFEST = 'manifest.json';
 
+/** Qdrant 1.18's error texts (HTTP 500) for an uploaded file that is not a whole snapshot archive. */
+const UNREADABLE_SNAPSHOT =
+  /File IO error: (failed to unpack|Malformed (tar|snapshot) archive|unexpected end of file|failed to fill whole buffer)/i;
+
 function assertCollection(name: string, field = 'collection'): void {
   if (!isValidCollectionName(name))
     throw permanent(FailureType.InvalidInput, `invalid ${field} name ${JSON.stringify(name)}`);
@@ -419,6 +423,15 @@ export function createQdrantActivities(deps: QdrantDeps) {
       }
       if (!res.ok) {
         const body = (await res.json().catch(() => ({}))) as { status?: { error?: string } };
+        const error = body.status?.error ?? '';
+        // Qdrant answers a file it cannot read as a snapshot archive with a 500 (its tar reader's IO error):
+        // the same file fails the same way on every retry
+        if (res.status === 500 && UNREADABLE_SNAPSHOT.test(error)) {
+          throw permanent(
+            FailureType.VerificationFailed,
+            `restore '${target}' from backup '${backupName}': Qdrant cannot read the snapshot file: ${error}`,
+          );
+        }
         throw qdrantFailure({ status: res.status, data: body }, `restore '${target}' from backup '${backupName}'`);
       }
       await res.arrayBuffer().catch(() => undefined);

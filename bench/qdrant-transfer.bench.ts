@@ -3,21 +3,27 @@
 //     resumable scroll→upsert copy, run by a worker process — against a plain scroll/upsert loop with the same
 //     batch size in this process, in one run: throughput ratio (target >= 0.9x);
 //  2. the worker's peak RSS (VmHWM) for the same workflow at 50k and at 200k points (target: flat).
-// Runs against the Qdrant double, or a real Qdrant with QDRANT_URL.
-// Usage: node --import tsx bench/qdrant-transfer.bench.ts [--points 100000] [--rss-small 50000] [--rss-large 200000]
-import { readFile } from 'node:fs/promises';
+// Runs against the Qdrant double; with --real (or QDRANT_REAL=1) against a real Qdrant 1.18.3 server process of its
+// own (test/helpers/qdrant-server.ts: the binary `npm run provision` caches, free ports, its own storage, removed
+// after); or against your own server with QDRANT_URL.
+// Usage: node --import tsx bench/qdrant-transfer.bench.ts [--real] [--points 100000] [--rss-small 50000]
+//        [--rss-large 200000] [--only ab|rss]
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { QdrantClient } from '@qdrant/js-client-rest';
 import type { QdrantSchemaRollbackResult } from '../workflows/database/schema.ts';
 import { startTestQdrant, vectorFor, type TestQdrant } from '../test/helpers/qdrant.ts';
+import { startQdrantServer } from '../test/helpers/qdrant-server.ts';
 import { localEnv, uniqueQueue } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
 const DIM = 384;
 const BATCH = 256;
-const EM = { approver: 'bench', role: 'engineering-manager' };
+// a roster approver of the committed policy (config/approval-policy.json), not the requester ('bench')
+const EM = { approver: 'eng-manager', role: 'engineering-manager' };
 
 async function seedFast(client: QdrantClient, collection: string, n: number): Promise<void> {
   await client.createCollection(collection, { vectors: { size: DIM, distance: 'Cosine' } });
@@ -27,6 +33,23 @@ async function seedFast(client: QdrantClient, collection: string, n: number): Pr
       points.push({ id, vector: vectorFor(id, DIM), payload: { content: `m${id}` } });
     await client.upsert(collection, { wait: true, points });
   }
+}
+
+/** The double (or QDRANT_URL), or with `real` a Qdrant 1.18.3 server process started for this run. */
+async function startBenchQdrant(real: boolean): Promise<TestQdrant> {
+  if (!real) return startTestQdrant();
+  const server = await startQdrantServer();
+  const tmp = await mkdtemp(join(tmpdir(), 'cortex-qbench-'));
+  console.log(`real Qdrant 1.18.3 at ${server.url} (storage ${server.storagePath})`);
+  return {
+    url: server.url,
+    client: server.client,
+    tmp,
+    stop: async () => {
+      await server.stop();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
 }
 
 async function plainLoop(client: QdrantClient, source: string, target: string): Promise<number> {
@@ -94,11 +117,12 @@ async function main(): Promise<void> {
       'rss-small': { type: 'string', default: '50000' },
       'rss-large': { type: 'string', default: '200000' },
       only: { type: 'string' },
+      real: { type: 'boolean', default: process.env.QDRANT_REAL === '1' },
     },
   });
   const n = Number(values.points);
   const env = await localEnv();
-  const q = await startTestQdrant();
+  const q = await startBenchQdrant(values.real === true);
   try {
     console.log(`seeding ${n} points × ${DIM} dims …`);
     await seedFast(q.client, 'bench-src', n);

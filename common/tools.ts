@@ -1,5 +1,5 @@
-// Owns where the Temporal binaries come from: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, then .tools/bin (put there
-// by `npm run provision`), then PATH. Never a download at run time.
+// Owns where the binaries come from: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, then .tools/bin (put there by
+// `npm run provision`), then PATH; the cached builds (OpenTofu, Qdrant) outside the clone. Never a download at run time.
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,21 @@ export const temporalTestServerPath = (): string => resolveBinary('TEMPORAL_TEST
 
 /** Where provisioning caches the binaries it builds (scripts/provision-systems.sh), outside the clone. */
 export const SYSTEMS_CACHE_BIN = '/var/cache/cortex-rollback/bin';
+
+/** The cache's bin folder as provisioning chose it: $CORTEX_CACHE/bin when set, else SYSTEMS_CACHE_BIN. */
+const cacheBin = (): string => {
+  const cache = process.env.CORTEX_CACHE?.trim();
+  return cache ? join(cache, 'bin') : SYSTEMS_CACHE_BIN;
+};
+
+/**
+ * The Qdrant 1.18.3 server the database tests start: $QDRANT_BIN, then the cached one (`scripts/provision.sh
+ * qdrant` puts it there), .tools/bin, PATH.
+ */
+export function qdrantServerPath(): string {
+  if (!process.env.QDRANT_BIN && executable(join(cacheBin(), 'qdrant'))) return join(cacheBin(), 'qdrant');
+  return resolveBinary('QDRANT_BIN', 'qdrant');
+}
 
 /**
  * The infrastructure-as-code program a worker runs: $TOFU_BIN / $TERRAFORM_BIN, then (for OpenTofu) the cached

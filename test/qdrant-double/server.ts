@@ -78,10 +78,22 @@ export interface QdrantDoubleOptions {
 }
 
 type Obj = Record<string, unknown>;
+
+/**
+ * A payload index's params as GET /collections/{name} shows them: Qdrant 1.18 fills `is_principal: null` into the
+ * numeric and datetime ones and the default `tokenizer: word` into text ones; other given nulls are dropped.
+ */
+function indexParams(dataType: string, schema: Obj): Obj {
+  const params = stripNulls<Obj>(schema);
+  if (['integer', 'float', 'datetime'].includes(dataType))
+    return { ...params, is_principal: schema.is_principal ?? null };
+  if (dataType === 'text') return { tokenizer: 'word', ...params };
+  return params;
+}
 type Reply =
   | { kind: 'ok'; result: unknown; status?: number }
   | { kind: 'json'; body: unknown; status?: number }
-  | { kind: 'bytes'; body: Buffer | string; contentType: string };
+  | { kind: 'bytes'; body: Buffer | string; contentType: string; status?: number };
 interface Ctx {
   params: Record<string, string>;
   path: Obj;
@@ -218,6 +230,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       segments_count: segments,
       config: col.state.config,
       payload_schema: payloadSchema,
+      update_queue: { length: 0 }, // Qdrant 1.18: updates waiting to be applied (none: the double applies at once)
     };
   }
 
@@ -472,7 +485,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       const dataType = typeof schema === 'string' ? schema : String((schema as Obj).type);
       col.state.payload_schema[String(body.field_name)] = {
         data_type: dataType,
-        ...(isObj(schema) && { params: stripNulls(schema) }),
+        ...(isObj(schema) && { params: indexParams(dataType, schema) }),
       };
       col.saveConfig();
       return updateResult(col.bumpOp(), q.wait);
@@ -540,8 +553,16 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       ok(await listSnapshots(join(snapshotsDir, store.get(params.collection_name ?? '').name))),
     get_snapshot: async ({ params }) => {
       const col = store.get(params.collection_name ?? '');
-      const path = await snapshotPath(join(snapshotsDir, col.name), params.snapshot_name ?? '');
-      return { kind: 'bytes', body: await readFile(path), contentType: 'application/octet-stream' };
+      try {
+        const path = await snapshotPath(join(snapshotsDir, col.name), params.snapshot_name ?? '');
+        return { kind: 'bytes', body: await readFile(path), contentType: 'application/octet-stream' };
+      } catch (err) {
+        // Qdrant answers a missing snapshot file in plain text, not in its JSON envelope
+        if (err instanceof QdrantError && err.status === 404) {
+          return { kind: 'bytes', status: 404, body: err.message, contentType: TEXT };
+        }
+        throw err;
+      }
     },
     delete_snapshot: async ({ params, query: q }) => {
       const col = store.get(params.collection_name ?? '');
@@ -702,7 +723,7 @@ export async function startQdrantDouble(opts: QdrantDoubleOptions): Promise<Qdra
       if (!handler) throw unsupported(`operation ${opId}`);
       const reply = await handler({ params: match.params, path: path.values, query: q.values, body, raw, contentType });
       if (rule) return refuse();
-      if (reply.kind === 'bytes') return send(200, Buffer.from(reply.body), reply.contentType);
+      if (reply.kind === 'bytes') return send(reply.status ?? 200, Buffer.from(reply.body), reply.contentType);
       if (reply.kind === 'json') return sendJson(reply.status ?? 200, reply.body as Obj);
       return sendJson(reply.status ?? 200, { result: reply.result, status: 'ok', time: time() });
     } catch (err) {

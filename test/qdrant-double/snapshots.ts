@@ -6,7 +6,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { badInput, notFound } from './errors.ts';
+import { notFound, QdrantError } from './errors.ts';
 import type { Point } from './points.ts';
 import { decodeRecords, encodeRecord, type CollectionState } from './store.ts';
 
@@ -85,7 +85,9 @@ export async function writeSnapshot(
 }
 
 export function parseSnapshot(buf: Buffer): { state: CollectionState; points: Point[] } {
-  const invalid = (why: string) => badInput(`Invalid snapshot file: ${why}`);
+  // Qdrant 1.18 answers an upload that is not a snapshot archive with a 500 (its tar reader's IO error), not a 400
+  const invalid = (why: string) =>
+    new QdrantError(500, `Service internal error: File IO error: Malformed snapshot archive: ${why}`);
   if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw invalid('not a snapshot created by this server');
   }
@@ -102,7 +104,9 @@ export function parseSnapshot(buf: Buffer): { state: CollectionState; points: Po
       end = rec.end;
     }
   } catch (err) {
-    throw err instanceof Error && err.message.startsWith('Wrong input') ? err : invalid(String(err));
+    throw err instanceof QdrantError && err.status === 500
+      ? err
+      : invalid(err instanceof Error ? err.message : String(err));
   }
   if (!state?.config || count !== points.length || end !== buf.length) throw invalid('truncated or corrupted');
   return { state, points };

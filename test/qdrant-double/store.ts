@@ -38,6 +38,7 @@ const DEFAULT_OPTIMIZER = {
   max_segment_size: null,
   memmap_threshold: null,
   indexing_threshold: 10000,
+  prevent_unoptimized: null,
   flush_interval_sec: 5,
   max_optimization_threads: null,
 };
