@@ -7,12 +7,16 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { RUN_ID_LABEL } from '../../activities/docker.ts';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import { BAD, containersNamed, docker, GOOD, imageId, removeByPrefix, startApp } from '../../test/helpers/docker.ts';
 import { aliasMap, collectionChecksum, collectionNames, seed, type TestQdrant } from '../../test/helpers/qdrant.ts';
 import type { DockerEvent } from './infra.ts';
 import type { SlowProxy } from './slow-proxy.ts';
+import { APPROVER, REQUESTER } from '../../test/helpers/approval-policy.ts';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 export interface Ctx {
   client: Client;
@@ -32,21 +36,49 @@ export interface Run {
   /** Problems with the state after the run ended this way; empty means consistent. */
   check(ending: Ending, runId: string): Promise<string[]>;
   cleanup(): Promise<void>;
+  /** A fault the row applies itself during the run (a persistent fault: a host worker taken away, …). */
+  hook?: FaultHook;
 }
+
+/** What a fault does during one run: sees each history event as it is written. */
+export interface FaultHook {
+  started?(ids: { workflowId: string; runId: string }): void;
+  onEvent(e: HistoryEvent, seen: Map<string, HistoryEvent>): void | Promise<void>;
+  /** Work started by the fault that must finish before the check (a restart in progress). */
+  pending?: Promise<unknown>[];
+  /** Whether the fault was actually applied (else the run does not count as faulted). */
+  applied(): boolean;
+  note?(): string | undefined;
+  cleanup?(): Promise<void>;
+  /** After the run, from its whole history: why the fault is not proven to have hit the run, if it is not. */
+  verify?(events: HistoryEvent[]): string | undefined;
+  /** After the run, from its whole history: where the fault hit (for the record). */
+  proof?(events: HistoryEvent[]): string;
+}
+
+/** The faults that do not go away; a row that can meet one sets it up itself (see Scenario.persistent). */
+export type PersistentFaultName = 'refused' | 'host-gone' | 'never-healthy';
 
 export interface Scenario {
   name: string;
   workflowType: string;
+  /** The real system the row runs against, for the table. */
+  system: string;
   uses: { docker: boolean; qdrant: boolean };
   prepare(ctx: Ctx): Promise<void>;
   setup(ctx: Ctx, tag: string): Promise<Run>;
+  /** Set-ups whose run meets a persistent fault after its first change: the run must end compensated. */
+  persistent?: Partial<Record<PersistentFaultName, (ctx: Ctx, tag: string) => Promise<Run>>>;
+  /** After all of the row's cells (stop what prepare started). */
+  teardown?(ctx: Ctx): Promise<void>;
 }
 
 const DIM = 8;
 const POINTS = 400;
-const EM = { approver: 'faults-harness', role: 'engineering-manager' };
-const ONCALL = { approver: 'faults-harness', role: 'on-call-engineer' };
-const common = { reason: 'fault matrix', requestedBy: 'faults-harness' };
+// The committed approval policy (config/approval-policy.json): roster approvers, a requester who is not one.
+export const EM = APPROVER.database;
+export const ONCALL = APPROVER.application;
+export const common = { reason: 'fault matrix', requestedBy: REQUESTER };
 
 // ---------------------------------------------------------------- shared checks
 
@@ -173,65 +205,72 @@ async function checkApp(name: string, id: string, healthUrl: string): Promise<st
 
 // ---------------------------------------------------------------- Docker container rollback
 
+/** A container on `from` rolled to `to`; the no-fault row goes BAD → GOOD, never-healthy GOOD → BAD. */
+async function dockerRun(ctx: Ctx, tag: string, from: string, to: string): Promise<Run> {
+  const name = `faults-mcp-${tag}`;
+  const app = await startApp(name, from);
+  const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+  const healthUrl = proxy ? `${proxy.url}/health` : app.healthUrl;
+  const since = Date.now();
+  const [toId, fromId] = [await imageId(to), await imageId(from)];
+  const statusOf = (image: string) => (image === GOOD ? 200 : 503);
+  return {
+    workflowId: `faults-docker-${tag}`,
+    input: {
+      containerName: name,
+      targetImage: to,
+      healthUrl,
+      ...common,
+      stopTimeoutSeconds: 5,
+      verifyTimeoutSeconds: to === BAD ? 5 : 30,
+      monitor: { durationSeconds: 0 },
+      approval: { preApproved: ONCALL },
+    },
+    check: async (ending, runId) => {
+      const problems: string[] = [];
+      const all = await containersNamed(name);
+      const names = all.map((c) => c.Names[0]).sort();
+      const mine = await docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+      const created = ctx.events.filter(
+        (e) => e.at >= since && e.action === 'create' && e.attributes[RUN_ID_LABEL] === runId,
+      );
+      expect(problems, created.length <= 1, `${created.length} containers created by the run`);
+      expect(problems, names.length === 1 && names[0] === `/${name}`, `containers: ${names.join(', ')}`);
+      const c = await docker
+        .getContainer(name)
+        .inspect()
+        .catch(() => undefined);
+      expect(problems, c?.State.Running === true, `'${name}' is not running`);
+      const want = statusOf(ending.kind === 'completed' ? to : from);
+      const h = await healthStatus(app.healthUrl, want);
+      if (ending.kind === 'completed') {
+        expect(problems, c?.Image === toId, `'${name}' does not run ${to}`);
+        expect(problems, c?.Config.Labels[RUN_ID_LABEL] === runId, `'${name}' is not the run's container`);
+        expect(problems, created.length === 1, `${created.length} containers created by the run, want 1`);
+      } else {
+        expect(problems, c?.Id === app.id && c.Image === fromId, `'${name}' is not the original container`);
+        expect(problems, mine.length === 0, `the run's container was left behind (${mine.length})`);
+      }
+      expect(problems, h === want, `/health answers ${h ?? 'nothing'}, want ${want}`);
+      return problems;
+    },
+    cleanup: async () => {
+      await proxy?.close();
+      await removeByPrefix(name);
+    },
+  };
+}
+
 function dockerRollback(): Scenario {
   return {
     name: 'dockerContainerRollback',
     workflowType: 'dockerContainerRollback',
+    system: 'the harness dockerd',
     uses: { docker: true, qdrant: false },
     prepare: () => Promise.resolve(),
-    setup: async (ctx, tag) => {
-      const name = `faults-mcp-${tag}`;
-      const app = await startApp(name, BAD);
-      const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
-      const healthUrl = proxy ? `${proxy.url}/health` : app.healthUrl;
-      const since = Date.now();
-      const [good, bad] = [await imageId(GOOD), await imageId(BAD)];
-      return {
-        workflowId: `faults-docker-${tag}`,
-        input: {
-          containerName: name,
-          targetImage: GOOD,
-          healthUrl,
-          ...common,
-          stopTimeoutSeconds: 5,
-          verifyTimeoutSeconds: 30,
-          monitor: { durationSeconds: 0 },
-          approval: { preApproved: ONCALL },
-        },
-        check: async (ending, runId) => {
-          const problems: string[] = [];
-          const all = await containersNamed(name);
-          const names = all.map((c) => c.Names[0]).sort();
-          const mine = await docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
-          const created = ctx.events.filter(
-            (e) => e.at >= since && e.action === 'create' && e.attributes[RUN_ID_LABEL] === runId,
-          );
-          expect(problems, created.length <= 1, `${created.length} containers created by the run`);
-          expect(problems, names.length === 1 && names[0] === `/${name}`, `containers: ${names.join(', ')}`);
-          const c = await docker
-            .getContainer(name)
-            .inspect()
-            .catch(() => undefined);
-          expect(problems, c?.State.Running === true, `'${name}' is not running`);
-          const h = await healthStatus(app.healthUrl, ending.kind === 'completed' ? 200 : 503);
-          if (ending.kind === 'completed') {
-            expect(problems, c?.Image === good, `'${name}' does not run ${GOOD}`);
-            expect(problems, c?.Config.Labels[RUN_ID_LABEL] === runId, `'${name}' is not the run's container`);
-            expect(problems, created.length === 1, `${created.length} containers created by the run, want 1`);
-            expect(problems, h === 200, `/health answers ${h ?? 'nothing'}`);
-          } else {
-            expect(problems, c?.Id === app.id && c.Image === bad, `'${name}' is not the original container`);
-            expect(problems, mine.length === 0, `the run's container was left behind (${mine.length})`);
-            expect(problems, h === 503, `the original answers /health with ${h ?? 'nothing'}`);
-          }
-          return problems;
-        },
-        cleanup: async () => {
-          await proxy?.close();
-          await removeByPrefix(name);
-        },
-      };
-    },
+    setup: (ctx, tag) => dockerRun(ctx, tag, BAD, GOOD),
+    // the target image answers /health 503 for ever: the new container is removed, the original started again
+    persistent: { 'never-healthy': (ctx, tag) => dockerRun(ctx, tag, GOOD, BAD) },
   };
 }
 
@@ -243,6 +282,7 @@ function qdrantBackup(): Scenario {
   return {
     name: 'qdrantBackup',
     workflowType: 'qdrantBackup',
+    system: 'the Qdrant double',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -302,6 +342,7 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
   return {
     name: kind,
     workflowType: kind,
+    system: 'the Qdrant double + the harness dockerd',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -388,6 +429,7 @@ function schema(mode: 'alias' | 'recreate'): Scenario {
   return {
     name: `qdrantSchemaRollback (${mode})`,
     workflowType: 'qdrantSchemaRollback',
+    system: 'the Qdrant double',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollections(ctx, name);
@@ -459,6 +501,7 @@ function config(): Scenario {
   return {
     name: 'qdrantConfigRollback',
     workflowType: 'qdrantConfigRollback',
+    system: 'the Qdrant double',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
