@@ -587,7 +587,7 @@ export async function runMatrix(
     const connection = await Connection.connect({ address: temporal.address });
     // the same converter as the workers it spawns (they inherit CORTEX_CODEC_KEYS): encrypted payloads and failures
     const client = new Client({ connection, dataConverter: dataConverter() });
-    const ctx: Ctx = { client, taskQueue, q, backupRoot, events: dockerd.events };
+    const ctx: Ctx = { client, dir, address: temporal.address, taskQueue, q, backupRoot, events: dockerd.events };
     h = {
       dir,
       temporal,

@@ -6,98 +6,20 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
 import { RUN_ID_LABEL } from '../../activities/docker.ts';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import { BAD, containersNamed, docker, GOOD, imageId, removeByPrefix, startApp } from '../../test/helpers/docker.ts';
-import { aliasMap, collectionChecksum, collectionNames, seed, type TestQdrant } from '../../test/helpers/qdrant.ts';
-import type { DockerEvent } from './infra.ts';
-import type { SlowProxy } from './slow-proxy.ts';
-import { APPROVER, REQUESTER } from '../../test/helpers/approval-policy.ts';
+import { aliasMap, collectionChecksum, collectionNames, seed } from '../../test/helpers/qdrant.ts';
+import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scenario } from './row.ts';
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+import { envFileRow } from './rows/env-file.ts';
 
-export interface Ctx {
-  client: Client;
-  taskQueue: string;
-  q: TestQdrant;
-  backupRoot: string;
-  events: DockerEvent[];
-  /** Wraps an app's health URL when the cell wants to slow its answers. */
-  healthProxy?: (port: number) => Promise<SlowProxy>;
-}
-
-export type Ending = { kind: 'completed'; result: unknown } | { kind: 'failed'; type: string; message: string };
-
-export interface Run {
-  workflowId: string;
-  input: unknown;
-  /** Problems with the state after the run ended this way; empty means consistent. */
-  check(ending: Ending, runId: string): Promise<string[]>;
-  cleanup(): Promise<void>;
-  /** A fault the row applies itself during the run (a persistent fault: a host worker taken away, …). */
-  hook?: FaultHook;
-}
-
-/** What a fault does during one run: sees each history event as it is written. */
-export interface FaultHook {
-  started?(ids: { workflowId: string; runId: string }): void;
-  onEvent(e: HistoryEvent, seen: Map<string, HistoryEvent>): void | Promise<void>;
-  /** Work started by the fault that must finish before the check (a restart in progress). */
-  pending?: Promise<unknown>[];
-  /** Whether the fault was actually applied (else the run does not count as faulted). */
-  applied(): boolean;
-  note?(): string | undefined;
-  cleanup?(): Promise<void>;
-  /** After the run, from its whole history: why the fault is not proven to have hit the run, if it is not. */
-  verify?(events: HistoryEvent[]): string | undefined;
-  /** After the run, from its whole history: where the fault hit (for the record). */
-  proof?(events: HistoryEvent[]): string;
-}
-
-/** The faults that do not go away; a row that can meet one sets it up itself (see Scenario.persistent). */
-export type PersistentFaultName = 'refused' | 'host-gone' | 'never-healthy';
-
-export interface Scenario {
-  name: string;
-  workflowType: string;
-  /** The real system the row runs against, for the table. */
-  system: string;
-  uses: { docker: boolean; qdrant: boolean };
-  prepare(ctx: Ctx): Promise<void>;
-  setup(ctx: Ctx, tag: string): Promise<Run>;
-  /** Set-ups whose run meets a persistent fault after its first change: the run must end compensated. */
-  persistent?: Partial<Record<PersistentFaultName, (ctx: Ctx, tag: string) => Promise<Run>>>;
-  /** After all of the row's cells (stop what prepare started). */
-  teardown?(ctx: Ctx): Promise<void>;
-}
+export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
 const DIM = 8;
 const POINTS = 400;
-// The committed approval policy (config/approval-policy.json): roster approvers, a requester who is not one.
-export const EM = APPROVER.database;
-export const ONCALL = APPROVER.application;
-export const common = { reason: 'fault matrix', requestedBy: REQUESTER };
 
 // ---------------------------------------------------------------- shared checks
-
-function expect(problems: string[], ok: boolean, what: string): void {
-  if (!ok) problems.push(what);
-}
-
-/**
- * The status /health answers, waiting up to 10 s for `want` (a container a dockerd restart stopped is started
- * again by the daemon and needs a moment to listen).
- */
-async function healthStatus(url: string, want: number): Promise<number | undefined> {
-  let last: number | undefined;
-  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-    last = (await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status;
-    if (last === want) break;
-  }
-  return last;
-}
 
 async function sha256File(path: string): Promise<string> {
   return createHash('sha256')
@@ -541,6 +463,7 @@ export function scenarios(): Scenario[] {
     schema('alias'),
     schema('recreate'),
     config(),
+    envFileRow(),
   ];
 }
 

@@ -22,4 +22,5 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   'qdrantSchemaRollback (alias)': { 'qdrant-slow': {} },
   'qdrantSchemaRollback (recreate)': { 'kill-boundary': MID },
   qdrantConfigRollback: { 'qdrant-503': {} },
+  environmentConfigRollback: { refused: {}, 'kill-boundary': MID },
 };
