@@ -15,6 +15,8 @@ export interface Ctx {
   dir: string;
   /** The Temporal dev server's address (for host workers a row starts). */
   address: string;
+  /** Copies images from the machine's Docker engine into the harness dockerd (rows run on the latter). */
+  loadImages(refs: string[]): Promise<void>;
   taskQueue: string;
   q: TestQdrant;
   backupRoot: string;

@@ -13,6 +13,7 @@ import { aliasMap, collectionChecksum, collectionNames, seed } from '../../test/
 import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scenario } from './row.ts';
 
 import { envFileRow } from './rows/env-file.ts';
+import { systemServiceRow } from './rows/system-service.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -464,6 +465,7 @@ export function scenarios(): Scenario[] {
     schema('recreate'),
     config(),
     envFileRow(),
+    systemServiceRow(),
   ];
 }
 

@@ -23,4 +23,5 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   'qdrantSchemaRollback (recreate)': { 'kill-boundary': MID },
   qdrantConfigRollback: { 'qdrant-503': {} },
   environmentConfigRollback: { refused: {}, 'kill-boundary': MID },
+  systemServiceRollback: { 'host-gone': {}, 'never-healthy': {} },
 };
