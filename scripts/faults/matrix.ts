@@ -140,7 +140,17 @@ function workerEnv(h: Harness, dockerHost: string): Record<string, string> {
     DOCKER_HOST: dockerHost,
     QDRANT_URL: h.q.url,
     CORTEX_BACKUP_DIR: h.backupRoot,
+    // OpenTofu with local state only: its own work dir, an empty CLI configuration
+    CORTEX_TERRAFORM_DIR: join(h.dir, 'terraform-work'),
+    TF_CLI_CONFIG_FILE: tofuRc(h.dir),
+    TF_IN_AUTOMATION: '1',
   };
+}
+
+function tofuRc(dir: string): string {
+  const path = join(dir, 'tofurc');
+  writeFileSync(path, '');
+  return path;
 }
 
 async function usePool(h: Harness, kind: 'direct' | 'proxied'): Promise<void> {
@@ -233,9 +243,15 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
   const ids = { workflowId: run.workflowId, runId };
   driver?.started?.(ids);
   const stop = { done: false };
+  const during = run
+    .during?.(ids, () => !stop.done)
+    .catch((err: unknown) => {
+      console.error(`[faults] ${run.workflowId}: the row's own step during the run failed: ${String(err)}`);
+    });
   const following = followHistory(h.client, run.workflowId, runId, (e, seen) => driver?.onEvent(e, seen), stop);
   const ending = await awaitEnding(h, run.workflowId, runId);
   stop.done = true;
+  await during;
   await Promise.all(driver?.pending ?? []);
   await driver?.cleanup?.();
   if (!ending) {
@@ -458,9 +474,10 @@ function killMid(
     },
     proof: (events) => {
       const a = attemptsOf(events, scheduledId);
+      const heldText = dep === 'other' ? '' : ` (its ${dep} answer held)`;
       return act === 'restart-temporal'
-        ? `Temporal SIGKILLed while attempt 1 of ${b.type} was in flight (its ${dep} answer held); ${b.type} ended on attempt ${a.attempt}, the run closed after the restart`
-        : `SIGKILL ${victim} while attempt 1 of ${b.type} was in flight (${sync === 'heartbeat' ? 'heartbeat seen, ' : ''}its ${dep} answer held); attempt ${a.attempt} ran on ${a.identity}`;
+        ? `Temporal SIGKILLed while attempt 1 of ${b.type} was in flight${heldText}; ${b.type} ended on attempt ${a.attempt}, the run closed after the restart`
+        : `SIGKILL ${victim} while attempt 1 of ${b.type} was in flight (${sync === 'heartbeat' ? 'heartbeat seen' : 'started'}${heldText ? `,${heldText.slice(2, -1)}` : ''}); attempt ${a.attempt} ran on ${a.identity}`;
     },
     cleanup: () => Promise.resolve(slow(false)),
   };

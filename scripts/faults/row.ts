@@ -35,6 +35,8 @@ export interface Run {
   cleanup(): Promise<void>;
   /** A fault the row applies itself during the run (a persistent fault: a host worker taken away, …). */
   hook?: FaultHook;
+  /** What the row does while the run is open (an approver approving the plan it shows); awaited before the check. */
+  during?(ids: { workflowId: string; runId: string }, open: () => boolean): Promise<void>;
 }
 
 /** What a fault does during one run: sees each history event as it is written. */
@@ -71,6 +73,7 @@ export interface Scenario {
 }
 
 // The committed approval policy (config/approval-policy.json): roster approvers, a requester who is not one.
+export { APPROVER };
 export const EM = APPROVER.database;
 export const ONCALL = APPROVER.application;
 export const common = { reason: 'fault matrix', requestedBy: REQUESTER };

@@ -14,6 +14,7 @@ import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scen
 
 import { envFileRow } from './rows/env-file.ts';
 import { systemServiceRow } from './rows/system-service.ts';
+import { terraformRow } from './rows/terraform.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -466,6 +467,7 @@ export function scenarios(): Scenario[] {
     config(),
     envFileRow(),
     systemServiceRow(),
+    terraformRow(),
   ];
 }
 

@@ -24,4 +24,5 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   qdrantConfigRollback: { 'qdrant-503': {} },
   environmentConfigRollback: { refused: {}, 'kill-boundary': MID },
   systemServiceRollback: { 'host-gone': {}, 'never-healthy': {} },
+  terraformRollback: { refused: {}, 'kill-mid': ONE },
 };
