@@ -73,7 +73,7 @@ export interface Scenario {
 }
 
 // The committed approval policy (config/approval-policy.json): roster approvers, a requester who is not one.
-export { APPROVER };
+export { APPROVER, REQUESTER };
 export const EM = APPROVER.database;
 export const ONCALL = APPROVER.application;
 export const common = { reason: 'fault matrix', requestedBy: REQUESTER };

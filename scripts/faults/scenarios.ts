@@ -15,6 +15,7 @@ import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scen
 import { envFileRow } from './rows/env-file.ts';
 import { systemServiceRow } from './rows/system-service.ts';
 import { terraformRow } from './rows/terraform.ts';
+import { networkRow } from './rows/network.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -468,6 +469,7 @@ export function scenarios(): Scenario[] {
     envFileRow(),
     systemServiceRow(),
     terraformRow(),
+    networkRow(),
   ];
 }
 

@@ -25,4 +25,5 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   environmentConfigRollback: { refused: {}, 'kill-boundary': MID },
   systemServiceRollback: { 'host-gone': {}, 'never-healthy': {} },
   terraformRollback: { refused: {}, 'kill-mid': ONE },
+  networkRollback: { 'never-healthy': {}, 'temporal-restart': {} },
 };
