@@ -10,6 +10,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDockerActivities } from '../../activities/docker.ts';
 import { createHealthActivities } from '../../activities/health.ts';
+import { createComposeActivities } from '../../activities/compose.ts';
+import { createEnvFileDockerActivities } from '../../activities/envfile.ts';
 import { createQdrantActivities } from '../../activities/qdrant.ts';
 import { dataConverter } from '../../common/codec.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
@@ -62,7 +64,12 @@ const RUN_TIMEOUT_MS = 240_000;
 // default is 10 s; 3 s keeps the matrix inside its budget and changes nothing else (a task that times out is
 // simply given to another worker, as after any crash).
 const WORKFLOW_TASK_TIMEOUT = '3s';
-const DOCKER_ACTIVITIES = new Set(Object.keys(createDockerActivities({ docker: new Dockerode() })));
+// Activities that talk to dockerd: the Docker API ones, the env-file container ones and Compose (the docker CLI).
+const DOCKER_ACTIVITIES = new Set([
+  ...Object.keys(createDockerActivities({ docker: new Dockerode() })),
+  ...Object.keys(createEnvFileDockerActivities({ docker: new Dockerode() })),
+  ...Object.keys(createComposeActivities()),
+]);
 const HEALTH_ACTIVITIES = new Set(Object.keys(createHealthActivities()));
 const QDRANT_ACTIVITIES = new Set(
   Object.keys(

@@ -16,6 +16,7 @@ import { envFileRow } from './rows/env-file.ts';
 import { systemServiceRow } from './rows/system-service.ts';
 import { terraformRow } from './rows/terraform.ts';
 import { networkRow } from './rows/network.ts';
+import { dockerNetworkRow } from './rows/docker-network.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -470,6 +471,7 @@ export function scenarios(): Scenario[] {
     systemServiceRow(),
     terraformRow(),
     networkRow(),
+    dockerNetworkRow(),
   ];
 }
 

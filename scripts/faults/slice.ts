@@ -26,4 +26,5 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   systemServiceRollback: { 'host-gone': {}, 'never-healthy': {} },
   terraformRollback: { refused: {}, 'kill-mid': ONE },
   networkRollback: { 'never-healthy': {}, 'temporal-restart': {} },
+  dockerNetworkRollback: { 'dockerd-restart': ONE, 'never-healthy': {} },
 };
