@@ -24,6 +24,7 @@ import { scenarios, type Ctx, type Ending, type FaultHook, type Run, type Scenar
 import { startSlowProxy, type SlowProxy } from './slow-proxy.ts';
 import type { CellRecord, MatrixRecord, Mode } from './record.ts';
 import { CI_SLICE, type SlicePlan } from './slice.ts';
+import { kubeconfigPath } from './rows/kubernetes.ts';
 import { execa } from 'execa';
 import { boundaries, completionOf, followHistory, pendingActivity, retriedActivities, type Boundary } from './watch.ts';
 
@@ -151,6 +152,8 @@ function workerEnv(h: Harness, dockerHost: string): Record<string, string> {
     CORTEX_TERRAFORM_DIR: join(h.dir, 'terraform-work'),
     TF_CLI_CONFIG_FILE: tofuRc(h.dir),
     TF_IN_AUTOMATION: '1',
+    // kubectl reads it per call: the Kubernetes row writes its cluster's kubeconfig there once the cluster is up
+    KUBECONFIG: kubeconfigPath(h.dir),
   };
 }
 

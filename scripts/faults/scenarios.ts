@@ -17,6 +17,7 @@ import { systemServiceRow } from './rows/system-service.ts';
 import { terraformRow } from './rows/terraform.ts';
 import { networkRow } from './rows/network.ts';
 import { dockerNetworkRow } from './rows/docker-network.ts';
+import { kubernetesRow } from './rows/kubernetes.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -472,6 +473,7 @@ export function scenarios(): Scenario[] {
     terraformRow(),
     networkRow(),
     dockerNetworkRow(),
+    kubernetesRow(),
   ];
 }
 

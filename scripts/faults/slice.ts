@@ -27,4 +27,5 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   terraformRollback: { refused: {}, 'kill-mid': ONE },
   networkRollback: { 'never-healthy': {}, 'temporal-restart': {} },
   dockerNetworkRollback: { 'dockerd-restart': ONE, 'never-healthy': {} },
+  kubernetesRollback: { 'never-healthy': {}, 'kill-boundary': MID },
 };
