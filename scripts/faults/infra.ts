@@ -3,9 +3,11 @@
 // that one) with the demo images loaded into it, and the workers — one polling, one warm standby that starts
 // polling the moment the active one is killed, so the killed worker is always the one running the rollback.
 // Invariants: every process here is started by the harness and stopped by its pid; the machine's dockerd is only
-// read from (`docker save`).
+// read from (`docker save`); the harness's dockerd shares the machine's network namespace, so it is given a bridge
+// of its own (created before it starts, deleted after it stops) and never touches iptables, ip_forward or docker0.
 import Dockerode from 'dockerode';
 import { execa, type ResultPromise } from 'execa';
+import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,10 +106,27 @@ export interface DockerEvent {
   attributes: Record<string, string>;
 }
 
+/**
+ * The harness dockerd's default bridge: a name and a 198.18.0.0/15 subnet (RFC 2544, in none of Docker's default
+ * address pools) of its own, from its directory, so two harnesses on different directories do not share one.
+ *
+ * Why not `--bridge none`: a dockerd started with it deletes the link named `docker0` in its network namespace at
+ * start-up (moby's configureNetworking → removeDefaultBridgeInterface), and this dockerd runs in the machine's
+ * namespace: the machine's own dockerd then loses its bridge and every container on its default network fails to
+ * start ("could not find bridge docker0"), until that dockerd is restarted. Issue 16.
+ */
+export function harnessBridge(dir: string): { name: string; bip: string } {
+  const h = createHash('sha256').update(dir).digest();
+  const i = h.readUInt16BE(0) % 512;
+  return { name: `cxf-${h.toString('hex').slice(0, 8)}`, bip: `198.${18 + (i >> 8)}.${i & 255}.1/24` };
+}
+
 export class OwnDockerd {
   readonly socket: string;
   readonly host: string;
   readonly docker: Dockerode;
+  /** The bridge this dockerd's default network uses (it exists only while the daemon does). */
+  readonly bridge: { name: string; bip: string };
   /** Container events seen since the daemon was first started (re-subscribed after each restart). */
   readonly events: DockerEvent[] = [];
   private readonly pidFile: string;
@@ -122,6 +141,7 @@ export class OwnDockerd {
     this.host = `unix://${this.socket}`;
     this.pidFile = join(dir, 'docker.pid');
     this.docker = new Dockerode({ socketPath: this.socket });
+    this.bridge = harnessBridge(dir);
   }
 
   async start(): Promise<void> {
@@ -145,6 +165,7 @@ export class OwnDockerd {
     // after 60 s ("timeout waiting for containerd to start"). Make sure none is left.
     await this.stopContainerd('SIGTERM');
     await this.unmountStale();
+    await this.createBridge();
     const args = [
       '--host',
       this.host,
@@ -154,10 +175,14 @@ export class OwnDockerd {
       join(this.dir, 'exec'),
       '--pidfile',
       this.pidFile,
+      // Never `--bridge none` (see harnessBridge). The containers here use the host network, so the default bridge
+      // is unused; each flag below turns off a default that would change the machine's network (rules, sysctls).
       '--bridge',
-      'none',
+      this.bridge.name,
       '--iptables=false',
+      '--ip6tables=false',
       '--ip-masq=false',
+      '--ip-forward=false',
     ];
     const log = createWriteStream(join(this.dir, 'dockerd.log'), { flags: 'a' });
     const proc = execa('dockerd', args, { reject: false, stdin: 'ignore', all: true, buffer: false });
@@ -165,10 +190,11 @@ export class OwnDockerd {
     this.proc = proc;
     const launched = Date.now();
     await until('the harness dockerd', 90_000, async () => {
-      if (proc.exitCode !== null) throw new Error(`dockerd exited with ${proc.exitCode} (see ${this.dir}/dockerd.log)`);
+      if (proc.exitCode !== null) return true; // reported below: a throw here would only mean "not yet"
       await this.docker.ping();
       return true;
     });
+    if (proc.exitCode !== null) throw new Error(`dockerd exited with ${proc.exitCode} (see ${this.dir}/dockerd.log)`);
     this.startedAt = launched;
     this.follow();
   }
@@ -200,8 +226,23 @@ export class OwnDockerd {
       clearTimeout(t);
       await this.stopContainerd('SIGTERM');
     }
+    await this.deleteBridge();
     this.generation += 1;
     this.stream?.destroy();
+  }
+
+  private async createBridge(): Promise<void> {
+    const { name } = this.bridge;
+    if ((await execa('ip', ['link', 'show', 'dev', name], { reject: false })).exitCode === 0) return;
+    await execa('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+    // dockerd takes a named bridge's address as its network's (it refuses --bip with --bridge)
+    await execa('ip', ['addr', 'add', this.bridge.bip, 'dev', name]);
+  }
+
+  /** After the daemon has exited (a restart creates the bridge again before the daemon starts). */
+  private async deleteBridge(): Promise<void> {
+    if (this.proc) return;
+    await execa('ip', ['link', 'del', 'dev', this.bridge.name], { reject: false });
   }
 
   async restart(): Promise<void> {
