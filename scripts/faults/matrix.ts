@@ -26,6 +26,7 @@ import type { CellRecord, MatrixRecord, Mode } from './record.ts';
 import { CI_SLICE, type SlicePlan } from './slice.ts';
 import { kubeconfigPath } from './rows/kubernetes.ts';
 import { execa } from 'execa';
+import { statusQuery, type RollbackStatus } from '../../workflows/phases/progress.ts';
 import { boundaries, completionOf, followHistory, pendingActivity, retriedActivities, type Boundary } from './watch.ts';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -265,6 +266,14 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
   await Promise.all(driver?.pending ?? []);
   await driver?.cleanup?.();
   if (!ending) {
+    // Where the run stood: its phase and what it waited for (an approval that never came, …).
+    const status: RollbackStatus | undefined = await h.client.workflow
+      .getHandle(run.workflowId, runId)
+      .query(statusQuery)
+      .catch(() => undefined);
+    const stood = status
+      ? `; it stood in phase '${status.phase}'${status.pendingApproval ? ` awaiting approval by ${status.pendingApproval.requiredRole}` : ''}${status.approvals.length ? `, decisions: ${status.approvals.map((a) => `${a.decision} ${a.approver}${a.refusal ? ` (${a.refusal})` : ''}`).join('; ')}` : ''}`
+      : '';
     await h.client.workflow
       .getHandle(run.workflowId, runId)
       .terminate('fault matrix: run timed out')
@@ -274,7 +283,7 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
     return {
       ...ids,
       label: 'timed out',
-      fail: `did not finish within ${RUN_TIMEOUT_MS / 1000} s\n${h.pool.tail()}`,
+      fail: `did not finish within ${RUN_TIMEOUT_MS / 1000} s${stood}\n${h.pool.tail()}`,
       ms: Date.now() - started,
       retried: [],
     };

@@ -347,6 +347,158 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
   };
 }
 
+// ---------------------------------------------------------------- data corruption emergency
+
+/**
+ * dataCorruptionEmergency: the collection backed up at S0 ('good'), corrupted to S1 (points lost, junk written),
+ * the application and a writer running. No approval wait: the requester's acknowledgement is recorded. Completed:
+ * S0 restored, one export of S1, one pre-rollback backup, both containers running again (the same ones). Anything
+ * else: S1 as before (the pre-rollback backup put back), both running.
+ */
+function dataCorruption(): Scenario {
+  const collection = 'faults-corrupt';
+  const appName = `${collection}-app`;
+  const writerName = `${collection}-writer`;
+  let s0 = '';
+  let s1 = '';
+  let s1Count = 0;
+  const toS1 = async (ctx: Ctx) => {
+    await dropCollection(ctx, collection);
+    await seed(ctx.q.client, collection, POINTS, DIM);
+    await ctx.q.client.delete(collection, { wait: true, points: Array.from({ length: 100 }, (_, i) => i + 1) });
+    await seed(ctx.q.client, collection, 30, DIM, 9000);
+  };
+  return {
+    name: 'dataCorruptionEmergency',
+    workflowType: 'dataCorruptionEmergency',
+    system: 'the Qdrant double + the harness dockerd',
+    uses: { docker: true, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+      await ctx.client.workflow.execute('qdrantBackup', {
+        taskQueue: ctx.taskQueue,
+        workflowId: `faults-prepare-${collection}-${Date.now()}`,
+        args: [{ collection, backupName: 'good' }],
+      });
+      await toS1(ctx);
+      s1 = await checksum(ctx, collection);
+      s1Count = (await collectionChecksum(ctx.q.client, collection)).count;
+    },
+    setup: async (ctx, tag) => {
+      await toS1(ctx);
+      for (const d of await backupDirs(ctx, collection))
+        if (d !== 'good') await rm(join(ctx.backupRoot, collection, d), { recursive: true, force: true });
+      await rm(join(ctx.backupRoot, collection, '_exports'), { recursive: true, force: true });
+      const [app, writer] = await Promise.all([startApp(appName, GOOD), startApp(writerName, GOOD)]);
+      const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+      return {
+        workflowId: `faults-corrupt-${tag}`,
+        input: {
+          collection,
+          app: { containerName: appName, healthUrl: proxy ? `${proxy.url}/health` : app.healthUrl },
+          writers: [writerName],
+          ...common,
+          monitor: { durationSeconds: 0 },
+        },
+        check: async (ending) => {
+          const problems: string[] = [];
+          const now = await checksum(ctx, collection);
+          const snaps = await strayServerSnapshots(ctx, collection);
+          expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
+          problems.push(...(await checkApp(appName, app.id, app.healthUrl)));
+          problems.push(...(await checkApp(writerName, writer.id, writer.healthUrl)));
+          const pre = (await backupDirs(ctx, collection)).filter((d) => d !== 'good');
+          expect(problems, pre.length <= 1, `pre-rollback backups: ${pre.join(', ')}`);
+          for (const d of pre) problems.push(...(await checkBackupDir(ctx, collection, d, s1Count)));
+          const exports = await entries(join(ctx.backupRoot, collection, '_exports'));
+          expect(problems, exports.length <= 1, `emergency exports: ${exports.join(', ')}`);
+          if (ending.kind === 'completed') {
+            expect(problems, now === s0, 'the collection is not the backup’s state');
+            expect(problems, pre.length === 1 && exports.length === 1, 'no pre-rollback backup or no export');
+          } else {
+            expect(problems, now === s1, 'the collection is not what it was before the run');
+          }
+          return problems;
+        },
+        cleanup: async () => {
+          await proxy?.close();
+          await removeByPrefix(appName);
+          await removeByPrefix(writerName);
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- emergency rollback (application)
+
+/**
+ * emergencyRollback of type application (emergency-rollback.sh): pre-checks, an emergency backup of the
+ * collection, dockerContainerRollback as a child pre-approved in the emergency's name, a post-check. Completed:
+ * one container of the name, running the target, healthy, one emergency backup. Anything else: the original
+ * container (same id, same image, same answer), at most one emergency backup.
+ */
+function emergencyRollback(): Scenario {
+  const collection = 'faults-emergency';
+  const run = async (ctx: Ctx, tag: string, from: string, to: string): Promise<Run> => {
+    const name = `faults-em-${tag}`;
+    const app = await startApp(name, from);
+    await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+    const [toId, fromId] = [await imageId(to), await imageId(from)];
+    const statusOf = (image: string) => (image === GOOD ? 200 : 503);
+    return {
+      workflowId: `faults-em-${tag}`,
+      input: {
+        type: 'application',
+        target: to,
+        containerName: name,
+        healthUrl: app.healthUrl,
+        collection,
+        watchSeconds: 0,
+        ...common,
+      },
+      check: async (ending) => {
+        const problems: string[] = [];
+        const named = (await containersNamed(name)).map((c) => c.Names[0]);
+        expect(problems, named.length === 1 && named[0] === `/${name}`, `containers: ${named.join(', ')}`);
+        const c = await docker
+          .getContainer(name)
+          .inspect()
+          .catch(() => undefined);
+        expect(problems, c?.State.Running === true, `'${name}' is not running`);
+        const backups = (await backupDirs(ctx, collection)).filter((d) => d.startsWith('emergency-rollback-'));
+        expect(problems, backups.length <= 1, `emergency backups: ${backups.join(', ')}`);
+        const want = ending.kind === 'completed' ? to : from;
+        const h = await healthStatus(app.healthUrl, statusOf(want));
+        expect(problems, h === statusOf(want), `/health answers ${h ?? 'nothing'}`);
+        if (ending.kind === 'completed') {
+          expect(problems, c?.Image === toId, `'${name}' does not run ${to}`);
+          expect(problems, backups.length === 1, 'no emergency backup');
+        } else {
+          expect(problems, c?.Id === app.id && c.Image === fromId, `'${name}' is not the original container`);
+        }
+        return problems;
+      },
+      cleanup: () => removeByPrefix(name),
+    };
+  };
+  return {
+    name: 'emergencyRollback',
+    workflowType: 'emergencyRollback',
+    system: 'the harness dockerd + the Qdrant double',
+    uses: { docker: true, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, 120, DIM);
+    },
+    setup: (ctx, tag) => run(ctx, tag, BAD, GOOD),
+    persistent: { 'never-healthy': (ctx, tag) => run(ctx, tag, GOOD, BAD) },
+  };
+}
+
 // ---------------------------------------------------------------- schema rollback
 
 function schema(mode: 'alias' | 'recreate'): Scenario {
@@ -468,6 +620,8 @@ export function scenarios(): Scenario[] {
     schema('alias'),
     schema('recreate'),
     config(),
+    dataCorruption(),
+    emergencyRollback(),
     envFileRow(),
     systemServiceRow(),
     terraformRow(),

@@ -22,6 +22,8 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   'qdrantSchemaRollback (alias)': { 'qdrant-slow': {} },
   'qdrantSchemaRollback (recreate)': { 'kill-boundary': MID },
   qdrantConfigRollback: { 'qdrant-503': {} },
+  dataCorruptionEmergency: { 'qdrant-drop': {} },
+  emergencyRollback: { 'kill-boundary': MID, 'never-healthy': {} },
   environmentConfigRollback: { refused: {}, 'kill-boundary': MID },
   systemServiceRollback: { 'host-gone': {}, 'never-healthy': {} },
   terraformRollback: { refused: {}, 'kill-mid': ONE },
