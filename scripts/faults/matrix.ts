@@ -293,8 +293,10 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
   if (selfTest) {
     // The check must tell the two consistent states apart: judged as if the run had ended the other way, the
     // same state must be reported inconsistent (else the check could not catch a half-done run either).
-    const other: Ending =
-      ending.kind === 'completed'
+    // (A read-only row leaves the same world either way: its check must refuse a completion that did not pass.)
+    const other: Ending = s.readOnly
+      ? { kind: 'completed', result: { passed: false } }
+      : ending.kind === 'completed'
         ? { kind: 'failed', type: 'SelfTest', message: 'self-test' }
         : { kind: 'completed', result: null };
     const flipped = await run.check(other, runId).catch((err: unknown) => [String(err)]);
@@ -317,7 +319,8 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
   if (o.persistent) {
     // The fault does not go away: the run must have changed the target, met the fault, and undone its change.
     if (run.hook && !run.hook.applied()) problems.push('the fault was never applied');
-    if (o.mustUndo && label !== 'compensated')
+    if (s.readOnly && ending.kind === 'completed') problems.push('the fault did not make the read-only run fail');
+    else if (o.mustUndo && !s.readOnly && label !== 'compensated')
       problems.push(`the fault did not make the run undo its change: it ended ${label}`);
   }
   const message = ending.kind === 'failed' ? `${ending.type}: ${ending.message}` : undefined;

@@ -68,6 +68,8 @@ export interface Scenario {
   setup(ctx: Ctx, tag: string): Promise<Run>;
   /** Set-ups whose run meets a persistent fault after its first change: the run must end compensated. */
   persistent?: Partial<Record<PersistentFaultName, (ctx: Ctx, tag: string) => Promise<Run>>>;
+  /** Read-only: a persistent fault must make the run fail and change nothing (there is nothing to undo). */
+  readOnly?: boolean;
   /** After all of the row's cells (stop what prepare started). */
   teardown?(ctx: Ctx): Promise<void>;
 }

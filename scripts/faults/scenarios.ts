@@ -499,6 +499,62 @@ function emergencyRollback(): Scenario {
   };
 }
 
+// ---------------------------------------------------------------- post-rollback verification
+
+/**
+ * postRollbackVerification: read-only checks of a running application and its collection. Completed: every
+ * check passed, and the world is as before (the same container running, the collection's points unchanged).
+ * Anything else: the world as before. Persistent fault: the application answers unhealthy (never-healthy): the
+ * run must fail its verification and change nothing.
+ */
+function verification(): Scenario {
+  const collection = 'faults-verify';
+  let s0 = '';
+  const run = async (ctx: Ctx, tag: string, image: string): Promise<Run> => {
+    const name = `faults-verify-${tag}`;
+    const app = await startApp(name, image);
+    return {
+      workflowId: `faults-verify-${tag}`,
+      input: {
+        service: 'cortex-mcp',
+        healthUrl: app.healthUrl,
+        container: name,
+        collections: { [collection]: POINTS },
+        commands: [{ name: 'prod:health', command: ['node', '-e', 'console.log("health ok")'], timeoutSeconds: 20 }],
+      },
+      check: async (ending) => {
+        const problems: string[] = [];
+        expect(problems, (await checksum(ctx, collection)) === s0, 'the collection changed');
+        const c = await docker
+          .getContainer(name)
+          .inspect()
+          .catch(() => undefined);
+        expect(problems, c?.Id === app.id && c.State.Running, `'${name}' is not the original container, running`);
+        if (ending.kind === 'completed') {
+          const r = ending.result as { passed?: boolean; checks?: Array<{ name: string; status: string }> };
+          expect(problems, r.passed === true, `completed without passing: ${JSON.stringify(r.checks)}`);
+        }
+        return problems;
+      },
+      cleanup: () => removeByPrefix(name),
+    };
+  };
+  return {
+    name: 'postRollbackVerification',
+    workflowType: 'postRollbackVerification',
+    system: 'the harness dockerd + the Qdrant double (read-only)',
+    uses: { docker: true, qdrant: true },
+    readOnly: true,
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+    },
+    setup: (ctx, tag) => run(ctx, tag, GOOD),
+    persistent: { 'never-healthy': (ctx, tag) => run(ctx, tag, BAD) },
+  };
+}
+
 // ---------------------------------------------------------------- schema rollback
 
 function schema(mode: 'alias' | 'recreate'): Scenario {
@@ -622,6 +678,7 @@ export function scenarios(): Scenario[] {
     config(),
     dataCorruption(),
     emergencyRollback(),
+    verification(),
     envFileRow(),
     systemServiceRow(),
     terraformRow(),
