@@ -320,8 +320,10 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
     // The fault does not go away: the run must have changed the target, met the fault, and undone its change.
     if (run.hook && !run.hook.applied()) problems.push('the fault was never applied');
     if (s.readOnly && ending.kind === 'completed') problems.push('the fault did not make the read-only run fail');
-    else if (o.mustUndo && !s.readOnly && label !== 'compensated')
-      problems.push(`the fault did not make the run undo its change: it ended ${label}`);
+    else if (o.mustUndo && !s.readOnly && label !== 'compensated') {
+      const where = await run.undone?.();
+      if (!where) problems.push(`the fault did not make the run undo its change: it ended ${label}`);
+    }
   }
   const message = ending.kind === 'failed' ? `${ending.type}: ${ending.message}` : undefined;
   const bad = label === 'compensation failed' || problems.length > 0;

@@ -35,6 +35,8 @@ export interface Run {
   cleanup(): Promise<void>;
   /** A fault the row applies itself during the run (a persistent fault: a host worker taken away, …). */
   hook?: FaultHook;
+  /** Where the run's change was undone when not in its own failure (a fleet's children undo themselves). */
+  undone?(): Promise<string | undefined>;
   /** What the row does while the run is open (an approver approving the plan it shows); awaited before the check. */
   during?(ids: { workflowId: string; runId: string }, open: () => boolean): Promise<void>;
 }

@@ -18,6 +18,7 @@ import { terraformRow } from './rows/terraform.ts';
 import { networkRow } from './rows/network.ts';
 import { dockerNetworkRow } from './rows/docker-network.ts';
 import { kubernetesRow } from './rows/kubernetes.ts';
+import { fleetRow } from './rows/fleet.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -670,6 +671,7 @@ function config(): Scenario {
 export function scenarios(): Scenario[] {
   return [
     dockerRollback(),
+    fleetRow(),
     qdrantBackup(),
     recovery('qdrantDataRecovery'),
     recovery('pointInTimeRecovery'),

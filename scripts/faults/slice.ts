@@ -16,6 +16,7 @@ const ONE: SlicePlan = { points: 1 };
 
 export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   dockerContainerRollback: { 'dockerd-restart': ONE, 'never-healthy': {} },
+  fleetRollback: { 'kill-boundary': MID, 'never-healthy': {} },
   qdrantBackup: { 'kill-mid': ONE, 'qdrant-503': {} },
   qdrantDataRecovery: { 'kill-boundary': MID, 'qdrant-drop': {} },
   pointInTimeRecovery: { 'temporal-restart': {} },
