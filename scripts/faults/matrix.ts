@@ -260,7 +260,8 @@ async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {})
       console.error(`[faults] ${run.workflowId}: the row's own step during the run failed: ${String(err)}`);
     });
   const following = followHistory(h.client, run.workflowId, runId, (e, seen) => driver?.onEvent(e, seen), stop);
-  const ending = await awaitEnding(h, run.workflowId, runId);
+  const own = await awaitEnding(h, run.workflowId, runId);
+  const ending = own && run.judgedBy ? await run.judgedBy(own) : own;
   stop.done = true;
   await during;
   await Promise.all(driver?.pending ?? []);

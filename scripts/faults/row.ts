@@ -37,6 +37,11 @@ export interface Run {
   hook?: FaultHook;
   /** Where the run's change was undone when not in its own failure (a fleet's children undo themselves). */
   undone?(): Promise<string | undefined>;
+  /**
+   * The ending the run is judged by, when it is not the workflow's own (a guard never ends: it is judged by the
+   * rollback it triggered, and stopped once that rollback closed).
+   */
+  judgedBy?(own: Ending): Promise<Ending>;
   /** What the row does while the run is open (an approver approving the plan it shows); awaited before the check. */
   during?(ids: { workflowId: string; runId: string }, open: () => boolean): Promise<void>;
 }

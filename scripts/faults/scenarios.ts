@@ -19,6 +19,7 @@ import { networkRow } from './rows/network.ts';
 import { dockerNetworkRow } from './rows/docker-network.ts';
 import { kubernetesRow } from './rows/kubernetes.ts';
 import { fleetRow } from './rows/fleet.ts';
+import { guardRow } from './rows/guard.ts';
 
 export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
@@ -681,6 +682,7 @@ export function scenarios(): Scenario[] {
     dataCorruption(),
     emergencyRollback(),
     verification(),
+    guardRow(),
     envFileRow(),
     systemServiceRow(),
     terraformRow(),

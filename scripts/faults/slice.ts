@@ -25,6 +25,7 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   qdrantConfigRollback: { 'qdrant-503': {} },
   dataCorruptionEmergency: { 'qdrant-drop': {} },
   emergencyRollback: { 'kill-boundary': MID, 'never-healthy': {} },
+  rollbackGuard: { 'kill-boundary': MID },
   postRollbackVerification: { 'never-healthy': {}, 'qdrant-503': {} },
   environmentConfigRollback: { refused: {}, 'kill-boundary': MID },
   systemServiceRollback: { 'host-gone': {}, 'never-healthy': {} },
