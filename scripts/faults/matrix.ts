@@ -10,6 +10,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDockerActivities } from '../../activities/docker.ts';
 import { createHealthActivities } from '../../activities/health.ts';
+import { createComposeActivities } from '../../activities/compose.ts';
+import { createEnvFileDockerActivities } from '../../activities/envfile.ts';
+import { createQdrantActivities } from '../../activities/qdrant.ts';
 import { dataConverter } from '../../common/codec.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { BAD, freePort, GOOD } from '../../test/helpers/docker.ts';
@@ -17,13 +20,18 @@ import type { TestQdrant } from '../../test/helpers/qdrant.ts';
 import { startQdrantDouble } from '../../test/qdrant-double/server.ts';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { DevServer, harnessDir, OwnDockerd, WorkerPool } from './infra.ts';
-import { scenarios, type Ctx, type Ending, type Scenario } from './scenarios.ts';
+import { scenarios, type Ctx, type Ending, type FaultHook, type Run, type Scenario } from './scenarios.ts';
 import { startSlowProxy, type SlowProxy } from './slow-proxy.ts';
+import type { CellRecord, MatrixRecord, Mode } from './record.ts';
+import { CI_SLICE, type SlicePlan } from './slice.ts';
+import { kubeconfigPath } from './rows/kubernetes.ts';
+import { execa } from 'execa';
+import { statusQuery, type RollbackStatus } from '../../workflows/phases/progress.ts';
 import { boundaries, completionOf, followHistory, pendingActivity, retriedActivities, type Boundary } from './watch.ts';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-export const FAULTS = [
+export const TRANSIENT_FAULTS = [
   'kill-boundary',
   'kill-mid',
   'temporal-restart',
@@ -32,7 +40,12 @@ export const FAULTS = [
   'qdrant-drop',
   'qdrant-slow',
 ] as const;
+/** Faults that do not go away: the run cannot reach the target, so it must undo what it changed. */
+export const PERSISTENT_FAULTS = ['refused', 'host-gone', 'never-healthy'] as const;
+export const FAULTS = [...TRANSIENT_FAULTS, ...PERSISTENT_FAULTS] as const;
 export type FaultName = (typeof FAULTS)[number];
+export type PersistentFault = (typeof PERSISTENT_FAULTS)[number];
+const isPersistent = (f: string): f is PersistentFault => (PERSISTENT_FAULTS as readonly string[]).includes(f);
 
 const TITLES: Record<FaultName | 'none', string> = {
   none: 'no fault',
@@ -43,6 +56,9 @@ const TITLES: Record<FaultName | 'none', string> = {
   'qdrant-503': 'Qdrant 503s',
   'qdrant-drop': 'Qdrant dropped connections',
   'qdrant-slow': 'Qdrant slow answers',
+  refused: 'target refuses the change after the destructive step',
+  'host-gone': 'host worker gone longer than the step timeout',
+  'never-healthy': 'health check never recovers',
 };
 
 const RUN_TIMEOUT_MS = 240_000;
@@ -50,11 +66,28 @@ const RUN_TIMEOUT_MS = 240_000;
 // default is 10 s; 3 s keeps the matrix inside its budget and changes nothing else (a task that times out is
 // simply given to another worker, as after any crash).
 const WORKFLOW_TASK_TIMEOUT = '3s';
-const DOCKER_ACTIVITIES = new Set(Object.keys(createDockerActivities({ docker: new Dockerode() })));
+// Activities that talk to dockerd: the Docker API ones, the env-file container ones and Compose (the docker CLI).
+const DOCKER_ACTIVITIES = new Set([
+  ...Object.keys(createDockerActivities({ docker: new Dockerode() })),
+  ...Object.keys(createEnvFileDockerActivities({ docker: new Dockerode() })),
+  ...Object.keys(createComposeActivities()),
+]);
 const HEALTH_ACTIVITIES = new Set(Object.keys(createHealthActivities()));
-type Dependency = 'docker' | 'health' | 'qdrant';
+const QDRANT_ACTIVITIES = new Set(
+  Object.keys(
+    createQdrantActivities({ client: new QdrantClient({ url: 'http://127.0.0.1:1' }), url: '', backupRoot: '' }),
+  ),
+);
+/** 'other': a system the harness has no slow proxy for (systemd, files, iptables, kubectl, terraform, …). */
+type Dependency = 'docker' | 'health' | 'qdrant' | 'other';
 const dependencyOf = (type: string): Dependency =>
-  DOCKER_ACTIVITIES.has(type) ? 'docker' : HEALTH_ACTIVITIES.has(type) ? 'health' : 'qdrant';
+  DOCKER_ACTIVITIES.has(type)
+    ? 'docker'
+    : HEALTH_ACTIVITIES.has(type)
+      ? 'health'
+      : QDRANT_ACTIVITIES.has(type)
+        ? 'qdrant'
+        : 'other';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -68,6 +101,8 @@ interface RunReport {
   note?: string;
   /** The kill landed after the activity had already ended (state still consistent): not caught mid-flight. */
   missed?: string;
+  /** The fault point, as the run's history proves it. */
+  proof?: string;
 }
 
 // A mid-activity kill that reached the worker only after the step ended proves nothing about that step, but is no
@@ -106,26 +141,27 @@ interface Harness {
   deathsBefore: number;
 }
 
-/** What a fault does during one run: sees each history event as it is written. */
-interface Driver {
-  started?(ids: { workflowId: string; runId: string }): void;
-  onEvent(e: HistoryEvent, seen: Map<string, HistoryEvent>): void | Promise<void>;
-  /** Work started by the driver that must finish before the check (a restart in progress). */
-  pending?: Promise<unknown>[];
-  /** Whether the fault was actually applied (else the run does not count as faulted). */
-  applied(): boolean;
-  note?(): string | undefined;
-  cleanup?(): Promise<void>;
-  /** After the run, from its whole history: why the fault is not proven to have hit the run, if it is not. */
-  verify?(events: HistoryEvent[]): string | undefined;
-}
+/** What a fault does during one run (see FaultHook: a row's own persistent faults are drivers too). */
+type Driver = FaultHook;
 
 function workerEnv(h: Harness, dockerHost: string): Record<string, string> {
   return {
     DOCKER_HOST: dockerHost,
     QDRANT_URL: h.q.url,
     CORTEX_BACKUP_DIR: h.backupRoot,
+    // OpenTofu with local state only: its own work dir, an empty CLI configuration
+    CORTEX_TERRAFORM_DIR: join(h.dir, 'terraform-work'),
+    TF_CLI_CONFIG_FILE: tofuRc(h.dir),
+    TF_IN_AUTOMATION: '1',
+    // kubectl reads it per call: the Kubernetes row writes its cluster's kubeconfig there once the cluster is up
+    KUBECONFIG: kubeconfigPath(h.dir),
   };
+}
+
+function tofuRc(dir: string): string {
+  const path = join(dir, 'tofurc');
+  writeFileSync(path, '');
+  return path;
 }
 
 async function usePool(h: Harness, kind: 'direct' | 'proxied'): Promise<void> {
@@ -190,12 +226,24 @@ async function awaitEnding(h: Harness, workflowId: string, runId: string): Promi
 }
 const TIMEOUT = Symbol('timeout');
 
-async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, selfTest = false): Promise<RunReport> {
+interface RunOptions {
+  driver?: Driver;
+  /** Judge the check against the other ending too (the no-fault run). */
+  selfTest?: boolean;
+  /** A persistent fault: its own set-up (the run meets the fault) and the ending it must have. */
+  persistent?: (ctx: Ctx, tag: string) => Promise<Run>;
+  /** The persistent fault leaves the run no way to the target: it must end compensated (else any consistent end). */
+  mustUndo?: boolean;
+}
+
+async function runOnce(h: Harness, s: Scenario, tag: string, o: RunOptions = {}): Promise<RunReport> {
   const started = Date.now();
+  const selfTest = o.selfTest ?? false;
   await h.pool.ready();
   h.runSeq += 1;
   h.healthProxies.length = 0;
-  const run = await s.setup(h.ctx, `${tag}-${h.runSeq}`);
+  const run = await (o.persistent ?? s.setup)(h.ctx, `${tag}-${h.runSeq}`);
+  const driver = o.driver ?? run.hook;
   const handle = await h.client.workflow.start(s.workflowType, {
     taskQueue: h.taskQueue,
     workflowId: run.workflowId,
@@ -206,12 +254,27 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, se
   const ids = { workflowId: run.workflowId, runId };
   driver?.started?.(ids);
   const stop = { done: false };
+  const during = run
+    .during?.(ids, () => !stop.done)
+    .catch((err: unknown) => {
+      console.error(`[faults] ${run.workflowId}: the row's own step during the run failed: ${String(err)}`);
+    });
   const following = followHistory(h.client, run.workflowId, runId, (e, seen) => driver?.onEvent(e, seen), stop);
-  const ending = await awaitEnding(h, run.workflowId, runId);
+  const own = await awaitEnding(h, run.workflowId, runId);
+  const ending = own && run.judgedBy ? await run.judgedBy(own) : own;
   stop.done = true;
+  await during;
   await Promise.all(driver?.pending ?? []);
   await driver?.cleanup?.();
   if (!ending) {
+    // Where the run stood: its phase and what it waited for (an approval that never came, …).
+    const status: RollbackStatus | undefined = await h.client.workflow
+      .getHandle(run.workflowId, runId)
+      .query(statusQuery)
+      .catch(() => undefined);
+    const stood = status
+      ? `; it stood in phase '${status.phase}'${status.pendingApproval ? ` awaiting approval by ${status.pendingApproval.requiredRole}` : ''}${status.approvals.length ? `, decisions: ${status.approvals.map((a) => `${a.decision} ${a.approver}${a.refusal ? ` (${a.refusal})` : ''}`).join('; ')}` : ''}`
+      : '';
     await h.client.workflow
       .getHandle(run.workflowId, runId)
       .terminate('fault matrix: run timed out')
@@ -221,7 +284,7 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, se
     return {
       ...ids,
       label: 'timed out',
-      fail: `did not finish within ${RUN_TIMEOUT_MS / 1000} s\n${h.pool.tail()}`,
+      fail: `did not finish within ${RUN_TIMEOUT_MS / 1000} s${stood}\n${h.pool.tail()}`,
       ms: Date.now() - started,
       retried: [],
     };
@@ -231,8 +294,10 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, se
   if (selfTest) {
     // The check must tell the two consistent states apart: judged as if the run had ended the other way, the
     // same state must be reported inconsistent (else the check could not catch a half-done run either).
-    const other: Ending =
-      ending.kind === 'completed'
+    // (A read-only row leaves the same world either way: its check must refuse a completion that did not pass.)
+    const other: Ending = s.readOnly
+      ? { kind: 'completed', result: { passed: false } }
+      : ending.kind === 'completed'
         ? { kind: 'failed', type: 'SelfTest', message: 'self-test' }
         : { kind: 'completed', result: null };
     const flipped = await run.check(other, runId).catch((err: unknown) => [String(err)]);
@@ -244,8 +309,23 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, se
   const unproven = driver?.applied() ? driver.verify?.(events) : undefined;
   const missed = unproven?.startsWith(NOT_INTERRUPTED) && problems.length === 0 ? unproven : undefined;
   if (unproven && !missed) problems.push(`fault not proven: ${unproven}`);
+  const proof =
+    driver?.applied() && !unproven
+      ? (driver.proof?.(events) ?? 'applied while the run was open')
+      : o.persistent && ending.kind === 'failed'
+        ? `met the fault, ended ${ending.type}: ${ending.message.slice(0, 400)}`
+        : undefined;
   await run.cleanup();
   const label = classify(ending);
+  if (o.persistent) {
+    // The fault does not go away: the run must have changed the target, met the fault, and undone its change.
+    if (run.hook && !run.hook.applied()) problems.push('the fault was never applied');
+    if (s.readOnly && ending.kind === 'completed') problems.push('the fault did not make the read-only run fail');
+    else if (o.mustUndo && !s.readOnly && label !== 'compensated') {
+      const where = await run.undone?.();
+      if (!where) problems.push(`the fault did not make the run undo its change: it ended ${label}`);
+    }
+  }
   const message = ending.kind === 'failed' ? `${ending.type}: ${ending.message}` : undefined;
   const bad = label === 'compensation failed' || problems.length > 0;
   const note = driver?.note?.();
@@ -256,6 +336,7 @@ async function runOnce(h: Harness, s: Scenario, tag: string, driver?: Driver, se
     retried,
     ...(note ? { note } : {}),
     ...(missed ? { missed } : {}),
+    ...(proof ? { proof } : {}),
     ...(bad
       ? {
           fail: `${run.workflowId} ended ${label}${message ? ` (${message})` : ''}: ${problems.join('; ') || 'see message'}`,
@@ -281,6 +362,17 @@ function summarize(runs: RunReport[], skipped: string[] = []): Cell {
 
 // ---------------------------------------------------------------- fault drivers
 
+const lastWorker = (events: HistoryEvent[]) =>
+  events.flatMap((e) => e.workflowTaskStartedEventAttributes?.identity ?? []).at(-1) ?? '?';
+
+/** Attempts of the activity scheduled as `scheduledId` and the worker of its last one. */
+function attemptsOf(events: HistoryEvent[], scheduledId: string | undefined): { attempt: number; identity: string } {
+  const st = events.find(
+    (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId,
+  )?.activityTaskStartedEventAttributes;
+  return { attempt: st?.attempt ?? 0, identity: st?.identity ?? '?' };
+}
+
 /** The killed worker ran workflow tasks of the run and another worker finished it. */
 function tookOver(events: HistoryEvent[], victim: string | undefined): string | undefined {
   const ids = events.flatMap((e) => e.workflowTaskStartedEventAttributes?.identity ?? []);
@@ -303,6 +395,8 @@ function killAtBoundary(h: Harness, b: Boundary): Driver {
     applied: () => killed !== undefined,
     note: () => (killed ? undefined : `k=${b.k} never reached`),
     verify: (events) => tookOver(events, killed),
+    proof: (events) =>
+      `SIGKILL ${killed} as completion k=${b.k} (${b.type}) was written; ${lastWorker(events)} ran the last workflow task`,
   };
 }
 
@@ -349,10 +443,12 @@ function killMid(
       const d = p?.details as { nextOffset?: unknown } | undefined;
       const midTransfer = d === undefined || typeof d !== 'object' || !('nextOffset' in d) || d.nextOffset !== null;
       // A heartbeat alone may be the activity's last one: its dependency must also still be answering it.
+      // A dependency without a slow proxy ('other') holds nothing: a heartbeat of attempt 1 is enough.
+      const holding = dep === 'other' || held() > 0;
       const ready =
         sync === 'heartbeat'
-          ? p?.heartbeatAt !== undefined && midTransfer && held() > 0
-          : p?.startedAt !== undefined && held() > 0;
+          ? p?.heartbeatAt !== undefined && midTransfer && holding
+          : p?.startedAt !== undefined && holding;
       if (p && p.attempt === 1 && ready && !done) {
         firedAt = Date.now();
         if (act === 'kill-worker') victim = h.pool.killActive();
@@ -401,6 +497,13 @@ function killMid(
       if (started.identity === victim) return `${b.type}'s last attempt ran on the killed worker`;
       return undefined;
     },
+    proof: (events) => {
+      const a = attemptsOf(events, scheduledId);
+      const heldText = dep === 'other' ? '' : ` (its ${dep} answer held)`;
+      return act === 'restart-temporal'
+        ? `Temporal SIGKILLed while attempt 1 of ${b.type} was in flight${heldText}; ${b.type} ended on attempt ${a.attempt}, the run closed after the restart`
+        : `SIGKILL ${victim} while attempt 1 of ${b.type} was in flight (${sync === 'heartbeat' ? 'heartbeat seen' : 'started'}${heldText ? `,${heldText.slice(2, -1)}` : ''}); attempt ${a.attempt} ran on ${a.identity}`;
+    },
     cleanup: () => Promise.resolve(slow(false)),
   };
 }
@@ -415,27 +518,58 @@ function openUntil(events: HistoryEvent[], at: number): string | undefined {
 /** Restart dockerd when the activity `b` is scheduled. */
 function restartAt(b: Boundary, restart: () => Promise<void>): Driver {
   let firedAt = 0;
+  let scheduledId: string | undefined;
   const pending: Promise<unknown>[] = [];
   return {
     onEvent: (e) => {
       const s = e.activityTaskScheduledEventAttributes;
       if (!firedAt && s && s.activityId === b.activityId) {
         firedAt = Date.now();
+        scheduledId = String(e.eventId);
         pending.push(restart());
       }
     },
     pending,
     applied: () => firedAt > 0,
     verify: (events) => openUntil(events, firedAt),
+    proof: (events) =>
+      `dockerd restarted as ${b.type} was scheduled; it ended on attempt ${attemptsOf(events, scheduledId).attempt}`,
   };
 }
 
 /** Arm a Qdrant double switch as each Qdrant activity is scheduled (delay: for the whole run). */
 function qdrantFault(h: Harness, kind: 'qdrant-503' | 'qdrant-drop' | 'qdrant-slow'): Driver {
-  const f = h.q.double!.faults;
+  const double = h.q.double!;
+  const f = double.faults;
   let armed = 0;
+  const from = double.requests.length;
   if (kind === 'qdrant-slow') f.delay(250);
+  const qdrantRetries = (events: HistoryEvent[]) =>
+    retriedActivities(events).filter((r) => dependencyOf(r.type) === 'qdrant');
   return {
+    // In flight: for 503s the double answered requests of this run with 503; for dropped answers a Qdrant
+    // activity of the run had to run again (its answer was lost); slow answers are applied to every request.
+    verify: (events) => {
+      if (kind === 'qdrant-503')
+        return double.requests.slice(from).some((r) => r.status === 503)
+          ? undefined
+          : 'no request of the run was answered 503';
+      if (kind === 'qdrant-drop')
+        return qdrantRetries(events).length ? undefined : 'no Qdrant activity of the run ran again';
+      return double.requests.length > from ? undefined : 'the run sent no request to Qdrant';
+    },
+    proof: (events) => {
+      const reqs = double.requests.slice(from);
+      if (kind === 'qdrant-503') {
+        const hit = reqs.filter((r) => r.status === 503);
+        return `${hit.length} requests answered 503 (first: ${hit[0]?.method} ${hit[0]?.path})`;
+      }
+      if (kind === 'qdrant-drop')
+        return `answers lost; ran again: ${qdrantRetries(events)
+          .map((r) => `${r.type}#${r.attempt}`)
+          .join(', ')}`;
+      return `${reqs.length} requests answered 250 ms late`;
+    },
     onEvent: (e) => {
       const s = e.activityTaskScheduledEventAttributes;
       if (!s || dependencyOf(s.activityType?.name ?? '') !== 'qdrant') return;
@@ -459,6 +593,10 @@ export interface MatrixOptions {
   only?: string[];
   faults?: FaultName[];
   k?: number;
+  /** The CI slice (scripts/faults/slice.ts): its rows and cells only. */
+  ci?: boolean;
+  /** The command line, for the record. */
+  args?: string[];
 }
 
 function pick(all: Scenario[], only?: string[]): Scenario[] {
@@ -470,7 +608,9 @@ function pick(all: Scenario[], only?: string[]): Scenario[] {
   return chosen;
 }
 
-export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string; failed: boolean }> {
+export async function runMatrix(
+  opts: MatrixOptions,
+): Promise<{ markdown: string; failed: boolean; record: MatrixRecord }> {
   const t0 = Date.now();
   const dir = harnessDir();
   for (const d of ['temporal.db', 'qdrant', 'backups']) rmSync(join(dir, d), { recursive: true, force: true });
@@ -507,7 +647,16 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     const connection = await Connection.connect({ address: temporal.address });
     // the same converter as the workers it spawns (they inherit CORTEX_CODEC_KEYS): encrypted payloads and failures
     const client = new Client({ connection, dataConverter: dataConverter() });
-    const ctx: Ctx = { client, taskQueue, q, backupRoot, events: dockerd.events };
+    const ctx: Ctx = {
+      client,
+      dir,
+      address: temporal.address,
+      loadImages: (refs) => dockerd.loadImages(refs),
+      taskQueue,
+      q,
+      backupRoot,
+      events: dockerd.events,
+    };
     h = {
       dir,
       temporal,
@@ -532,126 +681,59 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     h.pool = new WorkerPool({ address: temporal.address, taskQueue, extra: workerEnv(h, dockerd.host) });
     await h.pool.ready();
 
-    const rows = pick(scenarios(), opts.only);
+    const rows = pick(scenarios(), opts.only).filter((s) => !opts.ci || CI_SLICE[s.name]);
     const faults = opts.faults?.length ? opts.faults : [...FAULTS];
     const cells = new Map<string, Cell>();
     const key = (s: Scenario, f: string) => `${s.name}\u0000${f}`;
     const bounds = new Map<string, Boundary[]>();
+    const planOf = (s: Scenario, f: FaultName): SlicePlan | undefined =>
+      opts.ci ? CI_SLICE[s.name]?.[f] : { ...(opts.k ? { k: opts.k } : {}) };
 
-    // The fault-free run of each row: its outcome, and the boundaries every other column aims at.
+    // Row by row: prepare, the fault-free run (its history gives the boundaries the other columns aim at), then
+    // every fault; the row's own systems are torn down before the next row.
     for (const s of rows) {
       await s.prepare(ctx);
-      const r = await runOnce(h, s, 'none', undefined, true);
-      bounds.set(s.name, r.fail ? [] : await boundaries(client, r.workflowId, r.runId));
-      cells.set(key(s, 'none'), summarize([r]));
-      const b = bounds.get(s.name)!;
-      log(
-        `${s.name}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''}; ${b.length} activity boundaries (${b.filter((x) => x.heartbeats).length} long): ${b.map((x) => x.type).join(' → ')}`,
-      );
-    }
-
-    for (const f of faults) {
-      await usePool(h, f === 'kill-mid' || f === 'temporal-restart' ? 'proxied' : 'direct');
-      for (const s of rows) {
-        if (cells.get(key(s, 'none'))?.fails.length) {
-          cells.set(key(s, f), { text: 'not run (the no-fault run failed)', fails: [], ms: 0, runs: [] });
-          continue;
-        }
-        const b = bounds.get(s.name) ?? [];
-        const runs: RunReport[] = [];
-        const skipped: string[] = [];
-        const started = Date.now();
-        const applies =
-          (f === 'dockerd-restart' && s.uses.docker) ||
-          (f.startsWith('qdrant-') && s.uses.qdrant) ||
-          ['kill-boundary', 'kill-mid', 'temporal-restart'].includes(f);
-        if (!applies) {
-          cells.set(key(s, f), { text: 'n/a', fails: [], ms: 0, runs: [] });
-          continue;
-        }
-        const tag = `${f}`;
-        if (f === 'kill-boundary') {
-          for (const x of b) {
-            if (opts.k && x.k !== opts.k) continue;
-            const r = await runOnce(h, s, `${tag}-k${x.k}`, killAtBoundary(h, x));
-            runs.push({ ...r, note: [`k=${x.k} ${x.type}`, r.note].filter(Boolean).join(': ') });
-            log(
-              `${s.name} × ${f} k=${x.k} (${x.type}): ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
-            );
-          }
-        } else if (f === 'kill-mid') {
-          for (const x of b.filter((y) => y.heartbeats && y.activityId)) {
-            let d = killMid(h, x, 'heartbeat');
-            let r = await runOnce(h, s, `${tag}-k${x.k}`, d);
-            if (!d.applied() && !r.fail) {
-              d = killMid(h, x, 'held');
-              r = await runOnce(h, s, `${tag}-held-k${x.k}`, d);
-            }
-            if ((!d.applied() || r.missed) && !r.fail) skipped.push(x.type);
-            else runs.push({ ...r, note: [`${x.type}`, r.note].filter(Boolean).join(': ') });
-            log(
-              `${s.name} × ${f} ${x.type}: ${d.applied() && !r.missed ? r.label : 'not caught'}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
-            );
-          }
-        } else if (f === 'temporal-restart') {
-          // Once, in a long activity (a mutation or transfer) as near the middle of the run as can be caught,
-          // synchronised as a mid-activity kill is.
-          const long = b.filter((x) => !x.local && x.heartbeats && x.activityId);
-          const mid = (long.length - 1) / 2;
-          const order = [...long].sort((x, y) => Math.abs(long.indexOf(x) - mid) - Math.abs(long.indexOf(y) - mid));
-          if (order.length === 0) {
-            cells.set(key(s, f), { text: 'n/a', fails: [], ms: 0, runs: [] });
+      try {
+        const r = await runOnce(h, s, 'none', { selfTest: true });
+        bounds.set(s.name, r.fail ? [] : await boundaries(client, r.workflowId, r.runId));
+        cells.set(key(s, 'none'), summarize([r]));
+        const b = bounds.get(s.name)!;
+        log(
+          `${s.name}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''}; ${b.length} activity boundaries (${b.filter((x) => x.heartbeats).length} long): ${b.map((x) => x.type).join(' → ')}`,
+        );
+        // Faults that run on the pool in use first: at most one pool switch per row.
+        const proxied = (f: FaultName) => f === 'kill-mid' || f === 'temporal-restart';
+        const order = [...faults].sort(
+          (x, y) =>
+            Number(proxied(x) !== (h!.poolKind === 'proxied')) - Number(proxied(y) !== (h!.poolKind === 'proxied')),
+        );
+        for (const f of order) {
+          const plan = planOf(s, f);
+          if (!plan) continue;
+          if (cells.get(key(s, 'none'))?.fails.length) {
+            cells.set(key(s, f), { text: 'not run (the no-fault run failed)', fails: [], ms: 0, runs: [] });
             continue;
           }
-          for (const at of order.slice(0, 3)) {
-            let d = killMid(h, at, 'heartbeat', 'restart-temporal');
-            let r = await runOnce(h, s, `${tag}-k${at.k}`, d);
-            if (!d.applied() && !r.fail) {
-              d = killMid(h, at, 'held', 'restart-temporal');
-              r = await runOnce(h, s, `${tag}-held-k${at.k}`, d);
-            }
-            log(
-              `${s.name} × ${f} during ${at.type}: ${d.applied() ? r.label : 'not caught'}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
-            );
-            if (!d.applied() && !r.fail) continue;
-            runs.push({ ...r, note: [`during ${at.type}`, r.note].filter(Boolean).join(': ') });
-            break;
-          }
-          if (runs.length === 0) skipped.push(...order.slice(0, 3).map((x) => x.type));
-        } else if (f === 'dockerd-restart') {
-          // As each Docker activity is scheduled.
-          const points = b.filter((x) => !x.local && dependencyOf(x.type) === 'docker');
-          if (points.length === 0) {
-            cells.set(key(s, f), { text: 'n/a', fails: [], ms: 0, runs: [] });
-            continue;
-          }
-          for (const at of points) {
-            const restart = async () => {
-              await dockerd.restart();
-              restarts.dockerd += 1;
-            };
-            const r = await runOnce(h, s, `${tag}-k${at.k}`, restartAt(at, restart));
-            runs.push({ ...r, note: [`as ${at.type} was scheduled`, r.note].filter(Boolean).join(': ') });
-            log(
-              `${s.name} × ${f} at ${at.type}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`,
-            );
-          }
-        } else {
-          const r = await runOnce(h, s, tag, qdrantFault(h, f));
-          runs.push(r);
-          log(`${s.name} × ${f}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms`);
+          await usePool(h, proxied(f) ? 'proxied' : 'direct');
+          const started = Date.now();
+          const cell = await runCell(h, s, f, b, plan, log, restarts);
+          cell.ms = Date.now() - started;
+          cells.set(key(s, f), cell);
         }
-        const cell = summarize(runs, skipped);
-        cell.ms = Date.now() - started;
-        cells.set(key(s, f), cell);
+      } finally {
+        await s.teardown?.(ctx);
       }
     }
 
     const columns: Array<FaultName | 'none'> = ['none', ...faults];
+    const ran = (s: Scenario, c: string) => cells.has(key(s, c));
     const lines = [
       `| scenario | ${columns.map((c) => TITLES[c]).join(' | ')} |`,
       `| --- | ${columns.map(() => '---').join(' | ')} |`,
-      ...rows.map((s) => `| ${s.name} | ${columns.map((c) => cells.get(key(s, c))?.text ?? '').join(' | ')} |`),
+      ...rows.map(
+        (s) =>
+          `| ${s.name} | ${columns.map((c) => (ran(s, c) ? cells.get(key(s, c))!.text : 'not in this run')).join(' | ')} |`,
+      ),
     ];
     const failures = rows.flatMap((s) =>
       columns.flatMap((c) => (cells.get(key(s, c))?.fails ?? []).map((f) => `- ${s.name} × ${TITLES[c]}: ${f}`)),
@@ -677,11 +759,15 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
     );
     const timing = rows.map(
       (s) =>
-        `${s.name}: ${columns.map((c) => `${c} ${((cells.get(key(s, c))?.ms ?? 0) / 1000).toFixed(0)} s`).join(', ')}`,
+        `${s.name}: ${columns
+          .filter((c) => ran(s, c))
+          .map((c) => `${c} ${((cells.get(key(s, c))?.ms ?? 0) / 1000).toFixed(0)} s`)
+          .join(', ')}`,
     );
-    const total = ((Date.now() - t0) / 1000).toFixed(0);
+    const totalSeconds = Math.round((Date.now() - t0) / 1000);
+    const kills = h.killsBefore + h.pool.kills;
     const markdown = [
-      `Fault matrix (${new Date().toISOString()}, ${total} s; ${h.killsBefore + h.pool.kills} worker SIGKILLs, ${restarts.temporal} Temporal and ${restarts.dockerd} dockerd restarts):`,
+      `Fault matrix (${new Date().toISOString()}, ${totalSeconds} s; ${kills} worker SIGKILLs, ${restarts.temporal} Temporal and ${restarts.dockerd} dockerd restarts):`,
       '',
       ...lines,
       '',
@@ -697,10 +783,172 @@ export async function runMatrix(opts: MatrixOptions): Promise<{ markdown: string
       '</details>',
       '',
     ].join('\n');
-    return { markdown, failed: failures.length > 0 };
+
+    const at = new Date().toISOString();
+    const commit = await gitCommit();
+    const mode: Mode = opts.ci ? 'ci' : opts.only?.length || opts.faults?.length || opts.k ? 'partial' : 'full';
+    const record: MatrixRecord = {
+      version: 1,
+      columns: (['none', ...FAULTS] as const).map((c) => ({
+        id: c,
+        title: TITLES[c],
+        kind: c === 'none' ? 'baseline' : isPersistent(c) ? 'non-transient' : 'transient',
+      })),
+      rows: rows.map((s) => ({
+        name: s.name,
+        workflowType: s.workflowType,
+        system: s.system,
+        cells: Object.fromEntries(
+          columns.filter((c) => ran(s, c)).map((c) => [c, cellRecord(cells.get(key(s, c))!, at, commit, mode)]),
+        ),
+      })),
+      invocations: {
+        [mode]: {
+          at,
+          commit,
+          mode,
+          args: opts.args ?? [],
+          durationSeconds: totalSeconds,
+          cells: [...cells.values()].length,
+          runs: [...cells.values()].reduce((n, c) => n + c.runs.length, 0),
+          workerKills: kills,
+          temporalRestarts: restarts.temporal,
+          dockerdRestarts: restarts.dockerd,
+          failures,
+        },
+      },
+    };
+    return { markdown, failed: failures.length > 0, record };
   } finally {
     await cleanup();
   }
+}
+
+function cellRecord(c: Cell, at: string, commit: string, mode: Mode): CellRecord {
+  const verdict = c.text === 'n/a' ? 'n/a' : c.fails.length ? 'fail' : c.runs.length ? 'pass' : 'not run';
+  return {
+    verdict,
+    text: c.text,
+    ms: c.ms,
+    runs: c.runs.map((r) => ({
+      workflowId: r.workflowId,
+      runId: r.runId,
+      label: r.label,
+      ms: r.ms,
+      retried: r.retried,
+      ...(r.note ? { note: r.note } : {}),
+      ...(r.fail ? { fail: r.fail.slice(0, 2000) } : {}),
+      ...(r.proof ? { proof: r.proof } : {}),
+    })),
+    ...(c.skipped?.length ? { skipped: c.skipped } : {}),
+    at,
+    commit,
+    mode,
+  };
+}
+
+async function gitCommit(): Promise<string> {
+  const r = await execa('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, reject: false });
+  const dirty = await execa('git', ['status', '--porcelain', '--untracked-files=no'], {
+    cwd: PROJECT_ROOT,
+    reject: false,
+  });
+  return `${r.stdout.trim() || 'unknown'}${dirty.stdout.trim() ? '+dirty' : ''}`;
+}
+
+const NA: Cell = { text: 'n/a', fails: [], ms: 0, runs: [] };
+
+/** One cell: the runs a fault makes of a row (each fault point once, or the slice's share of them). */
+async function runCell(
+  h: Harness,
+  s: Scenario,
+  f: FaultName,
+  b: Boundary[],
+  plan: SlicePlan,
+  log: (m: string) => void,
+  restarts: { temporal: number; dockerd: number },
+): Promise<Cell> {
+  const runs: RunReport[] = [];
+  const skipped: string[] = [];
+  const applies =
+    (f === 'dockerd-restart' && s.uses.docker) ||
+    (f.startsWith('qdrant-') && s.uses.qdrant) ||
+    (isPersistent(f) && s.persistent?.[f] !== undefined) ||
+    ['kill-boundary', 'kill-mid', 'temporal-restart'].includes(f);
+  if (!applies) return NA;
+  const line = (what: string, r: RunReport, caught = true) =>
+    log(
+      `${s.name} × ${f}${what ? ` ${what}` : ''}: ${caught ? r.label : 'not caught'}${r.fail ? ` FAIL ${r.fail}` : ''} [${r.retried.join(' ')}] ${r.ms} ms${r.proof ? ` — ${r.proof}` : ''}`,
+    );
+  const limit = <T>(xs: T[]): T[] => {
+    if (!plan.points || xs.length <= plan.points) return xs;
+    const mid = Math.floor((xs.length - plan.points) / 2);
+    return xs.slice(mid, mid + plan.points);
+  };
+  if (isPersistent(f)) {
+    // A host that comes back lets the run go on (it waits for its host): any consistent ending, the fault proven.
+    const r = await runOnce(h, s, f, { persistent: s.persistent![f]!, mustUndo: f !== 'host-gone' });
+    runs.push(r);
+    line('', r);
+  } else if (f === 'kill-boundary') {
+    const k = plan.k === 'mid' ? Math.ceil(b.length / 2) : plan.k;
+    for (const x of b) {
+      if (k && x.k !== k) continue;
+      const r = await runOnce(h, s, `${f}-k${x.k}`, { driver: killAtBoundary(h, x) });
+      runs.push({ ...r, note: [`k=${x.k} ${x.type}`, r.note].filter(Boolean).join(': ') });
+      line(`k=${x.k} (${x.type})`, r);
+    }
+  } else if (f === 'kill-mid') {
+    for (const x of limit(b.filter((y) => y.heartbeats && y.activityId))) {
+      let d = killMid(h, x, 'heartbeat');
+      let r = await runOnce(h, s, `${f}-k${x.k}`, { driver: d });
+      if (!d.applied() && !r.fail) {
+        d = killMid(h, x, 'held');
+        r = await runOnce(h, s, `${f}-held-k${x.k}`, { driver: d });
+      }
+      if ((!d.applied() || r.missed) && !r.fail) skipped.push(x.type);
+      else runs.push({ ...r, note: [`${x.type}`, r.note].filter(Boolean).join(': ') });
+      line(x.type, r, d.applied() && !r.missed);
+    }
+  } else if (f === 'temporal-restart') {
+    // Once, in a long activity (a mutation or transfer) as near the middle of the run as can be caught,
+    // synchronised as a mid-activity kill is.
+    const long = b.filter((x) => !x.local && x.heartbeats && x.activityId);
+    const mid = (long.length - 1) / 2;
+    const order = [...long].sort((x, y) => Math.abs(long.indexOf(x) - mid) - Math.abs(long.indexOf(y) - mid));
+    if (order.length === 0) return NA;
+    for (const at of order.slice(0, 3)) {
+      let d = killMid(h, at, 'heartbeat', 'restart-temporal');
+      let r = await runOnce(h, s, `${f}-k${at.k}`, { driver: d });
+      if (!d.applied() && !r.fail) {
+        d = killMid(h, at, 'held', 'restart-temporal');
+        r = await runOnce(h, s, `${f}-held-k${at.k}`, { driver: d });
+      }
+      line(`during ${at.type}`, r, d.applied());
+      if (!d.applied() && !r.fail) continue;
+      runs.push({ ...r, note: [`during ${at.type}`, r.note].filter(Boolean).join(': ') });
+      break;
+    }
+    if (runs.length === 0) skipped.push(...order.slice(0, 3).map((x) => x.type));
+  } else if (f === 'dockerd-restart') {
+    // As each Docker activity is scheduled.
+    const points = limit(b.filter((x) => !x.local && dependencyOf(x.type) === 'docker'));
+    if (points.length === 0) return NA;
+    for (const at of points) {
+      const restart = async () => {
+        await h.dockerd.restart();
+        restarts.dockerd += 1;
+      };
+      const r = await runOnce(h, s, `${f}-k${at.k}`, { driver: restartAt(at, restart) });
+      runs.push({ ...r, note: [`as ${at.type} was scheduled`, r.note].filter(Boolean).join(': ') });
+      line(`at ${at.type}`, r);
+    }
+  } else {
+    const r = await runOnce(h, s, f, { driver: qdrantFault(h, f) });
+    runs.push(r);
+    line('', r);
+  }
+  return summarize(runs, skipped);
 }
 
 export function writeResults(markdown: string): string {

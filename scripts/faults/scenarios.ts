@@ -6,66 +6,27 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
 import { RUN_ID_LABEL } from '../../activities/docker.ts';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import { BAD, containersNamed, docker, GOOD, imageId, removeByPrefix, startApp } from '../../test/helpers/docker.ts';
-import { aliasMap, collectionChecksum, collectionNames, seed, type TestQdrant } from '../../test/helpers/qdrant.ts';
-import type { DockerEvent } from './infra.ts';
-import type { SlowProxy } from './slow-proxy.ts';
+import { aliasMap, collectionChecksum, collectionNames, seed } from '../../test/helpers/qdrant.ts';
+import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scenario } from './row.ts';
 
-export interface Ctx {
-  client: Client;
-  taskQueue: string;
-  q: TestQdrant;
-  backupRoot: string;
-  events: DockerEvent[];
-  /** Wraps an app's health URL when the cell wants to slow its answers. */
-  healthProxy?: (port: number) => Promise<SlowProxy>;
-}
+import { envFileRow } from './rows/env-file.ts';
+import { systemServiceRow } from './rows/system-service.ts';
+import { terraformRow } from './rows/terraform.ts';
+import { networkRow } from './rows/network.ts';
+import { dockerNetworkRow } from './rows/docker-network.ts';
+import { kubernetesRow } from './rows/kubernetes.ts';
+import { fleetRow } from './rows/fleet.ts';
+import { guardRow } from './rows/guard.ts';
 
-export type Ending = { kind: 'completed'; result: unknown } | { kind: 'failed'; type: string; message: string };
-
-export interface Run {
-  workflowId: string;
-  input: unknown;
-  /** Problems with the state after the run ended this way; empty means consistent. */
-  check(ending: Ending, runId: string): Promise<string[]>;
-  cleanup(): Promise<void>;
-}
-
-export interface Scenario {
-  name: string;
-  workflowType: string;
-  uses: { docker: boolean; qdrant: boolean };
-  prepare(ctx: Ctx): Promise<void>;
-  setup(ctx: Ctx, tag: string): Promise<Run>;
-}
+export type { Ctx, Ending, FaultHook, Run, Scenario } from './row.ts';
 
 const DIM = 8;
 const POINTS = 400;
-const EM = { approver: 'faults-harness', role: 'engineering-manager' };
-const ONCALL = { approver: 'faults-harness', role: 'on-call-engineer' };
-const common = { reason: 'fault matrix', requestedBy: 'faults-harness' };
 
 // ---------------------------------------------------------------- shared checks
-
-function expect(problems: string[], ok: boolean, what: string): void {
-  if (!ok) problems.push(what);
-}
-
-/**
- * The status /health answers, waiting up to 10 s for `want` (a container a dockerd restart stopped is started
- * again by the daemon and needs a moment to listen).
- */
-async function healthStatus(url: string, want: number): Promise<number | undefined> {
-  let last: number | undefined;
-  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-    last = (await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status;
-    if (last === want) break;
-  }
-  return last;
-}
 
 async function sha256File(path: string): Promise<string> {
   return createHash('sha256')
@@ -173,65 +134,72 @@ async function checkApp(name: string, id: string, healthUrl: string): Promise<st
 
 // ---------------------------------------------------------------- Docker container rollback
 
+/** A container on `from` rolled to `to`; the no-fault row goes BAD → GOOD, never-healthy GOOD → BAD. */
+async function dockerRun(ctx: Ctx, tag: string, from: string, to: string): Promise<Run> {
+  const name = `faults-mcp-${tag}`;
+  const app = await startApp(name, from);
+  const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+  const healthUrl = proxy ? `${proxy.url}/health` : app.healthUrl;
+  const since = Date.now();
+  const [toId, fromId] = [await imageId(to), await imageId(from)];
+  const statusOf = (image: string) => (image === GOOD ? 200 : 503);
+  return {
+    workflowId: `faults-docker-${tag}`,
+    input: {
+      containerName: name,
+      targetImage: to,
+      healthUrl,
+      ...common,
+      stopTimeoutSeconds: 5,
+      verifyTimeoutSeconds: to === BAD ? 5 : 30,
+      monitor: { durationSeconds: 0 },
+      approval: { preApproved: ONCALL },
+    },
+    check: async (ending, runId) => {
+      const problems: string[] = [];
+      const all = await containersNamed(name);
+      const names = all.map((c) => c.Names[0]).sort();
+      const mine = await docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+      const created = ctx.events.filter(
+        (e) => e.at >= since && e.action === 'create' && e.attributes[RUN_ID_LABEL] === runId,
+      );
+      expect(problems, created.length <= 1, `${created.length} containers created by the run`);
+      expect(problems, names.length === 1 && names[0] === `/${name}`, `containers: ${names.join(', ')}`);
+      const c = await docker
+        .getContainer(name)
+        .inspect()
+        .catch(() => undefined);
+      expect(problems, c?.State.Running === true, `'${name}' is not running`);
+      const want = statusOf(ending.kind === 'completed' ? to : from);
+      const h = await healthStatus(app.healthUrl, want);
+      if (ending.kind === 'completed') {
+        expect(problems, c?.Image === toId, `'${name}' does not run ${to}`);
+        expect(problems, c?.Config.Labels[RUN_ID_LABEL] === runId, `'${name}' is not the run's container`);
+        expect(problems, created.length === 1, `${created.length} containers created by the run, want 1`);
+      } else {
+        expect(problems, c?.Id === app.id && c.Image === fromId, `'${name}' is not the original container`);
+        expect(problems, mine.length === 0, `the run's container was left behind (${mine.length})`);
+      }
+      expect(problems, h === want, `/health answers ${h ?? 'nothing'}, want ${want}`);
+      return problems;
+    },
+    cleanup: async () => {
+      await proxy?.close();
+      await removeByPrefix(name);
+    },
+  };
+}
+
 function dockerRollback(): Scenario {
   return {
     name: 'dockerContainerRollback',
     workflowType: 'dockerContainerRollback',
+    system: 'the harness dockerd',
     uses: { docker: true, qdrant: false },
     prepare: () => Promise.resolve(),
-    setup: async (ctx, tag) => {
-      const name = `faults-mcp-${tag}`;
-      const app = await startApp(name, BAD);
-      const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
-      const healthUrl = proxy ? `${proxy.url}/health` : app.healthUrl;
-      const since = Date.now();
-      const [good, bad] = [await imageId(GOOD), await imageId(BAD)];
-      return {
-        workflowId: `faults-docker-${tag}`,
-        input: {
-          containerName: name,
-          targetImage: GOOD,
-          healthUrl,
-          ...common,
-          stopTimeoutSeconds: 5,
-          verifyTimeoutSeconds: 30,
-          monitor: { durationSeconds: 0 },
-          approval: { preApproved: ONCALL },
-        },
-        check: async (ending, runId) => {
-          const problems: string[] = [];
-          const all = await containersNamed(name);
-          const names = all.map((c) => c.Names[0]).sort();
-          const mine = await docker.listContainers({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
-          const created = ctx.events.filter(
-            (e) => e.at >= since && e.action === 'create' && e.attributes[RUN_ID_LABEL] === runId,
-          );
-          expect(problems, created.length <= 1, `${created.length} containers created by the run`);
-          expect(problems, names.length === 1 && names[0] === `/${name}`, `containers: ${names.join(', ')}`);
-          const c = await docker
-            .getContainer(name)
-            .inspect()
-            .catch(() => undefined);
-          expect(problems, c?.State.Running === true, `'${name}' is not running`);
-          const h = await healthStatus(app.healthUrl, ending.kind === 'completed' ? 200 : 503);
-          if (ending.kind === 'completed') {
-            expect(problems, c?.Image === good, `'${name}' does not run ${GOOD}`);
-            expect(problems, c?.Config.Labels[RUN_ID_LABEL] === runId, `'${name}' is not the run's container`);
-            expect(problems, created.length === 1, `${created.length} containers created by the run, want 1`);
-            expect(problems, h === 200, `/health answers ${h ?? 'nothing'}`);
-          } else {
-            expect(problems, c?.Id === app.id && c.Image === bad, `'${name}' is not the original container`);
-            expect(problems, mine.length === 0, `the run's container was left behind (${mine.length})`);
-            expect(problems, h === 503, `the original answers /health with ${h ?? 'nothing'}`);
-          }
-          return problems;
-        },
-        cleanup: async () => {
-          await proxy?.close();
-          await removeByPrefix(name);
-        },
-      };
-    },
+    setup: (ctx, tag) => dockerRun(ctx, tag, BAD, GOOD),
+    // the target image answers /health 503 for ever: the new container is removed, the original started again
+    persistent: { 'never-healthy': (ctx, tag) => dockerRun(ctx, tag, GOOD, BAD) },
   };
 }
 
@@ -243,6 +211,7 @@ function qdrantBackup(): Scenario {
   return {
     name: 'qdrantBackup',
     workflowType: 'qdrantBackup',
+    system: 'the Qdrant double',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -302,6 +271,7 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
   return {
     name: kind,
     workflowType: kind,
+    system: 'the Qdrant double + the harness dockerd',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -379,6 +349,214 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
   };
 }
 
+// ---------------------------------------------------------------- data corruption emergency
+
+/**
+ * dataCorruptionEmergency: the collection backed up at S0 ('good'), corrupted to S1 (points lost, junk written),
+ * the application and a writer running. No approval wait: the requester's acknowledgement is recorded. Completed:
+ * S0 restored, one export of S1, one pre-rollback backup, both containers running again (the same ones). Anything
+ * else: S1 as before (the pre-rollback backup put back), both running.
+ */
+function dataCorruption(): Scenario {
+  const collection = 'faults-corrupt';
+  const appName = `${collection}-app`;
+  const writerName = `${collection}-writer`;
+  let s0 = '';
+  let s1 = '';
+  let s1Count = 0;
+  const toS1 = async (ctx: Ctx) => {
+    await dropCollection(ctx, collection);
+    await seed(ctx.q.client, collection, POINTS, DIM);
+    await ctx.q.client.delete(collection, { wait: true, points: Array.from({ length: 100 }, (_, i) => i + 1) });
+    await seed(ctx.q.client, collection, 30, DIM, 9000);
+  };
+  return {
+    name: 'dataCorruptionEmergency',
+    workflowType: 'dataCorruptionEmergency',
+    system: 'the Qdrant double + the harness dockerd',
+    uses: { docker: true, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+      await ctx.client.workflow.execute('qdrantBackup', {
+        taskQueue: ctx.taskQueue,
+        workflowId: `faults-prepare-${collection}-${Date.now()}`,
+        args: [{ collection, backupName: 'good' }],
+      });
+      await toS1(ctx);
+      s1 = await checksum(ctx, collection);
+      s1Count = (await collectionChecksum(ctx.q.client, collection)).count;
+    },
+    setup: async (ctx, tag) => {
+      await toS1(ctx);
+      for (const d of await backupDirs(ctx, collection))
+        if (d !== 'good') await rm(join(ctx.backupRoot, collection, d), { recursive: true, force: true });
+      await rm(join(ctx.backupRoot, collection, '_exports'), { recursive: true, force: true });
+      const [app, writer] = await Promise.all([startApp(appName, GOOD), startApp(writerName, GOOD)]);
+      const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+      return {
+        workflowId: `faults-corrupt-${tag}`,
+        input: {
+          collection,
+          app: { containerName: appName, healthUrl: proxy ? `${proxy.url}/health` : app.healthUrl },
+          writers: [writerName],
+          ...common,
+          monitor: { durationSeconds: 0 },
+        },
+        check: async (ending) => {
+          const problems: string[] = [];
+          const now = await checksum(ctx, collection);
+          const snaps = await strayServerSnapshots(ctx, collection);
+          expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
+          problems.push(...(await checkApp(appName, app.id, app.healthUrl)));
+          problems.push(...(await checkApp(writerName, writer.id, writer.healthUrl)));
+          const pre = (await backupDirs(ctx, collection)).filter((d) => d !== 'good');
+          expect(problems, pre.length <= 1, `pre-rollback backups: ${pre.join(', ')}`);
+          for (const d of pre) problems.push(...(await checkBackupDir(ctx, collection, d, s1Count)));
+          const exports = await entries(join(ctx.backupRoot, collection, '_exports'));
+          expect(problems, exports.length <= 1, `emergency exports: ${exports.join(', ')}`);
+          if (ending.kind === 'completed') {
+            expect(problems, now === s0, 'the collection is not the backup’s state');
+            expect(problems, pre.length === 1 && exports.length === 1, 'no pre-rollback backup or no export');
+          } else {
+            expect(problems, now === s1, 'the collection is not what it was before the run');
+          }
+          return problems;
+        },
+        cleanup: async () => {
+          await proxy?.close();
+          await removeByPrefix(appName);
+          await removeByPrefix(writerName);
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- emergency rollback (application)
+
+/**
+ * emergencyRollback of type application (emergency-rollback.sh): pre-checks, an emergency backup of the
+ * collection, dockerContainerRollback as a child pre-approved in the emergency's name, a post-check. Completed:
+ * one container of the name, running the target, healthy, one emergency backup. Anything else: the original
+ * container (same id, same image, same answer), at most one emergency backup.
+ */
+function emergencyRollback(): Scenario {
+  const collection = 'faults-emergency';
+  const run = async (ctx: Ctx, tag: string, from: string, to: string): Promise<Run> => {
+    const name = `faults-em-${tag}`;
+    const app = await startApp(name, from);
+    await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+    const [toId, fromId] = [await imageId(to), await imageId(from)];
+    const statusOf = (image: string) => (image === GOOD ? 200 : 503);
+    return {
+      workflowId: `faults-em-${tag}`,
+      input: {
+        type: 'application',
+        target: to,
+        containerName: name,
+        healthUrl: app.healthUrl,
+        collection,
+        watchSeconds: 0,
+        ...common,
+      },
+      check: async (ending) => {
+        const problems: string[] = [];
+        const named = (await containersNamed(name)).map((c) => c.Names[0]);
+        expect(problems, named.length === 1 && named[0] === `/${name}`, `containers: ${named.join(', ')}`);
+        const c = await docker
+          .getContainer(name)
+          .inspect()
+          .catch(() => undefined);
+        expect(problems, c?.State.Running === true, `'${name}' is not running`);
+        const backups = (await backupDirs(ctx, collection)).filter((d) => d.startsWith('emergency-rollback-'));
+        expect(problems, backups.length <= 1, `emergency backups: ${backups.join(', ')}`);
+        const want = ending.kind === 'completed' ? to : from;
+        const h = await healthStatus(app.healthUrl, statusOf(want));
+        expect(problems, h === statusOf(want), `/health answers ${h ?? 'nothing'}`);
+        if (ending.kind === 'completed') {
+          expect(problems, c?.Image === toId, `'${name}' does not run ${to}`);
+          expect(problems, backups.length === 1, 'no emergency backup');
+        } else {
+          expect(problems, c?.Id === app.id && c.Image === fromId, `'${name}' is not the original container`);
+        }
+        return problems;
+      },
+      cleanup: () => removeByPrefix(name),
+    };
+  };
+  return {
+    name: 'emergencyRollback',
+    workflowType: 'emergencyRollback',
+    system: 'the harness dockerd + the Qdrant double',
+    uses: { docker: true, qdrant: true },
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, 120, DIM);
+    },
+    setup: (ctx, tag) => run(ctx, tag, BAD, GOOD),
+    persistent: { 'never-healthy': (ctx, tag) => run(ctx, tag, GOOD, BAD) },
+  };
+}
+
+// ---------------------------------------------------------------- post-rollback verification
+
+/**
+ * postRollbackVerification: read-only checks of a running application and its collection. Completed: every
+ * check passed, and the world is as before (the same container running, the collection's points unchanged).
+ * Anything else: the world as before. Persistent fault: the application answers unhealthy (never-healthy): the
+ * run must fail its verification and change nothing.
+ */
+function verification(): Scenario {
+  const collection = 'faults-verify';
+  let s0 = '';
+  const run = async (ctx: Ctx, tag: string, image: string): Promise<Run> => {
+    const name = `faults-verify-${tag}`;
+    const app = await startApp(name, image);
+    return {
+      workflowId: `faults-verify-${tag}`,
+      input: {
+        service: 'cortex-mcp',
+        healthUrl: app.healthUrl,
+        container: name,
+        collections: { [collection]: POINTS },
+        commands: [{ name: 'prod:health', command: ['node', '-e', 'console.log("health ok")'], timeoutSeconds: 20 }],
+      },
+      check: async (ending) => {
+        const problems: string[] = [];
+        expect(problems, (await checksum(ctx, collection)) === s0, 'the collection changed');
+        const c = await docker
+          .getContainer(name)
+          .inspect()
+          .catch(() => undefined);
+        expect(problems, c?.Id === app.id && c.State.Running, `'${name}' is not the original container, running`);
+        if (ending.kind === 'completed') {
+          const r = ending.result as { passed?: boolean; checks?: Array<{ name: string; status: string }> };
+          expect(problems, r.passed === true, `completed without passing: ${JSON.stringify(r.checks)}`);
+        }
+        return problems;
+      },
+      cleanup: () => removeByPrefix(name),
+    };
+  };
+  return {
+    name: 'postRollbackVerification',
+    workflowType: 'postRollbackVerification',
+    system: 'the harness dockerd + the Qdrant double (read-only)',
+    uses: { docker: true, qdrant: true },
+    readOnly: true,
+    prepare: async (ctx) => {
+      await dropCollection(ctx, collection);
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+    },
+    setup: (ctx, tag) => run(ctx, tag, GOOD),
+    persistent: { 'never-healthy': (ctx, tag) => run(ctx, tag, BAD) },
+  };
+}
+
 // ---------------------------------------------------------------- schema rollback
 
 function schema(mode: 'alias' | 'recreate'): Scenario {
@@ -388,6 +566,7 @@ function schema(mode: 'alias' | 'recreate'): Scenario {
   return {
     name: `qdrantSchemaRollback (${mode})`,
     workflowType: 'qdrantSchemaRollback',
+    system: 'the Qdrant double',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollections(ctx, name);
@@ -459,6 +638,7 @@ function config(): Scenario {
   return {
     name: 'qdrantConfigRollback',
     workflowType: 'qdrantConfigRollback',
+    system: 'the Qdrant double',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -492,12 +672,23 @@ function config(): Scenario {
 export function scenarios(): Scenario[] {
   return [
     dockerRollback(),
+    fleetRow(),
     qdrantBackup(),
     recovery('qdrantDataRecovery'),
     recovery('pointInTimeRecovery'),
     schema('alias'),
     schema('recreate'),
     config(),
+    dataCorruption(),
+    emergencyRollback(),
+    verification(),
+    guardRow(),
+    envFileRow(),
+    systemServiceRow(),
+    terraformRow(),
+    networkRow(),
+    dockerNetworkRow(),
+    kubernetesRow(),
   ];
 }
 

@@ -40,7 +40,7 @@ function localActivityType(e: HistoryEvent): string | undefined {
   return `${data?.activityType ?? data?.activity_type ?? 'activity'} (local)`;
 }
 
-/** A completion in the sense of the boundaries: an activity completed, or a local activity's marker. */
+/** A completion in the sense of the boundaries: an activity completed, a child workflow completed, or a local activity's marker. */
 export function completionOf(e: HistoryEvent, events: Map<string, HistoryEvent>): Boundary | undefined {
   const done = e.activityTaskCompletedEventAttributes;
   if (done) {
@@ -53,6 +53,8 @@ export function completionOf(e: HistoryEvent, events: Map<string, HistoryEvent>)
       heartbeats: seconds(s?.heartbeatTimeout) > 0,
     };
   }
+  const child = e.childWorkflowExecutionCompletedEventAttributes;
+  if (child) return { k: 0, type: `child ${child.workflowType?.name ?? '?'}`, local: true, heartbeats: false };
   const local = localActivityType(e);
   return local ? { k: 0, type: local, local: true, heartbeats: false } : undefined;
 }
