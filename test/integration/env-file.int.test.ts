@@ -621,7 +621,11 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
       ],
       [{ ...ok, target: { kind: 'k8s', healthUrl: 'http://127.0.0.1:1/' } }, 'target.kind'],
       [{ ...ok, envFiel: '/x' }, 'envFiel'],
-      [{ ...ok, approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } }, 'approval.preApproved.role'],
+      // not a role id (whether a well-formed role may approve is the policy's call, in the gate)
+      [
+        { ...ok, approval: { preApproved: { approver: 'backup-eng', role: 'Engineer!' } } },
+        'approval.preApproved.role',
+      ],
     ];
     for (const [bad, field] of cases) {
       const h = await env.client.workflow.start('environmentConfigRollback', {

@@ -336,8 +336,8 @@ describe('system service rollback on real systemd, host worker inside the machin
       { name: 'a typo: targetTga', over: { targetTag: undefined, targetTga: 'v1.0.0' }, field: 'targetTga' },
       { name: 'host with a space', over: { host: 'a b' }, field: 'host' },
       {
-        name: 'pre-approved by an engineer',
-        over: { approval: { preApproved: { approver: 'backup-eng', role: 'engineer' } } },
+        name: "pre-approved with a role that is not a role id (authority is the gate's call)",
+        over: { approval: { preApproved: { approver: 'backup-eng', role: 'Engineer!' } } },
         field: 'approval.preApproved.role',
       },
       { name: 'monitor interval 0', over: { monitor: { intervalSeconds: 0 } }, field: 'monitor.intervalSeconds' },
