@@ -49,7 +49,7 @@ import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 const RUN = Date.now().toString(36);
 const HOSTS = ['a', 'b', 'c'].map((h) => `fleet-${h}-${RUN}`);
 const PREFIX = `fleet-${RUN}`;
-const APPROVER = { approver: 'oncall', role: 'on-call-engineer' };
+const APPROVER = { approver: 'oncall-eng', role: 'on-call-engineer' };
 
 interface Target extends App {
   host: string;
@@ -236,7 +236,7 @@ describe('fleetRollback: 12 containers on 3 host workers, in waves', () => {
       const approved = cr.approvals.filter((a) => a.decision === 'approved');
       assert.deepEqual(
         approved.map((a) => [a.approver, a.via]),
-        [['oncall', 'pre-approval']],
+        [['oncall-eng', 'pre-approval']],
       );
       const queues = new Set(
         hostActivityEvents((await child.fetchHistory()).events ?? []).map(
