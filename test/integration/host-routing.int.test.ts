@@ -48,7 +48,7 @@ describe('host activities on a per-host task queue', () => {
       requestedBy: 'test',
       host,
       monitor: { durationSeconds: 2, intervalSeconds: 1 },
-      approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+      approval: { preApproved: { approver: 'ci-deploy-gate', role: 'on-call-engineer' } },
     });
     assert.equal(workflowId, `rollback-docker-${host}-${name}`);
     const r = await waitResult(rc, workflowId);

@@ -155,7 +155,7 @@ describe('postRollbackVerification on the real demo service', () => {
           reason: 'v2.1.0 fails /health',
           requestedBy: 'verification-test',
           monitor: { durationSeconds: 0 },
-          approval: { preApproved: { approver: 'ci', role: 'on-call-engineer' } },
+          approval: { preApproved: { approver: 'ci-deploy-gate', role: 'on-call-engineer' } },
           verification: { collections: { [`${prefix}-memories`]: 12 } },
         },
       ],
