@@ -12,9 +12,9 @@ import { waitFor } from './docker.ts';
 
 export interface Operator {
   /** `cortex-rollback <args>`; resolves with the exit code and output (never rejects). */
-  cli: (...args: string[]) => Promise<Result>;
+  cli: (...args: string[]) => Promise<Result<{ reject: false }>>;
   /** `temporal <args> --address … --namespace default`. */
-  temporal: (...args: string[]) => Promise<Result>;
+  temporal: (...args: string[]) => Promise<Result<{ reject: false }>>;
   /** `temporal workflow start --type … --task-queue … --workflow-id … --input '<json>'`, asserted to exit 0. */
   temporalStart: (type: string, workflowId: string, input: object) => Promise<void>;
   /** `temporal workflow signal --workflow-id … --name <name> --input '<json>'`, asserted to exit 0. */

@@ -9,9 +9,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { execa } from 'execa';
-import { join } from 'node:path';
-import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { BAD, docker, ensureImages, GOOD, health, imageId, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { deployTwoRevisions, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.ts';
 import {
@@ -24,7 +21,7 @@ import {
 import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { freePort } from '../helpers/docker.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
-import { waitFor } from '../helpers/docker.ts';
+import { operator } from '../helpers/operator.ts';
 
 const V1 = 'cortex-memory-mcp:v2.0.0';
 const V2 = 'cortex-memory-mcp:v2.1.0';
@@ -77,28 +74,13 @@ describe('acceptance: Application Rollback, started as the README says, under th
     await cluster?.stop();
   });
 
-  const cli = (...args: string[]) =>
-    execa('node', ['--import', 'tsx', join(PROJECT_ROOT, 'client', 'cli.ts'), ...args], {
-      reject: false,
-      cwd: PROJECT_ROOT,
-      env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue },
-    });
-  const temporal = (...args: string[]) =>
-    execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
-
-  async function untilAwaitingApproval(workflowId: string): Promise<void> {
-    await waitFor(
-      async () => {
-        const q = await temporal('workflow', 'query', '--workflow-id', workflowId, '--type', 'status', '-o', 'json');
-        if (q.exitCode !== 0) return false;
-        const s = (JSON.parse(q.stdout) as { queryResult: [{ phase: string; pendingApproval?: unknown }] })
-          .queryResult[0];
-        return s.phase === 'awaiting-approval' && s.pendingApproval !== undefined;
-      },
-      60_000,
-      `${workflowId} awaiting approval`,
-    );
-  }
+  // the two doors of the README, from test/helpers/operator.ts (env and taskQueue are set in before())
+  const op = () => operator(env, taskQueue);
+  const cli = (...args: string[]) => op().cli(...args);
+  const temporal = (...args: string[]) => op().temporal(...args);
+  const untilAwaitingApproval = async (workflowId: string): Promise<void> => {
+    await op().awaitingApproval(workflowId);
+  };
 
   /** The README's `approve`: the requester is refused (exit 2, four eyes), the on-call engineer approves (exit 0). */
   async function approveWithCli(workflowId: string): Promise<void> {

@@ -10,16 +10,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { QdrantClient } from '@qdrant/js-client-rest';
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT, temporalCliPath } from '../../common/tools.ts';
 import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
-import { docker, ensureImages, GOOD, health, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import { docker, ensureImages, GOOD, health, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { seed } from '../helpers/qdrant.ts';
 import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
+import { operator } from '../helpers/operator.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const ONCALL = APPROVER.configuration;
@@ -65,28 +64,13 @@ describe('acceptance: Configuration Rollback, started as the README says, under 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) =>
-    execa('node', ['--import', 'tsx', join(PROJECT_ROOT, 'client', 'cli.ts'), ...args], {
-      reject: false,
-      cwd: PROJECT_ROOT,
-      env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue },
-    });
-  const temporal = (...args: string[]) =>
-    execa(temporalCliPath(), [...args, '--address', env.address, '--namespace', 'default'], { reject: false });
-
-  async function untilAwaitingApproval(workflowId: string): Promise<void> {
-    await waitFor(
-      async () => {
-        const q = await temporal('workflow', 'query', '--workflow-id', workflowId, '--type', 'status', '-o', 'json');
-        if (q.exitCode !== 0) return false;
-        const s = (JSON.parse(q.stdout) as { queryResult: [{ phase: string; pendingApproval?: unknown }] })
-          .queryResult[0];
-        return s.phase === 'awaiting-approval' && s.pendingApproval !== undefined;
-      },
-      60_000,
-      `${workflowId} awaiting approval`,
-    );
-  }
+  // the two doors of the README, from test/helpers/operator.ts (env and taskQueue are set in before())
+  const op = () => operator(env, taskQueue);
+  const cli = (...args: string[]) => op().cli(...args);
+  const temporal = (...args: string[]) => op().temporal(...args);
+  const untilAwaitingApproval = async (workflowId: string): Promise<void> => {
+    await op().awaitingApproval(workflowId);
+  };
 
   /** The README's `approve`: the requester is refused (exit 2, four eyes), the on-call engineer approves (exit 0). */
   async function approveWithCli(workflowId: string): Promise<void> {
