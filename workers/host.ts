@@ -9,7 +9,7 @@ import { createHostActivities } from '../activities/index.ts';
 import { dataConverter } from '../common/codec.ts';
 import { hostTaskQueue, loadTemporalSettings } from '../common/config.ts';
 import { connectionOptions } from '../common/connection.ts';
-import { terraformFromEnv } from './worker.ts';
+import { networkBackupRootFromEnv, terraformFromEnv } from './worker.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { host: { type: 'string' }, identity: { type: 'string' } } });
@@ -23,7 +23,10 @@ async function main(): Promise<void> {
       connection,
       namespace: settings.namespace,
       taskQueue,
-      activities: createHostActivities({ terraform: terraformFromEnv() }),
+      activities: createHostActivities({
+        terraform: terraformFromEnv(),
+        networkBackupRoot: networkBackupRootFromEnv(),
+      }),
       dataConverter: dataConverter(),
       shutdownGraceTime: '10s',
       identity: values.identity ?? `host-worker:${host}:${process.pid}@${hostname()}`,

@@ -50,7 +50,7 @@ export async function createWorker(
     terraform: setup.deps?.terraform ?? terraformFromEnv(),
     notify: setup.deps?.notify ?? notifyFromEnv(),
     approvalPolicyPath: setup.deps?.approvalPolicyPath ?? approvalPolicyFromEnv(),
-    ...(setup.deps?.networkBackupRoot ? { networkBackupRoot: setup.deps.networkBackupRoot } : {}),
+    networkBackupRoot: setup.deps?.networkBackupRoot ?? networkBackupRootFromEnv(),
   });
   const converter = setup.dataConverter ?? dataConverter();
   const common = {
@@ -87,6 +87,11 @@ export function qdrantFromEnv(): ActivityDeps['qdrant'] {
 /** Terraform/OpenTofu work files (checkouts, plans, state backups): $CORTEX_TERRAFORM_DIR or .data/terraform. */
 export function terraformFromEnv(): ActivityDeps['terraform'] {
   return { workRoot: process.env.CORTEX_TERRAFORM_DIR?.trim() || join(PROJECT_ROOT, '.data', 'terraform') };
+}
+
+/** Where iptables and Compose network rollbacks keep their backups: $CORTEX_NETWORK_BACKUP_DIR or .data/backups/network. */
+export function networkBackupRootFromEnv(): string {
+  return process.env.CORTEX_NETWORK_BACKUP_DIR?.trim() || join(PROJECT_ROOT, '.data', 'backups', 'network');
 }
 
 /** Slack / PagerDuty channels from CORTEX_SLACK_WEBHOOK_URL, CORTEX_PAGERDUTY_URL, CORTEX_PAGERDUTY_ROUTING_KEY; CORTEX_WEB_UI_URL for links. */

@@ -149,6 +149,7 @@ function workerEnv(h: Harness, dockerHost: string): Record<string, string> {
     DOCKER_HOST: dockerHost,
     QDRANT_URL: h.q.url,
     CORTEX_BACKUP_DIR: h.backupRoot,
+    CORTEX_NETWORK_BACKUP_DIR: join(h.dir, 'network-backups'),
     // OpenTofu with local state only: its own work dir, an empty CLI configuration
     CORTEX_TERRAFORM_DIR: join(h.dir, 'terraform-work'),
     TF_CLI_CONFIG_FILE: tofuRc(h.dir),

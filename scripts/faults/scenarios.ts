@@ -4,11 +4,12 @@
 // every side effect happened once — one new container, no duplicated points, one backup dir per backup, no
 // server-side snapshot left behind.
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_ID_LABEL } from '../../activities/docker.ts';
 import type { BackupManifest } from '../../activities/qdrant.ts';
 import { BAD, containersNamed, docker, GOOD, imageId, removeByPrefix, startApp } from '../../test/helpers/docker.ts';
+import { BASELINE_RULES, createNetns, SERVICE_PORT, type Netns } from '../../test/helpers/netns.ts';
 import { aliasMap, collectionChecksum, collectionNames, seed } from '../../test/helpers/qdrant.ts';
 import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scenario } from './row.ts';
 
@@ -435,6 +436,164 @@ function dataCorruption(): Scenario {
   };
 }
 
+// ---------------------------------------------------------------- security breach (emergency)
+
+/**
+ * securityBreachEmergency: notify security, stop the app and a writer, block the service port in a network
+ * namespace of the row's own, rotate the env file's secrets, restore the collection from the day's backup, recreate
+ * the app with the new credentials, audit, reopen the ports. Its fail-safe is NOT the state before: a failed run
+ * leaves the service isolated (workflows/emergency/security-breach.ts), so that is what a failed run is judged by.
+ * Completed: the app recreated once (a new container with the new secrets, the old one removed), the writer
+ * stopped, the file rotated with its one 0600 backup, the collection exactly the backup's, the namespace's rules
+ * as before and the service answering. Anything else: isolated — the port blocked, no container of the run
+ * running, the original kept (stopped), the file either untouched or rotated with one backup, the collection
+ * either as before or the backup's. Persistent fault: the recreated app never answers healthy (never-healthy).
+ */
+function securityBreach(): Scenario {
+  const collection = 'faults-breach';
+  const OLD = { JWT_SECRET: 'old-jwt-secret-4f1c9a', CORTEX_API_TOKEN: 'old-api-token-77e2b0' };
+  const envText = `QDRANT_URL=http://127.0.0.1:6333\nJWT_SECRET=${OLD.JWT_SECRET}\nLOG_LEVEL=info\nCORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}\n`;
+  let ns: Netns | undefined;
+  let s0 = '';
+  let s1 = '';
+  const toS1 = async (ctx: Ctx) => {
+    await dropCollection(ctx, collection);
+    await seed(ctx.q.client, collection, POINTS, DIM);
+    await seed(ctx.q.client, collection, 25, DIM, 5000); // what the intruder wrote
+  };
+  const run = async (ctx: Ctx, tag: string, extraEnv: string): Promise<Run> => {
+    await ns!.setRules(BASELINE_RULES);
+    const before = await ns!.canonical();
+    await toS1(ctx);
+    for (const d of await backupDirs(ctx, collection))
+      if (d !== 'fresh') await rm(join(ctx.backupRoot, collection, d), { recursive: true, force: true });
+    await rm(join(ctx.backupRoot, collection, '_exports'), { recursive: true, force: true });
+    const dir = join(ns!.dir, tag);
+    await mkdir(dir, { recursive: true });
+    const envFile = join(dir, 'cortex.env');
+    await writeFile(envFile, envText + extraEnv);
+    const appName = `faults-breach-${tag}`;
+    const writerName = `faults-breach-writer-${tag}`;
+    const [app, writer] = await Promise.all([
+      startApp(appName, GOOD, [`JWT_SECRET=${OLD.JWT_SECRET}`, `CORTEX_API_TOKEN=${OLD.CORTEX_API_TOKEN}`]),
+      startApp(writerName, GOOD),
+    ]);
+    const proxy = ctx.healthProxy ? await ctx.healthProxy(app.port) : undefined;
+    const secretIn = (text: string) => Object.values(OLD).some((v) => text.includes(v));
+    let isolated = false;
+    return {
+      workflowId: `faults-breach-${tag}`,
+      input: {
+        app: {
+          containerName: appName,
+          healthUrl: proxy ? `${proxy.url}/health` : app.healthUrl,
+          envFile,
+          healthTimeoutSeconds: extraEnv ? 5 : 30,
+        },
+        secretKeys: Object.keys(OLD),
+        alsoStop: [writerName],
+        ports: [SERVICE_PORT],
+        netns: ns!.name,
+        allowLoopback: false,
+        reopenPorts: true,
+        collection,
+        stopTimeoutSeconds: 2,
+        ...common,
+      },
+      check: async (ending) => {
+        const problems: string[] = [];
+        const rules = await ns!.canonical();
+        const healthy = await ns!.healthy();
+        isolated = !healthy && rules !== before;
+        const now = await checksum(ctx, collection);
+        const file = await readFile(envFile, 'utf8');
+        const kept = (await entries(dir)).filter((f) => f.includes('.pre-breach-'));
+        expect(problems, kept.length <= 1, `env file backups: ${kept.join(', ')}`);
+        for (const k of kept)
+          expect(problems, (await readFile(join(dir, k), 'utf8')) === envText + extraEnv, `${k} is not the old file`);
+        const pre = (await backupDirs(ctx, collection)).filter((d) => d !== 'fresh');
+        expect(problems, pre.length <= 1, `pre-rollback backups: ${pre.join(', ')}`);
+        const snaps = await strayServerSnapshots(ctx, collection);
+        expect(problems, snaps.length === 0, `server-side snapshots left: ${snaps.join(', ')}`);
+        const mine = (await containersNamed(appName)).concat(await containersNamed(writerName));
+        const w = await docker
+          .getContainer(writerName)
+          .inspect()
+          .catch(() => undefined);
+        expect(problems, w?.Id === writer.id && !w.State.Running, `the writer is not the original, stopped`);
+        if (ending.kind === 'completed') {
+          expect(problems, rules === before && healthy, 'the namespace is not as before (ports not reopened)');
+          expect(problems, now === s0, 'the collection is not the backup’s state');
+          expect(problems, !secretIn(file) && kept.length === 1, 'the env file is not rotated, with one backup');
+          const c = await docker
+            .getContainer(appName)
+            .inspect()
+            .catch(() => undefined);
+          expect(problems, !!c && c.Id !== app.id && c.State.Running, `'${appName}' is not a new, running container`);
+          expect(
+            problems,
+            !!c && !c.Config.Env.some(secretIn) && c.Config.Env.some((e) => e.startsWith('JWT_SECRET=')),
+            `'${appName}' does not carry the new secrets`,
+          );
+          expect(problems, mine.length === 2, `containers: ${mine.map((c) => c.Names[0]).join(', ')}`);
+          const h = await healthStatus(app.healthUrl, 200);
+          expect(problems, h === 200, `/health answers ${h ?? 'nothing'}`);
+        } else {
+          expect(problems, isolated, 'the service is not isolated: the port answers');
+          expect(
+            problems,
+            mine.every((c) => c.State !== 'running'),
+            `running: ${mine.map((c) => c.Names[0]).join(', ')}`,
+          );
+          const original = mine.filter((c) => c.Id === app.id);
+          expect(
+            problems,
+            original.length === 1 && mine.length === 2,
+            `containers: ${mine.map((c) => c.Names[0]).join(', ')}`,
+          );
+          expect(problems, secretIn(file) ? kept.length === 0 : kept.length === 1, 'the env file is half rotated');
+          expect(problems, now === s1 || now === s0, 'the collection is neither as before nor the backup’s');
+        }
+        return problems;
+      },
+      // its undo is the isolation kept (read back by the check, before cleanup opens the namespace again)
+      undone: () => Promise.resolve(isolated ? 'the recreated app removed; the service stays isolated' : undefined),
+      cleanup: async () => {
+        await proxy?.close();
+        await removeByPrefix(appName);
+        await removeByPrefix(writerName);
+        await ns!.setRules(BASELINE_RULES);
+      },
+    };
+  };
+  return {
+    name: 'securityBreachEmergency',
+    workflowType: 'securityBreachEmergency',
+    system: 'the Qdrant double + the harness dockerd + iptables in a network namespace',
+    uses: { docker: true, qdrant: true },
+    prepare: async (ctx) => {
+      ns = await createNetns();
+      await dropCollection(ctx, collection);
+      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+      await seed(ctx.q.client, collection, POINTS, DIM);
+      s0 = await checksum(ctx, collection);
+      await ctx.client.workflow.execute('qdrantBackup', {
+        taskQueue: ctx.taskQueue,
+        workflowId: `faults-prepare-${collection}-${Date.now()}`,
+        args: [{ collection, backupName: 'fresh' }],
+      });
+      await toS1(ctx);
+      s1 = await checksum(ctx, collection);
+    },
+    setup: (ctx, tag) => run(ctx, tag, ''),
+    // the env file carries a broken setting: the app recreated from it answers 503, the audit fails
+    persistent: { 'never-healthy': (ctx, tag) => run(ctx, tag, 'CORTEX_HEALTH=unhealthy\n') },
+    teardown: async () => {
+      await ns?.close();
+    },
+  };
+}
+
 // ---------------------------------------------------------------- emergency rollback (application)
 
 /**
@@ -680,6 +839,7 @@ export function scenarios(): Scenario[] {
     schema('recreate'),
     config(),
     dataCorruption(),
+    securityBreach(),
     emergencyRollback(),
     verification(),
     guardRow(),

@@ -24,6 +24,7 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   'qdrantSchemaRollback (recreate)': { 'kill-boundary': MID },
   qdrantConfigRollback: { 'qdrant-503': {} },
   dataCorruptionEmergency: { 'qdrant-drop': {} },
+  securityBreachEmergency: { 'kill-boundary': MID, 'never-healthy': {} },
   emergencyRollback: { 'kill-boundary': MID, 'never-healthy': {} },
   rollbackGuard: { 'kill-boundary': MID },
   postRollbackVerification: { 'never-healthy': {}, 'qdrant-503': {} },

@@ -76,6 +76,7 @@ describe('emergency runbooks end to end', () => {
           CORTEX_PAGERDUTY_URL: receiver.pagerDutyUrl,
           CORTEX_PAGERDUTY_ROUTING_KEY: 'test-routing-key',
           CORTEX_DATA_DIR: join(q.tmp, 'data'),
+          CORTEX_NETWORK_BACKUP_DIR: join(q.tmp, 'network-backups'),
         },
       },
       ['--identity', identity],
