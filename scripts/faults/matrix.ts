@@ -888,7 +888,7 @@ async function runCell(
   };
   if (isPersistent(f)) {
     // A host that comes back lets the run go on (it waits for its host): any consistent ending, the fault proven.
-    const r = await runOnce(h, s, f, { persistent: s.persistent![f]!, mustUndo: f !== 'host-gone' });
+    const r = await runOnce(h, s, f, { persistent: s.persistent![f]!, mustUndo: true });
     runs.push(r);
     line('', r);
   } else if (f === 'kill-boundary') {

@@ -44,6 +44,7 @@ import {
   approvalInput,
   checked,
   hostInput,
+  hostWaitInput,
   int,
   line,
   monitorInput,
@@ -91,6 +92,7 @@ export const systemServiceInput = scenarioInput({
     .meta({ example: 'http://127.0.0.1:3000/health' }),
   ...whoFields,
   host: hostInput(),
+  hostWaitSeconds: hostWaitInput(),
   installCommands: z
     .array(line(1000))
     .min(1, { error: 'needs at least one command' })
@@ -199,7 +201,7 @@ async function runSystemServiceRollback(
 
   const input: ValidSystemServiceInput = await openRollback(progress, systemServiceScenario, raw, notifications);
 
-  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
+  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds, input.hostWaitSeconds);
   const copy = proxyActivities<Activities>({ ...transfer, ...on });
   const build = proxyActivities<Activities>({
     ...longWait(input.buildTimeoutSeconds * input.installCommands.length),

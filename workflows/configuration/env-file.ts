@@ -45,6 +45,7 @@ import {
   bool,
   checked,
   hostInput,
+  hostWaitInput,
   int,
   monitorInput,
   oneOf,
@@ -137,6 +138,7 @@ export const envFileInput = scenarioInput({
     .meta({ value: 'KEY,KEY', example: 'QDRANT_URL,OPENAI_API_KEY' }),
   target: envFileTarget.describe('the service that reads the env file'),
   host: hostInput(),
+  hostWaitSeconds: hostWaitInput(),
   ...whoFields,
   stopTimeoutSeconds: int(0, 240)
     .default(ENV_FILE_DEFAULTS.stopTimeoutSeconds)
@@ -270,7 +272,7 @@ async function runEnvironmentConfigRollback(
   const t = input.target;
   const docker = t.kind === 'docker';
   const name = (docker ? t.containerName : t.unit)!;
-  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
+  const { on, q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds, input.hostWaitSeconds);
   const sample = proxyActivities<Activities>({ ...probe, ...on });
   const where = input.host ? ` on host ${input.host}` : '';
   const preservedName = `${name}-pre-rollback-${runSuffix(info.runId)}`;

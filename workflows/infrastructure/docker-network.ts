@@ -26,7 +26,16 @@ import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
 import { defineScenario, openRollback, who } from '../phases/scenario.ts';
-import { approvalInput, checked, hostInput, int, scenarioInput, whoFields, z } from '../phases/schema.ts';
+import {
+  approvalInput,
+  checked,
+  hostInput,
+  hostWaitInput,
+  int,
+  scenarioInput,
+  whoFields,
+  z,
+} from '../phases/schema.ts';
 import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
 const PROJECT = /^[a-z0-9][a-z0-9_-]{0,62}$/; // Compose's own rule for project names
@@ -89,6 +98,7 @@ export const dockerNetworkRollbackInput = scenarioInput({
     .describe('how long the checks may take to pass after `up`'),
   ...whoFields,
   host: hostInput(),
+  hostWaitSeconds: hostWaitInput(),
   approval: approvalInput('infrastructure'),
   searchAttributes: z
     .boolean()
@@ -154,7 +164,7 @@ async function runDockerNetworkRollback(
 
   const input: ValidInput = await openRollback(progress, dockerNetworkScenario, raw, notifications);
 
-  const { q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
+  const { q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds, input.hostWaitSeconds);
   const { project, composeFile } = input;
   const startedAt = new Date().toISOString();
   const base = {

@@ -21,7 +21,16 @@ import { Progress, type StepRecord } from '../phases/progress.ts';
 import { withLifecycleNotifications, type RollbackNotifications } from '../phases/notify.ts';
 import { compensate, type Undo } from '../phases/saga.ts';
 import { defineScenario, openRollback, who } from '../phases/scenario.ts';
-import { approvalInput, checked, hostInput, int, scenarioInput, whoFields, z } from '../phases/schema.ts';
+import {
+  approvalInput,
+  checked,
+  hostInput,
+  hostWaitInput,
+  int,
+  scenarioInput,
+  whoFields,
+  z,
+} from '../phases/schema.ts';
 import { InputError, show, validateAbsolutePath, validateHttpUrl } from '../phases/validation.ts';
 
 export interface ConfirmSignal {
@@ -74,6 +83,7 @@ export const networkRollbackInput = scenarioInput({
     .describe('how long the health URLs may take to answer after the change'),
   ...whoFields,
   host: hostInput(),
+  hostWaitSeconds: hostWaitInput(),
   approval: approvalInput('infrastructure'),
   searchAttributes: z
     .boolean()
@@ -176,7 +186,7 @@ async function runNetworkRollback(
 
   const input: ValidInput = await openRollback(progress, networkScenario, raw, notifications);
 
-  const { q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds);
+  const { q, op, wait } = hostActivities(input.host, input.verifyTimeoutSeconds, input.hostWaitSeconds);
   const ns = input.netns ? { netns: input.netns } : {};
   const startedAt = new Date().toISOString();
   const base = {

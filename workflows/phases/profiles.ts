@@ -2,6 +2,7 @@
 // replacement worker takes over (heartbeat timeouts) and how long a dependency may be down (retry budgets).
 import {
   ActivityCancellationType,
+  patched,
   proxyActivities,
   type ActivityOptions,
   type LocalActivityOptions,
@@ -87,8 +88,12 @@ export const localNotify: LocalActivityOptions = {
  * A host rollback's activities, on `cortex-rollback-host-<host>` when `host` is given (else the workflow's queue):
  * reads (`q`), changes (`op`) and the verification waits (`wait`); `on` for any other profile.
  */
-export function hostActivities(host: string | undefined, verifyTimeoutSeconds: number) {
-  const on = host ? { taskQueue: hostTaskQueue(host) } : {};
+export function hostActivities(host: string | undefined, verifyTimeoutSeconds: number, hostWaitSeconds?: number) {
+  // A step waits at most hostWaitSeconds for the host's worker (per attempt), then fails: the run undoes its changes.
+  const bounded = host !== undefined && hostWaitSeconds !== undefined && patched('host-steps-wait-bounded');
+  const on: Pick<ActivityOptions, 'taskQueue' | 'scheduleToStartTimeout'> = host
+    ? { taskQueue: hostTaskQueue(host), ...(bounded ? { scheduleToStartTimeout: `${hostWaitSeconds}s` } : {}) }
+    : {};
   return {
     on,
     q: proxyActivities<Activities>({ ...quick, ...on }),

@@ -240,6 +240,12 @@ export function currentDetails(s: RollbackStatus): string {
 }
 
 export function errorMessage(err: unknown): string {
+  const a = err as { activityType?: string; cause?: { timeoutType?: unknown } } | undefined;
+  if (err instanceof Error && a?.activityType && a.cause?.timeoutType === 'SCHEDULE_TO_START')
+    return (
+      `${a.activityType}: no worker took the step from its task queue within the host wait ` +
+      `(hostWaitSeconds, a schedule-to-start timeout): the host's worker is not running or not polling`
+    );
   if (err instanceof Error) {
     const cause = (err as { cause?: unknown }).cause;
     return cause instanceof Error && cause.message && cause.message !== err.message

@@ -4,7 +4,7 @@
 import { isCancellation } from '@temporalio/workflow';
 import type { HealthWait } from '../../activities/index.ts';
 import { FailureType } from '../../common/failures.ts';
-import { fail, innerFailure } from './failures.ts';
+import { fail, failureTypeOf } from './failures.ts';
 import { errorMessage, type Progress } from './progress.ts';
 
 export interface Undo {
@@ -69,11 +69,8 @@ export async function compensate(
   progress.setPhase(failed.length > 0 ? 'compensation-failed' : 'rolled-back-to-previous');
   progress.status.error = summary;
   if (isCancellation(err)) throw err;
-  const inner = innerFailure(err);
   throw fail(
-    failed.length > 0
-      ? FailureType.CompensationFailed
-      : ((inner?.type as FailureType | undefined) ?? FailureType.VerificationFailed),
+    failed.length > 0 ? FailureType.CompensationFailed : failureTypeOf(err, FailureType.VerificationFailed),
     summary,
     details?.(),
   );
@@ -127,9 +124,7 @@ export async function compensateChange<C>(
   progress.status.error = summary;
   if (cancelled) throw err;
   const type =
-    u.failed.length > 0
-      ? FailureType.CompensationFailed
-      : ((innerFailure(err)?.type as FailureType | undefined) ?? FailureType.VerificationFailed);
+    u.failed.length > 0 ? FailureType.CompensationFailed : failureTypeOf(err, FailureType.VerificationFailed);
   throw fail(type, summary, c.details(u, checked));
 }
 

@@ -213,6 +213,20 @@ export function hostInput() {
     .meta({ value: 'HOST' });
 }
 
+/**
+ * `hostWaitSeconds`: with `host`, how long each step may wait in the host's task queue for its worker (per attempt:
+ * Temporal's schedule-to-start timeout). A host gone longer fails the step, and what the run changed is undone once
+ * the host is back (each undo waits as long); without it a step would wait for the host for ever.
+ */
+export function hostWaitInput() {
+  return int(5, 7 * 86400)
+    .default(900)
+    .describe(
+      "with host: how long each step may wait for the host's worker before it fails and the run undoes what it changed (seconds)",
+    )
+    .meta({ flag: 'host-wait', value: 'S' });
+}
+
 /** The reason and requester every approved rollback records (status, report). */
 export const whoFields = {
   reason: text(2000).describe('why the rollback is needed (in the status and the report)').meta({ value: 'TEXT' }),

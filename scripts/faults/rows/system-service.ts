@@ -5,7 +5,9 @@
 // release, one archive of the old one, the unit restarted once and healthy on the target. Anything else: current
 // → the old release, only the old release folder, the unit active and answering as before.
 // Persistent faults: the target release answers unhealthy for ever (never-healthy); the host worker SIGKILLed
-// during the restart and gone past the step's heartbeat timeout, a new one started only after (host-gone).
+// during the restart and gone past the step's host wait, a new one started only after the step failed (host-gone):
+// the run must end compensated.
+import type { temporal } from '@temporalio/proto';
 import { freePort } from '../../../test/helpers/docker.ts';
 import {
   createAppRemote,
@@ -21,10 +23,14 @@ import {
 import { pendingActivity } from '../watch.ts';
 import { common, expect, healthStatus, ONCALL, type Ctx, type FaultHook, type Run, type Scenario } from '../row.ts';
 
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
 const MACHINE = 'cortex-faults-systemd';
 const HOST = 'faults-sysd';
 const BASE = '/srv/faults';
 const OFFLINE_BUILD = ['npm ci --omit=dev --no-audit --no-fund --offline', 'npm run build'];
+/** The host-gone run's host wait: the restart's attempt 2 waits this long for a host, then fails. */
+const HOST_WAIT = 6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function systemServiceRow(): Scenario {
@@ -39,7 +45,11 @@ export function systemServiceRow(): Scenario {
     await worker.ready;
   };
 
-  /** SIGKILL the host worker once attempt 1 of the restart is in flight; a new one only after attempt 2 waits. */
+  /**
+   * SIGKILL the host worker once attempt 1 of the restart is in flight and keep the host away until the step has
+   * failed: attempt 2 waits in the host's queue past the step's host wait (hostWaitSeconds) and times out; only then
+   * does a new host worker start, and the run's undo (on the same host queue) must put the old release back.
+   */
   const hostGone = (ctx: Ctx, gate: string): FaultHook => {
     let ids = { workflowId: '', runId: '' };
     let activityId: string | undefined;
@@ -57,16 +67,32 @@ export function systemServiceRow(): Scenario {
       const t = Date.now();
       await worker!.kill();
       await m!.must(`touch ${gate}`); // systemd finishes the start it was asked for; nobody reports it
-      // Gone past the step's timeout: its heartbeat timeout expires, attempt 2 is scheduled and waits for a host.
-      for (;;) {
+      // Gone past the step's host wait: attempt 2 is scheduled, nobody takes it, the step times out and closes.
+      for (let seenRetry = false; ;) {
         const p = await pendingActivity(ctx.client, ids.workflowId, ids.runId, activityId!).catch(() => undefined);
-        if (!p || p.attempt >= 2) break;
+        if (p && p.attempt >= 2) seenRetry = true;
+        if (!p && seenRetry) break;
+        if (Date.now() - t > 120_000) break; // the check then says what happened
         await sleep(100);
       }
-      await sleep(3000);
       goneMs = Date.now() - t;
       await startHostWorker(ctx);
       successor = worker!.identity;
+    };
+    const restartEvents = (events: HistoryEvent[]) => {
+      const scheduled = events.find(
+        (e) =>
+          e.activityTaskScheduledEventAttributes && e.activityTaskScheduledEventAttributes.activityId === activityId,
+      );
+      const id = scheduled?.eventId?.toString();
+      return events.filter((e) => {
+        const a =
+          e.activityTaskStartedEventAttributes ??
+          e.activityTaskCompletedEventAttributes ??
+          e.activityTaskTimedOutEventAttributes ??
+          e.activityTaskFailedEventAttributes;
+        return a?.scheduledEventId?.toString() === id;
+      });
     };
     return {
       started: (v) => void (ids = v),
@@ -80,20 +106,17 @@ export function systemServiceRow(): Scenario {
       pending,
       applied: () => victim !== undefined,
       verify: (events) => {
-        const st = events.find(
-          (e) =>
-            e.activityTaskStartedEventAttributes &&
-            events.find(
-              (x) => x.eventId?.toString() === e.activityTaskStartedEventAttributes!.scheduledEventId?.toString(),
-            )?.activityTaskScheduledEventAttributes?.activityId === activityId,
-        )?.activityTaskStartedEventAttributes;
-        if (!st) return 'the restart never ended';
-        if ((st.attempt ?? 1) < 2) return 'the restart ended on its first attempt: the kill did not interrupt it';
-        if (st.identity === victim) return 'the restart ended on the killed host worker';
+        const mine = restartEvents(events);
+        const timedOut = mine.find((e) => e.activityTaskTimedOutEventAttributes);
+        if (mine.some((e) => e.activityTaskCompletedEventAttributes))
+          return 'the restart completed: the host came back within its wait';
+        if (!timedOut) return 'the restart did not time out waiting for its host';
+        const kind = JSON.stringify(timedOut.activityTaskTimedOutEventAttributes?.failure ?? {});
+        if (!/SCHEDULE_TO_START/.test(kind)) return `the restart timed out otherwise: ${kind.slice(0, 200)}`;
         return undefined;
       },
       proof: () =>
-        `host worker ${victim} SIGKILLed during attempt 1 of systemdRestart, gone ${Math.round(goneMs / 1000)} s (past its 2 s heartbeat timeout); ${successor} finished`,
+        `host worker ${victim} SIGKILLed during attempt 1 of systemdRestart; attempt 2 waited for a host past its ${HOST_WAIT} s host wait and timed out (schedule-to-start); ${successor} started ${Math.round(goneMs / 1000)} s after the kill and ran the undo`,
     };
   };
 
@@ -117,6 +140,7 @@ export function systemServiceRow(): Scenario {
         host: HOST,
         installCommands: OFFLINE_BUILD,
         verifyTimeoutSeconds: healthyOf(to) === 200 ? 20 : 3,
+        ...(fault === 'host-gone' ? { hostWaitSeconds: HOST_WAIT } : {}),
         monitor: { durationSeconds: 0 },
         approval: { preApproved: ONCALL },
       },
