@@ -35,9 +35,11 @@ async function seedFast(client: QdrantClient, collection: string, n: number): Pr
   }
 }
 
-/** The double (or QDRANT_URL), or with `real` a Qdrant 1.18.3 server process started for this run. */
-async function startBenchQdrant(real: boolean): Promise<TestQdrant> {
-  if (!real) return startTestQdrant();
+/** The double (or QDRANT_URL), or with `real` a Qdrant 1.18.3 server process started for this run (no proxy). */
+type BenchQdrant = Pick<TestQdrant, 'url' | 'client' | 'tmp' | 'stop'>;
+
+async function startBenchQdrant(real: boolean): Promise<BenchQdrant> {
+  if (!real) return startTestQdrant({ double: !process.env.QDRANT_URL });
   const server = await startQdrantServer();
   const tmp = await mkdtemp(join(tmpdir(), 'cortex-qbench-'));
   console.log(`real Qdrant 1.18.3 at ${server.url} (storage ${server.storagePath})`);
@@ -76,7 +78,7 @@ async function plainLoop(client: QdrantClient, source: string, target: string): 
 
 async function viaWorkflow(
   env: TestWorkflowEnvironment,
-  q: TestQdrant,
+  q: BenchQdrant,
   alias: string,
 ): Promise<{ copyMs: number; totalMs: number; peakRssMb: number }> {
   const taskQueue = uniqueQueue('qbench');

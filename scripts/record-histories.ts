@@ -1,7 +1,7 @@
 // Records the workflow histories that test/unit/replay.test.ts replays, one per path through
 // dockerContainerRollback (approved and watched, rejected, approval timeout, compensation, watch breach), the
-// Qdrant workflows against the double, and crash-and-resume runs (a worker process SIGKILLed mid-activity, a
-// replacement finishing the run) with real Docker and the double (`--crash-only` records just those; `--qdrant-only
+// Qdrant workflows against a real Qdrant server (test/helpers/qdrant.ts), and crash-and-resume runs (a worker process
+// SIGKILLed mid-activity, a replacement finishing the run) with real Docker and real Qdrant (`--crash-only` records just those; `--qdrant-only
 // --only=<name>,<name>` records chosen Qdrant histories), systemServiceRollback on a real systemd machine with
 // the host worker inside it (`--systemd-only`), kubernetesRollback on a real control plane (`--kube-only`),
 // terraformRollback on real OpenTofu (`--terraform-only`), environmentConfigRollback on real Docker and a real
@@ -80,7 +80,7 @@ const scenarios: Array<{ name: string; stub: StubOptions; input: DockerRollbackI
     },
   ];
 
-/** Qdrant workflows, recorded with the real activities against the Qdrant double on the real dev server. */
+/** Qdrant workflows, recorded with the real activities against a real Qdrant server on the real dev server. */
 async function recordQdrant(dir: string): Promise<void> {
   const env = await localEnv();
   const q = await startTestQdrant();
@@ -273,7 +273,7 @@ async function recordCrashes(dir: string): Promise<void> {
         });
         const first = spawnWorker({ address: env.address, taskQueue, extra });
         await first.ready;
-        q.double!.faults.delay(40);
+        q.faults.delay(40);
         const h = await env.client.workflow.start('qdrantSchemaRollback', {
           taskQueue,
           workflowId: 'rollback-qdrant-copy-crash-resumed',
@@ -295,7 +295,7 @@ async function recordCrashes(dir: string): Promise<void> {
           60_000,
         );
         await first.kill();
-        q.double!.faults.delay(0);
+        q.faults.delay(0);
         const second = spawnWorker({ address: env.address, taskQueue, extra });
         await second.ready;
         await h.result();

@@ -540,7 +540,7 @@ function restartAt(b: Boundary, restart: () => Promise<void>): Driver {
 
 /** Arm a Qdrant double switch as each Qdrant activity is scheduled (delay: for the whole run). */
 function qdrantFault(h: Harness, kind: 'qdrant-503' | 'qdrant-drop' | 'qdrant-slow'): Driver {
-  const double = h.q.double!;
+  const double = h.q; // its fault switches and request log
   const f = double.faults;
   let armed = 0;
   const from = double.requests.length;
@@ -623,6 +623,9 @@ export async function runMatrix(
   const q: TestQdrant = {
     url: double.url,
     client: new QdrantClient({ url: double.url, checkCompatibility: false }),
+    faults: double.faults,
+    requests: double.requests,
+    snapshotsDir: double.snapshotsDir,
     double,
     tmp: dir,
     stop: () => double.stop(),

@@ -90,7 +90,7 @@ async function serverSnapshots(ctx: Ctx, collection: string): Promise<string[]> 
 async function dropCollection(ctx: Ctx, name: string): Promise<void> {
   for (const s of await serverSnapshots(ctx, name)) await ctx.q.client.deleteSnapshot(name, s).catch(() => undefined);
   await ctx.q.client.deleteCollection(name).catch(() => undefined);
-  if (ctx.q.double) await rm(join(ctx.q.double.snapshotsDir, name), { recursive: true, force: true });
+  if (ctx.q.snapshotsDir) await rm(join(ctx.q.snapshotsDir, name), { recursive: true, force: true });
 }
 
 async function dropCollections(ctx: Ctx, prefix: string): Promise<void> {

@@ -1,12 +1,13 @@
-// One Qdrant test world for the integration suites: the real dev server, Qdrant (the double, or QDRANT_URL), a
-// worker with the real activities on its own task queue, and optionally the deterministic embedder. stop() tears it
-// all down in order and asserts that every request the activities sent was valid per Qdrant's OpenAPI spec.
+// One Qdrant test world for the integration suites: the real dev server, Qdrant (a real Qdrant 1.18.3 server behind
+// the fault proxy, or QDRANT_URL's, or the double when asked: see qdrant.ts), a worker with the real activities on its
+// own task queue, and optionally the deterministic embedder. stop() tears it all down in order (and, on the double,
+// asserts that every request the activities sent was valid per Qdrant's OpenAPI spec).
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { join } from 'node:path';
 import { createWorker } from '../../workers/worker.ts';
 import { startEmbeddings } from './embeddings.ts';
-import { startTestQdrant, type TestQdrant } from './qdrant.ts';
+import { startTestQdrant, type TestQdrant, type TestQdrantOptions } from './qdrant.ts';
 import { localEnv, uniqueQueue } from './temporal.ts';
 
 export interface QdrantWorld {
@@ -18,9 +19,13 @@ export interface QdrantWorld {
   stop(): Promise<void>;
 }
 
-export async function startQdrantWorld(opts: { queue: string; embedderSize?: number }): Promise<QdrantWorld> {
+export async function startQdrantWorld(opts: {
+  queue: string;
+  embedderSize?: number;
+  qdrant?: TestQdrantOptions;
+}): Promise<QdrantWorld> {
   const env = await localEnv();
-  const q = await startTestQdrant();
+  const q = await startTestQdrant(opts.qdrant);
   const embeddings = opts.embedderSize ? await startEmbeddings(opts.embedderSize) : undefined;
   const backupRoot = join(q.tmp, 'backups');
   const taskQueue = uniqueQueue(opts.queue);

@@ -1,42 +1,90 @@
-// Qdrant for integration tests: the double (test/qdrant-double) in a temp dir, or a real Qdrant when QDRANT_URL
-// (and optional QDRANT_API_KEY) is set. Plus deterministic seeding, and a checksum of a whole collection (every id,
+// Qdrant for integration tests. By default a real Qdrant 1.18.3 server process of its own (qdrant-server.ts) with the
+// fault proxy (qdrant-fault-proxy.ts) in front: `url` and `client` go through the proxy, so `faults` and `requests`
+// work as the double's do; `server` reaches the process itself (kill, restart) and `snapshotsDir` its snapshots path.
+// With QDRANT_URL (and optional QDRANT_API_KEY, QDRANT_SNAPSHOTS_DIR) the proxy fronts that server instead and
+// nothing is started. `{ double: true }` asks for the REST double (test/qdrant-double) for the few cases only it can
+// produce; then `double` is set too. Plus deterministic seeding, and a checksum of a whole collection (every id,
 // payload and vector) to prove a state is exactly what it was.
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { createHash } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
+import { startQdrantFaultProxy, type QdrantFaults, type QdrantRequestLog } from './qdrant-fault-proxy.ts';
+import { startQdrantServer, type QdrantServer } from './qdrant-server.ts';
 
 export interface TestQdrant {
+  /** Where clients go: the fault proxy (or the double). */
   url: string;
   apiKey?: string;
   client: QdrantClient;
+  /** The double's fault switches, on the proxy (or on the double itself). */
+  faults: QdrantFaults;
+  /** Every request answered through `url`. */
+  requests: QdrantRequestLog;
+  /** The server's snapshots folder (undefined for a QDRANT_URL server unless QDRANT_SNAPSHOTS_DIR names it). */
+  snapshotsDir: string | undefined;
+  /** The real server process this helper started (absent for QDRANT_URL and the double). */
+  server?: QdrantServer;
+  /** Only with `{ double: true }`. */
   double?: QdrantDouble;
   tmp: string;
   stop(): Promise<void>;
 }
 
-export async function startTestQdrant(): Promise<TestQdrant> {
+export interface TestQdrantOptions {
+  /** The REST double instead of a real server: only for a case a real server cannot be made to produce. */
+  double?: boolean;
+  /** Require this API key (a started server or the double; a QDRANT_URL server has its own, QDRANT_API_KEY). */
+  apiKey?: string;
+}
+
+export async function startTestQdrant(opts: TestQdrantOptions = {}): Promise<TestQdrant> {
   const tmp = await mkdtemp(join(tmpdir(), 'cortex-qdrant-'));
-  const real = process.env.QDRANT_URL;
-  const apiKey = process.env.QDRANT_API_KEY;
-  if (real) {
+  const removeTmp = () => rm(tmp, { recursive: true, force: true });
+  if (opts.double) {
+    const double = await startQdrantDouble({
+      dataDir: join(tmp, 'qdrant'),
+      ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+    });
     return {
-      url: real,
-      ...(apiKey ? { apiKey } : {}),
-      client: new QdrantClient({ url: real, ...(apiKey ? { apiKey } : {}), checkCompatibility: false }),
+      url: double.url,
+      ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+      client: new QdrantClient({
+        url: double.url,
+        ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+        checkCompatibility: false,
+      }),
+      faults: double.faults,
+      requests: double.requests,
+      snapshotsDir: double.snapshotsDir,
+      double,
       tmp,
-      stop: async () => undefined,
+      stop: async () => {
+        await double.stop();
+        await removeTmp();
+      },
     };
   }
-  const double = await startQdrantDouble({ dataDir: join(tmp, 'qdrant') });
+  const external = process.env.QDRANT_URL;
+  const server = external ? undefined : await startQdrantServer(opts.apiKey ? { apiKey: opts.apiKey } : {});
+  const apiKey = external ? process.env.QDRANT_API_KEY || undefined : opts.apiKey;
+  const proxy = await startQdrantFaultProxy(server?.url ?? (external as string));
   return {
-    url: double.url,
-    client: new QdrantClient({ url: double.url, checkCompatibility: false }),
-    double,
+    url: proxy.url,
+    ...(apiKey ? { apiKey } : {}),
+    client: new QdrantClient({ url: proxy.url, ...(apiKey ? { apiKey } : {}), checkCompatibility: false }),
+    faults: proxy.faults,
+    requests: proxy.requests,
+    snapshotsDir: server?.snapshotsPath ?? (process.env.QDRANT_SNAPSHOTS_DIR || undefined),
+    ...(server ? { server } : {}),
     tmp,
-    stop: () => double.stop(),
+    stop: async () => {
+      await proxy.stop();
+      await server?.stop();
+      await removeTmp();
+    },
   };
 }
 

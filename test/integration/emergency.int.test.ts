@@ -1,5 +1,5 @@
 // The emergency runbooks end to end: the real dev server, workers as child processes (SIGKILLed at a point proven
-// by the Docker gate and read back from history), the real Docker engine, the Qdrant double, a local Slack and
+// by the Docker gate and read back from history), the real Docker engine, a real Qdrant server, a local Slack and
 // PagerDuty receiver, and (security breach) real iptables in a network namespace the test creates.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,7 +57,6 @@ describe('emergency runbooks end to end', () => {
     await gate?.close();
     await ns?.close();
     await receiver?.close();
-    if (q?.double) assert.deepEqual(q.double.violations, []);
     await q?.stop();
   });
 

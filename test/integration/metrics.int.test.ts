@@ -1,7 +1,7 @@
 // Rollback metrics from real runs: a worker process (workers/main.ts) with its Prometheus endpoint on, three real
 // Docker rollbacks on the dev server (one succeeds, one times out waiting for approval, one fails verification and
 // is undone), then MTTR, success rate and counts by type from visibility, against the runbook's targets. Then
-// rollbacks other than Docker on the Qdrant double (a config rollback that succeeds, a schema rollback whose
+// rollbacks other than Docker on a real Qdrant server (a config rollback that succeeds, a schema rollback whose
 // approval times out, a data recovery of a backup that does not exist): each carries its own service, target
 // version, trigger and requester, `cortex-rollback metrics` counts them by type and lists them, and the
 // visibility list finds them by RollbackService. Both under the committed approval policy with its windows cut to
@@ -202,7 +202,7 @@ describe('rollback metrics and the worker Prometheus endpoint (committed policy,
   });
 });
 
-describe('rollback metrics of the other rollback types (Qdrant double; committed policy, windows of 1 s)', () => {
+describe('rollback metrics of the other rollback types (real Qdrant; committed policy, windows of 1 s)', () => {
   let world: QdrantWorld;
   let rc: RollbackClient;
   const tag = `uxm${Date.now().toString(36)}`;

@@ -1,5 +1,5 @@
 // Dry-run plans end to end (`cortex-rollback plan`): the real dev server, an in-process worker with the real
-// activities and the runbook's approval policy, real Docker, the Qdrant double and a notification receiver.
+// activities and the runbook's approval policy, real Docker, a real Qdrant server and a notification receiver.
 // Asserts the plan's content and that NOTHING changed: the container (id, image, state, started-at), no extra
 // container, no approval asked, no notification, no snapshot or backup or export made; that the plan's text is the
 // started rollback's static summary and details; and that a plan runs while a rollback of the target does.
@@ -82,8 +82,6 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     await running;
     await env?.teardown();
     await rx?.close();
-    if (q?.double)
-      assert.deepEqual(q.double.violations, [], "every Qdrant request was valid per Qdrant's OpenAPI spec");
     await q?.stop();
     rmSync(stateDir, { recursive: true, force: true });
     tf?.close();

@@ -1,8 +1,8 @@
-// The undo paths of every Qdrant workflow, end to end (real Temporal dev server, real Docker, the Qdrant double's
-// targeted faults): a non-retryable failure right after each destructive step, then proof that the state is what
-// it was before — the whole collection's checksum (ids, payloads, vectors), the aliases, the collections, the
-// application container. Plus an undo that fails (CompensationFailed naming the manual steps, which the test then
-// follows to prove they are right), and the point-in-time selection rule.
+// The undo paths of every Qdrant workflow, end to end (real Temporal dev server, real Docker, a real Qdrant 1.18.3
+// server and the fault proxy's targeted faults in front of it): a non-retryable failure right after each destructive
+// step, then proof that the state is what it was before — the whole collection's checksum (ids, payloads, vectors),
+// the aliases, the collections, the application container. Plus an undo that fails (CompensationFailed naming the
+// manual steps, which the test then follows to prove they are right), and the point-in-time selection rule.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -28,7 +28,7 @@ const ON_CALL = APPROVER.configuration;
 const upload = (c: string) => new RegExp(`^/collections/${c}/snapshots/upload$`);
 const points = (c: string) => new RegExp(`^/collections/${c}/points$`);
 
-describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double's targeted faults" : false }, () => {
+describe('Qdrant undo paths', () => {
   let env: TestWorkflowEnvironment;
   let q: TestQdrant;
   let world: QdrantWorld;
@@ -67,7 +67,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     }
   };
   const failureOf = (type: string, input: unknown, history?: string) => workflowFailure(run(type, input, history));
-  const faults = () => q.double!.faults;
+  const faults = () => q.faults;
 
   /** Everything a rollback may touch in Qdrant: the collection's content, every alias, every collection name. */
   const qdrantState = async (collection: string) => ({
@@ -80,7 +80,7 @@ describe('Qdrant undo paths', { skip: process.env.QDRANT_URL ? "needs the double
     return { id: c.Id, running: c.State.Running, startedAt: c.State.StartedAt, finishedAt: c.State.FinishedAt };
   };
   const uploads = (c: string) =>
-    q.double!.requests.filter((r) => r.method === 'POST' && upload(c).test(r.path)).map((r) => r.status);
+    q.requests.filter((r) => r.method === 'POST' && upload(c).test(r.path)).map((r) => r.status);
 
   /** A collection of `n` points with one good backup, then corrupted (some points lost, junk written). */
   async function corrupted(collection: string, n: number): Promise<void> {

@@ -1,5 +1,5 @@
 // Post-Rollback Verification against real parts: the dev server, a worker with the real activities, the demo
-// service in Docker (healthy v2.0.0 and unhealthy v2.1.0), the Qdrant double, and real check commands.
+// service in Docker (healthy v2.0.0 and unhealthy v2.1.0), a real Qdrant server, and real check commands.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
