@@ -1,12 +1,14 @@
 // `npm run faults`: every workflow against every fault, each cell an actual run checked for a consistent state
 // afterwards; prints the matrix as markdown, writes it to bench/results/faults.md, exits 1 if any cell FAILs.
 //   --only <scenario>[,…]   rows whose name contains it (e.g. docker, backup, recovery, pointInTime, alias, recreate, config)
-//   --fault <name>[,…]      columns: kill-boundary, kill-mid, temporal-restart, dockerd-restart, qdrant-503, qdrant-drop, qdrant-slow
+//   --fault <name>[,…]      columns: kill-boundary, kill-mid, temporal-restart, dockerd-restart, qdrant-503, qdrant-drop,
+//                           qdrant-slow, qdrant-restart, refused, host-gone, never-healthy
 //   --k <n>                 kill-boundary: only the n-th boundary
 //   --ci                    the quick CI slice (scripts/faults/slice.ts): every workflow, every fault kind, one point
 //   --no-record             do not merge the result into docs/fault-matrix.json (else: its cells replaced)
 // The table for the docs: `npm run faults:table` (docs/faults-table.md, from docs/fault-matrix.json).
-// Runs against its own Temporal dev server, its own dockerd and the Qdrant double (see scripts/faults/infra.ts).
+// Runs against its own Temporal dev server, its own dockerd and its own real Qdrant 1.18.3 server behind the fault
+// proxy (test/helpers/qdrant.ts; see scripts/faults/infra.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -16,8 +16,7 @@ import { createQdrantActivities } from '../../activities/qdrant.ts';
 import { dataConverter } from '../../common/codec.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { BAD, freePort, GOOD } from '../../test/helpers/docker.ts';
-import type { TestQdrant } from '../../test/helpers/qdrant.ts';
-import { startQdrantDouble } from '../../test/qdrant-double/server.ts';
+import { startTestQdrant, type TestQdrant } from '../../test/helpers/qdrant.ts';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { DevServer, harnessDir, OwnDockerd, WorkerPool } from './infra.ts';
 import { scenarios, type Ctx, type Ending, type FaultHook, type Run, type Scenario } from './scenarios.ts';
@@ -39,6 +38,7 @@ export const TRANSIENT_FAULTS = [
   'qdrant-503',
   'qdrant-drop',
   'qdrant-slow',
+  'qdrant-restart',
 ] as const;
 /** Faults that do not go away: the run cannot reach the target, so it must undo what it changed. */
 export const PERSISTENT_FAULTS = ['refused', 'host-gone', 'never-healthy'] as const;
@@ -56,6 +56,7 @@ const TITLES: Record<FaultName | 'none', string> = {
   'qdrant-503': 'Qdrant 503s',
   'qdrant-drop': 'Qdrant dropped connections',
   'qdrant-slow': 'Qdrant slow answers',
+  'qdrant-restart': 'Qdrant server SIGKILL + restart mid-transfer',
   refused: 'target refuses the change after the destructive step',
   'host-gone': 'host worker gone longer than the step timeout',
   'never-healthy': 'health check never recovers',
@@ -136,6 +137,8 @@ interface Harness {
   backupRoot: string;
   runSeq: number;
   restartTemporal(): Promise<void>;
+  /** SIGKILLs the Qdrant server process and starts it again on the same ports and storage. */
+  restartQdrant(): Promise<void>;
   /** Kills and unexpected exits in the pools replaced so far. */
   killsBefore: number;
   deathsBefore: number;
@@ -412,7 +415,7 @@ function killMid(
   h: Harness,
   b: Boundary,
   sync: 'heartbeat' | 'held',
-  act: 'kill-worker' | 'restart-temporal' = 'kill-worker',
+  act: 'kill-worker' | 'restart-temporal' | 'restart-qdrant' = 'kill-worker',
 ): Driver {
   const dep = dependencyOf(b.type);
   const held = () =>
@@ -425,6 +428,7 @@ function killMid(
   let killed = false;
   let victim: string | undefined;
   let firedAt = 0;
+  let heldAtFire = 0;
   let completions = 0;
   let done = false;
   const pending: Promise<unknown>[] = [];
@@ -434,6 +438,8 @@ function killMid(
     if (dep === 'qdrant' && h.qdrantProxy) {
       h.qdrantProxy.delayMs = on ? 600 : 0;
       h.qdrantProxy.trickle = on;
+      // a server restart must meet a request the server is still in: uploads flow slowly to it as well
+      h.qdrantProxy.trickleRequests = on && act === 'restart-qdrant';
     }
   };
   let ids = { workflowId: '', runId: '' };
@@ -445,14 +451,17 @@ function killMid(
       const midTransfer = d === undefined || typeof d !== 'object' || !('nextOffset' in d) || d.nextOffset !== null;
       // A heartbeat alone may be the activity's last one: its dependency must also still be answering it.
       // A dependency without a slow proxy ('other') holds nothing: a heartbeat of attempt 1 is enough.
-      const holding = dep === 'other' || held() > 0;
+      const holding =
+        act === 'restart-qdrant' ? (h.qdrantProxy?.awaitingAnswer ?? 0) > 0 : dep === 'other' || held() > 0;
       const ready =
         sync === 'heartbeat'
           ? p?.heartbeatAt !== undefined && midTransfer && holding
           : p?.startedAt !== undefined && holding;
       if (p && p.attempt === 1 && ready && !done) {
         firedAt = Date.now();
+        heldAtFire = act === 'restart-qdrant' ? (h.qdrantProxy?.awaitingAnswer ?? 0) : held();
         if (act === 'kill-worker') victim = h.pool.killActive();
+        else if (act === 'restart-qdrant') pending.push(h.restartQdrant());
         else pending.push(h.restartTemporal());
         killed = true;
         break;
@@ -489,6 +498,16 @@ function killMid(
         : `${b.type} finished before it could be caught`,
     verify: (events) => {
       if (act === 'restart-temporal') return openUntil(events, firedAt);
+      if (act === 'restart-qdrant') {
+        if (heldAtFire === 0) return `no request of ${b.type} was awaiting the server's answer at the kill`;
+        const last = events.find(
+          (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId,
+        )?.activityTaskStartedEventAttributes;
+        if (!last) return `${b.type} never completed`;
+        if ((last.attempt ?? 1) < 2)
+          return `${NOT_INTERRUPTED}${b.type} completed on attempt ${last.attempt}: the kill did not fail it`;
+        return undefined;
+      }
       const started = events.find(
         (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId,
       )?.activityTaskStartedEventAttributes;
@@ -501,6 +520,8 @@ function killMid(
     proof: (events) => {
       const a = attemptsOf(events, scheduledId);
       const heldText = dep === 'other' ? '' : ` (its ${dep} answer held)`;
+      if (act === 'restart-qdrant')
+        return `Qdrant server SIGKILLed with ${heldAtFire} request(s) of attempt 1 of ${b.type} at it, not answered yet, restarted on its storage; ${b.type} ended on attempt ${a.attempt}`;
       return act === 'restart-temporal'
         ? `Temporal SIGKILLed while attempt 1 of ${b.type} was in flight${heldText}; ${b.type} ended on attempt ${a.attempt}, the run closed after the restart`
         : `SIGKILL ${victim} while attempt 1 of ${b.type} was in flight (${sync === 'heartbeat' ? 'heartbeat seen' : 'started'}${heldText ? `,${heldText.slice(2, -1)}` : ''}); attempt ${a.attempt} ran on ${a.identity}`;
@@ -538,7 +559,7 @@ function restartAt(b: Boundary, restart: () => Promise<void>): Driver {
   };
 }
 
-/** Arm a Qdrant double switch as each Qdrant activity is scheduled (delay: for the whole run). */
+/** Arm a fault switch of the Qdrant fault proxy as each Qdrant activity is scheduled (delay: for the whole run). */
 function qdrantFault(h: Harness, kind: 'qdrant-503' | 'qdrant-drop' | 'qdrant-slow'): Driver {
   const double = h.q; // its fault switches and request log
   const f = double.faults;
@@ -619,21 +640,12 @@ export async function runMatrix(
 
   const temporal = new DevServer(dir, await freePort());
   const dockerd = new OwnDockerd(dir);
-  const double = await startQdrantDouble({ dataDir: join(dir, 'qdrant') });
-  const q: TestQdrant = {
-    url: double.url,
-    client: new QdrantClient({ url: double.url, checkCompatibility: false }),
-    faults: double.faults,
-    requests: double.requests,
-    snapshotsDir: double.snapshotsDir,
-    double,
-    tmp: dir,
-    stop: () => double.stop(),
-  };
+  // A real Qdrant 1.18.3 server of its own behind the fault proxy (503s, dropped answers, slowness are the proxy's).
+  const q: TestQdrant = await startTestQdrant();
   const backupRoot = join(dir, 'backups');
   const taskQueue = `faults-${Date.now().toString(36)}`;
   let h: Harness | undefined;
-  const restarts = { temporal: 0, dockerd: 0 };
+  const restarts = { temporal: 0, dockerd: 0, qdrant: 0 };
   const cleanup = async () => {
     await h?.pool.stop();
     await h?.dockerProxy?.close();
@@ -641,7 +653,7 @@ export async function runMatrix(
     await h?.connection.close().catch(() => undefined);
     await temporal.stop();
     await dockerd.stop();
-    await double.stop();
+    await q.stop();
   };
   try {
     log(`Temporal dev server on ${temporal.address} (SQLite ${dir}/temporal.db); dockerd on ${dockerd.host}`);
@@ -681,6 +693,11 @@ export async function runMatrix(
         await temporal.restart();
         restarts.temporal += 1;
       },
+      restartQdrant: async () => {
+        await q.server!.kill();
+        await q.server!.restart();
+        restarts.qdrant += 1;
+      },
     };
     h.pool = new WorkerPool({ address: temporal.address, taskQueue, extra: workerEnv(h, dockerd.host) });
     await h.pool.ready();
@@ -706,7 +723,7 @@ export async function runMatrix(
           `${s.name}: ${r.label}${r.fail ? ` FAIL ${r.fail}` : ''}; ${b.length} activity boundaries (${b.filter((x) => x.heartbeats).length} long): ${b.map((x) => x.type).join(' → ')}`,
         );
         // Faults that run on the pool in use first: at most one pool switch per row.
-        const proxied = (f: FaultName) => f === 'kill-mid' || f === 'temporal-restart';
+        const proxied = (f: FaultName) => f === 'kill-mid' || f === 'temporal-restart' || f === 'qdrant-restart';
         const order = [...faults].sort(
           (x, y) =>
             Number(proxied(x) !== (h!.poolKind === 'proxied')) - Number(proxied(y) !== (h!.poolKind === 'proxied')),
@@ -742,10 +759,6 @@ export async function runMatrix(
     const failures = rows.flatMap((s) =>
       columns.flatMap((c) => (cells.get(key(s, c))?.fails ?? []).map((f) => `- ${s.name} × ${TITLES[c]}: ${f}`)),
     );
-    if (double.violations.length)
-      failures.push(
-        `- requests the Qdrant double refused as invalid per Qdrant's OpenAPI spec: ${double.violations.join('; ')}`,
-      );
     if (h.deathsBefore + h.pool.deaths)
       failures.push(`- ${h.deathsBefore + h.pool.deaths} polling workers exited without being killed by the harness`);
     const notes = rows.flatMap((s) =>
@@ -771,7 +784,7 @@ export async function runMatrix(
     const totalSeconds = Math.round((Date.now() - t0) / 1000);
     const kills = h.killsBefore + h.pool.kills;
     const markdown = [
-      `Fault matrix (${new Date().toISOString()}, ${totalSeconds} s; ${kills} worker SIGKILLs, ${restarts.temporal} Temporal and ${restarts.dockerd} dockerd restarts):`,
+      `Fault matrix (${new Date().toISOString()}, ${totalSeconds} s; ${kills} worker SIGKILLs, ${restarts.temporal} Temporal, ${restarts.dockerd} dockerd and ${restarts.qdrant} Qdrant restarts):`,
       '',
       ...lines,
       '',
@@ -818,6 +831,7 @@ export async function runMatrix(
           workerKills: kills,
           temporalRestarts: restarts.temporal,
           dockerdRestarts: restarts.dockerd,
+          qdrantRestarts: restarts.qdrant,
           failures,
         },
       },
@@ -934,6 +948,23 @@ async function runCell(
       break;
     }
     if (runs.length === 0) skipped.push(...order.slice(0, 3).map((x) => x.type));
+  } else if (f === 'qdrant-restart') {
+    // In each long Qdrant activity (a transfer, a recovery), once a request of it is in flight.
+    const points = limit(
+      b.filter((x) => !x.local && x.heartbeats && x.activityId && dependencyOf(x.type) === 'qdrant'),
+    );
+    if (points.length === 0) return NA;
+    for (const at of points) {
+      let d = killMid(h, at, 'heartbeat', 'restart-qdrant');
+      let r = await runOnce(h, s, `${f}-k${at.k}`, { driver: d });
+      if (!d.applied() && !r.fail) {
+        d = killMid(h, at, 'held', 'restart-qdrant');
+        r = await runOnce(h, s, `${f}-held-k${at.k}`, { driver: d });
+      }
+      if ((!d.applied() || r.missed) && !r.fail) skipped.push(at.type);
+      else runs.push({ ...r, note: [`during ${at.type}`, r.note].filter(Boolean).join(': ') });
+      line(`during ${at.type}${r.missed ? ` (${r.missed})` : ''}`, r, d.applied() && !r.missed);
+    }
   } else if (f === 'dockerd-restart') {
     // As each Docker activity is scheduled.
     const points = limit(b.filter((x) => !x.local && dependencyOf(x.type) === 'docker'));

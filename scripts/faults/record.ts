@@ -63,6 +63,7 @@ export interface InvocationRecord {
   workerKills: number;
   temporalRestarts: number;
   dockerdRestarts: number;
+  qdrantRestarts?: number;
   failures: string[];
 }
 
@@ -123,7 +124,7 @@ export function renderTable(record: MatrixRecord): string {
     .filter((x): x is InvocationRecord => x !== undefined)
     .map(
       (i) =>
-        `- last ${i.mode === 'ci' ? 'CI slice (`npm run faults -- --ci`)' : i.mode === 'full' ? 'full matrix (`npm run faults`)' : `partial run (\`npm run faults -- ${i.args.join(' ')}\`)`}: ${i.at}, commit ${i.commit.slice(0, 10)}, ${i.cells} cells, ${i.runs} runs in ${seconds(i.durationSeconds * 1000)} (${i.workerKills} worker SIGKILLs, ${i.temporalRestarts} Temporal and ${i.dockerdRestarts} dockerd restarts), ${i.failures.length} failures`,
+        `- last ${i.mode === 'ci' ? 'CI slice (`npm run faults -- --ci`)' : i.mode === 'full' ? 'full matrix (`npm run faults`)' : `partial run (\`npm run faults -- ${i.args.join(' ')}\`)`}: ${i.at}, commit ${i.commit.slice(0, 10)}, ${i.cells} cells, ${i.runs} runs in ${seconds(i.durationSeconds * 1000)} (${i.workerKills} worker SIGKILLs, ${i.temporalRestarts} Temporal, ${i.dockerdRestarts} dockerd and ${i.qdrantRestarts ?? 0} Qdrant restarts), ${i.failures.length} failures`,
     );
   const failures = record.rows.flatMap((r) =>
     cols.flatMap((c) =>

@@ -212,7 +212,7 @@ function qdrantBackup(): Scenario {
   return {
     name: 'qdrantBackup',
     workflowType: 'qdrantBackup',
-    system: 'the Qdrant double',
+    system: 'a real Qdrant 1.18.3 server',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -272,7 +272,7 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
   return {
     name: kind,
     workflowType: kind,
-    system: 'the Qdrant double + the harness dockerd',
+    system: 'a real Qdrant 1.18.3 server + the harness dockerd',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -374,7 +374,7 @@ function dataCorruption(): Scenario {
   return {
     name: 'dataCorruptionEmergency',
     workflowType: 'dataCorruptionEmergency',
-    system: 'the Qdrant double + the harness dockerd',
+    system: 'a real Qdrant 1.18.3 server + the harness dockerd',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -569,7 +569,7 @@ function securityBreach(): Scenario {
   return {
     name: 'securityBreachEmergency',
     workflowType: 'securityBreachEmergency',
-    system: 'the Qdrant double + the harness dockerd + iptables in a network namespace',
+    system: 'a real Qdrant 1.18.3 server + the harness dockerd + iptables in a network namespace',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       ns = await createNetns();
@@ -649,7 +649,7 @@ function emergencyRollback(): Scenario {
   return {
     name: 'emergencyRollback',
     workflowType: 'emergencyRollback',
-    system: 'the harness dockerd + the Qdrant double',
+    system: 'the harness dockerd + a real Qdrant 1.18.3 server',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);
@@ -703,7 +703,7 @@ function verification(): Scenario {
   return {
     name: 'postRollbackVerification',
     workflowType: 'postRollbackVerification',
-    system: 'the harness dockerd + the Qdrant double (read-only)',
+    system: 'the harness dockerd + a real Qdrant 1.18.3 server (read-only)',
     uses: { docker: true, qdrant: true },
     readOnly: true,
     prepare: async (ctx) => {
@@ -725,7 +725,7 @@ function schema(mode: 'alias' | 'recreate'): Scenario {
   return {
     name: `qdrantSchemaRollback (${mode})`,
     workflowType: 'qdrantSchemaRollback',
-    system: 'the Qdrant double',
+    system: 'a real Qdrant 1.18.3 server',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollections(ctx, name);
@@ -797,7 +797,7 @@ function config(): Scenario {
   return {
     name: 'qdrantConfigRollback',
     workflowType: 'qdrantConfigRollback',
-    system: 'the Qdrant double',
+    system: 'a real Qdrant 1.18.3 server',
     uses: { docker: false, qdrant: true },
     prepare: async (ctx) => {
       await dropCollection(ctx, collection);

@@ -9,6 +9,8 @@ export interface SlicePlan {
   k?: number | 'mid';
   /** kill-mid, dockerd-restart: at most this many fault points, from the middle of the run. */
   points?: number;
+  /** qdrant-restart: only in this activity. */
+  at?: string;
 }
 
 const MID: SlicePlan = { k: 'mid' };
@@ -18,7 +20,7 @@ export const CI_SLICE: Record<string, Partial<Record<FaultName, SlicePlan>>> = {
   dockerContainerRollback: { 'dockerd-restart': ONE, 'never-healthy': {} },
   fleetRollback: { 'kill-boundary': MID, 'never-healthy': {} },
   qdrantBackup: { 'kill-mid': ONE, 'qdrant-503': {} },
-  qdrantDataRecovery: { 'kill-boundary': MID, 'qdrant-drop': {} },
+  qdrantDataRecovery: { 'kill-boundary': MID, 'qdrant-drop': {}, 'qdrant-restart': { at: 'qdrantRestoreBackup' } },
   pointInTimeRecovery: { 'temporal-restart': {} },
   'qdrantSchemaRollback (alias)': { 'qdrant-slow': {} },
   'qdrantSchemaRollback (recreate)': { 'kill-boundary': MID },

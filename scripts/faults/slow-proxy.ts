@@ -15,6 +15,12 @@ export interface SlowProxy {
   trickle: boolean;
   /** Answers not yet fully passed on (held back or trickling) while the proxy was slow. */
   held: number;
+  /** Request bodies pass to the upstream 4 KiB every 100 ms (an upload stays in flight at the upstream). */
+  trickleRequests: boolean;
+  /** Exchanges with the upstream not over yet: a request still being sent to it or an answer still read from it. */
+  upstreamOpen: number;
+  /** Requests the upstream has not begun to answer (no status line yet): certainly in flight at the upstream. */
+  awaitingAnswer: number;
   close(): Promise<void>;
 }
 
@@ -22,7 +28,7 @@ export async function startSlowProxy(
   upstream: Upstream,
   listen: { socketPath: string } | { port: 0 },
 ): Promise<SlowProxy> {
-  const state = { delayMs: 0, held: 0, trickle: false };
+  const state = { delayMs: 0, held: 0, trickle: false, trickleRequests: false, upstreamOpen: 0, awaitingAnswer: 0 };
   const server = http.createServer((req, res) => {
     const up = http.request({ ...upstream, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
       const pass = () => {
@@ -46,11 +52,45 @@ export async function startSlowProxy(
       if (state.delayMs <= 0) return pass();
       setTimeout(pass, state.delayMs);
     });
+    // open until the upstream's answer has been read to its end (or the exchange broke)
+    state.upstreamOpen += 1;
+    state.awaitingAnswer += 1;
+    let awaiting = true;
+    const answered = () => {
+      if (!awaiting) return;
+      awaiting = false;
+      state.awaitingAnswer -= 1;
+    };
+    up.once('response', answered);
+    up.once('error', answered);
+    up.once('close', answered);
+    let open = true;
+    const over = () => {
+      if (!open) return;
+      open = false;
+      state.upstreamOpen -= 1;
+    };
+    up.once('response', (upRes) => {
+      upRes.once('end', over);
+      upRes.once('close', over);
+    });
+    up.once('error', over);
+    res.once('close', () => setImmediate(() => up.destroyed && over()));
     up.on('error', () => res.destroy());
     res.on('close', () => {
       if (!res.writableFinished) up.destroy();
     });
-    req.pipe(up);
+    if (!state.trickleRequests) return void req.pipe(up);
+    void (async () => {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        for (let i = 0; i < chunk.length; i += 4096) {
+          if (up.destroyed) return;
+          up.write(chunk.subarray(i, i + 4096));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      up.end();
+    })().catch(() => up.destroy());
   });
   if ('socketPath' in listen) rmSync(listen.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {
@@ -79,6 +119,18 @@ export async function startSlowProxy(
     },
     get held() {
       return state.held;
+    },
+    get trickleRequests() {
+      return state.trickleRequests;
+    },
+    set trickleRequests(on: boolean) {
+      state.trickleRequests = on;
+    },
+    get upstreamOpen() {
+      return state.upstreamOpen;
+    },
+    get awaitingAnswer() {
+      return state.awaitingAnswer;
     },
     close: async () => {
       server.closeAllConnections();
