@@ -951,7 +951,14 @@ async function runCell(
   } else if (f === 'qdrant-restart') {
     // In each long Qdrant activity (a transfer, a recovery), once a request of it is in flight.
     const points = limit(
-      b.filter((x) => !x.local && x.heartbeats && x.activityId && dependencyOf(x.type) === 'qdrant'),
+      b.filter(
+        (x) =>
+          !x.local &&
+          x.heartbeats &&
+          x.activityId &&
+          dependencyOf(x.type) === 'qdrant' &&
+          (!plan.at || x.type === plan.at),
+      ),
     );
     if (points.length === 0) return NA;
     for (const at of points) {
