@@ -1,7 +1,7 @@
 // The project on a real Temporal cluster (scripts/cluster.ts: server v1.29.1 as four processes on PostgreSQL 15),
-// unchanged: the Docker rollback (real Docker) and a Qdrant rollback (a real Qdrant server) end to end, their histories in
-// PostgreSQL; the history service SIGKILLed mid-watch and restarted, and PostgreSQL restarted mid-watch, the
-// rollback completing each time; two worker processes on one task queue, the one running a heartbeating step
+// unchanged: the Docker rollback (real Docker) and a Qdrant rollback (a real Qdrant server) end to end, their
+// histories in PostgreSQL; the history service SIGKILLed mid-watch and restarted, and PostgreSQL restarted mid-watch,
+// the rollback completing each time; two worker processes on one task queue, the one running a heartbeating step
 // SIGKILLed, the other taking over after the heartbeat timeout. Kill points come from the workflow's own state
 // (status query, pending activity heartbeats), never from sleeps.
 import { after, before, describe, it } from 'node:test';
