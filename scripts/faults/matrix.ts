@@ -624,6 +624,7 @@ export async function runMatrix(
     client: new QdrantClient({ url: double.url, checkCompatibility: false }),
     faults: double.faults,
     requests: double.requests,
+    violations: double.violations,
     snapshotsDir: double.snapshotsDir,
     double,
     tmp: dir,

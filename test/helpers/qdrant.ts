@@ -23,6 +23,8 @@ export interface TestQdrant {
   faults: QdrantFaults;
   /** Every request answered through `url`. */
   requests: QdrantRequestLog;
+  /** Requests through `url` that break Qdrant's OpenAPI spec (checked by the proxy, or by the double). */
+  violations: string[];
   /** The server's snapshots folder (undefined for a QDRANT_URL server unless QDRANT_SNAPSHOTS_DIR names it). */
   snapshotsDir: string | undefined;
   /** The real server process this helper started (absent for QDRANT_URL and the double). */
@@ -58,6 +60,7 @@ export async function startTestQdrant(opts: TestQdrantOptions = {}): Promise<Tes
       }),
       faults: double.faults,
       requests: double.requests,
+      violations: double.violations,
       snapshotsDir: double.snapshotsDir,
       double,
       tmp,
@@ -77,6 +80,7 @@ export async function startTestQdrant(opts: TestQdrantOptions = {}): Promise<Tes
     client: new QdrantClient({ url: proxy.url, ...(apiKey ? { apiKey } : {}), checkCompatibility: false }),
     faults: proxy.faults,
     requests: proxy.requests,
+    violations: proxy.violations,
     snapshotsDir: server?.snapshotsPath ?? (process.env.QDRANT_SNAPSHOTS_DIR || undefined),
     ...(server ? { server } : {}),
     tmp,

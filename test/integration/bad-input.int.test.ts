@@ -529,6 +529,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     await removeByPrefix(APP);
     await env?.teardown();
     await q?.stop();
+    if (q) assert.deepEqual(q.violations, [], "every request sent to Qdrant is valid per Qdrant's OpenAPI spec");
   });
 
   it('has at least 40 raw cases covering every workflow, and each base input is itself valid', () => {

@@ -176,6 +176,7 @@ describe('on a real Temporal cluster (PostgreSQL, services as separate processes
     assert.equal(info.config.optimizer_config.indexing_threshold, 12345);
     assert.equal(info.config.hnsw_config.m, 8);
     assert.deepEqual(await collectionChecksum(q.client, 'cluster-config'), before, 'the points are untouched');
+    assert.deepEqual(q.violations, [], "every request valid per Qdrant's OpenAPI spec");
   });
 
   it('the history service SIGKILLed mid-watch and restarted: the rollback completes', async () => {

@@ -122,6 +122,7 @@ describe('qdrantEnsureCollection like another collection', () => {
     assert.equal(made.config.hnsw_config.m, 20);
     assert.equal(made.config.params.on_disk_payload, false);
     assert.deepEqual(made.payload_schema, (await client.getCollection('schema-like-src')).payload_schema);
+    assert.deepEqual(q.violations, []);
   });
 
   it('after a crash between the create and the indexes, the retry builds the missing indexes', async () => {
