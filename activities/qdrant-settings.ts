@@ -2,7 +2,8 @@
 // a collection "like" it with other vector params, plus the report of what that carries and what it cannot.
 // Invariants: pure (no I/O); every setting of the source appears in exactly one of `carried` or `notCarried`,
 // except the size/distance being rolled back; names in both lists are the create body's (`optimizers_config`,
-// not info's `optimizer_config`), so a reader can look them up in Qdrant's CreateCollection docs.
+// not info's `optimizer_config`), so a reader can look them up in Qdrant's CreateCollection docs; payload indexes
+// come in field-name order whatever order the server lists them in.
 import type { Schemas } from '@qdrant/js-client-rest';
 
 type Obj = Record<string, unknown>;
@@ -136,7 +137,10 @@ export function planCarry(info: Schemas['CollectionInfo'], vector: RolledBackVec
     plan.carried.push(to);
   }
 
-  for (const [field, index] of Object.entries(info.payload_schema ?? {})) {
+  // by field name: Qdrant's payload_schema is a hash map, listed in another order on each call, and a retry of the
+  // activity must report (and build) the same list as the attempt before it
+  const fields = Object.entries(info.payload_schema ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [field, index] of fields) {
     if (!index) continue;
     const schema = (index.params ?? index.data_type) as Schemas['PayloadFieldSchema'];
     plan.indexes.push({ field, schema });

@@ -759,6 +759,10 @@ export async function runMatrix(
     const failures = rows.flatMap((s) =>
       columns.flatMap((c) => (cells.get(key(s, c))?.fails ?? []).map((f) => `- ${s.name} × ${TITLES[c]}: ${f}`)),
     );
+    if (q.violations.length)
+      failures.push(
+        `- requests the fault proxy found invalid per Qdrant's OpenAPI spec: ${q.violations.slice(0, 20).join('; ')}`,
+      );
     if (h.deathsBefore + h.pool.deaths)
       failures.push(`- ${h.deathsBefore + h.pool.deaths} polling workers exited without being killed by the harness`);
     const notes = rows.flatMap((s) =>

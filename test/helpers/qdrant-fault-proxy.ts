@@ -7,9 +7,13 @@
 // is destroyed); failWhen matches method / path / operationId (the double's OpenAPI spec maps method + path to the
 // operationId) and either refuses before forwarding or, with after: true, forwards, waits for the server's answer
 // and replaces it with the error (the change happened, the caller is told it failed; a server that failed on its own
-// keeps its own answer). Only a dropped or replaced answer is read into memory. delay holds each request that long
-// before anything else happens to it. Every answered request is logged in `requests` (status 0: the server could
-// not be reached and the client's connection was destroyed, as a dead server's would be).
+// keeps its own answer). Only a JSON request body (to check it), a dropped or a replaced answer is read into memory.
+// delay holds each request that long before anything else happens to it. Every answered request is logged in
+// `requests` (status 0: the server could not be reached and the client's connection was destroyed, as a dead
+// server's would be). Like the double, every forwarded request is checked against Qdrant's OpenAPI spec (operation,
+// path and query parameters, JSON body) and what breaks it is recorded in `violations` — forwarded all the same: the
+// real server is the judge of what it accepts, the record says what the caller got wrong (a field Qdrant ignores
+// silently, for one).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FaultHandle, FaultRule, QdrantDouble } from '../qdrant-double/server.ts';
@@ -24,6 +28,8 @@ export interface QdrantFaultProxy {
   faults: QdrantFaults;
   /** Every answered request; `at` is when it arrived (Date.now()), so tests can tell who sent it. */
   requests: QdrantRequestLog;
+  /** Forwarded requests that break Qdrant's OpenAPI spec, one line each (`METHOD /path?query: what`). */
+  violations: string[];
   stop(): Promise<void>;
 }
 
@@ -53,6 +59,7 @@ export async function startQdrantFaultProxy(
   const target = new URL(upstream);
   const agent = new http.Agent({ keepAlive: true });
   const requests: QdrantRequestLog = [];
+  const violations: string[] = [];
   let failCount = 0;
   let failStatus = 503;
   let dropCount = 0;
@@ -82,7 +89,8 @@ export async function startQdrantFaultProxy(
     const started = performance.now();
     const at = Date.now();
     const method = (req.method ?? 'GET').toUpperCase();
-    const path = new URL(req.url ?? '/', 'http://proxy').pathname;
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const path = url.pathname;
     const log = (status: number): void => void requests.push({ method, path, status, at });
     const answer = (status: number, body: Buffer, contentType: string): void => {
       log(status);
@@ -106,7 +114,8 @@ export async function startQdrantFaultProxy(
         false,
       );
     }
-    const opId = spec.match(method, path)?.op.operationId;
+    const match = spec.match(method, path);
+    const opId = match?.op.operationId;
     const rule = takeRule(method, path, opId);
     const ruleStatus = rule?.status ?? 400;
     const ruleMessage =
@@ -116,6 +125,33 @@ export async function startQdrantFaultProxy(
         : `Bad request: ${opId ?? path} refused (fault injected by the Qdrant fault proxy)`);
     const refuse = (): void => answerError(ruleStatus, ruleMessage, TEXT_OPS.has(opId ?? ''));
     if (rule && !rule.after) return refuse();
+
+    // the spec check; a JSON body is read whole for it and forwarded as read
+    const violation = (what: string) => void violations.push(`${method} ${path}${url.search}: ${what}`);
+    let json: Buffer | undefined;
+    if (!match) violation('no such operation in the Qdrant OpenAPI spec');
+    else {
+      for (const where of ['path', 'query'] as const) {
+        const given = new Map(where === 'path' ? Object.entries(match.params) : url.searchParams);
+        const bad = spec.validateParams(match, where, given);
+        if ('status' in bad) violation(`${where} rejected by the spec: ${bad.message}`);
+      }
+      const mime = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+      if (spec.requestContentTypes(match).includes('application/json')) {
+        if (mime !== 'application/json' && !mime.endsWith('+json'))
+          violation(`request without a JSON content type (${mime || 'none'})`);
+        json = await readAll(req).catch(() => undefined);
+        if (!json) return void res.destroy(); // the client went away mid-request
+        let body: unknown;
+        try {
+          body = JSON.parse(json.toString('utf8')) as unknown;
+        } catch (err) {
+          violation(`request body is not JSON: ${(err as Error).message}`);
+        }
+        const rejected = body === undefined ? null : spec.validateBody(match, body);
+        if (rejected) violation(`request body rejected by the spec: ${rejected.message}`);
+      }
+    }
 
     const up = http.request({
       host: target.hostname,
@@ -128,6 +164,7 @@ export async function startQdrantFaultProxy(
     const upRes = await new Promise<IncomingMessage | undefined>((resolve) => {
       up.once('response', resolve);
       up.once('error', () => resolve(undefined));
+      if (json) return void up.end(json);
       req.once('error', () => up.destroy());
       req.pipe(up);
     });
@@ -171,6 +208,7 @@ export async function startQdrantFaultProxy(
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    violations,
     faults: {
       failNext(n, status = 503) {
         failCount = n;

@@ -2,9 +2,9 @@
 // fault proxy (qdrant-fault-proxy.ts) in front: `url` and `client` go through the proxy, so `faults` and `requests`
 // work as the double's do; `server` reaches the process itself (kill, restart) and `snapshotsDir` its snapshots path.
 // With QDRANT_URL (and optional QDRANT_API_KEY, QDRANT_SNAPSHOTS_DIR) the proxy fronts that server instead and
-// nothing is started. `{ double: true }` asks for the REST double (test/qdrant-double) for the few cases only it can
-// produce; then `double` is set too. Plus deterministic seeding, and a checksum of a whole collection (every id,
-// payload and vector) to prove a state is exactly what it was.
+// nothing is started (unless the caller needs an API key of its own). `{ double: true }` asks for the REST double
+// (test/qdrant-double) for the few cases only it can produce; then `double` is set too. Plus deterministic seeding,
+// and a checksum of a whole collection (every id, payload and vector) to prove a state is exactly what it was.
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +23,8 @@ export interface TestQdrant {
   faults: QdrantFaults;
   /** Every request answered through `url`. */
   requests: QdrantRequestLog;
+  /** Requests through `url` that break Qdrant's OpenAPI spec (checked by the proxy, or by the double). */
+  violations: string[];
   /** The server's snapshots folder (undefined for a QDRANT_URL server unless QDRANT_SNAPSHOTS_DIR names it). */
   snapshotsDir: string | undefined;
   /** The real server process this helper started (absent for QDRANT_URL and the double). */
@@ -36,7 +38,7 @@ export interface TestQdrant {
 export interface TestQdrantOptions {
   /** The REST double instead of a real server: only for a case a real server cannot be made to produce. */
   double?: boolean;
-  /** Require this API key (a started server or the double; a QDRANT_URL server has its own, QDRANT_API_KEY). */
+  /** Require this API key: a server of its own is started even with QDRANT_URL set (that one has its own key). */
   apiKey?: string;
 }
 
@@ -58,6 +60,7 @@ export async function startTestQdrant(opts: TestQdrantOptions = {}): Promise<Tes
       }),
       faults: double.faults,
       requests: double.requests,
+      violations: double.violations,
       snapshotsDir: double.snapshotsDir,
       double,
       tmp,
@@ -67,7 +70,7 @@ export async function startTestQdrant(opts: TestQdrantOptions = {}): Promise<Tes
       },
     };
   }
-  const external = process.env.QDRANT_URL;
+  const external = opts.apiKey ? undefined : process.env.QDRANT_URL;
   const server = external ? undefined : await startQdrantServer(opts.apiKey ? { apiKey: opts.apiKey } : {});
   const apiKey = external ? process.env.QDRANT_API_KEY || undefined : opts.apiKey;
   const proxy = await startQdrantFaultProxy(server?.url ?? (external as string));
@@ -77,6 +80,7 @@ export async function startTestQdrant(opts: TestQdrantOptions = {}): Promise<Tes
     client: new QdrantClient({ url: proxy.url, ...(apiKey ? { apiKey } : {}), checkCompatibility: false }),
     faults: proxy.faults,
     requests: proxy.requests,
+    violations: proxy.violations,
     snapshotsDir: server?.snapshotsPath ?? (process.env.QDRANT_SNAPSHOTS_DIR || undefined),
     ...(server ? { server } : {}),
     tmp,

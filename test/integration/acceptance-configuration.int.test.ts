@@ -4,7 +4,7 @@
 // with nothing overridden but where Qdrant is (CORTEX_APPROVAL_POLICY unset: config/approval-policy.json is in force).
 // The roster's on-call engineer approves, someone else requests, the requester's own approval is refused; afterwards
 // the real system is read back: the env file's bytes, the recreated container's env and health; the collection's
-// config in Qdrant (the double, with an API key). Departures from the README's commands, each named in the test: the
+// config in Qdrant (a real server, with an API key). Departures from the README's commands, each named in the test: the
 // watch is shortened (the default is 30 min).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,9 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
 import { docker, ensureImages, GOOD, health, removeByPrefix, startApp } from '../helpers/docker.ts';
-import { seed } from '../helpers/qdrant.ts';
+import { seed, startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { APPROVER, localEnv, REQUESTER, uniqueQueue } from '../helpers/temporal.ts';
 import { operator } from '../helpers/operator.ts';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
@@ -26,7 +25,7 @@ const secret = (tag: string) => `${tag}-${randomBytes(12).toString('hex')}`;
 
 describe('acceptance: Configuration Rollback, started as the README says, under the committed approval policy', () => {
   let env: TestWorkflowEnvironment;
-  let qdrant: QdrantDouble;
+  let qdrant: TestQdrant;
   let client: QdrantClient;
   let worker: WorkerProcess;
   let taskQueue: string;
@@ -37,10 +36,7 @@ describe('acceptance: Configuration Rollback, started as the README says, under 
   before(async () => {
     await ensureImages();
     dir = await mkdtemp(join(tmpdir(), 'acceptance-config-'));
-    [env, qdrant] = await Promise.all([
-      localEnv(),
-      startQdrantDouble({ dataDir: join(dir, 'qdrant'), apiKey: qdrantKey }),
-    ]);
+    [env, qdrant] = await Promise.all([localEnv(), startTestQdrant({ apiKey: qdrantKey })]);
     client = new QdrantClient({ url: qdrant.url, apiKey: qdrantKey, checkCompatibility: false });
     taskQueue = uniqueQueue('acceptance-config');
     // `QDRANT_URL=… QDRANT_API_KEY=… npm run worker`: the committed policy by default

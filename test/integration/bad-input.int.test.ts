@@ -2,7 +2,8 @@
 // named, no workflow started) and raw `temporal workflow start --input '<json>'` (the workflow fails at once with a
 // non-retryable InvalidInput naming the field, and its history holds no activity, marker or timer). After each case
 // the world is compared with how it was: our app container (id, state, start time), every Qdrant collection
-// (count, vectors, aliases) and the backup directory tree. One dev server, one worker process, one real Qdrant server.
+// (count, vectors, aliases) and the backup directory tree. One dev server, one worker process, one real Qdrant
+// server.
 import { eventTypesWithoutPatches, REFUSAL_EVENTS } from '../helpers/history.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -528,6 +529,7 @@ describe('bad input is refused before anything changes (CLI and raw temporal wor
     await removeByPrefix(APP);
     await env?.teardown();
     await q?.stop();
+    if (q) assert.deepEqual(q.violations, [], "every request sent to Qdrant is valid per Qdrant's OpenAPI spec");
   });
 
   it('has at least 40 raw cases covering every workflow, and each base input is itself valid', () => {

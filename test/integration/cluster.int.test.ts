@@ -1,7 +1,7 @@
 // The project on a real Temporal cluster (scripts/cluster.ts: server v1.29.1 as four processes on PostgreSQL 15),
-// unchanged: the Docker rollback (real Docker) and a Qdrant rollback (a real Qdrant server) end to end, their histories in
-// PostgreSQL; the history service SIGKILLed mid-watch and restarted, and PostgreSQL restarted mid-watch, the
-// rollback completing each time; two worker processes on one task queue, the one running a heartbeating step
+// unchanged: the Docker rollback (real Docker) and a Qdrant rollback (a real Qdrant server) end to end, their
+// histories in PostgreSQL; the history service SIGKILLed mid-watch and restarted, and PostgreSQL restarted mid-watch,
+// the rollback completing each time; two worker processes on one task queue, the one running a heartbeating step
 // SIGKILLed, the other taking over after the heartbeat timeout. Kill points come from the workflow's own state
 // (status query, pending activity heartbeats), never from sleeps.
 import { after, before, describe, it } from 'node:test';
@@ -176,6 +176,7 @@ describe('on a real Temporal cluster (PostgreSQL, services as separate processes
     assert.equal(info.config.optimizer_config.indexing_threshold, 12345);
     assert.equal(info.config.hnsw_config.m, 8);
     assert.deepEqual(await collectionChecksum(q.client, 'cluster-config'), before, 'the points are untouched');
+    assert.deepEqual(q.violations, [], "every request valid per Qdrant's OpenAPI spec");
   });
 
   it('the history service SIGKILLed mid-watch and restarted: the rollback completes', async () => {

@@ -58,6 +58,7 @@ describe('emergency runbooks end to end', () => {
     await ns?.close();
     await receiver?.close();
     await q?.stop();
+    if (q) assert.deepEqual(q.violations, [], "every request sent to Qdrant is valid per Qdrant's OpenAPI spec");
   });
 
   /** `policy`: the approval policy file the worker loads (default the committed one). */

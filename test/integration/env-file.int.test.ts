@@ -1,7 +1,7 @@
 // environmentConfigRollback end to end with real parts: the Temporal dev server, the real Docker engine running the
-// demo image with the env of a file (its CORTEX_HEALTH makes a bad env observable at /health), the Qdrant double with
-// an API key for the runbook's connection test, real files with owner and mode. Secrets are random per run and must
-// appear in no workflow history, status or report.
+// demo image with the env of a file (its CORTEX_HEALTH makes a bad env observable at /health), a real Qdrant server
+// with an API key (behind the fault proxy, which logs requests) for the runbook's connection test, real files with
+// owner and mode. Secrets are random per run and must appear in no workflow history, status or report.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,7 +22,7 @@ import {
   type EnvFileRollbackResult,
 } from '../../workflows/configuration/env-file.ts';
 import { parseInput } from '../../workflows/phases/schema.ts';
-import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
+import { startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { containersNamed, docker, ensureImages, GOOD, health, removeByPrefix, startApp } from '../helpers/docker.ts';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { startDockerGate } from '../helpers/docker-gate.ts';
@@ -44,7 +44,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
   let worker: Worker;
   let running: Promise<void>;
   let rc: RollbackClient;
-  let qdrant: QdrantDouble;
+  let qdrant: TestQdrant;
   let dir: string;
   const qdrantKey = secret('qdrant-key');
   /** Every secret value written into any env file of this test: none may reach Temporal. */
@@ -58,7 +58,7 @@ describe('environmentConfigRollback: env file restored, service restarted on it,
   before(async () => {
     await ensureImages();
     dir = await mkdtemp(join(tmpdir(), 'envfile-it-'));
-    qdrant = await startQdrantDouble({ dataDir: join(dir, 'qdrant'), apiKey: qdrantKey });
+    qdrant = await startTestQdrant({ apiKey: qdrantKey });
     [env, m] = await Promise.all([localEnv(), startSystemdMachine(MACHINE)]);
     hostWorker = m.startWorker({ address: env.address, host: HOST, identity: `${MACHINE}-worker` });
     rc = testClient(env, uniqueQueue('envfile'));

@@ -77,6 +77,7 @@ describe('notify: started / succeeded / failed of every rollback (receiver, real
     await gate?.close();
     await rx?.close();
     await q?.stop();
+    if (q) assert.deepEqual(q.violations, [], "every request sent to Qdrant is valid per Qdrant's OpenAPI spec");
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -83,6 +83,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
     await env?.teardown();
     await rx?.close();
     await q?.stop();
+    if (q) assert.deepEqual(q.violations, [], "every request sent to Qdrant is valid per Qdrant's OpenAPI spec");
     rmSync(stateDir, { recursive: true, force: true });
     tf?.close();
   });

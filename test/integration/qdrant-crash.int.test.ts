@@ -36,6 +36,7 @@ describe('a SIGKILLed worker mid-transfer resumes from its checkpoint', () => {
     await env?.teardown();
     await embeddings?.stop();
     await q?.stop();
+    if (q) assert.deepEqual(q.violations, [], "every request sent to Qdrant is valid per Qdrant's OpenAPI spec");
   });
 
   const EXPORT_BATCH = 256; // qdrantExportNdjson's default page size

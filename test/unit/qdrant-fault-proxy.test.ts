@@ -59,6 +59,24 @@ describe('Qdrant fault proxy in front of a real Qdrant 1.18.3 server', () => {
       ],
     );
     assert.ok(proxy.requests.every((r) => typeof r.at === 'number' && r.at <= Date.now()));
+    assert.deepEqual(proxy.violations, [], 'the official client sent only requests the spec allows');
+  });
+
+  it('records a request that breaks the OpenAPI spec, and forwards it all the same', async () => {
+    const r = await fetch(`${proxy.url}/collections/${c}?timeout=soon`, {
+      method: 'PUT',
+      headers: json,
+      body: JSON.stringify({ vectors: { size: 'eight', distance: 'Cosine' } }),
+    });
+    assert.ok(r.status === 400 || r.status === 422, `the server refused it itself (${r.status})`);
+    const plain = await fetch(`${proxy.url}/collections/${c}/points/scroll`, { method: 'POST', body: '{}' });
+    assert.ok(plain.status >= 400, `a JSON body without a JSON content type, of a collection that is not there`);
+    assert.equal((await fetch(`${proxy.url}/no/such/route`)).status, 404);
+    assert.equal(proxy.violations.length, 4, proxy.violations.join('\n'));
+    assert.match(proxy.violations[0] ?? '', /^PUT \/collections\/\S+\?timeout=soon: query rejected by the spec/);
+    assert.match(proxy.violations[1] ?? '', /^PUT \/collections\/\S+: request body rejected by the spec: .*size/);
+    assert.match(proxy.violations[2] ?? '', /scroll: request without a JSON content type/);
+    assert.match(proxy.violations[3] ?? '', /^GET \/no\/such\/route: no such operation/);
   });
 
   it('failNext answers Qdrant’s error envelope without forwarding: the operation never runs', async () => {

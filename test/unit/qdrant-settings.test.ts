@@ -1,17 +1,14 @@
 // Creating a collection "like" another (schema rollbacks): the plan of what is carried and what cannot be
-// (planCarry, pure), and the activity against the Qdrant double — idempotent after a crash at any point, and refusing
+// (planCarry, pure), and the activity against a real Qdrant 1.18.3 server — idempotent after a crash at any point, and refusing
 // a same-named collection with other settings.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Schemas } from '@qdrant/js-client-rest';
-import { QdrantClient } from '@qdrant/js-client-rest';
+import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
 import { createQdrantActivities } from '../../activities/qdrant.ts';
 import { startFromArgs } from '../../client/cli.ts';
 import { planCarry } from '../../activities/qdrant-settings.ts';
-import { startQdrantDouble, type QdrantDouble } from '../qdrant-double/server.ts';
+import { startTestQdrant, type TestQdrant } from '../helpers/qdrant.ts';
 import { activityFailure } from '../helpers/failures.ts';
 
 const info = (config: Record<string, unknown>, payload_schema = {}): Schemas['CollectionInfo'] =>
@@ -88,16 +85,14 @@ describe('planCarry', () => {
 });
 
 describe('qdrantEnsureCollection like another collection', () => {
-  let double: QdrantDouble;
-  let dataDir: string;
+  let q: TestQdrant;
   let client: QdrantClient;
   let acts: ReturnType<typeof createQdrantActivities>;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'schema-settings-'));
-    double = await startQdrantDouble({ dataDir: join(dataDir, 'qdrant') });
-    client = new QdrantClient({ url: double.url, checkCompatibility: false });
-    acts = createQdrantActivities({ client, url: double.url, backupRoot: join(dataDir, 'backups') });
+    q = await startTestQdrant();
+    client = q.client;
+    acts = createQdrantActivities({ client, url: q.url, backupRoot: join(q.tmp, 'backups') });
     await client.createCollection('schema-like-src', {
       vectors: { size: 8, distance: 'Cosine' },
       hnsw_config: { m: 20 },
@@ -111,8 +106,7 @@ describe('qdrantEnsureCollection like another collection', () => {
     });
   });
   after(async () => {
-    await double.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await q?.stop();
   });
 
   const ensure = (collection: string) =>
@@ -128,7 +122,7 @@ describe('qdrantEnsureCollection like another collection', () => {
     assert.equal(made.config.hnsw_config.m, 20);
     assert.equal(made.config.params.on_disk_payload, false);
     assert.deepEqual(made.payload_schema, (await client.getCollection('schema-like-src')).payload_schema);
-    assert.equal(double.violations.length, 0);
+    assert.deepEqual(q.violations, []);
   });
 
   it('after a crash between the create and the indexes, the retry builds the missing indexes', async () => {
