@@ -405,8 +405,10 @@ export function createQdrantActivities(deps: QdrantDeps) {
     },
 
     /**
-     * Restores `collection` from a backup: verifies the file against its manifest first (a corrupted backup is
-     * refused before anything changes), then uploads it with its checksum so Qdrant verifies it too.
+     * Restores `collection` from a backup in one pass over the file: it is uploaded with its manifest's checksum,
+     * and hashed as it is sent. Qdrant refuses bytes that do not match that checksum before it changes anything,
+     * and the activity reports a file that does not match its manifest (size, or the hash of what it sent) as a
+     * corrupt backup, permanently. (The workflows verify the backup from disk before their approval, too.)
      */
     async qdrantRestoreBackup({
       collection,
@@ -415,18 +417,38 @@ export function createQdrantActivities(deps: QdrantDeps) {
       collection: string;
       backupName: string;
     }): Promise<{ pointsCount: number }> {
-      const v = await verify(collection, backupName);
-      if (!v.ok) throw permanent(FailureType.VerificationFailed, `backup '${backupName}' refused: ${v.reason}`);
-      const file = join(backupDir(collection, backupName), v.manifest.snapshotFile);
+      const manifest = await readManifest(collection, backupName);
+      const file = join(backupDir(collection, backupName), manifest.snapshotFile);
+      const refused = (reason: string) =>
+        permanent(FailureType.VerificationFailed, `backup '${backupName}' refused: ${reason}`);
+      const size = await stat(file).then(
+        (s) => s.size,
+        (err: unknown) => {
+          if ((err as { code?: string }).code === 'ENOENT') throw refused(`snapshot file ${file} is missing`);
+          throw err;
+        },
+      );
+      if (size !== manifest.sizeBytes)
+        throw refused(`size mismatch: manifest ${manifest.sizeBytes} bytes, file ${size} bytes`);
       const target = (await resolveAlias(collection)) ?? collection;
-      const url = `${base}/collections/${encodeURIComponent(target)}/snapshots/upload?priority=snapshot&wait=true&checksum=${v.manifest.checksum}`;
+      const url = `${base}/collections/${encodeURIComponent(target)}/snapshots/upload?priority=snapshot&wait=true&checksum=${manifest.checksum}`;
+      const hash = createHash('sha256');
+      let sent = 0;
       let res: HttpAnswer;
       try {
         res = await withHeartbeat(() =>
-          httpPostFile(url, headers, { field: 'snapshot', file, filename: v.manifest.snapshotFile }),
+          httpPostFile(url, headers, { field: 'snapshot', file, filename: manifest.snapshotFile }, (chunk) => {
+            hash.update(chunk);
+            sent += chunk.length;
+          }),
         );
       } catch (err) {
         throw qdrantFailure(socketError(err), `upload backup '${backupName}'`);
+      }
+      if (sent === size) {
+        const actual = hash.digest('hex');
+        if (actual !== manifest.checksum)
+          throw refused(`checksum mismatch: manifest ${manifest.checksum}, file ${actual} (${size} bytes)`);
       }
       if (res.status < 200 || res.status >= 300) {
         const body = jsonOr(res.body) as { status?: { error?: string } };
