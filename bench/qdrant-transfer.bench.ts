@@ -245,11 +245,16 @@ async function main(): Promise<void> {
   const parts = new Set((values.only ?? 'ab,recovery,rss').split(','));
   for (const p of parts) if (!['ab', 'recovery', 'rss'].includes(p)) throw new Error(`--only: unknown part '${p}'`);
   const started = performance.now();
+  const argv = process.argv.slice(2).join(' ');
   const startedAt = new Date().toISOString();
   const load0 = loadavg()[0]!;
   const rows: Row[] = [];
   const notes: string[] = [];
-  const log = (s: string) => console.log(s);
+  const logged: string[] = [];
+  const log = (s: string) => {
+    console.log(s);
+    logged.push(s);
+  };
 
   const env = await localEnv();
   const q = await startBenchQdrant(values.double === true);
@@ -301,6 +306,9 @@ async function main(): Promise<void> {
       const m = backup.result.manifest;
       const file = join(backups, SOURCE, BACKUP, m.snapshotFile);
       log(`   backup workflow: ${mib(m.sizeBytes)} snapshot, ${m.pointsCount} points, in ${ms(backup.totalMs)}`);
+      notes.push(
+        `the backup restored: taken by the qdrantBackup workflow in ${ms(backup.totalMs)} (${mib(m.sizeBytes)})`,
+      );
       const ratios: number[] = [];
       const detail: string[] = [];
       const totals: number[] = [];
@@ -389,8 +397,9 @@ async function main(): Promise<void> {
   ].join('\n');
   const text =
     `Qdrant transfer bench (${startedAt}, ${server}, ${cfg.n} points × ${cfg.dim} dims, batches of ${cfg.batch}; ` +
-    `wall ${ms(wall)}; load average ${load0.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end):\n\n` +
-    `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+    `${argv ? `\`${argv}\`, ` : ''}wall ${ms(wall)}; load average ${load0.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end):\n\n` +
+    `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n` +
+    `<details><summary>the run's log</summary>\n\n\`\`\`\n${logged.join('\n').trim()}\n\`\`\`\n\n</details>\n`;
   console.log(`\n${text}`);
   await mkdir(dirname(values.out), { recursive: true });
   await writeFile(values.out, text);
