@@ -7,17 +7,17 @@
 // does not match its manifest is never restored.
 import type { QdrantClient, Schemas } from '@qdrant/js-client-rest';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, openAsBlob } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { FailureType } from '../common/failures.ts';
 import { isValidBackupName, isValidCollectionName } from '../common/names.ts';
 import { configContains } from '../common/config-contains.ts';
 import { permanent, qdrantFailure, retryable } from './failures.ts';
 import { heartbeat, previousHeartbeat, sleep, withHeartbeat } from './heartbeat.ts';
+import { httpGetInto, httpPostFile, type HttpAnswer } from './http-stream.ts';
 import { asInfoConfig, planCarry, type NotCarried, type RolledBackVector } from './qdrant-settings.ts';
 
 export interface QdrantDeps {
@@ -100,6 +100,20 @@ function assertCollection(name: string, field = 'collection'): void {
 function assertBackup(name: string): void {
   if (!isValidBackupName(name))
     throw permanent(FailureType.InvalidInput, `invalid backup name ${JSON.stringify(name)}`);
+}
+
+/** A node:http socket error in the shape qdrantFailure reads (fetch's: a message and a cause with the code). */
+function socketError(err: unknown): unknown {
+  const e = err as { code?: string; message?: string } | undefined;
+  return e && typeof e === 'object' ? { message: e.message, cause: { code: e.code, message: e.message } } : err;
+}
+
+function jsonOr(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return {};
+  }
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -291,18 +305,6 @@ export function createQdrantActivities(deps: QdrantDeps) {
         return { path: dest, checksum: a.checksum, sizeBytes: existing.size }; // downloaded by an earlier attempt
       }
       const url = `${base}/collections/${encodeURIComponent(a.collection)}/snapshots/${encodeURIComponent(a.snapshotName)}`;
-      let res: Response;
-      try {
-        res = await fetch(url, { headers });
-      } catch (err) {
-        throw qdrantFailure(err, `download snapshot ${a.snapshotName}`);
-      }
-      if (!res.ok || !res.body) {
-        throw qdrantFailure(
-          { status: res.status, message: await res.text().catch(() => '') },
-          `download snapshot ${a.snapshotName}`,
-        );
-      }
       const hash = createHash('sha256');
       let bytes = 0;
       const tap = new Transform({
@@ -313,14 +315,19 @@ export function createQdrantActivities(deps: QdrantDeps) {
         },
       });
       const partial = `${dest}.partial`;
+      let answer: HttpAnswer;
       try {
-        await withHeartbeat(
-          () => pipeline(Readable.fromWeb(res.body as WebReadableStream), tap, createWriteStream(partial)),
+        answer = await withHeartbeat(
+          () => httpGetInto(url, headers, () => [tap, createWriteStream(partial)]),
           1000,
           () => ({ bytes }),
         );
       } catch (err) {
+        if (bytes === 0) throw qdrantFailure(socketError(err), `download snapshot ${a.snapshotName}`);
         throw retryable(FailureType.Unavailable, `download of ${a.snapshotName} broke after ${bytes} bytes`, err);
+      }
+      if (answer.status < 200 || answer.status >= 300) {
+        throw qdrantFailure({ status: answer.status, message: answer.body }, `download snapshot ${a.snapshotName}`);
       }
       const checksum = hash.digest('hex');
       if (a.checksum && checksum !== a.checksum) {
@@ -398,8 +405,10 @@ export function createQdrantActivities(deps: QdrantDeps) {
     },
 
     /**
-     * Restores `collection` from a backup: verifies the file against its manifest first (a corrupted backup is
-     * refused before anything changes), then uploads it with its checksum so Qdrant verifies it too.
+     * Restores `collection` from a backup in one pass over the file: it is uploaded with its manifest's checksum,
+     * and hashed as it is sent. Qdrant refuses bytes that do not match that checksum before it changes anything,
+     * and the activity reports a file that does not match its manifest (size, or the hash of what it sent) as a
+     * corrupt backup, permanently. (The workflows verify the backup from disk before their approval, too.)
      */
     async qdrantRestoreBackup({
       collection,
@@ -408,21 +417,41 @@ export function createQdrantActivities(deps: QdrantDeps) {
       collection: string;
       backupName: string;
     }): Promise<{ pointsCount: number }> {
-      const v = await verify(collection, backupName);
-      if (!v.ok) throw permanent(FailureType.VerificationFailed, `backup '${backupName}' refused: ${v.reason}`);
-      const file = join(backupDir(collection, backupName), v.manifest.snapshotFile);
+      const manifest = await readManifest(collection, backupName);
+      const file = join(backupDir(collection, backupName), manifest.snapshotFile);
+      const refused = (reason: string) =>
+        permanent(FailureType.VerificationFailed, `backup '${backupName}' refused: ${reason}`);
+      const size = await stat(file).then(
+        (s) => s.size,
+        (err: unknown) => {
+          if ((err as { code?: string }).code === 'ENOENT') throw refused(`snapshot file ${file} is missing`);
+          throw err;
+        },
+      );
+      if (size !== manifest.sizeBytes)
+        throw refused(`size mismatch: manifest ${manifest.sizeBytes} bytes, file ${size} bytes`);
       const target = (await resolveAlias(collection)) ?? collection;
-      const form = new FormData();
-      form.append('snapshot', await openAsBlob(file), v.manifest.snapshotFile);
-      const url = `${base}/collections/${encodeURIComponent(target)}/snapshots/upload?priority=snapshot&wait=true&checksum=${v.manifest.checksum}`;
-      let res: Response;
+      const url = `${base}/collections/${encodeURIComponent(target)}/snapshots/upload?priority=snapshot&wait=true&checksum=${manifest.checksum}`;
+      const hash = createHash('sha256');
+      let sent = 0;
+      let res: HttpAnswer;
       try {
-        res = await withHeartbeat(() => fetch(url, { method: 'POST', body: form, headers }));
+        res = await withHeartbeat(() =>
+          httpPostFile(url, headers, { field: 'snapshot', file, filename: manifest.snapshotFile }, (chunk) => {
+            hash.update(chunk);
+            sent += chunk.length;
+          }),
+        );
       } catch (err) {
-        throw qdrantFailure(err, `upload backup '${backupName}'`);
+        throw qdrantFailure(socketError(err), `upload backup '${backupName}'`);
       }
-      if (!res.ok) {
-        const body = (await res.json().catch(() => ({}))) as { status?: { error?: string } };
+      if (sent === size) {
+        const actual = hash.digest('hex');
+        if (actual !== manifest.checksum)
+          throw refused(`checksum mismatch: manifest ${manifest.checksum}, file ${actual} (${size} bytes)`);
+      }
+      if (res.status < 200 || res.status >= 300) {
+        const body = jsonOr(res.body) as { status?: { error?: string } };
         const error = body.status?.error ?? '';
         // Qdrant answers a file it cannot read as a snapshot archive with a 500 (its tar reader's IO error):
         // the same file fails the same way on every retry
@@ -434,7 +463,6 @@ export function createQdrantActivities(deps: QdrantDeps) {
         }
         throw qdrantFailure({ status: res.status, data: body }, `restore '${target}' from backup '${backupName}'`);
       }
-      await res.arrayBuffer().catch(() => undefined);
       const { count } = await call(`count '${target}'`, () => client.count(target, { exact: true }));
       return { pointsCount: count };
     },
