@@ -105,7 +105,7 @@ async function dropPreRollbackBackups(backups: string): Promise<void> {
 }
 
 /** The real Qdrant 1.18.3 server process of this run (default), QDRANT_URL's server, or the double. */
-type BenchQdrant = Pick<TestQdrant, 'url' | 'client' | 'tmp' | 'stop'>;
+type BenchQdrant = Pick<TestQdrant, 'url' | 'apiKey' | 'client' | 'tmp' | 'stop'>;
 
 async function startBenchQdrant(double: boolean): Promise<BenchQdrant> {
   // no fault proxy in the path: the figures are the server's and the workflow's
@@ -116,6 +116,7 @@ async function startBenchQdrant(double: boolean): Promise<BenchQdrant> {
     const tmp = await mkdtemp(join(tmpdir(), 'cortex-qbench-'));
     return {
       url: external,
+      ...(apiKey ? { apiKey } : {}),
       client: new QdrantClient({ url: external, ...(apiKey ? { apiKey } : {}), checkCompatibility: false }),
       tmp,
       stop: () => rm(tmp, { recursive: true, force: true }),
