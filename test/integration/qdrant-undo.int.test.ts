@@ -532,9 +532,10 @@ describe('Qdrant undo paths', () => {
       )?.[1];
     assert.ok(body, f.message);
     assert.deepEqual(await configOf(c), { m: 6, threshold: 777 }, 'the change is still in place');
+    // the command as given, on this Qdrant (with its API key when it has one: the message leaves that to the operator)
     const res = await fetch(`${q.url}/collections/${c}`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(q.apiKey ? { 'api-key': q.apiKey } : {}) },
       body,
     });
     assert.equal(res.status, 200);
