@@ -564,7 +564,7 @@ describe('Qdrant undo paths', () => {
   });
 
   it('the copy check of a schema rollback finds a missing point, another payload and another vector', async () => {
-    const acts = createQdrantActivities({ client: q.client, url: q.url, backupRoot });
+    const acts = createQdrantActivities({ client: q.client, url: q.url, apiKey: q.apiKey, backupRoot });
     await seed(q.client, 'undo-cmp-a', 20, 8);
     await seed(q.client, 'undo-cmp-b', 20, 8);
     const same = { same: true as const };
@@ -587,7 +587,7 @@ describe('Qdrant undo paths', () => {
   });
 
   it("the readiness activity reads Qdrant's /readyz and reports not-ready without throwing", async () => {
-    const acts = createQdrantActivities({ client: q.client, url: q.url, backupRoot });
+    const acts = createQdrantActivities({ client: q.client, url: q.url, apiKey: q.apiKey, backupRoot });
     const rule = faults().failWhen({
       operationId: 'readyz',
       status: 503,
