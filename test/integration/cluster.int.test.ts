@@ -51,7 +51,7 @@ describe('on a real Temporal cluster (PostgreSQL, services as separate processes
     rc = await cluster.client(uniqueQueue('cluster'));
     ({ worker } = await createWorker({
       settings: rc.settings,
-      deps: { qdrant: { client: q.client, url: q.url, backupRoot: `${q.tmp}/backups` } },
+      deps: { qdrant: { client: q.client, url: q.url, apiKey: q.apiKey, backupRoot: `${q.tmp}/backups` } },
     }));
     running = worker.run();
   });

@@ -64,7 +64,7 @@ describe('dry-run plans (cortex-rollback plan)', () => {
       settings: { address: env.address, namespace: 'default', taskQueue },
       connection: env.nativeConnection,
       deps: {
-        qdrant: { client: q.client, url: q.url, backupRoot },
+        qdrant: { client: q.client, url: q.url, apiKey: q.apiKey, backupRoot },
         notify: {
           slackWebhookUrl: rx.slackUrl,
           pagerDuty: { url: rx.pagerDutyUrl, routingKey: 'plan-key' },

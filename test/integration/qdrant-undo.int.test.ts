@@ -532,9 +532,10 @@ describe('Qdrant undo paths', () => {
       )?.[1];
     assert.ok(body, f.message);
     assert.deepEqual(await configOf(c), { m: 6, threshold: 777 }, 'the change is still in place');
+    // the command as given, on this Qdrant (with its API key when it has one: the message leaves that to the operator)
     const res = await fetch(`${q.url}/collections/${c}`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(q.apiKey ? { 'api-key': q.apiKey } : {}) },
       body,
     });
     assert.equal(res.status, 200);
@@ -563,7 +564,7 @@ describe('Qdrant undo paths', () => {
   });
 
   it('the copy check of a schema rollback finds a missing point, another payload and another vector', async () => {
-    const acts = createQdrantActivities({ client: q.client, url: q.url, backupRoot });
+    const acts = createQdrantActivities({ client: q.client, url: q.url, apiKey: q.apiKey, backupRoot });
     await seed(q.client, 'undo-cmp-a', 20, 8);
     await seed(q.client, 'undo-cmp-b', 20, 8);
     const same = { same: true as const };
@@ -586,7 +587,7 @@ describe('Qdrant undo paths', () => {
   });
 
   it("the readiness activity reads Qdrant's /readyz and reports not-ready without throwing", async () => {
-    const acts = createQdrantActivities({ client: q.client, url: q.url, backupRoot });
+    const acts = createQdrantActivities({ client: q.client, url: q.url, apiKey: q.apiKey, backupRoot });
     const rule = faults().failWhen({
       operationId: 'readyz',
       status: 503,

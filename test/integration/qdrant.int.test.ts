@@ -179,10 +179,12 @@ describe('Qdrant rollbacks end to end', () => {
       ],
     });
     let status = await handle.query(statusQuery);
+    // the phase is set before the policy is loaded (an activity); the pre-approval is judged after that
     await waitFor(
-      async () => (status = await handle.query(statusQuery)).phase === 'awaiting-approval',
+      async () =>
+        (status = await handle.query(statusQuery)).phase === 'awaiting-approval' && status.approvals.length > 0,
       30_000,
-      'the gate',
+      'the gate judging the pre-approval',
     );
     assert.deepEqual(
       status.approvals.map((a) => [a.decision, a.approver, a.via]),
@@ -217,7 +219,7 @@ describe('Qdrant rollbacks end to end', () => {
     const { worker } = await createWorker({
       settings: { address: env.address, namespace: 'default', taskQueue: queue },
       connection: env.nativeConnection,
-      deps: { qdrant: { client: q.client, url: q.url, backupRoot }, approvalPolicyPath: policy },
+      deps: { qdrant: { client: q.client, url: q.url, apiKey: q.apiKey, backupRoot }, approvalPolicyPath: policy },
     });
     const r = await worker
       .runUntil(

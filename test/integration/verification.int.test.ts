@@ -36,7 +36,7 @@ describe('postRollbackVerification on the real demo service', () => {
     ({ worker } = await createWorker({
       settings: { address: env.address, namespace: 'default', taskQueue: queue },
       connection: env.nativeConnection,
-      deps: { qdrant: { client: qdrant.client, url: qdrant.url, backupRoot: qdrant.tmp } },
+      deps: { qdrant: { client: qdrant.client, url: qdrant.url, apiKey: qdrant.apiKey, backupRoot: qdrant.tmp } },
     }));
     running = worker.run();
   });

@@ -92,7 +92,7 @@ describe('qdrantEnsureCollection like another collection', () => {
   before(async () => {
     q = await startTestQdrant();
     client = q.client;
-    acts = createQdrantActivities({ client, url: q.url, backupRoot: join(q.tmp, 'backups') });
+    acts = createQdrantActivities({ client, url: q.url, apiKey: q.apiKey, backupRoot: join(q.tmp, 'backups') });
     await client.createCollection('schema-like-src', {
       vectors: { size: 8, distance: 'Cosine' },
       hnsw_config: { m: 20 },
