@@ -403,7 +403,10 @@ describe('Qdrant undo paths', () => {
     );
     const cmd = /-d '(\{"actions".*?\]\})'/.exec(f.message)?.[1];
     assert.ok(cmd, `the message gives the alias actions: ${f.message}`);
-    assert.match(f.message, /point alias 'undo-sb' at 'undo-sb-v1': curl -X POST '<qdrant>\/collections\/aliases'/);
+    assert.match(
+      f.message,
+      /point alias 'undo-sb' at 'undo-sb-v1': curl -H "api-key: \$QDRANT_API_KEY" -X POST '<qdrant>\/collections\/aliases'/,
+    );
     assert.notEqual((await aliasMap(q.client))['undo-sb'], 'undo-sb-v1');
     await q.client.updateCollectionAliases(JSON.parse(cmd) as Parameters<typeof q.client.updateCollectionAliases>[0]);
     assert.deepEqual(await qdrantState('undo-sb'), before, 'the new collection was deleted by the undo that ran');
@@ -527,15 +530,15 @@ describe('Qdrant undo paths', () => {
     assert.equal(f.type, 'CompensationFailed');
     assert.match(f.message, /re-apply the recorded config of 'undo-cfg-cf'.*PATCH refused again/);
     const body =
-      /curl -X PATCH '<qdrant>\/collections\/undo-cfg-cf' -H 'content-type: application\/json' -d '(.*?)'/.exec(
+      /curl -H "api-key: \$QDRANT_API_KEY" -X PATCH '<qdrant>\/collections\/undo-cfg-cf' -H 'content-type: application\/json' -d '(.*?)'/.exec(
         f.message,
       )?.[1];
     assert.ok(body, f.message);
     assert.deepEqual(await configOf(c), { m: 6, threshold: 777 }, 'the change is still in place');
-    // the command as given, on this Qdrant (with its API key when it has one: the message leaves that to the operator)
+    // the command as given, on this Qdrant, $QDRANT_API_KEY being its API key (none: the header is empty and ignored)
     const res = await fetch(`${q.url}/collections/${c}`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json', ...(q.apiKey ? { 'api-key': q.apiKey } : {}) },
+      headers: { 'content-type': 'application/json', 'api-key': q.apiKey ?? '' },
       body,
     });
     assert.equal(res.status, 200);

@@ -244,7 +244,7 @@ async function runQdrantConfigRollback(
     {
       name: `re-apply the recorded config of '${real}'`,
       run: () => a.long.qdrantPatchCollection({ collection: real, patch: before }),
-      manual: `re-apply the recorded config: curl -X PATCH '<qdrant>/collections/${real}' -H 'content-type: application/json' -d '${JSON.stringify(before)}'`,
+      manual: `re-apply the recorded config: curl -H "api-key: $QDRANT_API_KEY" -X PATCH '<qdrant>/collections/${real}' -H 'content-type: application/json' -d '${JSON.stringify(before)}'`,
     },
   ];
   // Runbook step 7's test search, with an answer known before the change: the nearest neighbours of a few stored

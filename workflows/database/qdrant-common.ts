@@ -39,7 +39,7 @@ export function stamp(): string {
 
 export function aliasManual(alias: string, collection: string): string {
   return (
-    `point alias '${alias}' at '${collection}': curl -X POST '<qdrant>/collections/aliases' -H 'content-type: application/json' ` +
+    `point alias '${alias}' at '${collection}': curl -H "api-key: $QDRANT_API_KEY" -X POST '<qdrant>/collections/aliases' -H 'content-type: application/json' ` +
     `-d '{"actions":[{"delete_alias":{"alias_name":"${alias}"}},{"create_alias":{"alias_name":"${alias}","collection_name":"${collection}"}}]}'`
   );
 }
@@ -53,6 +53,6 @@ export function manualRestore(collection: string, backupName: string, m?: Backup
     `restore collection '${collection}' from backup '${backupName}' (file ${file} in the backup directory` +
     `${m ? `, ${m.pointsCount} points, sha256 ${m.checksum}` : ''}): ` +
     `run \`cortex-rollback start qdrant-recovery --collection ${collection} --backup ${backupName}\`, or upload the file ` +
-    `with curl -X POST '<qdrant>/collections/${collection}/snapshots/upload?priority=snapshot' -F snapshot=@<file>`
+    `with curl -H "api-key: $QDRANT_API_KEY" -X POST '<qdrant>/collections/${collection}/snapshots/upload?priority=snapshot' -F snapshot=@<file>`
   );
 }

@@ -241,7 +241,7 @@ async function runQdrantSchemaRollback(
       undos.push({
         name: `delete the new '${next}'`,
         run: () => a.q.qdrantDeleteCollection({ collection: next }),
-        manual: `delete the unused collection '${next}': curl -X DELETE '<qdrant>/collections/${next}'`,
+        manual: `delete the unused collection '${next}': curl -H "api-key: $QDRANT_API_KEY" -X DELETE '<qdrant>/collections/${next}'`,
       });
       const made = await progress.step(`create ${next} like ${source}`, () => createLike(next, source), describeCarry);
       await copy(source, next);
@@ -274,7 +274,7 @@ async function runQdrantSchemaRollback(
     undos.push({
       name: `delete the staging '${staging}'`,
       run: () => a.q.qdrantDeleteCollection({ collection: staging }),
-      manual: `once '${source}' is restored, delete the staging copy '${staging}' (it holds the rolled-back vectors): curl -X DELETE '<qdrant>/collections/${staging}'`,
+      manual: `once '${source}' is restored, delete the staging copy '${staging}' (it holds the rolled-back vectors): curl -H "api-key: $QDRANT_API_KEY" -X DELETE '<qdrant>/collections/${staging}'`,
     });
     const staged = await progress.step(
       `create ${staging} like ${source}`,
@@ -291,7 +291,7 @@ async function runQdrantSchemaRollback(
         await repointAlias();
       },
       manual:
-        `delete '${source}' if it exists with the new vector params (curl -X DELETE '<qdrant>/collections/${source}'), then ` +
+        `delete '${source}' if it exists with the new vector params (curl -H "api-key: $QDRANT_API_KEY" -X DELETE '<qdrant>/collections/${source}'), then ` +
         manualRestore(source, preBackup) +
         (state.aliasOf ? `; then ${aliasManual(v.collection, source)}` : ''),
     });

@@ -1,6 +1,6 @@
 // The fault matrix's environmentConfigRollback row: a container of the demo image on the harness dockerd, started
 // like `docker run --env-file .env` (its CORTEX_HEALTH makes a bad env observable at /health), the known-good file
-// beside it, Qdrant the harness double. Completed: .env holds the known-good bytes, one backup of the old bytes,
+// beside it, Qdrant the harness's real server. Completed: .env holds the known-good bytes, one backup of the old bytes,
 // one container of that name (recreated by the run) on the file's env, healthy. Anything else: .env holds the old
 // bytes, the original container runs (same id), at most one backup of the old bytes, nothing of the run left.
 // Persistent faults: the known-good env answers /health unhealthy for ever (never-healthy); Qdrant refuses the
@@ -9,20 +9,20 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUN_ID_LABEL } from '../../../activities/docker.ts';
 import { containersNamed, docker, GOOD, removeByPrefix, startApp } from '../../../test/helpers/docker.ts';
-import { startQdrantDouble, type QdrantDouble } from '../../../test/qdrant-double/server.ts';
+import { startQdrantServer, type QdrantServer } from '../../../test/helpers/qdrant-server.ts';
 import { common, expect, healthStatus, ONCALL, type Ctx, type Run, type Scenario } from '../row.ts';
 
 interface Variant {
   /** CORTEX_HEALTH of the current file and of the known-good one. */
   from: 'healthy' | 'unhealthy';
   to: 'healthy' | 'unhealthy';
-  /** The Qdrant the known-good file names (a double with another API key refuses it). */
+  /** The Qdrant the known-good file names (a real server with another API key refuses it). */
   qdrantUrl?: string;
 }
 
 export function envFileRow(): Scenario {
   let root = '';
-  let keyed: QdrantDouble | undefined;
+  let keyed: QdrantServer | undefined;
   const run = async (ctx: Ctx, tag: string, v: Variant): Promise<Run> => {
     const name = `faults-env-${tag}`;
     const dir = join(root, tag);
@@ -111,7 +111,7 @@ export function envFileRow(): Scenario {
       root = join(ctx.dir, 'envfile');
       await rm(root, { recursive: true, force: true });
       await mkdir(root, { recursive: true });
-      keyed = await startQdrantDouble({ dataDir: join(root, 'keyed-qdrant'), apiKey: 'another-key' });
+      keyed = await startQdrantServer({ apiKey: 'another-key' });
     },
     setup: (ctx, tag) => run(ctx, tag, { from: 'unhealthy', to: 'healthy' }),
     persistent: {
