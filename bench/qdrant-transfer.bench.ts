@@ -300,7 +300,7 @@ async function main(): Promise<void> {
     if (needSource) {
       log(`seeding ${cfg.n} points × ${cfg.dim} dims …`);
       const seedMs = await seed(q.client, SOURCE, cfg);
-      log(`   seeded and indexed in ${ms(seedMs)}`);
+      log(`   seeded, optimizers idle, in ${ms(seedMs)}`);
       notes.push(
         `seeding ${size} (batched upserts, 2 in flight, no HNSW index: see NO_INDEX in the bench) and waiting for green: ${ms(seedMs)}`,
       );
