@@ -30,7 +30,7 @@ import type { QdrantRecoveryResult } from '../workflows/database/data-recovery.t
 import type { QdrantSchemaRollbackResult } from '../workflows/database/schema.ts';
 import type { StepRecord } from '../workflows/phases/progress.ts';
 import { APPROVER, REQUESTER } from '../test/helpers/approval-policy.ts';
-import { startTestQdrant, vectorFor, type TestQdrant } from '../test/helpers/qdrant.ts';
+import { startTestQdrant, type TestQdrant } from '../test/helpers/qdrant.ts';
 import { startQdrantServer } from '../test/helpers/qdrant-server.ts';
 import { localEnv, uniqueQueue } from '../test/helpers/temporal.ts';
 import { spawnWorker } from '../test/helpers/worker-process.ts';
@@ -38,6 +38,13 @@ import { PROJECT_ROOT } from '../common/tools.ts';
 
 const SOURCE = 'bench-src';
 const BACKUP = 'bench-backup';
+/**
+ * No HNSW index on the bench's collections (the workflow's copy target is created like its source, so it has none
+ * either): on 2 shared cores Qdrant took over 6 minutes to index a third of 100k × 1536 random vectors, and an
+ * index building behind a measurement is noise in it. The transfers move the same vectors and payloads either way;
+ * an HNSW graph (m 16) adds about 2 % to a snapshot of this size.
+ */
+const NO_INDEX = { indexing_threshold: 0 };
 /** Who asks and who pre-approves: roster people of the committed policy, never the same (four eyes). */
 const WHO = { requestedBy: REQUESTER, reason: 'bench', approval: { preApproved: APPROVER.database } };
 
@@ -51,20 +58,40 @@ const ms = (x: number) => `${(x / 1000).toFixed(x < 10_000 ? 2 : 1)} s`;
 const rate = (n: number, x: number) => `${((n / x) * 1000).toFixed(0)} points/s`;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
+/**
+ * A pseudo-random unit vector for `id` (mulberry32), 6 decimals (Qdrant stores float32 anyway; the JSON is half as
+ * long). Not test/helpers' vectorFor: at 1536 dims its vectors are nearly collinear (top cosine 0.9999999999), so a
+ * point's nearest neighbours are decided below float32 resolution and the known-answer check after a restore is a
+ * coin toss; here neighbours stand apart as real embeddings' do.
+ */
+function benchVector(id: number, dim: number): number[] {
+  let a = Math.imul(id, 0x9e3779b9) >>> 0;
+  const v = new Array<number>(dim);
+  let norm = 0;
+  for (let i = 0; i < dim; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const x = ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+    v[i] = x;
+    norm += x * x;
+  }
+  norm = Math.sqrt(norm);
+  return v.map((x) => Math.round((x / norm) * 1e6) / 1e6);
+}
+
 /** Seeds `n` points of `dim` dims in batches, two requests in flight, then waits until the collection is indexed. */
 async function seed(client: QdrantClient, collection: string, cfg: Cfg): Promise<number> {
   const t = performance.now();
-  await client.createCollection(collection, { vectors: { size: cfg.dim, distance: 'Cosine' } });
+  await client.createCollection(collection, {
+    vectors: { size: cfg.dim, distance: 'Cosine' },
+    optimizers_config: NO_INDEX,
+  });
   const batch = Math.max(1, Math.min(256, Math.floor(2_000_000 / cfg.dim))); // ~8 MiB of JSON per request
   const send = async (from: number): Promise<void> => {
     const points = [];
     for (let id = from; id < Math.min(cfg.n + 1, from + batch); id++)
-      // 6 decimals: Qdrant stores float32 anyway, and the JSON is half as long
-      points.push({
-        id,
-        vector: vectorFor(id, cfg.dim).map((x) => Math.round(x * 1e6) / 1e6),
-        payload: { content: `memory item ${id}` },
-      });
+      points.push({ id, vector: benchVector(id, cfg.dim), payload: { content: `memory item ${id}` } });
     await client.upsert(collection, { wait: true, points });
   };
   const inFlight = new Set<Promise<void>>();
@@ -198,7 +225,7 @@ async function schemaRollback(env: TestWorkflowEnvironment, q: BenchQdrant, alia
 }
 
 async function plainLoop(client: QdrantClient, source: string, target: string, cfg: Cfg): Promise<number> {
-  await client.createCollection(target, { vectors: { size: cfg.dim, distance: 'Dot' } });
+  await client.createCollection(target, { vectors: { size: cfg.dim, distance: 'Dot' }, optimizers_config: NO_INDEX });
   const t = performance.now();
   let offset: string | number | null | undefined = undefined;
   do {
@@ -278,6 +305,12 @@ async function main(): Promise<void> {
 
   const env = await localEnv();
   const q = await startBenchQdrant(values.double === true);
+  // an interrupted run still ends its servers and removes its temp dirs
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      console.error(`${sig}: stopping the Qdrant and Temporal servers of this run`);
+      void Promise.allSettled([q.stop(), env.teardown()]).then(() => process.exit(130));
+    });
   const server = values.double ? 'the Qdrant double' : process.env.QDRANT_URL ? q.url : 'a real Qdrant 1.18.3 server';
   const backups = join(q.tmp, 'backups');
   const size = `${cfg.n / 1000}k × ${cfg.dim}`;
@@ -287,8 +320,10 @@ async function main(): Promise<void> {
     if (needSource) {
       log(`seeding ${cfg.n} points × ${cfg.dim} dims …`);
       const seedMs = await seed(q.client, SOURCE, cfg);
-      log(`   seeded and indexed in ${ms(seedMs)}`);
-      notes.push(`seeding ${size} (batched upserts, 2 in flight) and waiting for green: ${ms(seedMs)}`);
+      log(`   seeded, optimizers idle, in ${ms(seedMs)}`);
+      notes.push(
+        `seeding ${size} (batched upserts, 2 in flight, no HNSW index: see NO_INDEX in the bench) and waiting for green: ${ms(seedMs)}`,
+      );
     }
 
     if (parts.has('ab')) {
