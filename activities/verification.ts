@@ -6,7 +6,7 @@ import type Dockerode from 'dockerode';
 import { execaRunner, type CommandRunner } from './command.ts';
 import { FailureType } from '../common/failures.ts';
 import { dockerFailure, retryable } from './failures.ts';
-import { sleep } from './heartbeat.ts';
+import { sleep, withHeartbeat } from './heartbeat.ts';
 import { probe, type HealthSample } from './health.ts';
 
 /** The counters and gauges of the service's /metrics the watch reads (absent when the service does not export). */
@@ -209,10 +209,13 @@ export function createVerificationActivities(deps: { docker: Dockerode; run?: Co
       timeoutSeconds: number;
     }): Promise<CheckCommandResult> {
       const started = Date.now();
-      const r = await run(a.command[0]!, a.command.slice(1), {
-        timeout: a.timeoutSeconds * 1000,
-        ...(a.cwd ? { cwd: a.cwd } : {}),
-      });
+      // heartbeats while it runs: a worker lost mid-command is noticed in seconds, not at the start-to-close timeout
+      const r = await withHeartbeat(() =>
+        run(a.command[0]!, a.command.slice(1), {
+          timeout: a.timeoutSeconds * 1000,
+          ...(a.cwd ? { cwd: a.cwd } : {}),
+        }),
+      );
       const output = `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}${r.errorCode ? `\n(${r.errorCode})` : ''}`;
       return {
         name: a.name,

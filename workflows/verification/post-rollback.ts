@@ -3,9 +3,9 @@
 // its figure and the limit it was held to; the checks are read-only and run together. Invariants: a check that
 // cannot be made for want of input is `skipped`, never `pass`; any `fail` fails the workflow (VerificationFailed)
 // with the full result in the failure's details, so a parent and the CLI see the same figures.
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.ts';
-import { FailureType } from '../../common/failures.ts';
+import { FailureType, PERMANENT_FAILURES } from '../../common/failures.ts';
 import { invalidInput } from '../phases/failures.ts';
 import { quick } from '../phases/profiles.ts';
 import { Progress } from '../phases/progress.ts';
@@ -255,10 +255,18 @@ export async function postRollbackVerification(raw: PostRollbackVerificationInpu
       const out: VerificationCheck[] = [];
       // One after another: the service's own suites may load it, which would skew each other's figures.
       for (const c of commands) {
-        const run = proxyActivities<Activities>({
-          startToCloseTimeout: `${c.timeoutSeconds + 30}s`,
-          retry: { maximumAttempts: 1 },
-        });
+        // A command that ran and failed is a result (ok: false), never retried; a worker lost while it ran is
+        // noticed by the heartbeat and the command runs once more on another worker (a check changes nothing).
+        const survivesWorkerLoss = patched('verification-command-survives-worker-loss');
+        const run = proxyActivities<Activities>(
+          survivesWorkerLoss
+            ? {
+                startToCloseTimeout: `${c.timeoutSeconds + 30}s`,
+                heartbeatTimeout: '5s',
+                retry: { maximumAttempts: 2, nonRetryableErrorTypes: PERMANENT_FAILURES },
+              }
+            : { startToCloseTimeout: `${c.timeoutSeconds + 30}s`, retry: { maximumAttempts: 1 } },
+        );
         const r = await run.runCheckCommand({
           name: c.name,
           command: c.command,
