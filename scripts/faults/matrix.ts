@@ -847,7 +847,16 @@ export async function runMatrix(
 }
 
 function cellRecord(c: Cell, at: string, commit: string, mode: Mode): CellRecord {
-  const verdict = c.text === 'n/a' ? 'n/a' : c.fails.length ? 'fail' : c.runs.length ? 'pass' : 'not run';
+  const verdict =
+    c.text === 'n/a' || c.text === 'no run'
+      ? 'n/a'
+      : c.fails.length
+        ? 'fail'
+        : c.runs.length
+          ? 'pass'
+          : c.skipped?.length
+            ? 'not caught'
+            : 'not run';
   return {
     verdict,
     text: c.text,

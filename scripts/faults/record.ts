@@ -4,7 +4,9 @@
 // (`--ci`, `--only`, `--fault`) replaces those cells and keeps the others, so the file is always the last result
 // of every cell. The table (docs/faults-table.md) is generated from the file alone: `npm run faults:table`.
 // Invariants: a cell's verdict is 'fail' if any of its runs failed; 'pass' only if it has at least one run and none
-// failed; 'n/a' when the fault does not apply to the workflow; 'not run' when no invocation has run it yet.
+// failed; 'n/a' when the fault does not apply to the workflow (no step it could hit); 'not caught' when it was tried
+// at every point it applies to and each step ended before the fault could reach it (no run proves anything, no
+// state was left half-done); 'not run' when no invocation has run it yet.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PROJECT_ROOT } from '../../common/tools.ts';
@@ -12,7 +14,15 @@ import { PROJECT_ROOT } from '../../common/tools.ts';
 export const MATRIX_FILE = join(PROJECT_ROOT, 'docs', 'fault-matrix.json');
 export const TABLE_FILE = join(PROJECT_ROOT, 'docs', 'faults-table.md');
 
-export type Verdict = 'pass' | 'fail' | 'n/a' | 'not run';
+export type Verdict = 'pass' | 'fail' | 'n/a' | 'not caught' | 'not run';
+
+/** A cell's verdict, also for records written before 'not caught' and 'no run' cells were told apart. */
+export function verdictOf(c: Pick<CellRecord, 'verdict' | 'text' | 'runs'>): Verdict {
+  if (c.verdict !== 'not run') return c.verdict;
+  if (c.text === 'no run') return 'n/a';
+  if (c.runs.length === 0 && /not caught/.test(c.text)) return 'not caught';
+  return 'not run';
+}
 
 export interface RunRecord {
   workflowId: string;
@@ -106,16 +116,18 @@ export function renderTable(record: MatrixRecord): string {
   const cell = (r: RowRecord, id: string) => {
     const c = r.cells[id];
     if (!c) return 'not run';
-    if (c.verdict === 'n/a') return 'n/a';
+    if (verdictOf(c) === 'n/a') return 'n/a';
     return c.verdict === 'fail' && !c.text.includes('FAIL') ? `**FAIL** ${c.text}` : c.text;
   };
-  const counts = { pass: 0, fail: 0, na: 0, notRun: 0, runs: 0 };
+  const counts = { pass: 0, fail: 0, na: 0, notCaught: 0, notRun: 0, runs: 0 };
   for (const r of record.rows)
     for (const c of cols) {
       const x = r.cells[c.id];
-      if (!x || x.verdict === 'not run') counts.notRun += 1;
-      else if (x.verdict === 'n/a') counts.na += 1;
-      else if (x.verdict === 'fail') counts.fail += 1;
+      const v = x ? verdictOf(x) : 'not run';
+      if (v === 'not run') counts.notRun += 1;
+      else if (v === 'n/a') counts.na += 1;
+      else if (v === 'not caught') counts.notCaught += 1;
+      else if (v === 'fail') counts.fail += 1;
       else counts.pass += 1;
       counts.runs += x?.runs.length ?? 0;
     }
@@ -136,7 +148,7 @@ export function renderTable(record: MatrixRecord): string {
   return [
     '<!-- generated from docs/fault-matrix.json by `npm run faults:table`; do not edit by hand -->',
     '',
-    `${record.rows.length} workflows × ${cols.length} columns: ${counts.pass} cells pass, ${counts.fail} fail, ${counts.na} n/a, ${counts.notRun} not run yet; ${counts.runs} runs recorded.`,
+    `${record.rows.length} workflows × ${cols.length} columns: ${counts.pass} cells pass, ${counts.fail} fail, ${counts.na} n/a, ${counts.notCaught} not caught (every step of the cell ended before the fault reached it), ${counts.notRun} not run yet; ${counts.runs} runs recorded.`,
     '',
     `| workflow (system) | ${cols.map((c) => c.title).join(' | ')} |`,
     `| --- | ${cols.map(() => '---').join(' | ')} |`,
