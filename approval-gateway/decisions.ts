@@ -9,7 +9,7 @@ import { personOfSlackUser, type ApprovalPolicy } from '../common/approval-polic
 import { decide, DecisionRefusedError, type RollbackClient } from '../client/client.ts';
 import type { ApprovalRecord, ApprovalRequest } from '../workflows/phases/approval.ts';
 import { statusQuery, type RollbackStatus } from '../workflows/phases/progress.ts';
-import type { ButtonValue } from './slack.ts';
+import { outcomeOf, type ButtonValue } from './slack.ts';
 import { decideUpdateOf, type DecisionStatement } from './statement.ts';
 
 export type DecisionOutcome =
@@ -90,9 +90,17 @@ export async function decideFromSlack(
     return { ok: true, statement, ...(r.record ? { record: r.record } : {}) };
   } catch (err) {
     if (err instanceof DecisionRefusedError) return { ok: false, refusal: err.message, statement };
+    const handle = deps.rc.client.workflow.getHandle(target.workflowId, target.runId);
+    const ended = await handle
+      .describe()
+      .then((d) => (d.status.name === 'RUNNING' ? undefined : d.status.name))
+      .catch(() => undefined);
+    const after = ended ? await runStatus(deps.rc, target).catch(() => undefined) : undefined;
     return {
       ok: false,
-      refusal: `run ${target.runId} of ${target.workflowId} no longer takes a decision: ${(err as Error).message}`,
+      refusal: ended
+        ? `this run has ended (${ended.toLowerCase()}): the approval is closed, nothing more can be decided (${outcomeOf(after)})`
+        : `run ${target.runId} of ${target.workflowId} did not take the decision: ${(err as Error).message}`,
       statement,
     };
   }

@@ -13,7 +13,7 @@ import type { RollbackClient } from '../client/client.ts';
 import { runLink } from '../activities/notify.ts';
 import type { RollbackStatus } from '../workflows/phases/progress.ts';
 import { runStatus } from './decisions.ts';
-import { approvalMessage, closedMessage, type SlackApi } from './slack.ts';
+import { approvalMessage, closedMessage, outcomeOf, type SlackApi } from './slack.ts';
 import type { GatewayState } from './state.ts';
 
 export interface PollerDeps {
@@ -26,21 +26,14 @@ export interface PollerDeps {
   log: (line: string) => void;
 }
 
+const QUERIES_AT_ONCE = 8;
+
 const keyOf = (r: { workflowId: string; runId: string }) => `${r.workflowId}/${r.runId}`;
 
 /** What a request shows that, when it changes, calls for an update of the message. */
 function shownOf(s: RollbackStatus): string {
   const p = s.pendingApproval!;
   return JSON.stringify([p.deadline, p.escalated ?? false, p.plan?.id ?? null, p.alsoMayDecide ?? []]);
-}
-
-/** The outcome of a run that no longer waits, from its status (the last decision it counted, or its phase). */
-export function outcomeOf(s: RollbackStatus | undefined, ended?: string): string {
-  const d = s?.approvals.filter((a) => a.decision === 'approved' || a.decision === 'rejected').at(-1);
-  if (d)
-    return `${d.decision} by ${d.approver} (${d.role}) via ${d.via} at ${d.at}${d.via === 'update' && d.comment ? ` — ${d.comment}` : ''}`;
-  if (s) return `no longer awaiting approval (phase ${s.phase})`;
-  return `no longer awaiting approval${ended ? ` (${ended})` : ''}`;
 }
 
 export class Poller {
@@ -56,12 +49,20 @@ export class Poller {
     const query = `TaskQueue = "${rc.settings.taskQueue}" AND ExecutionStatus = "Running"`;
     const waiting = new Map<string, RollbackStatus>();
     const seen = new Set<string>();
+    const running: { workflowId: string; runId: string }[] = [];
     for await (const wf of rc.client.workflow.list({ query })) {
-      const key = keyOf(wf);
-      seen.add(key);
-      const s = await runStatus(rc, wf).catch(() => undefined); // not a rollback, or no worker answering now
-      // only runs under the approval policy: their `decide` update is what the buttons send
-      if (s?.pendingApproval && s.approvalPolicy) waiting.set(key, s);
+      running.push({ workflowId: wf.workflowId, runId: wf.runId });
+      seen.add(keyOf(wf));
+    }
+    // a few at a time: a run whose worker does not answer costs its query's deadline, not the whole poll's
+    for (let i = 0; i < running.length; i += QUERIES_AT_ONCE) {
+      const batch = running.slice(i, i + QUERIES_AT_ONCE);
+      const statuses = await Promise.all(batch.map((wf) => runStatus(rc, wf).catch(() => undefined)));
+      statuses.forEach((s, j) => {
+        // only runs under the approval policy: their `decide` update is what the buttons send (not a rollback,
+        // or no worker answering now: undefined)
+        if (s?.pendingApproval && s.approvalPolicy) waiting.set(keyOf(batch[j]!), s);
+      });
     }
     for (const [key, s] of waiting) {
       const posted = state.posted[key];

@@ -184,3 +184,12 @@ export function rejectModal(meta: RejectMetadata): Record<string, unknown> {
     ],
   };
 }
+
+/** The outcome of a run that no longer waits, from its status (the last decision it counted, or its phase). */
+export function outcomeOf(s: RollbackStatus | undefined, ended?: string): string {
+  const d = s?.approvals.filter((a) => a.decision === 'approved' || a.decision === 'rejected').at(-1);
+  if (d)
+    return `${d.decision} by ${d.approver} (${d.role}) via ${d.via} at ${d.at}${d.via === 'update' && d.comment ? ` — ${d.comment}` : ''}`;
+  if (s) return `no longer awaiting approval (phase ${s.phase})`;
+  return `no longer awaiting approval${ended ? ` (${ended})` : ''}`;
+}

@@ -29,6 +29,7 @@ import {
   localEnv,
   REQUESTER,
   RUNBOOK_APPROVAL_POLICY,
+  shortWindowPolicy,
   testClient,
   uniqueQueue,
 } from '../helpers/temporal.ts';
@@ -281,5 +282,78 @@ describe('Slack approvals through the approval gateway, under the committed appr
     );
     assert.match(String(updated.body.text), /rejected by eng-manager/);
     assert.equal((await docker.getContainer(app.name).inspect()).Id, app.id, 'nothing changed');
+  });
+
+  it('short approval windows (the worker’s policy: 6 s, escalation 4 s): the request is updated when it escalates and loses its buttons when the window closes; a click after is refused as closed and changes nothing', async () => {
+    const shortQueue = uniqueQueue('slack-approval-short');
+    const shortWorker = spawnWorker({
+      address: env.address,
+      taskQueue: shortQueue,
+      extra: { CORTEX_APPROVAL_POLICY: shortWindowPolicy(6, 4) },
+    });
+    let shortGateway: GatewayProcess | undefined;
+    try {
+      await shortWorker.ready;
+      shortGateway = await spawnGateway({
+        address: env.address,
+        taskQueue: shortQueue,
+        apiUrl: slack.apiUrl,
+        port: await freePort(),
+      });
+      const src = testClient(env, shortQueue);
+      const name = `slack-short-${Date.now().toString(36)}`;
+      names.push(name);
+      const app = await startApp(name, BAD);
+      const { workflowId } = await startDockerRollback(src, {
+        containerName: name,
+        targetImage: GOOD,
+        healthUrl: app.healthUrl,
+        reason: 'v2.1.0 fails /health',
+        requestedBy: REQUESTER,
+      });
+      const req = await postedRequest(workflowId);
+      assert.doesNotMatch(
+        JSON.stringify(
+          await slack.until(
+            'first post',
+            (c) => c.method === 'chat.postMessage' && JSON.stringify(c.body).includes(workflowId),
+          ),
+        ),
+        /Escalated/,
+      );
+      const escalated = await slack.until(
+        'the request updated on escalation',
+        (c) => c.method === 'chat.update' && c.body.ts === req.ts && JSON.stringify(c.body).includes('Escalated'),
+      );
+      assert.match(JSON.stringify(escalated.body), /may now also decide backup-eng/);
+      assert.match(JSON.stringify(escalated.body), /cortex_approve/, 'still with its buttons');
+      const r = await waitResult(src, workflowId);
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.result.outcome, 'approval-timed-out');
+      const closed = await slack.until(
+        'the request closed',
+        (c) => c.method === 'chat.update' && c.body.ts === req.ts && !JSON.stringify(c.body).includes('cortex_approve'),
+      );
+      assert.match(String(closed.body.text), /no longer awaiting approval/);
+
+      const late = click(slackIdOf(ONCALL.approver), APPROVE_ACTION, req.approve, req.ts);
+      assert.equal((await post(shortGateway.url, signCallback(late.payload))).status, 200);
+      const told = await slack.until('the late click told', (c) => c.url === late.responseUrl);
+      assert.equal(told.body.response_type, 'ephemeral');
+      assert.match(
+        String(told.body.text),
+        /did not count and nothing was recorded: this run has ended \(completed\): the approval is closed/,
+      );
+      const after = await getStatus(src, workflowId);
+      assert.deepEqual(
+        after.approvals.map((a) => a.decision),
+        ['escalated'],
+        'no decision recorded',
+      );
+      assert.equal((await docker.getContainer(name).inspect()).Id, app.id, 'nothing changed');
+    } finally {
+      await shortGateway?.stop();
+      await shortWorker.kill();
+    }
   });
 });
