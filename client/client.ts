@@ -290,9 +290,10 @@ export async function decide(
   rc: RollbackClient,
   workflowId: string,
   decision: DecideUpdate,
-  opts: { waitOpenMs?: number } = {},
+  opts: { waitOpenMs?: number; runId?: string } = {},
 ): Promise<{ record?: ApprovalRecord; via: 'update' | 'signal' }> {
-  const handle = rc.client.workflow.getHandle(workflowId);
+  // `runId`: only that run (the approval gateway's buttons name the run they were posted for), never a later one
+  const handle = rc.client.workflow.getHandle(workflowId, opts.runId);
   // A run shows the phase awaiting-approval while it still loads its policy: an operator who approves at once is
   // not turned away for that moment; past `waitOpenMs` the validator's answer stands.
   const openBy = Date.now() + (opts.waitOpenMs ?? 30_000);

@@ -15,6 +15,9 @@ import { ROLE_ID } from './roles.ts';
 export const ROLLBACK_TYPES = ['application', 'database', 'configuration', 'infrastructure', 'emergency'] as const;
 export type PolicyRollbackType = (typeof ROLLBACK_TYPES)[number];
 
+/** A Slack user id as Slack's API gives it (`user.id` of an interaction payload). */
+export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
+
 const id = z.string().regex(ROLE_ID, 'lower-case letters, digits, . _ - (max 63)');
 const minutes = z
   .number()
@@ -62,6 +65,11 @@ export const approvalPolicySchema = z
           name: z.string().min(1).max(200),
           /** Slack handle, used in notifications. */
           handle: z.string().regex(/^@[a-z0-9][a-z0-9._-]{0,79}$/),
+          /**
+           * Their Slack user id (U… or W…; Slack's profile menu: "Copy member ID"): the approval gateway maps the
+           * verified user of a button click to this person (approval-gateway/, docs/slack-approvals.md).
+           */
+          slack: z.string().regex(SLACK_USER_ID, 'a Slack user id: U or W and upper-case letters or digits').optional(),
           roles: z.array(id).min(1),
         })
         .strict(),
@@ -87,8 +95,19 @@ export const approvalPolicySchema = z
     const person = (who: string, path: (string | number)[]) => {
       if (!p.people[who]) ctx.addIssue({ code: 'custom', path, message: `'${who}' is not in people` });
     };
-    for (const [who, entry] of Object.entries(p.people))
+    const slackIds = new Map<string, string>();
+    for (const [who, entry] of Object.entries(p.people)) {
       entry.roles.forEach((r, i) => role(r, ['people', who, 'roles', i]));
+      if (entry.slack === undefined) continue;
+      const other = slackIds.get(entry.slack);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['people', who, 'slack'],
+          message: `Slack user ${entry.slack} is already '${other}': one Slack user is one person`,
+        });
+      } else slackIds.set(entry.slack, who);
+    }
     p.impactRule.approverRoles.forEach((r, i) => role(r, ['impactRule', 'approverRoles', i]));
     for (const t of ROLLBACK_TYPES) {
       const rules = p.types[t];
@@ -209,6 +228,11 @@ export function rulesFor(
 export interface DecisionClaim {
   approver: unknown;
   role: unknown;
+}
+
+/** The roster person whose `slack` is this Slack user id (the approval gateway's mapping), if any. */
+export function personOfSlackUser(policy: ApprovalPolicy, slackUserId: string): string | undefined {
+  return Object.keys(policy.people).find((k) => policy.people[k]!.slack === slackUserId);
 }
 
 /** The roster entry an approver names: by id, or by Slack handle. */

@@ -82,7 +82,7 @@ temporal_image() {
   rm -rf "$ctx"
 }
 
-WORKER_SOURCES=(activities client common config workers workflows scripts/codec-server.ts package.json package-lock.json tsconfig.json)
+WORKER_SOURCES=(activities approval-gateway client common config workers workflows scripts/codec-server.ts package.json package-lock.json tsconfig.json)
 
 worker_image() {
   local tag=cortex-stack-worker:local hash ctx node
