@@ -11,7 +11,8 @@ import type { BackupManifest } from '../../activities/qdrant.ts';
 import { BAD, containersNamed, docker, GOOD, imageId, removeByPrefix, startApp } from '../../test/helpers/docker.ts';
 import { BASELINE_RULES, createNetns, SERVICE_PORT, type Netns } from '../../test/helpers/netns.ts';
 import { aliasMap, collectionChecksum, collectionNames, seed } from '../../test/helpers/qdrant.ts';
-import { common, EM, expect, healthStatus, ONCALL, type Ctx, type Run, type Scenario } from './row.ts';
+import { common, EM, expect, healthStatus, ONCALL, type Ctx, type FaultHook, type Run, type Scenario } from './row.ts';
+import type { FaultHandle, FaultRule } from '../../test/helpers/qdrant-fault-proxy.ts';
 
 import { envFileRow } from './rows/env-file.ts';
 import { systemServiceRow } from './rows/system-service.ts';
@@ -131,6 +132,30 @@ async function checkApp(name: string, id: string, healthUrl: string): Promise<st
   const h = await healthStatus(healthUrl, 200);
   expect(problems, h === 200, `the application answers /health with ${h ?? 'nothing'}`);
   return problems;
+}
+
+// ---------------------------------------------------------------- the target refuses (Qdrant)
+
+/**
+ * The persistent fault `refused` on Qdrant: the fault proxy lets the run's first matching request take effect on the
+ * real server and then answers it with a 400 (Qdrant's own envelope), a refusal no retry fixes — after the
+ * destructive step, so the run must undo it (its own undo's request passes: the rule fires once).
+ */
+function refusedAfter(ctx: Ctx, rule: FaultRule, what: string): FaultHook {
+  let handle: FaultHandle | undefined;
+  return {
+    started: () => {
+      handle = ctx.q.faults.failWhen({ ...rule, status: 400, after: true, times: 1, message: `Bad request: ${what}` });
+    },
+    onEvent: () => undefined,
+    applied: () => (handle?.hits() ?? 0) > 0,
+    proof: () => `the real server took ${what}; the fault proxy answered it 400 after it had taken effect`,
+    cleanup: () => Promise.resolve(handle?.clear()),
+  };
+}
+
+async function withHook(run: Promise<Run>, hook: FaultHook): Promise<Run> {
+  return { ...(await run), hook };
 }
 
 // ---------------------------------------------------------------- Docker container rollback
@@ -297,7 +322,17 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
       s1 = await checksum(ctx, collection);
       s1Count = (await collectionChecksum(ctx.q.client, collection)).count;
     },
-    setup: async (ctx, tag) => {
+    persistent: {
+      refused: (ctx, tag) =>
+        withHook(
+          setupRun(ctx, tag),
+          refusedAfter(ctx, { method: 'POST', path: /\/snapshots\/upload$/ }, 'the restore upload of the backup'),
+        ),
+    },
+    setup: (ctx, tag) => setupRun(ctx, tag),
+  };
+  async function setupRun(ctx: Ctx, tag: string): Promise<Run> {
+    {
       await toS1(ctx);
       const keep = new Set(pit ? ['good', 'later'] : ['good']);
       for (const d of await backupDirs(ctx, collection))
@@ -346,8 +381,8 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
           await removeByPrefix(appName);
         },
       };
-    },
-  };
+    }
+  }
 }
 
 // ---------------------------------------------------------------- data corruption emergency
@@ -722,7 +757,7 @@ function schema(mode: 'alias' | 'recreate'): Scenario {
   const name = mode === 'alias' ? 'faults-schema' : 'faults-recreate';
   const source = `${name}-v1`;
   let s0 = '';
-  return {
+  const row: Scenario = {
     name: `qdrantSchemaRollback (${mode})`,
     workflowType: 'qdrantSchemaRollback',
     system: 'a real Qdrant 1.18.3 server',
@@ -782,6 +817,13 @@ function schema(mode: 'alias' | 'recreate'): Scenario {
       };
     },
   };
+  // alias mode: the switch of the alias took effect, then answered 400; the undo points it back
+  if (mode === 'alias')
+    row.persistent = {
+      refused: (ctx, tag) =>
+        withHook(row.setup(ctx, tag), refusedAfter(ctx, { operationId: 'update_aliases' }, 'the alias switch')),
+    };
+  return row;
 }
 
 // ---------------------------------------------------------------- config rollback
@@ -794,7 +836,7 @@ function config(): Scenario {
     const c = (await ctx.q.client.getCollection(collection)).config;
     return { threshold: c.optimizer_config.indexing_threshold, m: c.hnsw_config.m };
   };
-  return {
+  const row: Scenario = {
     name: 'qdrantConfigRollback',
     workflowType: 'qdrantConfigRollback',
     system: 'a real Qdrant 1.18.3 server',
@@ -826,6 +868,12 @@ function config(): Scenario {
       };
     },
   };
+  // the target refuses after the change took effect: the PATCH applied, then answered 400; the undo re-applies
+  row.persistent = {
+    refused: (ctx, tag) =>
+      withHook(row.setup(ctx, tag), refusedAfter(ctx, { operationId: 'update_collection' }, 'the config PATCH')),
+  };
+  return row;
 }
 
 export function scenarios(): Scenario[] {
