@@ -192,7 +192,7 @@ async function runDockerContainerRollback(
     }
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(dockerContainerScenario, input), {
+  await progress.publishSearchAttributes(runOf(dockerContainerScenario, input), {
     service: input.containerName,
     targetVersion: input.targetImage,
     trigger: input.reason,

@@ -232,7 +232,7 @@ async function runTerraformRollback(
     );
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  progress.publishSearchAttributes(runOf(terraformScenario, input));
+  await progress.publishSearchAttributes(runOf(terraformScenario, input));
   progress.note('validate-input', 'completed');
   await notifications.started(progress, terraformScenario, input);
 

@@ -4,15 +4,20 @@
 // Details" and `temporal workflow describe`): phase, what it waits for and until when, the running and the last
 // step — refreshed on every phase change and step boundary. Current details are user metadata answered through the
 // SDK's metadata query, not a command: replay is unaffected. Deterministic: only @temporalio/workflow.
+// Search attributes never wedge a run (patched 'search-attributes-registered-only'): before its first upsert a run
+// asks the worker (a local activity, visibilityPlan) which of them the namespace has registered and upserts only
+// those; the status says which it skipped and why. With encrypted payloads, free text (the reason, as
+// RollbackTrigger) is published only as the codec's keyed digest: search attributes are never encoded.
 import {
   defineQuery,
   patched,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PlanSummary } from '../../activities/index.ts';
+import type { Activities, PlanSummary, VisibilityPlan } from '../../activities/index.ts';
 import { OUTCOME_OF_PHASE } from '../../common/outcomes.ts';
 import type { FleetStatus } from '../application/fleet-plan.ts';
 import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
@@ -52,6 +57,17 @@ export interface RollbackStatus {
   error?: string;
   /** When the target was verified healthy after the change (the endedAt of the step marked `restores`). */
   restoredAt?: string;
+  /** A run that upserts search attributes: those it set, those it skipped and why, those published as a digest. */
+  searchAttributes?: SearchAttributesRecord;
+}
+
+export interface SearchAttributesRecord {
+  /** Set on this run (registered on the namespace). */
+  published: string[];
+  /** Left out: not registered on the namespace, of a type a string cannot go into, or unreadable list (`why`). */
+  skipped: { name: string; why: string }[];
+  /** Free text published only as its keyed digest (encrypted payloads), e.g. RollbackTrigger. */
+  digested?: string[];
 }
 
 export const statusQuery = defineQuery<RollbackStatus>('status');
@@ -74,6 +90,15 @@ export interface RunAttributes {
 }
 
 export const MAX_ATTRIBUTE_CHARS = 200;
+
+/** The attributes that carry free text (the reason): under encryption only their digest is published. */
+const FREE_TEXT_ATTRIBUTES = new Set(['RollbackTrigger']);
+
+/** The visibility plan is a local read of the worker's own connection: a few quick tries, then none. */
+const visibilityRead = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 3, initialInterval: '200ms', maximumInterval: '1s' },
+}).visibilityPlan;
 
 const now = (): string => new Date().toISOString();
 
@@ -114,7 +139,10 @@ export class Progress {
    * what the scenario derives from its input; `before`: what this call site upserted before every scenario derived
    * it (undefined: the target as the service), kept for the runs recorded then so their histories replay.
    */
-  publishSearchAttributes(run?: RunAttributes, before?: RunAttributes): void {
+  async publishSearchAttributes(run?: RunAttributes, before?: RunAttributes): Promise<void> {
+    // Runs from before the visibility plan upsert unchecked, as recorded.
+    if (this.searchAttributesEnabled && this.visibility === undefined && patched('search-attributes-registered-only'))
+      await this.planVisibility(run);
     this.upsert({
       RollbackType: [this.status.rollbackType],
       RollbackTarget: [this.status.target],
@@ -128,12 +156,51 @@ export class Progress {
     const cut = (v: string) => (derived ? v.slice(0, MAX_ATTRIBUTE_CHARS) : v);
     const a: Record<string, string[]> = { RollbackService: [cut(r?.service ?? this.status.target)] };
     if (r?.targetVersion) a.RollbackTargetVersion = [cut(r.targetVersion)];
-    if (r?.trigger) a.RollbackTrigger = [cut(r.trigger)];
+    const trigger = r?.trigger === undefined ? undefined : this.freeText('RollbackTrigger', r.trigger);
+    if (trigger) a.RollbackTrigger = [cut(trigger)];
     if (r?.requestedBy) a.RollbackRequestedBy = [cut(r.requestedBy)];
     this.upsert(a);
   }
 
   private metricsAttributes = false;
+
+  /**
+   * What the namespace has registered and, encrypted, the digests of the free text (undefined: a run from before
+   * the plan, which upserts unchecked; 'pending': being read, nothing is upserted meanwhile).
+   */
+  private visibility: VisibilityPlan | 'pending' | undefined;
+
+  private async planVisibility(run: RunAttributes | undefined): Promise<void> {
+    this.visibility = 'pending';
+    this.status.searchAttributes = { published: [], skipped: [] };
+    let plan: VisibilityPlan;
+    try {
+      plan = await visibilityRead(run?.trigger ? { freeText: { RollbackTrigger: run.trigger } } : {});
+    } catch (err) {
+      // a worker without the activity (or a failed read): nothing is upserted, the rollback goes on
+      plan = { registered: [], encrypted: true, error: `no visibility plan: ${errorMessage(err)}` };
+    }
+    this.visibility = plan;
+  }
+
+  /** The value to publish for a free-text attribute: the text, its digest when encrypted, or undefined (skipped). */
+  private freeText(name: string, text: string): string | undefined {
+    const v = this.visibility;
+    if (v === undefined || v === 'pending' || !v.encrypted || !FREE_TEXT_ATTRIBUTES.has(name)) return text;
+    const digest = v.digests?.[name];
+    const rec = this.status.searchAttributes;
+    if (digest) {
+      if (rec && !rec.digested?.includes(name)) rec.digested = [...(rec.digested ?? []), name];
+      return digest;
+    }
+    this.skip(name, 'free text of an encrypted run, and no digest of it (the payload codec is not the project one)');
+    return undefined;
+  }
+
+  private skip(name: string, why: string): void {
+    const rec = this.status.searchAttributes;
+    if (rec && !rec.skipped.some((s) => s.name === name)) rec.skipped.push({ name, why });
+  }
 
   setPhase(phase: string): void {
     this.status.phase = phase;
@@ -144,7 +211,29 @@ export class Progress {
 
   private upsert(attrs: Record<string, string[]>): void {
     if (!this.searchAttributesEnabled) return;
-    upsertSearchAttributes(attrs);
+    const v = this.visibility;
+    if (v === undefined) {
+      upsertSearchAttributes(attrs);
+      return;
+    }
+    if (v === 'pending') return; // the publish that reads the plan upserts the phase of then
+    const rec = this.status.searchAttributes!;
+    const allowed: Record<string, string[]> = {};
+    for (const [name, value] of Object.entries(attrs)) {
+      if (v.registered.includes(name)) {
+        allowed[name] = value;
+        if (!rec.published.includes(name)) rec.published.push(name);
+      } else
+        this.skip(
+          name,
+          v.error ??
+            (v.wrongType?.includes(name)
+              ? 'registered on the namespace with a type a string cannot go into'
+              : 'not registered on the namespace'),
+        );
+    }
+    if (Object.keys(allowed).length > 0) upsertSearchAttributes(allowed);
+    this.refreshDetails();
   }
 
   /** Off unless the workflow input asks for it: an unregistered attribute fails the workflow task. */
@@ -236,6 +325,9 @@ export function currentDetails(s: RollbackStatus): string {
     lines.push(`**watch:** ${m.samples} samples, ${m.failures} failed, ends ${m.endsAt}`);
   }
   if (s.error) lines.push(`**error:** ${s.error.slice(0, 300)}`);
+  const skipped = s.searchAttributes?.skipped ?? [];
+  if (skipped.length)
+    lines.push(`**search attributes skipped:** ${skipped.map((k) => `${k.name} (${k.why})`).join('; ')}`.slice(0, 600));
   return lines.join('\n\n');
 }
 
