@@ -192,7 +192,7 @@ async function runDockerContainerRollback(
     }
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(dockerContainerScenario, input), {
+  progress.publishSearchAttributes(runOf(dockerContainerScenario, input), {
     service: input.containerName,
     targetVersion: input.targetImage,
     trigger: input.reason,

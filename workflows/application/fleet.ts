@@ -312,7 +312,7 @@ async function runFleetRollback(
   fleet.targetImage = input.targetImage;
   fleet.onFailure = input.onFailure;
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(fleetScenario, input), {
+  progress.publishSearchAttributes(runOf(fleetScenario, input), {
     service: `fleet:${input.name}`,
     targetVersion: input.targetImage,
     trigger: input.reason,

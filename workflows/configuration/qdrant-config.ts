@@ -211,7 +211,7 @@ async function runQdrantConfigRollback(
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(qdrantConfigScenario, input));
+  progress.publishSearchAttributes(runOf(qdrantConfigScenario, input));
   await notifications.started(progress, qdrantConfigScenario, input);
   const { collection, target, host } = input;
   const a = acts(host);

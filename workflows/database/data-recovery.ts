@@ -275,7 +275,7 @@ export async function recover(
   // only when asked: a caller's progress (an emergency) may already publish its own
   if (input.searchAttributes) {
     progress.searchAttributesEnabled = true;
-    await progress.publishSearchAttributes(input.run);
+    progress.publishSearchAttributes(input.run);
   }
   progress.note('validate-input', 'completed');
   // the parsed scenario input (`parse` spreads it): its summary, requester and reason

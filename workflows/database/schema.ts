@@ -118,7 +118,7 @@ async function runQdrantSchemaRollback(
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = v.searchAttributes;
-  await progress.publishSearchAttributes(runOf(qdrantSchemaScenario, v));
+  progress.publishSearchAttributes(runOf(qdrantSchemaScenario, v));
   await notifications.started(progress, qdrantSchemaScenario, v);
   const a = acts(v.host);
   const runTag = `${stamp()}-${runPart(info.runId)}`;

@@ -186,7 +186,7 @@ export async function emergencyRollback(raw: EmergencyRollbackInput): Promise<Em
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(emergencyRollbackScenario, input));
+  progress.publishSearchAttributes(runOf(emergencyRollbackScenario, input));
   progress.note('validate-input', 'completed');
   const a = acts(input.host);
   const summary = `EMERGENCY ROLLBACK (${input.type}) of ${input.containerName} to ${input.target}`;

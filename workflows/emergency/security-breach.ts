@@ -204,7 +204,7 @@ export async function securityBreachEmergency(raw: SecurityBreachInput): Promise
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(securityBreachScenario, input));
+  progress.publishSearchAttributes(runOf(securityBreachScenario, input));
   progress.note('validate-input', 'completed');
   const a = acts(input.host);
   const { app, netns } = input;

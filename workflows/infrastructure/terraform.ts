@@ -232,7 +232,7 @@ async function runTerraformRollback(
     );
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(terraformScenario, input));
+  progress.publishSearchAttributes(runOf(terraformScenario, input));
   progress.note('validate-input', 'completed');
   await notifications.started(progress, terraformScenario, input);
 

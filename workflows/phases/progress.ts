@@ -4,9 +4,9 @@
 // Details" and `temporal workflow describe`): phase, what it waits for and until when, the running and the last
 // step — refreshed on every phase change and step boundary. Current details are user metadata answered through the
 // SDK's metadata query, not a command: replay is unaffected. Deterministic: only @temporalio/workflow.
-// Search attributes never wedge a run (patched 'search-attributes-registered-only'): before its first upsert a run
-// asks the worker (a local activity, visibilityPlan) which of them the namespace has registered and upserts only
-// those; the status says which it skipped and why. With encrypted payloads, free text (the reason, as
+// Search attributes never wedge a run (patched 'search-attributes-registered-only'): a run asks the worker (a local
+// activity, visibilityPlan, read beside the opening) which of them the namespace has registered, holds its upserts
+// until the answer is in, and upserts only those; the status says which it skipped and why. With encrypted payloads, free text (the reason, as
 // RollbackTrigger) is published only as the codec's keyed digest: search attributes are never encoded.
 import {
   defineQuery,
@@ -139,10 +139,10 @@ export class Progress {
    * what the scenario derives from its input; `before`: what this call site upserted before every scenario derived
    * it (undefined: the target as the service), kept for the runs recorded then so their histories replay.
    */
-  async publishSearchAttributes(run?: RunAttributes, before?: RunAttributes): Promise<void> {
+  publishSearchAttributes(run?: RunAttributes, before?: RunAttributes): void {
     // Runs from before the visibility plan upsert unchecked, as recorded.
     if (this.searchAttributesEnabled && this.visibility === undefined && patched('search-attributes-registered-only'))
-      await this.planVisibility(run);
+      this.planVisibility(run);
     this.upsert({
       RollbackType: [this.status.rollbackType],
       RollbackTarget: [this.status.target],
@@ -156,8 +156,7 @@ export class Progress {
     const cut = (v: string) => (derived ? v.slice(0, MAX_ATTRIBUTE_CHARS) : v);
     const a: Record<string, string[]> = { RollbackService: [cut(r?.service ?? this.status.target)] };
     if (r?.targetVersion) a.RollbackTargetVersion = [cut(r.targetVersion)];
-    const trigger = r?.trigger === undefined ? undefined : this.freeText('RollbackTrigger', r.trigger);
-    if (trigger) a.RollbackTrigger = [cut(trigger)];
+    if (r?.trigger) a.RollbackTrigger = [cut(r.trigger)];
     if (r?.requestedBy) a.RollbackRequestedBy = [cut(r.requestedBy)];
     this.upsert(a);
   }
@@ -166,40 +165,47 @@ export class Progress {
 
   /**
    * What the namespace has registered and, encrypted, the digests of the free text (undefined: a run from before
-   * the plan, which upserts unchecked; 'pending': being read, nothing is upserted meanwhile).
+   * the plan, which upserts unchecked; 'pending': being read, what the run upserts meanwhile waits in `held`).
    */
   private visibility: VisibilityPlan | 'pending' | undefined;
+  private held: Record<string, string[]> = {};
 
-  private async planVisibility(run: RunAttributes | undefined): Promise<void> {
+  /**
+   * Reads the plan beside the run, not before it: the opening goes on at once (its patches and commands as without
+   * the read), and what it upserted meanwhile is upserted, checked, when the plan is in.
+   */
+  private planVisibility(run: RunAttributes | undefined): void {
     this.visibility = 'pending';
     this.status.searchAttributes = { published: [], skipped: [] };
-    let plan: VisibilityPlan;
-    try {
-      plan = await visibilityRead(run?.trigger ? { freeText: { RollbackTrigger: run.trigger } } : {});
-    } catch (err) {
-      // a worker without the activity (or a failed read): nothing is upserted, the rollback goes on
-      plan = { registered: [], encrypted: true, error: `no visibility plan: ${errorMessage(err)}` };
-    }
-    this.visibility = plan;
-  }
-
-  /** The value to publish for a free-text attribute: the text, its digest when encrypted, or undefined (skipped). */
-  private freeText(name: string, text: string): string | undefined {
-    const v = this.visibility;
-    if (v === undefined || v === 'pending' || !v.encrypted || !FREE_TEXT_ATTRIBUTES.has(name)) return text;
-    const digest = v.digests?.[name];
-    const rec = this.status.searchAttributes;
-    if (digest) {
-      if (rec && !rec.digested?.includes(name)) rec.digested = [...(rec.digested ?? []), name];
-      return digest;
-    }
-    this.skip(name, 'free text of an encrypted run, and no digest of it (the payload codec is not the project one)');
-    return undefined;
+    void visibilityRead(run?.trigger ? { freeText: { RollbackTrigger: run.trigger } } : {})
+      .catch(
+        // a worker without the activity (or a failed read): nothing is upserted, the rollback goes on
+        (err: unknown): VisibilityPlan => ({
+          registered: [],
+          encrypted: true,
+          error: `no visibility plan: ${errorMessage(err)}`,
+        }),
+      )
+      .then((plan) => {
+        this.visibility = plan;
+        const held = this.held;
+        this.held = {};
+        this.upsert(held);
+      });
   }
 
   private skip(name: string, why: string): void {
     const rec = this.status.searchAttributes;
     if (rec && !rec.skipped.some((s) => s.name === name)) rec.skipped.push({ name, why });
+  }
+
+  /** Why a plan leaves `name` out, or undefined when it may be upserted. */
+  private static refusal(v: VisibilityPlan, name: string): string | undefined {
+    if (v.registered.includes(name)) return undefined;
+    if (v.error) return v.error;
+    return v.wrongType?.includes(name)
+      ? 'registered on the namespace with a type a string cannot go into'
+      : 'not registered on the namespace';
   }
 
   setPhase(phase: string): void {
@@ -216,21 +222,32 @@ export class Progress {
       upsertSearchAttributes(attrs);
       return;
     }
-    if (v === 'pending') return; // the publish that reads the plan upserts the phase of then
+    if (v === 'pending') {
+      Object.assign(this.held, attrs); // the latest value of each, upserted when the plan is in
+      return;
+    }
     const rec = this.status.searchAttributes!;
     const allowed: Record<string, string[]> = {};
     for (const [name, value] of Object.entries(attrs)) {
-      if (v.registered.includes(name)) {
-        allowed[name] = value;
-        if (!rec.published.includes(name)) rec.published.push(name);
-      } else
-        this.skip(
-          name,
-          v.error ??
-            (v.wrongType?.includes(name)
-              ? 'registered on the namespace with a type a string cannot go into'
-              : 'not registered on the namespace'),
-        );
+      const refused = Progress.refusal(v, name);
+      if (refused) {
+        this.skip(name, refused);
+        continue;
+      }
+      if (v.encrypted && FREE_TEXT_ATTRIBUTES.has(name)) {
+        // free text never goes into a search attribute of an encrypted run: its keyed digest, or nothing
+        const digest = v.digests?.[name];
+        if (!digest) {
+          this.skip(
+            name,
+            'free text of an encrypted run, and no digest of it (the payload codec is not the project one)',
+          );
+          continue;
+        }
+        allowed[name] = [digest];
+        if (!rec.digested?.includes(name)) rec.digested = [...(rec.digested ?? []), name];
+      } else allowed[name] = value;
+      if (!rec.published.includes(name)) rec.published.push(name);
     }
     if (Object.keys(allowed).length > 0) upsertSearchAttributes(allowed);
     this.refreshDetails();

@@ -65,7 +65,7 @@ export async function openRollback<S extends z.ZodType<{ searchAttributes: boole
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes(runOf(scenario, input));
+  progress.publishSearchAttributes(runOf(scenario, input));
   progress.note('validate-input', 'completed');
   await notifications.started(progress, scenario, input);
   return input;

@@ -131,7 +131,7 @@ export async function postRollbackVerification(raw: PostRollbackVerificationInpu
     throw invalidInput(progress, err);
   }
   progress.searchAttributesEnabled = input.searchAttributes;
-  await progress.publishSearchAttributes();
+  progress.publishSearchAttributes();
   progress.setPhase('verifying');
   const startedAt = new Date().toISOString();
   const a = proxyActivities<Activities>(quick);
