@@ -27,6 +27,7 @@ import { SEARCH_ATTRIBUTES } from '../../common/dev-server.ts';
 import { temporalCliPath } from '../../common/tools.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { BAD, ensureImages, GOOD, removeByPrefix, startApp, waitFor } from '../helpers/docker.ts';
+import { recordHistory } from '../helpers/record.ts';
 import { APPROVER, localEnv, REQUESTER, testClient, uniqueQueue } from '../helpers/temporal.ts';
 
 const THREE = ['RollbackType', 'RollbackTarget', 'RollbackPhase'] as const;
@@ -146,6 +147,7 @@ describe('a namespace with only RollbackType, RollbackTarget, RollbackPhase regi
   it('a rollback with searchAttributes completes, sets the three registered ones and says which it skipped', async () => {
     const rc = await serve();
     const { name, workflowId } = await rollback(rc, 'three');
+    await recordHistory('docker-search-attributes-skipped', workflowId, env.address);
 
     const d = await cli(env, ['workflow', 'describe', '-w', workflowId]);
     assert.equal(attribute(d.json, 'RollbackType'), 'application');
