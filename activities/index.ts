@@ -19,6 +19,7 @@ import { createSecretActivities, type SecretDeps } from './secrets.ts';
 import { createSystemdActivities } from './systemd.ts';
 import { createTerraformActivities, type TerraformDeps } from './terraform.ts';
 import { createVerificationActivities } from './verification.ts';
+import { createVisibilityActivities, type VisibilityDeps } from './visibility.ts';
 
 export interface ActivityDeps {
   docker: Dockerode;
@@ -36,6 +37,8 @@ export interface ActivityDeps {
   networkBackupRoot?: string;
   /** Secret rotators by name (default: `random`, crypto-random values). */
   secrets?: SecretDeps;
+  /** The namespace's search attributes and the codec's digest (workers/worker.ts); none: nothing is upserted. */
+  visibility?: VisibilityDeps;
 }
 
 /**
@@ -82,6 +85,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createVerificationActivities({ docker: deps.docker, ...(deps.run ? { run: deps.run } : {}) }),
     ...createNotifyActivities(deps.notify ?? { stateDir: join(tmpdir(), 'cortex-rollback-notify') }),
     ...createApprovalPolicyActivities({ path: deps.approvalPolicyPath ?? DEFAULT_APPROVAL_POLICY }),
+    ...createVisibilityActivities(deps.visibility ?? {}),
   };
 }
 
@@ -101,6 +105,7 @@ export type { GuardCounters, GuardSample } from './guard.ts';
 export type { HealthSample, HealthWait } from './health.ts';
 export type { ChannelOutcome, NotifyEvent, NotifyInput, NotifyResult, NotifySettings } from './notify.ts';
 export type { NetworkHealth, RestoredRules, RulesBackup, RulesState, TargetRules } from './iptables.ts';
+export type { VisibilityPlan, VisibilityPlanInput } from './visibility.ts';
 export type { CheckCommandResult, MemoryApiCheck, ServiceMetrics, ServiceSample } from './verification.ts';
 export type { RotatedKey, SecretRotation, SecretRotator } from './secrets.ts';
 export type { DeploymentCheck, KubePlan, RolloutWait, UndoResult } from './kubernetes.ts';

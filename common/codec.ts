@@ -7,7 +7,7 @@
 // traces are encrypted too (failure-converter.ts): the converter and the workflow bundle always go together.
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError } from './config.ts';
 import { PROJECT_ROOT } from './tools.ts';
@@ -66,6 +66,17 @@ export class EncryptionCodec implements PayloadCodec {
 
   get encryptingKeyId(): string {
     return this.keys[0]!.id;
+  }
+
+  /**
+   * A keyed digest of `text` for where only a fingerprint may appear in clear (a search attribute in place of
+   * free text): `hmac-<key id>-<16 hex>`, an HMAC-SHA256 under a key derived (HKDF) from the encrypting key, so a
+   * guessable text cannot be confirmed from its digest without the key. Equal texts under one key digest alike.
+   */
+  digest(text: string): string {
+    const { id, key } = this.keys[0]!;
+    const k = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'cortex-rollback visibility digest', 32));
+    return `hmac-${id}-${createHmac('sha256', k).update(text).digest('hex').slice(0, 16)}`;
   }
 
   encode(payloads: Payload[]): Promise<Payload[]> {

@@ -21,20 +21,23 @@ export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
 
 /**
  * The project's dev-server settings (common/dev-server.ts), `dynamicConfig` added or overriding. `server.uiPort`
- * serves the Web UI there; `server.extraArgs` go to `temporal server start-dev` (e.g. `--ui-codec-endpoint`).
+ * serves the Web UI there; `server.extraArgs` go to `temporal server start-dev` (e.g. `--ui-codec-endpoint`);
+ * `server.searchAttributes` registers only those of the project's search attributes (default: all of them).
  */
 export function localEnv(
   dynamicConfig: Record<string, unknown> = {},
-  server: { uiPort?: number; extraArgs?: string[] } = {},
+  server: { uiPort?: number; extraArgs?: string[]; searchAttributes?: (keyof typeof SEARCH_ATTRIBUTES)[] } = {},
 ): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
       ...(server.uiPort ? { ui: true, uiPort: server.uiPort } : {}),
-      searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([n, t]) =>
-        defineSearchAttributeKey(n, t === 'Text' ? SearchAttributeType.TEXT : SearchAttributeType.KEYWORD),
-      ),
+      searchAttributes: Object.entries(SEARCH_ATTRIBUTES)
+        .filter(([n]) => !server.searchAttributes || (server.searchAttributes as string[]).includes(n))
+        .map(([n, t]) =>
+          defineSearchAttributeKey(n, t === 'Text' ? SearchAttributeType.TEXT : SearchAttributeType.KEYWORD),
+        ),
       extraArgs: [
         '--log-level',
         'error',

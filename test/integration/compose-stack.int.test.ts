@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import proto from '@temporalio/proto';
 import { connect, sendDecision, startDockerRollback, waitResult, type RollbackClient } from '../../client/client.ts';
-import { dataConverter, ENCRYPTED_ENCODING } from '../../common/codec.ts';
+import { dataConverter, ENCRYPTED_ENCODING, EncryptionCodec, loadCodecKeys } from '../../common/codec.ts';
 import { PROJECT_ROOT } from '../../common/tools.ts';
 import { statusQuery } from '../../workflows/phases/progress.ts';
 import {
@@ -155,8 +155,9 @@ describe('the production compose stack: docker compose up, a Docker rollback thr
       status,
       String(proto.temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED),
     );
-    // The input is stored as its ciphertext; its JSON never appears in clear. The reason alone does: it is the
-    // RollbackTrigger search attribute (searchAttributes: true), which the server indexes, so never encrypted.
+    // The input is stored as its ciphertext; its JSON never appears in clear, nor does the reason anywhere: the
+    // RollbackTrigger search attribute (searchAttributes: true), which the server indexes unencrypted, holds only
+    // the codec's keyed digest of it.
     const input = await storedInput();
     assert.equal(Buffer.from(input.metadata.encoding ?? []).toString(), ENCRYPTED_ENCODING);
     const cipher = Buffer.from(input.data).subarray(0, 32).toString('hex');
@@ -170,9 +171,15 @@ describe('the production compose stack: docker compose up, a Docker rollback thr
       0,
       'the input is never stored in clear',
     );
+    assert.equal(
+      await count(`position(convert_to('${token}', 'UTF8') IN data) > 0`),
+      0,
+      'the reason is nowhere in clear',
+    );
+    const digest = new EncryptionCodec(loadCodecKeys({ CORTEX_CODEC_KEYS: KEY })).digest(token);
     assert.ok(
-      (await count(`position(convert_to('"${token}"', 'UTF8') IN data) > 0`)) >= 1,
-      'the check above can see clear text: the search attribute holding the reason is found',
+      (await count(`position(convert_to('"${digest}"', 'UTF8') IN data) > 0`)) >= 1,
+      'the checks above can see clear text: the search attribute holding the digest of the reason is found',
     );
   });
 

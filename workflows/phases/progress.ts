@@ -4,15 +4,20 @@
 // Details" and `temporal workflow describe`): phase, what it waits for and until when, the running and the last
 // step — refreshed on every phase change and step boundary. Current details are user metadata answered through the
 // SDK's metadata query, not a command: replay is unaffected. Deterministic: only @temporalio/workflow.
+// Search attributes never wedge a run (patched 'search-attributes-registered-only'): a run asks the worker (a local
+// activity, visibilityPlan, read beside the opening) which of them the namespace has registered, holds its upserts
+// until the answer is in, and upserts only those; the status says which it skipped and why. With encrypted payloads, free text (the reason, as
+// RollbackTrigger) is published only as the codec's keyed digest: search attributes are never encoded.
 import {
   defineQuery,
   patched,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PlanSummary } from '../../activities/index.ts';
+import type { Activities, PlanSummary, VisibilityPlan } from '../../activities/index.ts';
 import { OUTCOME_OF_PHASE } from '../../common/outcomes.ts';
 import type { FleetStatus } from '../application/fleet-plan.ts';
 import type { ApprovalPolicyRecord, ApprovalRecord, ApprovalRequest } from './approval.ts';
@@ -52,6 +57,17 @@ export interface RollbackStatus {
   error?: string;
   /** When the target was verified healthy after the change (the endedAt of the step marked `restores`). */
   restoredAt?: string;
+  /** A run that upserts search attributes: those it set, those it skipped and why, those published as a digest. */
+  searchAttributes?: SearchAttributesRecord;
+}
+
+export interface SearchAttributesRecord {
+  /** Set on this run (registered on the namespace). */
+  published: string[];
+  /** Left out: not registered on the namespace, of a type a string cannot go into, or unreadable list (`why`). */
+  skipped: { name: string; why: string }[];
+  /** Free text published only as its keyed digest (encrypted payloads), e.g. RollbackTrigger. */
+  digested?: string[];
 }
 
 export const statusQuery = defineQuery<RollbackStatus>('status');
@@ -74,6 +90,15 @@ export interface RunAttributes {
 }
 
 export const MAX_ATTRIBUTE_CHARS = 200;
+
+/** The attributes that carry free text (the reason): under encryption only their digest is published. */
+const FREE_TEXT_ATTRIBUTES = new Set(['RollbackTrigger']);
+
+/** The visibility plan is a local read of the worker's own connection: a few quick tries, then none. */
+const visibilityRead = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 3, initialInterval: '200ms', maximumInterval: '1s' },
+}).visibilityPlan;
 
 const now = (): string => new Date().toISOString();
 
@@ -115,6 +140,9 @@ export class Progress {
    * it (undefined: the target as the service), kept for the runs recorded then so their histories replay.
    */
   publishSearchAttributes(run?: RunAttributes, before?: RunAttributes): void {
+    // Runs from before the visibility plan upsert unchecked, as recorded.
+    if (this.searchAttributesEnabled && this.visibility === undefined && patched('search-attributes-registered-only'))
+      this.planVisibility(run);
     this.upsert({
       RollbackType: [this.status.rollbackType],
       RollbackTarget: [this.status.target],
@@ -135,6 +163,51 @@ export class Progress {
 
   private metricsAttributes = false;
 
+  /**
+   * What the namespace has registered and, encrypted, the digests of the free text (undefined: a run from before
+   * the plan, which upserts unchecked; 'pending': being read, what the run upserts meanwhile waits in `held`).
+   */
+  private visibility: VisibilityPlan | 'pending' | undefined;
+  private held: Record<string, string[]> = {};
+
+  /**
+   * Reads the plan beside the run, not before it: the opening goes on at once (its patches and commands as without
+   * the read), and what it upserted meanwhile is upserted, checked, when the plan is in.
+   */
+  private planVisibility(run: RunAttributes | undefined): void {
+    this.visibility = 'pending';
+    this.status.searchAttributes = { published: [], skipped: [] };
+    void visibilityRead(run?.trigger ? { freeText: { RollbackTrigger: run.trigger } } : {})
+      .catch(
+        // a worker without the activity (or a failed read): nothing is upserted, the rollback goes on
+        (err: unknown): VisibilityPlan => ({
+          registered: [],
+          encrypted: true,
+          error: `no visibility plan: ${errorMessage(err)}`,
+        }),
+      )
+      .then((plan) => {
+        this.visibility = plan;
+        const held = this.held;
+        this.held = {};
+        this.upsert(held);
+      });
+  }
+
+  private skip(name: string, why: string): void {
+    const rec = this.status.searchAttributes;
+    if (rec && !rec.skipped.some((s) => s.name === name)) rec.skipped.push({ name, why });
+  }
+
+  /** Why a plan leaves `name` out, or undefined when it may be upserted. */
+  private static refusal(v: VisibilityPlan, name: string): string | undefined {
+    if (v.registered.includes(name)) return undefined;
+    if (v.error) return v.error;
+    return v.wrongType?.includes(name)
+      ? 'registered on the namespace with a type a string cannot go into'
+      : 'not registered on the namespace';
+  }
+
   setPhase(phase: string): void {
     this.status.phase = phase;
     const outcome = this.metricsAttributes ? OUTCOME_OF_PHASE[phase] : undefined;
@@ -144,7 +217,40 @@ export class Progress {
 
   private upsert(attrs: Record<string, string[]>): void {
     if (!this.searchAttributesEnabled) return;
-    upsertSearchAttributes(attrs);
+    const v = this.visibility;
+    if (v === undefined) {
+      upsertSearchAttributes(attrs);
+      return;
+    }
+    if (v === 'pending') {
+      Object.assign(this.held, attrs); // the latest value of each, upserted when the plan is in
+      return;
+    }
+    const rec = this.status.searchAttributes!;
+    const allowed: Record<string, string[]> = {};
+    for (const [name, value] of Object.entries(attrs)) {
+      const refused = Progress.refusal(v, name);
+      if (refused) {
+        this.skip(name, refused);
+        continue;
+      }
+      if (v.encrypted && FREE_TEXT_ATTRIBUTES.has(name)) {
+        // free text never goes into a search attribute of an encrypted run: its keyed digest, or nothing
+        const digest = v.digests?.[name];
+        if (!digest) {
+          this.skip(
+            name,
+            'free text of an encrypted run, and no digest of it (the payload codec is not the project one)',
+          );
+          continue;
+        }
+        allowed[name] = [digest];
+        if (!rec.digested?.includes(name)) rec.digested = [...(rec.digested ?? []), name];
+      } else allowed[name] = value;
+      if (!rec.published.includes(name)) rec.published.push(name);
+    }
+    if (Object.keys(allowed).length > 0) upsertSearchAttributes(allowed);
+    this.refreshDetails();
   }
 
   /** Off unless the workflow input asks for it: an unregistered attribute fails the workflow task. */
@@ -236,6 +342,9 @@ export function currentDetails(s: RollbackStatus): string {
     lines.push(`**watch:** ${m.samples} samples, ${m.failures} failed, ends ${m.endsAt}`);
   }
   if (s.error) lines.push(`**error:** ${s.error.slice(0, 300)}`);
+  const skipped = s.searchAttributes?.skipped ?? [];
+  if (skipped.length)
+    lines.push(`**search attributes skipped:** ${skipped.map((k) => `${k.name} (${k.why})`).join('; ')}`.slice(0, 600));
   return lines.join('\n\n');
 }
 
