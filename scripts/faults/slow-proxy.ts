@@ -24,6 +24,20 @@ export interface SlowProxy {
   close(): Promise<void>;
 }
 
+/** Passes `from` on to `to` 4 KiB every 100 ms (either direction: an answer or a request body); a break ends both. */
+function trickle(from: AsyncIterable<Buffer>, to: http.ServerResponse | http.ClientRequest): void {
+  void (async () => {
+    for await (const chunk of from) {
+      for (let i = 0; i < chunk.length; i += 4096) {
+        if (to.destroyed) return;
+        to.write(chunk.subarray(i, i + 4096));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    to.end();
+  })().catch(() => to.destroy());
+}
+
 export async function startSlowProxy(
   upstream: Upstream,
   listen: { socketPath: string } | { port: 0 },
@@ -34,16 +48,7 @@ export async function startSlowProxy(
       const pass = () => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         if (!state.trickle) return void upRes.pipe(res);
-        void (async () => {
-          for await (const chunk of upRes as AsyncIterable<Buffer>) {
-            for (let i = 0; i < chunk.length; i += 4096) {
-              if (res.destroyed) return;
-              res.write(chunk.subarray(i, i + 4096));
-              await new Promise((r) => setTimeout(r, 100));
-            }
-          }
-          res.end();
-        })().catch(() => res.destroy());
+        trickle(upRes, res);
       };
       if (state.delayMs > 0 || state.trickle) {
         state.held += 1;
@@ -81,16 +86,7 @@ export async function startSlowProxy(
       if (!res.writableFinished) up.destroy();
     });
     if (!state.trickleRequests) return void req.pipe(up);
-    void (async () => {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        for (let i = 0; i < chunk.length; i += 4096) {
-          if (up.destroyed) return;
-          up.write(chunk.subarray(i, i + 4096));
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      up.end();
-    })().catch(() => up.destroy());
+    trickle(req, up);
   });
   if ('socketPath' in listen) rmSync(listen.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {

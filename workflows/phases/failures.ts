@@ -1,9 +1,9 @@
 // Owns how workflows report failures: typed, non-retryable ApplicationFailures whose message is the activity's
 // own (not "Activity task failed"), and the rule that a failure before any change says nothing was changed.
 // Deterministic.
-import { ActivityFailure, ApplicationFailure, isCancellation, TimeoutFailure } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import { FailureType } from '../../common/failures.ts';
-import { errorMessage, type Progress } from './progress.ts';
+import { errorMessage, notTakenInTime, type Progress } from './progress.ts';
 import { InputError } from './validation.ts';
 
 export function fail(type: FailureType, message: string, details?: unknown): ApplicationFailure {
@@ -20,15 +20,6 @@ export function innerFailure(err: unknown): ApplicationFailure | undefined {
   if (err instanceof ApplicationFailure) return err;
   const cause = (err as { cause?: unknown }).cause;
   return cause instanceof ApplicationFailure ? cause : undefined;
-}
-
-/** A step that no worker took in time (its host worker gone past the host wait): the schedule-to-start timeout. */
-export function notTakenInTime(err: unknown): boolean {
-  return (
-    err instanceof ActivityFailure &&
-    err.cause instanceof TimeoutFailure &&
-    err.cause.timeoutType === 'SCHEDULE_TO_START'
-  );
 }
 
 /** The failure type to report for `err`: its own, Unavailable for a step no worker took in time, else `fallback`. */

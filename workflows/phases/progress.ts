@@ -9,11 +9,13 @@
 // until the answer is in, and upserts only those; the status says which it skipped and why. With encrypted payloads, free text (the reason, as
 // RollbackTrigger) is published only as the codec's keyed digest: search attributes are never encoded.
 import {
+  ActivityFailure,
   defineQuery,
   patched,
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -348,11 +350,19 @@ export function currentDetails(s: RollbackStatus): string {
   return lines.join('\n\n');
 }
 
+/** A step that no worker took in time (its host worker gone past the host wait): the schedule-to-start timeout. */
+export function notTakenInTime(err: unknown): err is ActivityFailure {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === 'SCHEDULE_TO_START'
+  );
+}
+
 export function errorMessage(err: unknown): string {
-  const a = err as { activityType?: string; cause?: { timeoutType?: unknown } } | undefined;
-  if (err instanceof Error && a?.activityType && a.cause?.timeoutType === 'SCHEDULE_TO_START')
+  if (notTakenInTime(err))
     return (
-      `${a.activityType}: no worker took the step from its task queue within the host wait ` +
+      `${err.activityType}: no worker took the step from its task queue within the host wait ` +
       `(hostWaitSeconds, a schedule-to-start timeout): the host's worker is not running or not polling`
     );
   if (err instanceof Error) {
