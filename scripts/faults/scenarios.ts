@@ -94,6 +94,23 @@ async function dropCollection(ctx: Ctx, name: string): Promise<void> {
   if (ctx.q.snapshotsDir) await rm(join(ctx.q.snapshotsDir, name), { recursive: true, force: true });
 }
 
+/** A collection of its own for a row: no collection, backups or snapshots of the name left, seeded; its checksum. */
+async function freshCollection(ctx: Ctx, collection: string): Promise<string> {
+  await dropCollection(ctx, collection);
+  await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
+  await seed(ctx.q.client, collection, POINTS, DIM);
+  return checksum(ctx, collection);
+}
+
+/** The row's known-good backup, taken by the qdrantBackup workflow itself (a real snapshot, its manifest). */
+async function backupAs(ctx: Ctx, collection: string, name: string): Promise<unknown> {
+  return ctx.client.workflow.execute('qdrantBackup', {
+    taskQueue: ctx.taskQueue,
+    workflowId: `faults-prepare-${collection}-${name}-${Date.now()}`,
+    args: [{ collection, backupName: name }],
+  });
+}
+
 async function dropCollections(ctx: Ctx, prefix: string): Promise<void> {
   const { aliases } = await ctx.q.client.getAliases();
   for (const a of aliases.filter((x) => x.alias_name.startsWith(prefix)))
@@ -300,16 +317,8 @@ function recovery(kind: 'qdrantDataRecovery' | 'pointInTimeRecovery'): Scenario 
     system: 'a real Qdrant 1.18.3 server + the harness dockerd',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
-      await dropCollection(ctx, collection);
-      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
-      await seed(ctx.q.client, collection, POINTS, DIM);
-      s0 = await checksum(ctx, collection);
-      const backup = (name: string) =>
-        ctx.client.workflow.execute('qdrantBackup', {
-          taskQueue: ctx.taskQueue,
-          workflowId: `faults-prepare-${collection}-${name}-${Date.now()}`,
-          args: [{ collection, backupName: name }],
-        });
+      s0 = await freshCollection(ctx, collection);
+      const backup = (name: string) => backupAs(ctx, collection, name);
       await backup('good');
       if (pit) {
         await new Promise((r) => setTimeout(r, 1100));
@@ -412,15 +421,8 @@ function dataCorruption(): Scenario {
     system: 'a real Qdrant 1.18.3 server + the harness dockerd',
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
-      await dropCollection(ctx, collection);
-      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
-      await seed(ctx.q.client, collection, POINTS, DIM);
-      s0 = await checksum(ctx, collection);
-      await ctx.client.workflow.execute('qdrantBackup', {
-        taskQueue: ctx.taskQueue,
-        workflowId: `faults-prepare-${collection}-${Date.now()}`,
-        args: [{ collection, backupName: 'good' }],
-      });
+      s0 = await freshCollection(ctx, collection);
+      await backupAs(ctx, collection, 'good');
       await toS1(ctx);
       s1 = await checksum(ctx, collection);
       s1Count = (await collectionChecksum(ctx.q.client, collection)).count;
@@ -608,15 +610,8 @@ function securityBreach(): Scenario {
     uses: { docker: true, qdrant: true },
     prepare: async (ctx) => {
       ns = await createNetns();
-      await dropCollection(ctx, collection);
-      await rm(join(ctx.backupRoot, collection), { recursive: true, force: true });
-      await seed(ctx.q.client, collection, POINTS, DIM);
-      s0 = await checksum(ctx, collection);
-      await ctx.client.workflow.execute('qdrantBackup', {
-        taskQueue: ctx.taskQueue,
-        workflowId: `faults-prepare-${collection}-${Date.now()}`,
-        args: [{ collection, backupName: 'fresh' }],
-      });
+      s0 = await freshCollection(ctx, collection);
+      await backupAs(ctx, collection, 'fresh');
       await toS1(ctx);
       s1 = await checksum(ctx, collection);
     },
